@@ -1,0 +1,45 @@
+# Live-commerce platform. Two commands matter: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install migrate lint typecheck format lock services clean cluster cluster-stop
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Everything on the embedded default: SQLite, in-process bus, tasks in-process. Ctrl-C stops.
+run: $(STAMP)
+	@$(PY) devserver.py
+
+migrate: $(STAMP)
+	@$(VENV)/bin/alembic upgrade head
+
+## The whole suite on real MariaDB, Redis and RabbitMQ (started or installed if needed).
+test: $(STAMP) services lint
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+services:
+	@bash scripts/ensure_services.sh
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
+
+format: $(STAMP)
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+## Re-pin the whole dependency tree after changing pyproject.toml.
+lock: $(STAMP)
+	@$(PY) -m pip freeze --exclude-editable > constraints.txt
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

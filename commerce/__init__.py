@@ -1,0 +1,1 @@
+"""The commerce API: users and auth, catalog, carts, orders, payments, streams."""

@@ -1,0 +1,42 @@
+"""`python -m commerce [--host H] [--port P]`: the commerce API on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import uvicorn
+
+from commerce.app import create_app
+from commerce.preflight import preflight
+from shared.cli import run_or_die
+from shared.logging import configure_logging
+from shared.settings import CommerceSettings, load
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m commerce", description=__doc__)
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = run_or_die(lambda: load(CommerceSettings, **overrides))
+    configure_logging(level=settings.log_level, json=settings.log_json, service="commerce")
+    run_or_die(lambda: asyncio.run(preflight(settings)))
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""`create_app(settings)`: the commerce API as a FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from commerce.api import api_router
+from commerce.context import AppContext
+from commerce.errors import install_error_handlers
+from commerce.health import router as health_router
+from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from commerce.outbox import OutboxRelay
+from shared.settings import CommerceSettings
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> FastAPI:
+    """Build the API. `ctx` may be passed in (tests, the embedded runner) to share resources."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = ctx or AppContext.build(settings)
+        app.state.ctx = context
+        relay_task = None
+        relay = None
+        if settings.outbox_relay_enabled:
+            relay = OutboxRelay(
+                context.sessions, context.bus, poll_interval_s=settings.outbox_poll_interval_s
+            )
+            relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        log.info("commerce_started", env=settings.app_env, db=context.engine.url.drivername)
+        try:
+            yield
+        finally:
+            if relay and relay_task:
+                relay.stop()
+                relay_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay_task
+            if ctx is None:
+                await context.close()
+
+    app = FastAPI(
+        title="Live Commerce API",
+        version="1.0.0",
+        description="Commerce API of the live-commerce platform (Taiwan, Thailand).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if ctx is not None:
+        app.state.ctx = ctx
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app

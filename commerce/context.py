@@ -1,0 +1,53 @@
+"""Everything a request or a task needs, built once per process from settings.
+
+Routes reach it through `deps.py`; Celery tasks build their own per event loop (see worker.py).
+Keeping construction here means the API, the workers and the tests wire things identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from limits.aio.strategies import MovingWindowRateLimiter
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from commerce.db import make_engine, make_sessionmaker
+from shared.bus import EventBus, make_bus
+from shared.redis import make_limiter, make_redis
+from shared.settings import CommerceSettings
+from shared.tokens import TokenIssuer, make_issuer
+
+
+@dataclass
+class AppContext:
+    settings: CommerceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: aioredis.Redis
+    bus: EventBus
+    tokens: TokenIssuer
+    limiter: MovingWindowRateLimiter
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: CommerceSettings) -> AppContext:
+        engine = make_engine(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            redis=make_redis(settings.redis_url, decode_responses=True),
+            bus=make_bus(
+                settings.redis_url,
+                stream=settings.events_stream,
+                maxlen=settings.events_stream_maxlen,
+            ),
+            tokens=make_issuer(settings),
+            limiter=make_limiter(settings.redis_url),
+        )
+
+    async def close(self) -> None:
+        await self.bus.close()
+        await self.redis.aclose()
+        await self.engine.dispose()

@@ -1,0 +1,43 @@
+"""Liveness, readiness and metrics endpoints (outside `/api/v1`, for probes and Prometheus)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from commerce.db import ping
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    ctx = request.app.state.ctx
+    checks: dict[str, str] = {}
+
+    async def check(name: str, probe: object) -> None:
+        try:
+            await asyncio.wait_for(probe, timeout=2.0)  # type: ignore[arg-type]
+            checks[name] = "ok"
+        except Exception as exc:  # any failure means not ready; say which
+            checks[name] = f"error: {type(exc).__name__}"
+
+    await asyncio.gather(check("database", ping(ctx.engine)), check("redis", ctx.redis.ping()))
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,24 @@
+"""Prometheus metrics of the commerce API and workers (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox events published", ["type"])
+OUTBOX_RELAY_LAG = Histogram(
+    "outbox_relay_lag_seconds",
+    "Age of the oldest row in a relayed batch",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30),
+)
+ORDERS_PLACED = Counter("orders_placed_total", "Orders placed", ["currency"])
+ORDERS_REJECTED = Counter("orders_rejected_total", "Orders rejected", ["reason"])
+CELERY_TASKS = Counter("celery_task_outcomes_total", "Celery task outcomes", ["task", "outcome"])

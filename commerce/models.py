@@ -1,0 +1,23 @@
+"""Imports every domain's models so `Base.metadata` is complete (Alembic, tests)."""
+
+from commerce.auth.models import RefreshToken, SocialAccount, User
+from commerce.catalog.models import Product, ProductSearchGram
+from commerce.db import Base
+from commerce.orders.models import IdempotencyRecord, Order, OrderItem
+from commerce.outbox import OutboxEvent
+from commerce.streams.models import Stream, StreamProduct
+
+__all__ = [
+    "Base",
+    "IdempotencyRecord",
+    "Order",
+    "OrderItem",
+    "OutboxEvent",
+    "Product",
+    "ProductSearchGram",
+    "RefreshToken",
+    "SocialAccount",
+    "Stream",
+    "StreamProduct",
+    "User",
+]

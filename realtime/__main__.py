@@ -1,0 +1,47 @@
+"""`python -m realtime [--host H] [--port P] [--node-id ID]`: one gateway node.
+
+Run several against one Redis (`REDIS_URL`) on different ports to scale out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import uvloop
+from aiohttp import web
+
+from realtime.app import create_app
+from shared.cli import check_redis, run_or_die
+from shared.logging import configure_logging
+from shared.settings import GatewaySettings, load
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m realtime", description=__doc__)
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--node-id")
+    args = parser.parse_args(argv)
+    overrides = {
+        k: v
+        for k, v in (("host", args.host), ("port", args.port), ("node_id", args.node_id))
+        if v is not None
+    }
+    settings = run_or_die(lambda: load(GatewaySettings, **overrides))
+    configure_logging(level=settings.log_level, json=settings.log_json, service="realtime")
+    run_or_die(lambda: asyncio.run(check_redis(settings.redis_url)))
+    uvloop.install()
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=5,
+        handle_signals=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

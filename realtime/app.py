@@ -1,0 +1,103 @@
+"""`create_app(settings)`: the gateway as an aiohttp application with socket.io attached."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import socketio
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from realtime.context import GatewayContext
+from realtime.namespace import LiveNamespace
+from realtime.relay import Relay, room_events_for
+from realtime.transport import OrjsonJson, disable_ws_compression
+from shared import events as ev
+from shared.settings import GatewaySettings
+
+log = structlog.get_logger(__name__)
+CTX = web.AppKey("ctx", GatewayContext)
+
+
+def make_server(settings: GatewaySettings) -> socketio.AsyncServer:
+    manager = (
+        socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
+        if settings.redis_url
+        else None
+    )
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        json=OrjsonJson,
+        cors_allowed_origins="*" if "*" in settings.cors_origins else settings.cors_origins,
+        ping_interval=settings.ping_interval_s,
+        ping_timeout=settings.ping_timeout_s,
+        max_http_buffer_size=64 * 1024,
+        logger=False,
+        engineio_logger=False,
+    )
+    if not settings.websocket_compression:
+        disable_ws_compression(sio)
+    return sio
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
+    sio = make_server(settings)
+    ctx = GatewayContext.build(settings, sio)
+    namespace = LiveNamespace(ctx)
+    sio.register_namespace(namespace)
+    app = web.Application(client_max_size=64 * 1024)
+    app[CTX] = ctx
+    sio.attach(app, socketio_path="socket.io")
+
+    async def relay_handler(event: ev.DomainEvent) -> None:
+        for stream_id, name, payload in room_events_for(event):
+            await ctx.room_events.emit(stream_id, name, payload)
+
+    async def background(app: web.Application) -> AsyncIterator[None]:
+        relay = Relay(
+            ctx.bus,
+            relay_handler,
+            group=settings.gateway_consumer_group,
+            consumer=ctx.node_id,
+            claim_idle_ms=settings.relay_claim_idle_ms,
+        )
+        task = asyncio.create_task(relay.run(), name="relay")
+        log.info("gateway_started", node=ctx.node_id, redis=bool(settings.redis_url))
+        yield
+        relay.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await ctx.close()
+
+    app.cleanup_ctx.append(background)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    try:
+        await asyncio.wait_for(ctx.redis.ping(), 2.0)
+        checks = {"redis": "ok"}
+    except Exception as exc:
+        checks = {"redis": f"error: {type(exc).__name__}"}
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "unavailable", "checks": checks, "node": ctx.node_id},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,17 @@
+"""Prometheus metrics of a gateway node."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONNECTED = Gauge("gateway_connected_sockets", "Sockets connected to this node")
+ROOMS = Gauge("gateway_rooms", "Stream rooms with at least one socket on this node")
+EVENTS_IN = Counter("gateway_events_in_total", "Client events received", ["event", "result"])
+EVENTS_OUT = Counter("gateway_events_out_total", "Room events emitted", ["event"])
+RELAYED = Counter("gateway_relayed_total", "Commerce events relayed", ["type"])
+RELAY_PENDING = Gauge("gateway_relay_pending", "Entries pending in the gateway consumer group")
+RELAY_LAG = Histogram(
+    "gateway_relay_lag_seconds",
+    "Time from the event's occurrence to its emit",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30),
+)

@@ -1,0 +1,1 @@
+"""Code shared by the commerce API, the realtime gateway and the Celery workers."""

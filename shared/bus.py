@@ -1,0 +1,306 @@
+"""The event bus between commerce and the gateway: one interface, two implementations.
+
+`RedisStreamBus` is production: events go into one Redis Stream; each gateway node reads through
+the consumer group (so each event is handled by exactly one node, which emits it to the room
+through socket.io's Redis manager), acknowledges after the emit, and claims entries a dead node
+left pending (`XAUTOCLAIM`). The group starts at the beginning of the stream, so events published
+while no gateway runs are delivered when the first one starts.
+
+`InProcessBus` is the embedded default (commerce and gateway in one process, no Redis): the same
+semantics (groups, pending entries, claiming) in memory, so the same relay code runs on both.
+
+Publishing takes a `dedup_key` (the outbox row id): a retried publish after a crash between the
+publish and the outbox update is dropped, which makes outbox delivery exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+import structlog
+from pydantic import ValidationError
+from redis.exceptions import ResponseError
+
+from shared import events as ev
+
+log = structlog.get_logger(__name__)
+
+DEDUP_TTL_S = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    message_id: str
+    raw: bytes
+    event: ev.DomainEvent | None  # None: undecodable; the consumer acks it and logs
+
+    @classmethod
+    def parse(cls, message_id: str, raw: bytes) -> Delivery:
+        try:
+            event: ev.DomainEvent | None = ev.decode(raw)
+        except ValidationError:
+            event = None
+        return cls(message_id=message_id, raw=raw, event=event)
+
+
+class EventBus(Protocol):
+    async def publish(self, event: ev.DomainEvent, *, dedup_key: str | None = None) -> str | None:
+        """Append an event; returns its id, or None when `dedup_key` was already published."""
+        ...
+
+    async def publish_raw(self, raw: bytes, *, dedup_key: str | None = None) -> str | None: ...
+
+    async def ensure_group(self, group: str) -> None: ...
+
+    async def read(
+        self, group: str, consumer: str, *, count: int = 100, block_ms: int = 1000
+    ) -> list[Delivery]:
+        """New entries for this consumer; they stay pending until `ack`."""
+        ...
+
+    async def ack(self, group: str, message_ids: list[str]) -> int: ...
+
+    async def claim_stale(
+        self, group: str, consumer: str, *, min_idle_ms: int, count: int = 100
+    ) -> list[Delivery]:
+        """Take over entries another consumer read but did not ack within `min_idle_ms`."""
+        ...
+
+    async def pending_count(self, group: str) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+# Publish once per dedup key, atomically: SET NX guards the XADD.
+_PUBLISH_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
+end
+return false
+"""
+
+
+class RedisStreamBus:
+    def __init__(self, redis: aioredis.Redis, *, stream: str = "events", maxlen: int = 100_000):
+        self.redis = redis
+        self.stream = stream
+        self.maxlen = maxlen
+        self._publish_once = redis.register_script(_PUBLISH_ONCE)
+        self._claim_cursor: dict[str, str] = {}
+
+    async def publish(self, event: ev.DomainEvent, *, dedup_key: str | None = None) -> str | None:
+        return await self.publish_raw(ev.encode(event), dedup_key=dedup_key)
+
+    async def publish_raw(self, raw: bytes, *, dedup_key: str | None = None) -> str | None:
+        if dedup_key is None:
+            mid = await self.redis.xadd(
+                self.stream, {"e": raw}, maxlen=self.maxlen, approximate=True
+            )
+            return _s(mid)
+        key = f"{self.stream}:dedup:{dedup_key}"
+        mid = await self._publish_once(
+            keys=[self.stream, key], args=[raw, self.maxlen, DEDUP_TTL_S]
+        )
+        return _s(mid) if mid else None
+
+    async def ensure_group(self, group: str) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read(
+        self, group: str, consumer: str, *, count: int = 100, block_ms: int = 1000
+    ) -> list[Delivery]:
+        try:
+            reply: Any = await self.redis.xreadgroup(
+                group, consumer, {self.stream: ">"}, count=count, block=block_ms
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.ensure_group(group)  # the stream was deleted (FLUSHDB); recreate
+            return []
+        out: list[Delivery] = []
+        for _stream, entries in reply or []:
+            out.extend(_deliveries(entries))
+        return out
+
+    async def ack(self, group: str, message_ids: list[str]) -> int:
+        if not message_ids:
+            return 0
+        return int(await self.redis.xack(self.stream, group, *message_ids))
+
+    async def claim_stale(
+        self, group: str, consumer: str, *, min_idle_ms: int, count: int = 100
+    ) -> list[Delivery]:
+        start = self._claim_cursor.get(group, "0-0")
+        try:
+            claimed: Any = await self.redis.xautoclaim(
+                self.stream, group, consumer, min_idle_time=min_idle_ms, start_id=start,
+                count=count,
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            return []
+        next_start, entries = _s(claimed[0]), list(claimed[1])
+        self._claim_cursor[group] = next_start
+        # Entries deleted by trimming come back as None; XAUTOCLAIM already dropped them.
+        return _deliveries([e for e in entries if e and e[1] is not None])
+
+    async def pending_count(self, group: str) -> int:
+        try:
+            info = await self.redis.xpending(self.stream, group)
+        except ResponseError:
+            return 0
+        return int(info["pending"]) if isinstance(info, dict) else int(info[0])
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _deliveries(entries: list[Any]) -> list[Delivery]:
+    out = []
+    for mid, fields in entries:
+        raw = fields.get(b"e", fields.get("e", b""))
+        out.append(Delivery.parse(_s(mid), raw if isinstance(raw, bytes) else raw.encode()))
+    return out
+
+
+# --- in-process ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    consumer: str
+    delivered_at: float
+
+
+@dataclass
+class _Group:
+    next_index: int = 0  # index into the log of the next never-delivered entry
+    pending: dict[str, _Pending] = field(default_factory=dict)
+
+
+class InProcessBus:
+    """The embedded default's bus: Redis Streams' consumer-group semantics in memory."""
+
+    def __init__(self, *, maxlen: int = 100_000) -> None:
+        self._log: deque[tuple[str, bytes]] = deque()
+        self._offset = 0  # log index of self._log[0] (entries trimmed before it)
+        self._by_id: dict[str, bytes] = {}
+        self._groups: dict[str, _Group] = {}
+        self._seq = itertools.count(1)
+        self._seen: dict[str, float] = {}
+        self._maxlen = maxlen
+        self._changed = asyncio.Event()
+
+    async def publish(self, event: ev.DomainEvent, *, dedup_key: str | None = None) -> str | None:
+        return await self.publish_raw(ev.encode(event), dedup_key=dedup_key)
+
+    async def publish_raw(self, raw: bytes, *, dedup_key: str | None = None) -> str | None:
+        if dedup_key is not None:
+            if dedup_key in self._seen:
+                return None
+            self._seen[dedup_key] = time.monotonic()
+        mid = f"{int(time.time() * 1000)}-{next(self._seq)}"
+        self._log.append((mid, raw))
+        self._by_id[mid] = raw
+        while len(self._log) > self._maxlen:
+            old, _ = self._log.popleft()
+            self._by_id.pop(old, None)
+            self._offset += 1
+        self._changed.set()
+        return mid
+
+    async def ensure_group(self, group: str) -> None:
+        self._groups.setdefault(group, _Group(next_index=self._offset))
+
+    async def read(
+        self, group: str, consumer: str, *, count: int = 100, block_ms: int = 1000
+    ) -> list[Delivery]:
+        await self.ensure_group(group)
+        g = self._groups[group]
+        deadline = time.monotonic() + block_ms / 1000
+        while g.next_index >= self._offset + len(self._log):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return []
+        g.next_index = max(g.next_index, self._offset)
+        start = g.next_index - self._offset
+        batch = list(itertools.islice(self._log, start, start + count))
+        g.next_index += len(batch)
+        now = time.monotonic()
+        for mid, _ in batch:
+            g.pending[mid] = _Pending(consumer, now)
+        return [Delivery.parse(mid, raw) for mid, raw in batch]
+
+    async def ack(self, group: str, message_ids: list[str]) -> int:
+        g = self._groups.get(group)
+        if g is None:
+            return 0
+        return sum(1 for mid in message_ids if g.pending.pop(mid, None) is not None)
+
+    async def claim_stale(
+        self, group: str, consumer: str, *, min_idle_ms: int, count: int = 100
+    ) -> list[Delivery]:
+        g = self._groups.get(group)
+        if g is None:
+            return []
+        now = time.monotonic()
+        out: list[Delivery] = []
+        for mid, p in list(g.pending.items()):
+            if len(out) >= count:
+                break
+            if (now - p.delivered_at) * 1000 < min_idle_ms:
+                continue
+            raw = self._by_id.get(mid)
+            if raw is None:  # trimmed away
+                del g.pending[mid]
+                continue
+            g.pending[mid] = _Pending(consumer, now)
+            out.append(Delivery.parse(mid, raw))
+        return out
+
+    async def pending_count(self, group: str) -> int:
+        g = self._groups.get(group)
+        return len(g.pending) if g else 0
+
+    async def close(self) -> None:
+        return None
+
+
+def make_bus(redis_url: str | None, *, stream: str = "events", maxlen: int = 100_000) -> EventBus:
+    """Redis Streams when Redis is configured, else the process-wide in-process bus."""
+    if redis_url:
+        from shared.redis import make_redis
+
+        return RedisStreamBus(make_redis(redis_url), stream=stream, maxlen=maxlen)
+    return embedded_bus()
+
+
+_EMBEDDED: InProcessBus | None = None
+
+
+def embedded_bus() -> InProcessBus:
+    global _EMBEDDED
+    if _EMBEDDED is None:
+        _EMBEDDED = InProcessBus()
+    return _EMBEDDED

@@ -1,0 +1,203 @@
+"""Access tokens: issued by commerce, verified by commerce and the gateway.
+
+ES256 so the gateway holds only the public key. The JWT library stays behind this module (python-
+jose today) so it can be swapped without touching callers. Verification pins the algorithm,
+requires `exp`, `iat`, `sub`, `jti`, and checks issuer and audience; revocation (the `jti`
+denylist) is checked by callers against Redis, since it needs I/O.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jose import JWTError, jwt
+
+from shared.errors import ConfigError, Unauthorized
+from shared.settings import VAR_DIR, BaseAppSettings
+
+ALGORITHM = "ES256"
+_REQUIRED = ("exp", "iat", "sub", "jti")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified access token speaks for."""
+
+    user_id: int
+    role: str
+    name: str
+    jti: str
+    expires_at: int
+    issued_at: int = 0
+
+
+def generate_key_pair() -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def _public_from_private(private_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def _dev_private_key() -> str:
+    """A development key pair kept in var/ so every local process shares it."""
+    path = VAR_DIR / "dev-jwt-es256.pem"
+    if path.exists():
+        return path.read_text()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    private, _ = generate_key_pair()
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(private)
+    os.chmod(tmp, 0o600)
+    try:
+        os.link(tmp, path)  # atomic: the first writer wins, concurrent starters read its key
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text()
+
+
+def _read(value: str | None, file: Path | None) -> str | None:
+    if value:
+        return value.replace("\\n", "\n")
+    if file:
+        try:
+            return file.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read key file {file}: {exc.strerror}") from None
+    return None
+
+
+def load_keys(settings: BaseAppSettings) -> tuple[str | None, str]:
+    """(private PEM or None, public PEM) from settings, or the development pair."""
+    secret = settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None
+    private = _read(secret, settings.jwt_private_key_file)
+    public = _read(settings.jwt_public_key, settings.jwt_public_key_file)
+    if private is None and public is None:
+        if settings.is_production:
+            raise ConfigError("JWT keys must be configured in production")
+        private = _dev_private_key()
+    if public is None:
+        assert private is not None
+        try:
+            public = _public_from_private(private)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"JWT private key is not a valid PEM EC key: {exc}") from None
+    return private, public
+
+
+class TokenVerifier:
+    def __init__(self, public_pem: str, *, issuer: str, audience: str) -> None:
+        self._key = public_pem
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify_access(self, token: str) -> Principal:
+        if not isinstance(token, str) or not token or len(token) > 4096:
+            raise Unauthorized("invalid token")
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") != ALGORITHM:
+                raise Unauthorized("invalid token")
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={f"require_{c}": True for c in _REQUIRED},
+            )
+        except JWTError as exc:
+            message = "token expired" if "expired" in str(exc).lower() else "invalid token"
+            raise Unauthorized(message) from None
+        if claims.get("typ") != "access":
+            raise Unauthorized("invalid token")
+        try:
+            return Principal(
+                user_id=int(claims["sub"]),
+                role=str(claims.get("role", "buyer")),
+                name=str(claims.get("name", "")),
+                jti=str(claims["jti"]),
+                expires_at=int(claims["exp"]),
+                issued_at=int(claims["iat"]),
+            )
+        except (KeyError, ValueError, TypeError):
+            raise Unauthorized("invalid token") from None
+
+
+class TokenIssuer(TokenVerifier):
+    def __init__(
+        self, private_pem: str, public_pem: str, *, issuer: str, audience: str, ttl_s: int
+    ) -> None:
+        super().__init__(public_pem, issuer=issuer, audience=audience)
+        self._private = private_pem
+        self.ttl_s = ttl_s
+
+    def issue_access(self, *, user_id: int, role: str, name: str) -> tuple[str, Principal]:
+        now = int(time.time())
+        jti = uuid.uuid4().hex
+        claims: dict[str, Any] = {
+            "sub": str(user_id),
+            "role": role,
+            "name": name,
+            "typ": "access",
+            "jti": jti,
+            "iat": now,
+            "exp": now + self.ttl_s,
+            "iss": self._issuer,
+            "aud": self._audience,
+        }
+        token = jwt.encode(claims, self._private, algorithm=ALGORITHM)
+        return token, Principal(user_id, role, name, jti, now + self.ttl_s, now)
+
+
+def make_verifier(settings: BaseAppSettings) -> TokenVerifier:
+    _, public = load_keys(settings)
+    return TokenVerifier(public, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+
+def make_issuer(settings: BaseAppSettings) -> TokenIssuer:
+    private, public = load_keys(settings)
+    if private is None:
+        raise ConfigError("JWT_PRIVATE_KEY is required to issue tokens")
+    return TokenIssuer(
+        private,
+        public,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_s=settings.access_token_ttl_s,
+    )
+
+
+def denylist_key(jti: str) -> str:
+    """Redis key marking a revoked access token until it would have expired anyway."""
+    return f"auth:denied:{jti}"
+
+
+def user_revoked_before_key(user_id: int) -> str:
+    """Redis key: tokens of this user issued before this epoch second are refused."""
+    return f"auth:revoked_before:{user_id}"

@@ -1,0 +1,195 @@
+"""Test fixtures on the real stack: a fresh MariaDB database migrated to head for the session,
+a flushed Redis database per test, real processes where a test needs a server.
+
+Environment knobs (so several runs can share one machine):
+- TEST_MYSQL_URL   server URL without a database (default mysql+aiomysql://root@127.0.0.1:3306)
+- TEST_REDIS_URL   Redis database the tests may flush (default redis://127.0.0.1:6379/9)
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pymysql
+import pytest
+import redis as sync_redis
+from alembic import command
+from asgi_lifespan import LifespanManager
+from sqlalchemy.engine import make_url
+
+from commerce.app import create_app
+from commerce.context import AppContext
+from commerce.preflight import alembic_config
+from shared.settings import CommerceSettings, GatewaySettings
+from shared.tokens import generate_key_pair
+from tests.helpers.procs import add_logs_to_report
+
+MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    add_logs_to_report(outcome.get_result())  # type: ignore[attr-defined]
+
+
+def _mysql_connect(database: str | None = None) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+    url = make_url(MYSQL_SERVER_URL)
+    return pymysql.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 3306,
+        user=url.username or "root",
+        password=url.password or "",
+        database=database,
+        autocommit=True,
+        charset="utf8mb4",
+    )
+
+
+def create_database() -> str:
+    name = f"lc_test_{uuid.uuid4().hex[:12]}"
+    with _mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )
+    return name
+
+
+def drop_database(name: str) -> None:
+    with _mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def database_url(name: str) -> str:
+    return f"{MYSQL_SERVER_URL.rstrip('/')}/{name}"
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    cfg = alembic_config(url)
+    cfg.attributes["skip_logging"] = True
+    command.upgrade(cfg, revision)
+
+
+@pytest.fixture(scope="session")
+def jwt_keys() -> tuple[str, str]:
+    return generate_key_pair()
+
+
+@pytest.fixture(scope="session")
+def db_name() -> Iterator[str]:
+    """One fresh database per test session, migrated with `alembic upgrade head`."""
+    name = create_database()
+    migrate(database_url(name))
+    yield name
+    drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def db_url(db_name: str) -> str:
+    return database_url(db_name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return REDIS_URL
+
+
+@pytest.fixture
+def clean_db(db_name: str) -> None:
+    """Empty every table (keeping the schema) before the test."""
+    with _mysql_connect(db_name) as conn, conn.cursor() as cur:
+        cur.execute("SHOW TABLES")
+        tables = [row[0] for row in cur.fetchall() if row[0] != "alembic_version"]
+        cur.execute("SET FOREIGN_KEY_CHECKS=0")
+        for table in tables:
+            cur.execute(f"DELETE FROM `{table}`")
+        cur.execute("SET FOREIGN_KEY_CHECKS=1")
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> Iterator[None]:
+    client = sync_redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield
+    client.close()
+
+
+@pytest.fixture
+def channel() -> str:
+    """A socket.io pub/sub channel of this test's own (pub/sub ignores Redis DB numbers)."""
+    return f"socketio-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def service_env(
+    db_url: str, redis_url: str, jwt_keys: tuple[str, str], channel: str, clean_db: None,
+    clean_redis: None,
+) -> dict[str, str]:
+    """Environment for spawned `python -m commerce` / `python -m realtime` processes."""
+    private, public = jwt_keys
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "JWT_PRIVATE_KEY": private,
+        "JWT_PUBLIC_KEY": public,
+        "SOCKETIO_CHANNEL": channel,
+        "EVENTS_STREAM": f"events-{channel}",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def commerce_settings(
+    db_url: str, redis_url: str, jwt_keys: tuple[str, str], channel: str
+) -> CommerceSettings:
+    private, public = jwt_keys
+    return CommerceSettings(
+        app_env="test",
+        database_url=db_url,
+        redis_url=redis_url,
+        jwt_private_key=private,  # type: ignore[arg-type]
+        jwt_public_key=public,
+        events_stream=f"events-{channel}",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def gateway_settings(
+    redis_url: str, jwt_keys: tuple[str, str], channel: str
+) -> GatewaySettings:
+    return GatewaySettings(
+        app_env="test",
+        redis_url=redis_url,
+        jwt_public_key=jwt_keys[1],
+        socketio_channel=channel,
+        events_stream=f"events-{channel}",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+async def ctx(
+    commerce_settings: CommerceSettings, clean_db: None, clean_redis: None
+) -> AsyncIterator[AppContext]:
+    context = AppContext.build(commerce_settings)
+    yield context
+    await context.close()
+
+
+@pytest.fixture
+async def api(
+    commerce_settings: CommerceSettings, ctx: AppContext
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The commerce API in-process (ASGI transport, lifespan run) on the real DB and Redis."""
+    app = create_app(commerce_settings, ctx=ctx)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        yield client

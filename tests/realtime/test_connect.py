@@ -1,0 +1,81 @@
+"""Connect-time auth against a real gateway process with real socket.io clients."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import redis as sync_redis
+import socketio
+
+from shared.tokens import TokenIssuer, denylist_key
+from tests.helpers.procs import Proc
+
+
+@pytest.fixture
+def issuer(jwt_keys: tuple[str, str]) -> TokenIssuer:
+    return TokenIssuer(*jwt_keys, issuer="livecommerce", audience="livecommerce", ttl_s=300)
+
+
+async def connect(url: str, auth: Any = None) -> tuple[socketio.AsyncClient, Any]:
+    """Connect; returns the client and the connect_error payload (None when connected)."""
+    client = socketio.AsyncClient(reconnection=False)
+    error: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    @client.on("connect_error")
+    def _on_error(data: Any) -> None:
+        if not error.done():
+            error.set_result(data)
+
+    try:
+        await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
+    except socketio.exceptions.ConnectionError:
+        return client, await asyncio.wait_for(error, 5)
+    return client, None
+
+
+async def test_guest_connects_without_token(gateway: tuple[Proc, str]) -> None:
+    client, err = await connect(gateway[1])
+    assert err is None and client.connected
+    await client.disconnect()
+
+
+async def test_valid_token_connects(gateway: tuple[Proc, str], issuer: TokenIssuer) -> None:
+    token, _ = issuer.issue_access(user_id=7, role="buyer", name="Nok")
+    client, err = await connect(gateway[1], {"token": token})
+    assert err is None and client.connected
+    await client.disconnect()
+
+
+@pytest.mark.parametrize("auth", [{"token": "garbage"}, {"token": 123}, "just-a-string"])
+async def test_bad_token_is_refused_with_code(gateway: tuple[Proc, str], auth: Any) -> None:
+    client, err = await connect(gateway[1], auth)
+    assert not client.connected
+    assert err["code"] == "unauthorized"
+    assert err["data"]["code"] == "unauthorized"
+
+
+async def test_revoked_token_is_refused(
+    gateway: tuple[Proc, str], issuer: TokenIssuer, redis_url: str
+) -> None:
+    token, principal = issuer.issue_access(user_id=8, role="buyer", name="Ann")
+    sync_redis.Redis.from_url(redis_url).set(denylist_key(principal.jti), "1", ex=300)
+    _, err = await connect(gateway[1], {"token": token})
+    assert err == {"message": "token revoked", "code": "unauthorized",
+                   "data": {"code": "unauthorized", "message": "token revoked"}}
+
+
+async def test_expired_token_is_refused(gateway: tuple[Proc, str], jwt_keys: tuple[str, str]
+                                        ) -> None:
+    stale = TokenIssuer(*jwt_keys, issuer="livecommerce", audience="livecommerce", ttl_s=-5)
+    token, _ = stale.issue_access(user_id=9, role="buyer", name="Old")
+    _, err = await connect(gateway[1], {"token": token})
+    assert err["code"] == "unauthorized" and err["message"] == "token expired"
+
+
+async def test_polling_transport_works(gateway: tuple[Proc, str]) -> None:
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(gateway[1], transports=["polling"], wait_timeout=5)
+    assert client.transport() == "polling"
+    await client.disconnect()

@@ -1,0 +1,89 @@
+"""Both bus implementations against the same expectations; the Redis one on real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shared import events as ev
+from shared.bus import EventBus, InProcessBus, RedisStreamBus
+from shared.redis import make_redis
+
+
+@pytest.fixture(params=["redis", "inprocess"])
+async def bus(request: pytest.FixtureRequest, redis_url: str, clean_redis: None
+              ) -> AsyncIterator[EventBus]:
+    if request.param == "redis":
+        b: EventBus = RedisStreamBus(make_redis(redis_url), stream=f"t-{uuid.uuid4().hex[:6]}")
+    else:
+        b = InProcessBus()
+    yield b
+    await b.close()
+
+
+def stock(product_id: int, n: int) -> ev.StockChanged:
+    return ev.StockChanged(stream_id=1, data=ev.StockChangedData(product_id=product_id, stock=n))
+
+
+async def test_events_published_before_the_group_exists_are_delivered(bus: EventBus) -> None:
+    for i in range(3):
+        await bus.publish(stock(i, 10 - i))
+    await bus.ensure_group("gateway")
+    got = await bus.read("gateway", "node-a", block_ms=100)
+    assert [d.event.data.product_id for d in got if d.event] == [0, 1, 2]
+    assert await bus.pending_count("gateway") == 3
+    assert await bus.ack("gateway", [d.message_id for d in got]) == 3
+    assert await bus.pending_count("gateway") == 0
+    assert await bus.read("gateway", "node-b", block_ms=50) == []
+
+
+async def test_each_event_goes_to_one_consumer_of_a_group(bus: EventBus) -> None:
+    await bus.ensure_group("gateway")
+    for i in range(10):
+        await bus.publish(stock(i, i))
+    a = await bus.read("gateway", "a", count=4, block_ms=50)
+    b = await bus.read("gateway", "b", count=100, block_ms=50)
+    ids = [d.message_id for d in a + b]
+    assert len(ids) == 10 and len(set(ids)) == 10
+
+
+async def test_dead_consumers_pending_events_are_claimed(bus: EventBus) -> None:
+    await bus.ensure_group("gateway")
+    await bus.publish(stock(1, 5))
+    await bus.publish(stock(2, 4))
+    taken = await bus.read("gateway", "doomed", block_ms=50)
+    assert len(taken) == 2  # "doomed" dies here without acking
+    assert await bus.claim_stale("gateway", "survivor", min_idle_ms=10_000) == []
+    await asyncio.sleep(0.15)
+    claimed = await bus.claim_stale("gateway", "survivor", min_idle_ms=100)
+    assert [d.message_id for d in claimed] == [d.message_id for d in taken]
+    assert [d.event for d in claimed] == [d.event for d in taken]
+    await bus.ack("gateway", [d.message_id for d in claimed])
+    assert await bus.pending_count("gateway") == 0
+
+
+async def test_dedup_key_publishes_once(bus: EventBus) -> None:
+    await bus.ensure_group("g")
+    first = await bus.publish(stock(1, 1), dedup_key="outbox:1")
+    again = await bus.publish(stock(1, 1), dedup_key="outbox:1")
+    assert first is not None and again is None
+    assert len(await bus.read("g", "c", block_ms=50)) == 1
+
+
+async def test_blocking_read_wakes_on_publish(bus: EventBus) -> None:
+    await bus.ensure_group("g")
+    reader = asyncio.create_task(bus.read("g", "c", block_ms=3000))
+    await asyncio.sleep(0.05)
+    await bus.publish(stock(9, 9))
+    got = await asyncio.wait_for(reader, 2)
+    assert len(got) == 1
+
+
+async def test_undecodable_entry_is_delivered_without_event(bus: EventBus) -> None:
+    await bus.ensure_group("g")
+    await bus.publish_raw(b'{"type":"nope"}')
+    (d,) = await bus.read("g", "c", block_ms=50)
+    assert d.event is None and d.raw == b'{"type":"nope"}'
