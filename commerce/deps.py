@@ -1,0 +1,84 @@
+"""FastAPI dependencies as `Annotated` aliases: the context, a DB session, the caller.
+
+Object-level loaders (e.g. `CurrentOrder`) live in each domain's `dependencies.py` and do the
+404 and ownership check there, so authorization has one home per resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.context import AppContext
+from shared.errors import Forbidden, Unauthorized
+from shared.tokens import Principal, denylist_key, user_revoked_before_key
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[AppContext, Depends(get_ctx)]
+
+
+async def get_session(ctx: CtxDep) -> AsyncIterator[AsyncSession]:
+    """A session for reads; services that write open their own transaction."""
+    async with ctx.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def principal_from_token(ctx: AppContext, token: str) -> Principal:
+    """Verify signature and claims, then the revocation marks in Redis."""
+    principal = ctx.tokens.verify_access(token)
+    denied, revoked_before = await ctx.redis.mget(
+        denylist_key(principal.jti), user_revoked_before_key(principal.user_id)
+    )
+    if denied or (revoked_before and principal.issued_at <= int(revoked_before)):
+        raise Unauthorized("token revoked")
+    return principal
+
+
+async def get_optional_principal(
+    ctx: CtxDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    if credentials is None:
+        return None
+    if credentials.scheme.lower() != "bearer":
+        raise Unauthorized("use a Bearer token")
+    return await principal_from_token(ctx, credentials.credentials)
+
+
+async def get_principal(
+    principal: Annotated[Principal | None, Depends(get_optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise Unauthorized("authentication required")
+    return principal
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: str) -> object:
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"requires role {' or '.join(roles)}")
+        return principal
+
+    return Depends(check)
+
+
+SellerPrincipal = Annotated[Principal, require_role("seller", "admin")]
+AdminPrincipal = Annotated[Principal, require_role("admin")]
