@@ -9,9 +9,9 @@ workers) start it with `spawn()`, which
 - prints the end of that log when an exception leaves the block, so a failing start shows why.
 
 `wait_http()` polls a URL until it answers, failing early with the log when the process has
-died. For failures in a test body while a fixture holds the process, wire
-`add_logs_to_report` into a conftest's `pytest_runtest_makereport` hook (tests/deploy does), so
-the logs of every process still running appear in the failure report.
+died. For failures in a test body while a fixture holds the process, tests/conftest.py wires
+`add_logs_to_report` into `pytest_runtest_makereport`, so the logs of every process still
+running appear in the failure report.
 """
 
 from __future__ import annotations
@@ -101,6 +101,11 @@ class Proc:
         if not self.alive():
             raise ProcessDied(f"{self.name} exited unexpectedly\n{self.describe()}")
 
+    def terminate(self) -> None:
+        """SIGTERM the whole process group without waiting (see `stop`, `stop_all`)."""
+        if not self._stopped:
+            _signal_group(self.popen.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the whole process group, then SIGKILL what is left after `timeout`."""
         if self._stopped:
@@ -115,6 +120,14 @@ class Proc:
         _signal_group(self.popen.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)
+
+
+def stop_all(*procs: Proc, timeout: float = 10.0) -> None:
+    """Stop several processes in parallel: all get SIGTERM first, then each is waited for."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.stop(timeout)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
