@@ -41,5 +41,12 @@ format: $(STAMP)
 lock: $(STAMP)
 	@$(PY) -m pip freeze --exclude-editable > constraints.txt
 
+## The production shape on one machine: nginx :8080, 3 gateways, 2 APIs, worker, beat, flower.
+cluster: $(STAMP)
+	@bash scripts/cluster.sh start
+
+cluster-stop:
+	@bash scripts/cluster.sh stop
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The production shape on one machine (CONTRACT.md): nginx :8080 in front of three gateway nodes
+# (:8101-8103) and two API processes (:8111-8112), a Celery worker, beat and Flower (:5555), on
+# MariaDB, Redis and RabbitMQ.   usage: scripts/cluster.sh start|stop|status
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=var/cluster
+PY=.venv/bin/python
+mkdir -p "$RUN" var/nginx
+
+export APP_ENV="${APP_ENV:-development}"
+export DATABASE_URL="${CLUSTER_DATABASE_URL:-mysql+aiomysql://root@127.0.0.1:3306/livecommerce}"
+export REDIS_URL="${CLUSTER_REDIS_URL:-redis://127.0.0.1:6379/0}"
+export CELERY_BROKER_URL="${CLUSTER_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//}"
+export JWT_PRIVATE_KEY_FILE="$PWD/$RUN/jwt-private.pem" JWT_PUBLIC_KEY_FILE="$PWD/$RUN/jwt-public.pem"
+export TRUSTED_PROXIES='["127.0.0.1"]' LOG_JSON=true
+
+start_one() {  # start_one NAME CMD...
+  local name=$1; shift
+  if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
+    echo "  $name already running"; return
+  fi
+  setsid "$@" >>"$RUN/$name.log" 2>&1 < /dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+wait_url() {  # wait_url URL NAME
+  for _ in $(seq 1 120); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && { echo "  $2 ready ($1)"; return 0; }
+    sleep 0.5
+  done
+  echo "ERROR: $2 did not become ready; see $RUN/$2.log" >&2; tail -20 "$RUN/$2.log" >&2; return 1
+}
+
+start() {
+  bash scripts/ensure_services.sh
+  if [ ! -f "$RUN/jwt-private.pem" ]; then
+    $PY -c "from shared.tokens import generate_key_pair as g; p,q=g(); open('$RUN/jwt-private.pem','w').write(p); open('$RUN/jwt-public.pem','w').write(q)"
+    chmod 600 "$RUN/jwt-private.pem"
+  fi
+  local db; db=$($PY -c "from sqlalchemy.engine import make_url as m; print(m('$DATABASE_URL').database)")
+  mysql -uroot -h127.0.0.1 -e "CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+  .venv/bin/alembic upgrade head
+  for port in 8111 8112; do start_one "api-$port" $PY -m commerce --port "$port"; done
+  for port in 8101 8102 8103; do
+    start_one "gateway-$port" $PY -m realtime --port "$port" --node-id "gateway-$port"
+  done
+  start_one worker .venv/bin/celery -A commerce.worker worker -Q celery,payments,media,notifications \
+    -n "worker@%h" --concurrency 2 -l info
+  start_one beat .venv/bin/celery -A commerce.worker beat -s "$RUN/celerybeat-schedule" -l info
+  start_one flower .venv/bin/celery -A commerce.worker flower --port=5555 --address=127.0.0.1
+  start_one nginx nginx -p "$PWD/var/nginx/" -c "$PWD/nginx/nginx.conf" -e stderr -g 'daemon off;'
+  for port in 8111 8112; do wait_url "http://127.0.0.1:$port/readyz" "api-$port"; done
+  for port in 8101 8102 8103; do wait_url "http://127.0.0.1:$port/readyz" "gateway-$port"; done
+  wait_url "http://127.0.0.1:8080/healthz" nginx
+  wait_url "http://127.0.0.1:5555/healthcheck" flower || true
+  echo "cluster up: http://127.0.0.1:8080 (API /api/v1, docs /docs, socket.io /socket.io/), flower :5555"
+  echo "logs in $RUN/; stop with: make cluster-stop"
+}
+
+stop() {
+  for f in "$RUN"/*.pid; do
+    [ -e "$f" ] || continue
+    pid=$(cat "$f")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  sleep 2
+  for f in "$RUN"/*.pid; do
+    [ -e "$f" ] || continue
+    pid=$(cat "$f")
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+  echo "cluster stopped"
+}
+
+status() {
+  for f in "$RUN"/*.pid; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .pid)
+    if kill -0 "$(cat "$f")" 2>/dev/null; then echo "$name: running"; else echo "$name: dead"; fi
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
