@@ -2,8 +2,9 @@
 
 ES256 so the gateway holds only the public key. The JWT library stays behind this module (python-
 jose today) so it can be swapped without touching callers. Verification pins the algorithm,
-requires `exp`, `iat`, `sub`, `jti`, and checks issuer and audience; revocation (the `jti`
-denylist) is checked by callers against Redis, since it needs I/O.
+requires `exp`, `iat`, `sub`, `jti`, and checks issuer and audience. Revocation needs I/O, so it
+is a separate step: `is_revoked(redis, principal)` is the one check both services call after
+verifying (the `jti` denylist, the per-user "revoked before" mark and the refresh-family mark).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jose import JWTError, jwt
+from redis.asyncio import Redis
 
 from shared.errors import ConfigError, Unauthorized
 from shared.settings import VAR_DIR, BaseAppSettings
@@ -36,6 +38,9 @@ class Principal:
     jti: str
     expires_at: int
     issued_at: int = 0
+    # The refresh-token family (one per login) this access token was issued from, so revoking
+    # the family (logout, refresh-token reuse) also refuses its still-live access tokens.
+    family: str | None = None
 
 
 def generate_key_pair() -> tuple[str, str]:
@@ -136,6 +141,9 @@ class TokenVerifier:
             raise Unauthorized(message) from None
         if claims.get("typ") != "access":
             raise Unauthorized("invalid token")
+        family = claims.get("fam")
+        if family is not None and (not isinstance(family, str) or not 0 < len(family) <= 64):
+            raise Unauthorized("invalid token")
         try:
             return Principal(
                 user_id=int(claims["sub"]),
@@ -144,6 +152,7 @@ class TokenVerifier:
                 jti=str(claims["jti"]),
                 expires_at=int(claims["exp"]),
                 issued_at=int(claims["iat"]),
+                family=family,
             )
         except (KeyError, ValueError, TypeError):
             raise Unauthorized("invalid token") from None
@@ -157,7 +166,9 @@ class TokenIssuer(TokenVerifier):
         self._private = private_pem
         self.ttl_s = ttl_s
 
-    def issue_access(self, *, user_id: int, role: str, name: str) -> tuple[str, Principal]:
+    def issue_access(
+        self, *, user_id: int, role: str, name: str, family: str | None = None
+    ) -> tuple[str, Principal]:
         now = int(time.time())
         jti = uuid.uuid4().hex
         claims: dict[str, Any] = {
@@ -171,8 +182,10 @@ class TokenIssuer(TokenVerifier):
             "iss": self._issuer,
             "aud": self._audience,
         }
+        if family is not None:
+            claims["fam"] = family
         token = jwt.encode(claims, self._private, algorithm=ALGORITHM)
-        return token, Principal(user_id, role, name, jti, now + self.ttl_s, now)
+        return token, Principal(user_id, role, name, jti, now + self.ttl_s, now, family)
 
 
 def make_verifier(settings: BaseAppSettings) -> TokenVerifier:
@@ -201,3 +214,29 @@ def denylist_key(jti: str) -> str:
 def user_revoked_before_key(user_id: int) -> str:
     """Redis key: tokens of this user issued before this epoch second are refused."""
     return f"auth:revoked_before:{user_id}"
+
+
+def family_revoked_key(family: str) -> str:
+    """Redis key: access tokens carrying this refresh family (`fam`) are refused. Set with a TTL
+    of the access-token lifetime: no token of a revoked family is issued afterwards, so by then
+    every one it covered has expired anyway."""
+    return f"auth:family_revoked:{family}"
+
+
+async def is_revoked(redis: Redis, principal: Principal) -> bool:
+    """Whether a verified token was revoked since it was issued (one round trip: MGET).
+
+    Three marks, all written by commerce: the token's own `jti` (logout), the user's "revoked
+    before" epoch (every session of the user), and its refresh family (logout, reuse detection).
+    Works with clients that decode responses or not (`int()` takes bytes and str alike).
+    """
+    keys = [denylist_key(principal.jti), user_revoked_before_key(principal.user_id)]
+    if principal.family is not None:
+        keys.append(family_revoked_key(principal.family))
+    values = await redis.mget(keys)
+    denied, revoked_before = values[0], values[1]
+    if denied:
+        return True
+    if revoked_before and principal.issued_at <= int(revoked_before):
+        return True
+    return len(values) > 2 and bool(values[2])

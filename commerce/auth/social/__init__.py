@@ -1,0 +1,1 @@
+"""Social login: provider verification (one module per provider), linking, the route."""

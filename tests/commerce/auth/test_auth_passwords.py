@@ -1,0 +1,47 @@
+"""The password module on its own: the shipped blocklist, hashing, rehash detection."""
+
+from __future__ import annotations
+
+import pytest
+
+from commerce.auth import passwords
+from commerce.auth.errors import WeakPassword
+
+
+def test_blocklist_is_the_full_seclists_10k() -> None:
+    common = passwords.common_passwords()
+    assert len(common) == 10_000
+    assert {"password", "123456", "qwertyuiop", "1234567890"} <= common
+    assert not any(p.startswith("#") for p in common)
+
+
+@pytest.mark.parametrize(
+    ("password", "email", "reason"),
+    [
+        ("abcdefghi", "x@example.test", "too_short"),
+        ("bo", "bo@example.test", "too_short"),
+        ("Basketball", "x@example.test", "common"),
+        ("AB-and-more-text", "ab@example.test", None),  # a 2-letter local part may appear
+        ("longer-nameXYZ", "longer-name@example.test", "contains_email"),
+        ("a sentence of my own", "x@example.test", None),
+    ],
+)
+def test_policy(password: str, email: str, reason: str | None) -> None:
+    if reason is None:
+        passwords.check_policy(password, email=email)
+        return
+    with pytest.raises(WeakPassword) as info:
+        passwords.check_policy(password, email=email)
+    assert info.value.details["reason"] == reason
+
+
+async def test_hash_verify_and_rehash() -> None:
+    stored = await passwords.hash_password("pässwörd " * 20, rounds=4)
+    assert stored.startswith(passwords.SCHEME) and len(stored) <= 100  # fits the column
+    assert await passwords.verify_password("pässwörd " * 20, stored, rounds=4)
+    assert not await passwords.verify_password("pässwörd " * 19, stored, rounds=4)
+    assert not await passwords.verify_password("anything", None, rounds=4)
+    assert not await passwords.verify_password("anything", "$2b$04$corrupt", rounds=4)
+    assert not passwords.needs_rehash(stored, rounds=4)
+    assert passwords.needs_rehash(stored, rounds=5)
+    assert passwords.needs_rehash("$2b$04$unprefixed", rounds=4)
