@@ -1,0 +1,243 @@
+"""Placing an order: validate, pass the stock gate, then one transaction that reserves stock,
+writes the order, its lines, the idempotency record and the outbox events together.
+
+Order of work inside the transaction, chosen for the hot product row:
+1. the idempotency row is inserted first, so a concurrent duplicate waits on it and never
+   touches stock;
+2. products are read with a plain (non-locking) read for names, prices (never trusted from the
+   client), sellers and currency, and the order row is inserted;
+3. only then the conditional stock UPDATEs run (primary-key order), followed by the order
+   lines: an `order_items` row takes a shared FK lock on its product, which must come after our
+   exclusive lock or two checkouts would deadlock upgrading shared to exclusive;
+4. commit. The hot row's lock is held only for steps 3-4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.carts import service as cart_service
+from commerce.catalog import service as catalog_service
+from commerce.catalog.models import Product
+from commerce.context import AppContext
+from commerce.db import utcnow
+from commerce.orders import idempotency as idem
+from commerce.orders import reservations
+from commerce.orders.errors import OrderInputError, OutOfStock
+from commerce.orders.models import Order, OrderItem
+from commerce.orders.schemas import MAX_LINES, MAX_QUANTITY, OrderCreate, order_out
+from commerce.outbox import add_event
+from commerce.streams.models import Stream
+from shared import events as ev
+from shared.tokens import Principal
+
+SCOPE = "orders.create"
+OPEN_STREAM_STATUSES = ("scheduled", "live")
+
+
+class _DuplicateKey(Exception):
+    """A concurrent request with the same Idempotency-Key committed first."""
+
+
+@dataclass(frozen=True)
+class _Request:
+    principal: Principal
+    body: OrderCreate
+    lines: dict[int, int]
+    key: str | None
+    digest: str
+
+
+def mask_name(name: str) -> str:
+    """'Mei Li' -> 'M***i': enough for a room to feel the sale, not enough to identify."""
+    name = name.strip()
+    if not name:
+        return "***"
+    return f"{name[0]}***{name[-1]}" if len(name) > 1 else f"{name}***"
+
+
+async def place_order(
+    *,
+    ctx: AppContext,
+    principal: Principal,
+    body: OrderCreate,
+    idempotency_key: str | None,
+) -> idem.StoredResponse:
+    """Create an order (201) or replay the stored response of an earlier one with this key."""
+    key = idem.check_key(idempotency_key)
+    digest = idem.request_hash(body.model_dump(mode="json")) if key else ""
+    # The cart is cleared by the first success: look for a replay before reading it.
+    if key and body.from_cart and (stored := await _replay(ctx, principal.user_id, key, digest)):
+        return stored
+    lines = await _lines(ctx, principal.user_id, body)
+    request = _Request(principal, body, lines, key, digest)
+
+    gate = reservations.gate(ctx) if ctx.settings.order_stock_gate_enabled else None
+    if gate is not None:
+        rejected = await gate.take(lines)
+        if rejected is not None:
+            # The cheap path of a flash sale: Redis only (a DB read only for a likely replay).
+            if key and (stored := await _replay(ctx, principal.user_id, key, digest)):
+                return stored
+            raise OutOfStock(product_id=rejected.product_id, available=rejected.available)
+    committed = False
+    try:
+        stored, stocks = await _checkout(ctx, request)
+        committed = stocks is not None
+    except _DuplicateKey:
+        replay = await _find(ctx, principal.user_id, key or "", digest)
+        if replay is None:  # the winner's row vanished (cannot happen while rows are kept)
+            raise
+        stored, stocks = replay, None
+    finally:
+        if gate is not None and not committed:
+            await gate.give_back(lines)
+    if stocks is not None:
+        await reservations.after_commit(ctx, stocks=stocks)
+        if body.from_cart:
+            await cart_service.clear_cart(ctx, principal.user_id)
+    return stored
+
+
+async def _replay(
+    ctx: AppContext, user_id: int, key: str, digest: str
+) -> idem.StoredResponse | None:
+    """A stored response for this key, asking the database only if the marker says maybe."""
+    if not await idem.may_exist(ctx.redis, user_id=user_id, scope=SCOPE, key=key):
+        return None
+    return await _find(ctx, user_id, key, digest)
+
+
+async def _find(ctx: AppContext, user_id: int, key: str, digest: str) -> idem.StoredResponse | None:
+    async with ctx.sessions() as session:
+        return await idem.find(session, user_id=user_id, scope=SCOPE, key=key, digest=digest)
+
+
+async def _lines(ctx: AppContext, user_id: int, body: OrderCreate) -> dict[int, int]:
+    if body.items is not None:
+        return {line.product_id: line.quantity for line in body.items}
+    lines = await cart_service.read_cart(ctx, user_id)
+    if not lines:
+        raise OrderInputError("the cart is empty", code="cart_empty")
+    if len(lines) > MAX_LINES or any(not 1 <= q <= MAX_QUANTITY for q in lines.values()):
+        raise OrderInputError(
+            f"a cart order takes 1-{MAX_LINES} lines of 1-{MAX_QUANTITY} units",
+            code="invalid_cart",
+        )
+    return lines
+
+
+async def _checkout(
+    ctx: AppContext, req: _Request
+) -> tuple[idem.StoredResponse, dict[int, int] | None]:
+    """The transaction. Returns the response and, if an order was committed, the new stocks."""
+    async with ctx.sessions() as session, session.begin():
+        if req.key:
+            stored = await idem.find(
+                session, user_id=req.principal.user_id, scope=SCOPE, key=req.key, digest=req.digest
+            )
+            if stored is not None:
+                return stored, None
+        products = await _products(session, req)
+        if req.body.stream_id is not None:
+            await _check_stream(session, req.body.stream_id)
+        now = utcnow()
+        currency = next(iter(products.values())).currency
+        order = Order(
+            buyer_id=req.principal.user_id,
+            stream_id=req.body.stream_id,
+            status="pending_payment",
+            currency=currency,
+            total_minor=sum(products[pid].price_minor * q for pid, q in req.lines.items()),
+            shipping_address=req.body.shipping_address.model_dump(mode="json"),
+            expires_at=now + timedelta(seconds=ctx.settings.order_reservation_ttl_s),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(order)
+        await session.flush()
+        items = [
+            OrderItem(
+                order_id=order.id,
+                product_id=pid,
+                seller_id=products[pid].seller_id,
+                name=products[pid].name,
+                unit_price_minor=products[pid].price_minor,
+                quantity=req.lines[pid],
+            )
+            for pid in sorted(req.lines)
+        ]
+        response = idem.StoredResponse(
+            201, orjson.dumps(order_out(order, items).model_dump(mode="json"))
+        )
+        if req.key:
+            idem.record(
+                session,
+                user_id=req.principal.user_id,
+                scope=SCOPE,
+                key=req.key,
+                digest=req.digest,
+                response=response,
+            )
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise _DuplicateKey() from None
+            await idem.mark(ctx.redis, user_id=req.principal.user_id, scope=SCOPE, key=req.key)
+        stocks = await reservations.reserve(
+            session, lines=req.lines, stream_id=req.body.stream_id
+        )
+        session.add_all(items)
+        add_event(session, _placed_event(order, req))
+    return response, stocks
+
+
+async def _products(session: AsyncSession, req: _Request) -> dict[int, Product]:
+    products = await catalog_service.load_active_products(session, list(req.lines))
+    missing = sorted(set(req.lines) - set(products))
+    if missing:
+        raise OrderInputError(
+            "some products do not exist", code="product_not_found",
+            details={"product_ids": missing},
+        )
+    own = sorted(pid for pid, p in products.items() if p.seller_id == req.principal.user_id)
+    if own:
+        raise OrderInputError(
+            "you cannot buy your own products", code="own_product", details={"product_ids": own}
+        )
+    currencies = sorted({p.currency for p in products.values()})
+    if len(currencies) > 1:
+        raise OrderInputError(
+            "all products of one order must share a currency", code="currency_mismatch",
+            details={"currencies": currencies},
+        )
+    return products
+
+
+async def _check_stream(session: AsyncSession, stream_id: int) -> None:
+    status = await session.scalar(select(Stream.status).where(Stream.id == stream_id))
+    if status not in OPEN_STREAM_STATUSES:
+        raise OrderInputError(
+            "orders can reference only a scheduled or live stream", code="invalid_stream",
+            details={"stream_id": stream_id, "status": status},
+        )
+
+
+def _placed_event(order: Order, req: _Request) -> ev.OrderPlaced:
+    return ev.OrderPlaced(
+        stream_id=order.stream_id,
+        data=ev.OrderPlacedData(
+            order_id=order.id,
+            buyer_id=order.buyer_id,
+            buyer_masked=mask_name(req.principal.name),
+            items=[ev.OrderLine(product_id=p, quantity=q) for p, q in sorted(req.lines.items())],
+            total_minor=order.total_minor,
+            currency=order.currency,
+        ),
+    )

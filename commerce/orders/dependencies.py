@@ -1,0 +1,23 @@
+"""`CurrentOrder`: loads an order for the caller or answers 404, so object-level authorization
+for orders lives here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path
+
+from commerce.deps import CurrentPrincipal, SessionDep
+from commerce.orders import service as order_service
+from commerce.orders.schemas import DB_ID_MAX, OrderOut
+
+OrderId = Annotated[int, Path(ge=1, le=DB_ID_MAX, description="order id")]
+
+
+async def get_current_order(
+    order_id: OrderId, principal: CurrentPrincipal, session: SessionDep
+) -> OrderOut:
+    return await order_service.visible_order(session, order_id=order_id, principal=principal)
+
+
+CurrentOrder = Annotated[OrderOut, Depends(get_current_order)]

@@ -1,0 +1,115 @@
+"""`Idempotency-Key` for `POST /orders`: the first successful response is stored in the same
+transaction as the order it describes, under a unique `(user_id, scope, key)` row.
+
+- Same key, same body (SHA-256 of the canonical JSON of the validated request) → the stored
+  status and body are replayed.
+- Same key, different body → 409 `idempotency_conflict`.
+- Two concurrent requests with one key: the second `INSERT` of the unique row waits on the
+  first's transaction; if that commits, the second gets a duplicate-key error, rolls back
+  (releasing anything it reserved) and replays the stored response. Only one order exists.
+- Failures (out of stock, validation) are not stored: the transaction that would hold the
+  record rolls back, so a retry with the same key is evaluated afresh.
+
+A Redis marker spares the flash sale's cheap path a DB read: it is set *before* the record's
+transaction commits, so "no marker" proves "no record" (while the marker lives, `MARKER_TTL_S`)
+and the gate can reject a keyed request with Redis alone. A marker whose transaction rolled
+back only costs one needless lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.orders.errors import IdempotencyConflict
+from commerce.orders.models import IdempotencyRecord
+from shared.errors import InvalidInput
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+MARKER_TTL_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    replayed: bool = False
+
+
+def check_key(key: str | None) -> str | None:
+    """None when absent; a key of 1-255 visible ASCII characters; anything else is a 422."""
+    if key is None:
+        return None
+    if not _KEY.match(key):
+        raise InvalidInput(
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+            code="invalid_idempotency_key",
+        )
+    return key
+
+
+def request_hash(payload: dict[str, Any]) -> str:
+    """Canonical JSON (sorted keys, no whitespace) so key order and spacing do not matter."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def find(
+    session: AsyncSession, *, user_id: int, scope: str, key: str, digest: str
+) -> StoredResponse | None:
+    """The stored response for this key, or None; a different body is a conflict."""
+    record = await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == user_id,
+            IdempotencyRecord.scope == scope,
+            IdempotencyRecord.key == key,
+        )
+    )
+    if record is None:
+        return None
+    if record.request_hash != digest:
+        raise IdempotencyConflict()
+    return StoredResponse(record.status_code, record.response_body.encode(), replayed=True)
+
+
+def record(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    scope: str,
+    key: str,
+    digest: str,
+    response: StoredResponse,
+) -> IdempotencyRecord:
+    """Add the record to the caller's transaction (flush it to claim the key early)."""
+    row = IdempotencyRecord(
+        user_id=user_id,
+        scope=scope,
+        key=key,
+        request_hash=digest,
+        status_code=response.status_code,
+        response_body=response.body.decode(),
+    )
+    session.add(row)
+    return row
+
+
+def _marker(user_id: int, scope: str, key: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"idem:{scope}:{user_id}:{digest}"
+
+
+async def mark(redis: aioredis.Redis, *, user_id: int, scope: str, key: str) -> None:
+    """Call before committing a record: afterwards `may_exist` is true for this key."""
+    await redis.set(_marker(user_id, scope, key), "1", ex=MARKER_TTL_S)
+
+
+async def may_exist(redis: aioredis.Redis, *, user_id: int, scope: str, key: str) -> bool:
+    """False only if no record with this key was committed in the last `MARKER_TTL_S`."""
+    return bool(await redis.exists(_marker(user_id, scope, key)))

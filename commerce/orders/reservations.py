@@ -1,0 +1,115 @@
+"""Stock reservation and release inside the caller's transaction, and the Redis sync after it.
+
+The database is the only oversell guard: one conditional `UPDATE ... WHERE stock >= :q` per
+line, lines in primary-key order so two orders over the same products lock rows in the same
+order and cannot deadlock. No read-modify-write in Python, no global lock.
+
+MariaDB has no `UPDATE ... RETURNING`, so the new stock is read back after the updates; the
+rows are locked by this transaction by then, so the read sees exactly our own result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.catalog.models import Product
+from commerce.context import AppContext
+from commerce.orders.errors import OutOfStock
+from commerce.orders.stock_gate import StockGate
+from commerce.outbox import add_event
+from shared import events as ev
+from shared import livedata
+
+log = structlog.get_logger(__name__)
+
+
+async def reserve(
+    session: AsyncSession, *, lines: Mapping[int, int], stream_id: int | None
+) -> dict[int, int]:
+    """Take `lines` (product id → quantity) out of stock; returns product id → new stock.
+
+    Raises `OutOfStock` at the first line that cannot be served; the caller's transaction
+    then rolls back every earlier line too. Adds `stock.changed` (and `product.sold_out`)
+    events to the same transaction.
+    """
+    for pid in sorted(lines):
+        qty = lines[pid]
+        result = await session.execute(
+            update(Product)
+            .where(Product.id == pid, Product.stock >= qty, Product.is_deleted.is_(False))
+            .values(stock=Product.stock - qty)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            available = await session.scalar(
+                select(Product.stock).where(Product.id == pid, Product.is_deleted.is_(False))
+            )
+            raise OutOfStock(product_id=pid, available=int(available or 0))
+    stocks = await _stocks(session, list(lines))
+    for pid in sorted(stocks):
+        _stock_events(session, pid, stocks[pid], stream_id)
+    return stocks
+
+
+async def release(
+    session: AsyncSession, *, lines: Mapping[int, int], stream_id: int | None
+) -> dict[int, int]:
+    """Put reserved units back (the caller's transition matched, so this runs once per order)."""
+    for pid in sorted(lines):
+        await session.execute(
+            update(Product)
+            .where(Product.id == pid)
+            .values(stock=Product.stock + lines[pid])
+            .execution_options(synchronize_session=False)
+        )
+    stocks = await _stocks(session, list(lines))
+    for pid in sorted(stocks):
+        _stock_events(session, pid, stocks[pid], stream_id)
+    return stocks
+
+
+async def _stocks(session: AsyncSession, product_ids: list[int]) -> dict[int, int]:
+    rows = await session.execute(
+        select(Product.id, Product.stock).where(Product.id.in_(product_ids))
+    )
+    return {int(pid): int(stock) for pid, stock in rows.all()}
+
+
+def _stock_events(session: AsyncSession, pid: int, stock: int, stream_id: int | None) -> None:
+    add_event(
+        session,
+        ev.StockChanged(stream_id=stream_id, data=ev.StockChangedData(product_id=pid, stock=stock)),
+    )
+    if stock == 0:
+        add_event(
+            session, ev.ProductSoldOut(stream_id=stream_id, data=ev.SoldOutData(product_id=pid))
+        )
+
+
+def gate(ctx: AppContext) -> StockGate:
+    """The process's stock gate (built once per context: it registers its Lua scripts)."""
+    existing = ctx.extras.get("orders.stock_gate")
+    if isinstance(existing, StockGate):
+        return existing
+    made = StockGate(ctx.redis, ctx.sessions, ttl_s=ctx.settings.order_stock_gate_ttl_s)
+    ctx.extras["orders.stock_gate"] = made
+    return made
+
+
+async def after_commit(
+    ctx: AppContext, *, stocks: Mapping[int, int], released: Mapping[int, int] | None = None
+) -> None:
+    """Best-effort sync of Redis after a commit: the gateway's product snapshots and, for a
+    release, the gate. A failure here is logged, not raised: the order is committed and both
+    Redis values heal (snapshots on the next change, the gate by its TTL)."""
+    try:
+        if released:
+            await gate(ctx).give_back(released)
+        for pid, stock in stocks.items():
+            await livedata.set_product_stock(ctx.redis, pid, stock)
+    except Exception:
+        log.warning("stock_sync_failed", product_ids=sorted(stocks), exc_info=True)

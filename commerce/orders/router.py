@@ -1,0 +1,64 @@
+"""`/orders`: thin routes over `commerce.orders.service`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+
+from commerce.deps import CtxDep, CurrentPrincipal, SessionDep
+from commerce.orders import service as order_service
+from commerce.orders.dependencies import CurrentOrder, OrderId
+from commerce.orders.schemas import OrderCreate, OrderOut, OrderPage
+from commerce.pagination import Cursor, Limit
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderOut,
+    responses={409: {"description": "out_of_stock, idempotency_conflict"}},
+)
+async def place_order(
+    body: OrderCreate,
+    ctx: CtxDep,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="1-255 visible ASCII characters"),
+    ] = None,
+) -> Response:
+    """Reserve stock and create a `pending_payment` order; replays for a repeated key."""
+    stored = await order_service.place_order(
+        ctx=ctx, principal=principal, body=body, idempotency_key=idempotency_key
+    )
+    headers = {"Idempotent-Replayed": "true"} if stored.replayed else None
+    return Response(
+        stored.body, status_code=stored.status_code, media_type="application/json",
+        headers=headers,
+    )
+
+
+@router.get("", response_model=OrderPage)
+async def list_orders(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    as_: Annotated[Literal["buyer", "seller"], Query(alias="as")] = "buyer",
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> OrderPage:
+    return await order_service.list_orders(
+        session, principal=principal, as_=as_, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/{order_id}", response_model=OrderOut)
+async def get_order(order: CurrentOrder) -> OrderOut:
+    return order
+
+
+@router.post("/{order_id}/cancel", response_model=OrderOut)
+async def cancel_order(order_id: OrderId, ctx: CtxDep, principal: CurrentPrincipal) -> OrderOut:
+    return await order_service.cancel_order(ctx, order_id=order_id, principal=principal)

@@ -1,0 +1,128 @@
+"""The order state machine as a table, and the one function that moves an order along it.
+
+Every transition is a conditional `UPDATE orders SET status = :to WHERE id = :id AND status =
+:from`. Only the transaction whose UPDATE matched a row performs the side effects (releasing
+stock, writing events), so a repeated or concurrent transition — a double cancel, two expiry
+workers, a late payment webhook — is a no-op, never a double release.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.db import utcnow
+from commerce.orders import reservations
+from commerce.orders.models import Order, OrderItem
+from commerce.outbox import add_event
+from shared import events as ev
+
+Status = Literal[
+    "pending_payment", "paid", "cancelled", "expired", "fulfilled", "completed", "refunded"
+]
+
+TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("pending_payment", "paid"),
+        ("pending_payment", "cancelled"),
+        ("pending_payment", "expired"),
+        ("paid", "fulfilled"),
+        ("fulfilled", "completed"),
+        ("paid", "refunded"),
+    }
+)
+# Transitions that give the reserved units back to stock.
+RELEASES_STOCK = frozenset({"cancelled", "expired"})
+CLOSED = frozenset({"cancelled", "expired", "completed", "refunded"})
+
+
+def sources(to: str) -> list[str]:
+    return sorted(src for src, dst in TRANSITIONS if dst == to)
+
+
+@dataclass
+class TransitionResult:
+    """What happened; `stocks`/`released` feed `reservations.after_commit` once committed."""
+
+    matched: bool
+    status_before: str | None = None
+    stocks: dict[int, int] = field(default_factory=dict)
+    released: dict[int, int] = field(default_factory=dict)
+
+
+async def transition(
+    session: AsyncSession,
+    order_id: int,
+    to: Status,
+    *,
+    now: datetime | None = None,
+    expected_from: str | None = None,
+) -> TransitionResult:
+    """Move `order_id` to `to` inside the caller's transaction, once.
+
+    `matched=False` means the order was not in a state that allows `to` (someone else got
+    there first, or it never could): nothing was changed. The caller commits; after the commit
+    it should pass the result to `reservations.after_commit` to sync Redis.
+    """
+    froms = sources(to) if expected_from is None else [expected_from]
+    if not froms or any((src, to) not in TRANSITIONS for src in froms):
+        return TransitionResult(matched=False)
+    now = now or utcnow()
+    values: dict[str, Any] = {"status": to, "updated_at": now}
+    if to == "paid":
+        values["paid_at"] = now
+    if to in CLOSED:
+        values["closed_at"] = now
+    found: Any = None
+    for src in froms:
+        result = await session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.status == src)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            found = src
+            break
+    if found is None:
+        return TransitionResult(matched=False)
+    order = (
+        await session.execute(
+            select(Order.buyer_id, Order.stream_id).where(Order.id == order_id)
+        )
+    ).one()
+    outcome = TransitionResult(matched=True, status_before=found)
+    if to in RELEASES_STOCK:
+        lines: dict[int, int] = defaultdict(int)
+        rows = await session.execute(
+            select(OrderItem.product_id, OrderItem.quantity).where(OrderItem.order_id == order_id)
+        )
+        for pid, qty in rows.all():
+            lines[int(pid)] += int(qty)
+        outcome.released = dict(lines)
+        outcome.stocks = await reservations.release(
+            session, lines=outcome.released, stream_id=order.stream_id
+        )
+    _state_event(session, order_id, order.buyer_id, order.stream_id, to)
+    return outcome
+
+
+_EVENTS: dict[str, type[ev.OrderPaid] | type[ev.OrderCancelled] | type[ev.OrderExpired]] = {
+    "paid": ev.OrderPaid,
+    "cancelled": ev.OrderCancelled,
+    "expired": ev.OrderExpired,
+}
+
+
+def _state_event(
+    session: AsyncSession, order_id: int, buyer_id: int, stream_id: int | None, to: str
+) -> None:
+    event_cls = _EVENTS.get(to)
+    if event_cls is not None:
+        data = ev.OrderStateData(order_id=order_id, buyer_id=buyer_id, status=to)
+        add_event(session, event_cls(stream_id=stream_id, data=data))

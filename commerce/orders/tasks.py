@@ -1,0 +1,15 @@
+"""Periodic order tasks (Celery beat on workers, asyncio timers when embedded)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from commerce.context import AppContext
+from commerce.orders import service as order_service
+from commerce.tasks import async_task
+
+
+@async_task("orders.expire_reservations", every=timedelta(seconds=30))
+async def expire_reservations(ctx: AppContext) -> int:
+    """Expire unpaid orders past their reservation TTL and return their stock (idempotent)."""
+    return await order_service.expire_due(ctx)

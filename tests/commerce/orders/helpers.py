@@ -1,0 +1,60 @@
+"""Shared helpers of the order tests: request bodies and direct reads of the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from commerce.catalog.models import Product
+from commerce.context import AppContext
+from commerce.orders.models import Order
+from commerce.outbox import OutboxEvent
+from commerce.streams.models import Stream
+from shared import events as ev
+
+ADDRESS: dict[str, Any] = {
+    "name": "王小明",
+    "phone": "+886 912 345 678",
+    "line1": "No. 7, Section 5, Xinyi Road",
+    "district": "Xinyi",
+    "city": "Taipei",
+    "postal_code": "110",
+    "country": "TW",
+}
+
+
+def order_body(*lines: tuple[int, int], **extra: Any) -> dict[str, Any]:
+    return {
+        "items": [{"product_id": pid, "quantity": qty} for pid, qty in lines],
+        "shipping_address": ADDRESS,
+        **extra,
+    }
+
+
+async def stock_of(ctx: AppContext, product_id: int) -> int:
+    async with ctx.sessions() as session:
+        value = await session.scalar(select(Product.stock).where(Product.id == product_id))
+    assert value is not None
+    return int(value)
+
+
+async def order_count(ctx: AppContext) -> int:
+    async with ctx.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Order)) or 0)
+
+
+async def events(ctx: AppContext, *types: str) -> list[ev.DomainEvent]:
+    """Outbox events in commit order (published or not), optionally of some types only."""
+    async with ctx.sessions() as session:
+        rows = (await session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))).all()
+    decoded = [ev.decode(row.payload) for row in rows]
+    return [e for e in decoded if not types or e.type in types]
+
+
+async def make_stream(ctx: AppContext, host_id: int, status: str = "live") -> int:
+    async with ctx.sessions() as session, session.begin():
+        stream = Stream(host_id=host_id, title="Flash sale", status=status)
+        session.add(stream)
+        await session.flush()
+        return stream.id

@@ -1,0 +1,122 @@
+"""Who sees which order: the buyer, the sellers of its items and admins; everyone else 404."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from commerce.context import AppContext
+from tests.commerce.factories import make_product, make_user
+from tests.commerce.orders.helpers import order_body
+
+
+async def test_authorization_matrix(api: httpx.AsyncClient, ctx: AppContext) -> None:
+    seller, seller_h = await make_user(ctx, "seller")
+    _, other_seller_h = await make_user(ctx, "seller")
+    _, buyer_h = await make_user(ctx)
+    _, other_buyer_h = await make_user(ctx)
+    _, admin_h = await make_user(ctx, "admin")
+    product = await make_product(ctx, seller, stock=5)
+    order = (
+        await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=buyer_h)
+    ).json()
+    url = f"/api/v1/orders/{order['id']}"
+
+    for method, path in (
+        ("GET", "/api/v1/orders"), ("GET", url), ("POST", f"{url}/cancel"),
+        ("POST", "/api/v1/orders"),
+    ):
+        anonymous = await api.request(method, path, json=order_body((product.id, 1)))
+        assert anonymous.status_code == 401, (method, path)
+        assert anonymous.json()["error"]["code"] == "unauthorized"
+    bad_token = await api.get(url, headers={"Authorization": "Bearer not-a-jwt"})
+    assert bad_token.status_code == 401
+
+    expected = {buyer_h["Authorization"]: 200, seller_h["Authorization"]: 200,
+                admin_h["Authorization"]: 200, other_buyer_h["Authorization"]: 404,
+                other_seller_h["Authorization"]: 404}
+    for auth, status in expected.items():
+        response = await api.get(url, headers={"Authorization": auth})
+        assert response.status_code == status
+        if status == 200:
+            assert response.json() == order
+        else:
+            assert response.json()["error"]["code"] == "not_found"
+
+    # Nobody but the buyer (or an admin) cancels; those who cannot see it get 404.
+    assert (await api.post(f"{url}/cancel", headers=other_buyer_h)).status_code == 404
+    assert (await api.post(f"{url}/cancel", headers=other_seller_h)).status_code == 404
+    forbidden = await api.post(f"{url}/cancel", headers=seller_h)
+    assert forbidden.status_code == 403
+    assert (await api.post(f"{url}/cancel", headers=admin_h)).status_code == 200
+
+    assert (await api.get("/api/v1/orders/999999999", headers=buyer_h)).status_code == 404
+
+
+async def test_lists_for_buyer_and_seller_newest_first(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    seller, seller_h = await make_user(ctx, "seller")
+    other_seller, other_seller_h = await make_user(ctx, "seller")
+    _, buyer_h = await make_user(ctx)
+    _, other_buyer_h = await make_user(ctx)
+    mine = await make_product(ctx, seller, stock=50)
+    theirs = await make_product(ctx, other_seller, stock=50)
+    ids = []
+    for i in range(5):
+        lines = [(mine.id, 1)] if i % 2 == 0 else [(theirs.id, 1)]
+        response = await api.post("/api/v1/orders", json=order_body(*lines), headers=buyer_h)
+        ids.append(response.json()["id"])
+    await api.post("/api/v1/orders", json=order_body((theirs.id, 1)), headers=other_buyer_h)
+
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await api.get("/api/v1/orders", params=params, headers=buyer_h)).json()
+        seen += [o["id"] for o in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+
+    as_seller = await api.get("/api/v1/orders", params={"as": "seller"}, headers=seller_h)
+    assert [o["id"] for o in as_seller.json()["items"]] == [ids[4], ids[2], ids[0]]
+    page1 = (await api.get(
+        "/api/v1/orders", params={"as": "seller", "limit": 2}, headers=other_seller_h
+    )).json()
+    page2 = (await api.get(
+        "/api/v1/orders",
+        params={"as": "seller", "limit": 2, "cursor": page1["next_cursor"]},
+        headers=other_seller_h,
+    )).json()
+    assert len(page1["items"]) == 2 and len(page2["items"]) == 1
+    assert page2["next_cursor"] is None
+    assert all(i["seller_id"] == other_seller.id
+               for o in page1["items"] + page2["items"] for i in o["items"])
+
+    buyer_as_seller = await api.get("/api/v1/orders", params={"as": "seller"}, headers=buyer_h)
+    assert buyer_as_seller.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": 0}, {"limit": 101}, {"limit": "x"}, {"cursor": "%%%"}, {"cursor": "WzEsMl0"},
+     {"as": "admin"}],
+)
+async def test_bad_list_parameters_are_422(
+    api: httpx.AsyncClient, ctx: AppContext, params: dict[str, object]
+) -> None:
+    _, headers = await make_user(ctx)
+    response = await api.get("/api/v1/orders", params=params, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] in ("invalid", "invalid_cursor")
+
+
+@pytest.mark.parametrize("order_id", ["0", "-1", "abc", str(2**64), "1.5"])
+async def test_bad_order_ids_are_422(
+    api: httpx.AsyncClient, ctx: AppContext, order_id: str
+) -> None:
+    _, headers = await make_user(ctx)
+    for method, suffix in (("GET", ""), ("POST", "/cancel")):
+        response = await api.request(method, f"/api/v1/orders/{order_id}{suffix}", headers=headers)
+        assert response.status_code == 422, (order_id, response.text)

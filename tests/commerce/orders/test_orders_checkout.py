@@ -1,0 +1,169 @@
+"""Placing orders over HTTP on MariaDB + Redis: the happy path, out of stock leaving nothing
+reserved, events in the outbox, and the Redis stock gate."""
+
+from __future__ import annotations
+
+import httpx
+
+from commerce.context import AppContext
+from commerce.orders import stock_gate
+from shared import events as ev
+from shared import livedata
+from tests.commerce.factories import make_product, make_user
+from tests.commerce.orders.helpers import (
+    ADDRESS,
+    events,
+    make_stream,
+    order_body,
+    order_count,
+    stock_of,
+)
+
+
+async def test_happy_path_reserves_stock_and_writes_events(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    buyer, headers = await make_user(ctx, display_name="Mei Li")
+    earbuds = await make_product(ctx, seller, name="藍牙耳機", price="1290.00", stock=5)
+    case = await make_product(ctx, seller, name="Case", price="99.50", stock=2)
+    stream_id = await make_stream(ctx, seller.id, "live")
+
+    response = await api.post(
+        "/api/v1/orders",
+        json=order_body((case.id, 2), (earbuds.id, 1), stream_id=stream_id),
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert order["status"] == "pending_payment"
+    assert order["currency"] == "TWD"
+    assert order["total"] == "1489.00"
+    assert order["stream_id"] == stream_id
+    assert order["buyer_id"] == buyer.id
+    assert order["shipping_address"]["city"] == "Taipei"
+    assert order["expires_at"] > order["created_at"]
+    assert [(i["product_id"], i["name"], i["unit_price"], i["quantity"], i["line_total"])
+            for i in order["items"]] == [
+        (earbuds.id, "藍牙耳機", "1290.00", 1, "1290.00"),
+        (case.id, "Case", "99.50", 2, "199.00"),
+    ]
+    assert await stock_of(ctx, earbuds.id) == 4
+    assert await stock_of(ctx, case.id) == 0
+
+    fetched = await api.get(f"/api/v1/orders/{order['id']}", headers=headers)
+    assert fetched.status_code == 200
+    assert fetched.json() == order
+
+    placed = await events(ctx, "order.placed")
+    assert len(placed) == 1
+    assert isinstance(placed[0], ev.OrderPlaced)
+    assert placed[0].stream_id == stream_id
+    assert placed[0].data.buyer_masked == "M***i"
+    assert placed[0].data.order_id == order["id"]
+    assert placed[0].data.total_minor == 148900
+    stock_events = await events(ctx, "stock.changed", "product.sold_out")
+    assert all(e.stream_id == stream_id for e in stock_events)
+    assert {(e.type, e.data.product_id, getattr(e.data, "stock", None)) for e in stock_events} == {
+        ("stock.changed", earbuds.id, 4),
+        ("stock.changed", case.id, 0),
+        ("product.sold_out", case.id, None),
+    }
+    # The gateway's product snapshot follows the reservation.
+    snapshot = await livedata.get_product(ctx.redis, case.id)
+    assert snapshot is not None and snapshot.stock == 0
+
+
+async def test_out_of_stock_on_second_line_reserves_nothing(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    plenty = await make_product(ctx, seller, stock=10)
+    scarce = await make_product(ctx, seller, stock=1)
+    before = await events(ctx)
+
+    response = await api.post(
+        "/api/v1/orders", json=order_body((plenty.id, 3), (scarce.id, 2)), headers=headers
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["error"] == {
+        "code": "out_of_stock",
+        "message": "not enough stock",
+        "details": {"product_id": scarce.id, "available": 1},
+    }
+    assert await stock_of(ctx, plenty.id) == 10
+    assert await stock_of(ctx, scarce.id) == 1
+    assert await order_count(ctx) == 0
+    assert await events(ctx) == before
+    # The gate got its units back: it never ends below what the database has.
+    assert int(await ctx.redis.get(stock_gate.key(plenty.id))) == 10
+    assert int(await ctx.redis.get(stock_gate.key(scarce.id))) == 1
+
+
+async def test_db_guard_decides_when_the_gate_is_too_high(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """A stale gate above the real stock must not oversell: the conditional UPDATE refuses."""
+    seller, _ = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=1)
+    await ctx.redis.set(stock_gate.key(product.id), 100, ex=60)
+
+    first = await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
+    second = await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
+    assert first.status_code == 201
+    assert second.status_code == 409
+    assert second.json()["error"]["details"] == {"product_id": product.id, "available": 0}
+    assert await stock_of(ctx, product.id) == 0
+    assert int(await ctx.redis.get(stock_gate.key(product.id))) == 99
+
+
+async def test_gate_rejects_without_db_and_heals_from_the_database(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """A gate left too low (a crash between taking units and giving them back) only causes
+    false out_of_stock until its key expires and is reloaded from the database."""
+    seller, _ = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=3)
+    key = stock_gate.key(product.id)
+    await ctx.redis.set(key, 0, ex=ctx.settings.order_stock_gate_ttl_s)
+
+    rejected = await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
+    assert rejected.status_code == 409
+    assert rejected.json()["error"]["details"] == {"product_id": product.id, "available": 0}
+    assert await stock_of(ctx, product.id) == 3
+
+    await ctx.redis.delete(key)  # what the TTL does
+    healed = await api.post("/api/v1/orders", json=order_body((product.id, 2)), headers=headers)
+    assert healed.status_code == 201, healed.text
+    assert int(await ctx.redis.get(key)) == 1
+    assert 0 < await ctx.redis.ttl(key) <= ctx.settings.order_stock_gate_ttl_s
+
+
+async def test_from_cart_orders_the_cart_and_clears_it(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    buyer, headers = await make_user(ctx)
+    a = await make_product(ctx, seller, stock=5)
+    b = await make_product(ctx, seller, stock=5)
+    body = {"from_cart": True, "shipping_address": ADDRESS}
+
+    empty = await api.post("/api/v1/orders", json=body, headers=headers)
+    assert empty.status_code == 422
+    assert empty.json()["error"]["code"] == "cart_empty"
+
+    for product, qty in ((a, 2), (b, 1)):
+        added = await api.put(
+            f"/api/v1/cart/items/{product.id}", json={"quantity": qty}, headers=headers
+        )
+        assert added.status_code in (200, 201), added.text
+    response = await api.post("/api/v1/orders", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    assert {(i["product_id"], i["quantity"]) for i in response.json()["items"]} == {
+        (a.id, 2), (b.id, 1)
+    }
+    assert await stock_of(ctx, a.id) == 3
+    assert await ctx.redis.exists(f"cart:{buyer.id}") == 0

@@ -1,0 +1,118 @@
+"""The flash-sale proof over real HTTP: a real `python -m commerce` process, 300 concurrent
+buyers for 50 units. Exactly 50 orders, 250 `out_of_stock`, stock never below zero, no 5xx;
+then expiry returns the 50 units exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import func, select, update
+
+from commerce.auth.models import User
+from commerce.context import AppContext
+from commerce.db import utcnow
+from commerce.orders import stock_gate
+from commerce.orders.models import Order, OrderItem
+from commerce.orders.tasks import expire_reservations
+from tests.commerce.factories import make_product, make_user
+from tests.commerce.orders.helpers import order_body, stock_of
+from tests.helpers.procs import free_port, spawn, wait_http
+
+BUYERS = 300
+UNITS = 50
+
+
+async def _buyers(ctx: AppContext, n: int) -> list[dict[str, str]]:
+    async with ctx.sessions() as session, session.begin():
+        users = [
+            User(email=f"flash{i}@example.test", display_name=f"Flash Buyer {i}", role="buyer")
+            for i in range(n)
+        ]
+        session.add_all(users)
+    headers = []
+    for user in users:
+        token, _ = ctx.tokens.issue_access(user_id=user.id, role="buyer", name=user.display_name)
+        headers.append({"Authorization": f"Bearer {token}", "Idempotency-Key": f"flash-{user.id}"})
+    return headers
+
+
+async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
+    ctx: AppContext, service_env: dict[str, str]
+) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    product = await make_product(ctx, seller, stock=UNITS, price="199.00")
+    buyers = await _buyers(ctx, BUYERS)
+    port = free_port()
+    env = {**service_env, "LOG_LEVEL": "WARNING", "DATABASE_POOL_SIZE": "30"}
+    with spawn(
+        [sys.executable, "-m", "commerce", "--port", str(port)], name="commerce", env=env
+    ) as proc:
+        base = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(wait_http, f"{base}/healthz", proc=proc)
+
+        lowest = UNITS
+        selling = True
+
+        async def watch_stock() -> None:
+            nonlocal lowest
+            while selling:
+                lowest = min(lowest, await stock_of(ctx, product.id))
+                await asyncio.sleep(0.005)
+
+        watcher = asyncio.create_task(watch_stock())
+        limits = httpx.Limits(max_connections=BUYERS, max_keepalive_connections=BUYERS)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+            start = asyncio.Event()
+
+            async def buy(headers: dict[str, str]) -> httpx.Response:
+                await start.wait()
+                return await client.post(
+                    "/api/v1/orders", json=order_body((product.id, 1)), headers=headers
+                )
+
+            tasks = [asyncio.create_task(buy(h)) for h in buyers]
+            await asyncio.sleep(0)
+            start.set()
+            responses = await asyncio.gather(*tasks)
+        selling = False
+        await watcher
+
+        statuses = Counter(r.status_code for r in responses)
+        assert statuses == {201: UNITS, 409: BUYERS - UNITS}, [
+            r.text for r in responses if r.status_code not in (201, 409)
+        ][:5]
+        assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {
+            "out_of_stock"
+        }
+        assert await stock_of(ctx, product.id) == 0
+        assert lowest >= 0
+        async with ctx.sessions() as session:
+            sold = await session.scalar(
+                select(func.sum(OrderItem.quantity)).where(OrderItem.product_id == product.id)
+            )
+            orders = await session.scalar(select(func.count()).select_from(Order))
+        assert (sold, orders) == (UNITS, UNITS)
+
+        # Every reservation lapses; two expiry runs at once, then a third: released once.
+        async with ctx.sessions() as session, session.begin():
+            await session.execute(
+                update(Order).values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+        counts = await asyncio.gather(expire_reservations(ctx), expire_reservations(ctx))
+        assert sum(counts) == UNITS
+        assert await expire_reservations(ctx) == 0
+        assert await stock_of(ctx, product.id) == UNITS
+        assert int(await ctx.redis.get(stock_gate.key(product.id))) == UNITS
+
+        # And the released units are buyable again through the running server.
+        async with httpx.AsyncClient(base_url=base) as client:
+            again = await client.post(
+                "/api/v1/orders", json=order_body((product.id, UNITS)),
+                headers={"Authorization": buyers[0]["Authorization"]},
+            )
+        assert again.status_code == 201, again.text
+        assert proc.alive()

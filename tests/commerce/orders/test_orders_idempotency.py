@@ -1,0 +1,145 @@
+"""`Idempotency-Key` on `POST /orders`: replay, conflict, and concurrent duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+
+from commerce.context import AppContext
+from tests.commerce.factories import make_product, make_user
+from tests.commerce.orders.helpers import ADDRESS, order_body, order_count, stock_of
+
+
+async def test_same_key_same_body_replays_the_first_response(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=5)
+    keyed = {**headers, "Idempotency-Key": "order-1f3a"}
+
+    first = await api.post("/api/v1/orders", json=order_body((product.id, 2)), headers=keyed)
+    assert first.status_code == 201
+    # Same body with keys in another order and other spacing: still the same request.
+    address = json.dumps(ADDRESS, indent=2, ensure_ascii=False)
+    line = f'{{"quantity": 2, "product_id": {product.id}}}'
+    reordered = f'{{"shipping_address": {address},\n "items": [{line}]}}'
+    again = await api.post(
+        "/api/v1/orders",
+        content=reordered,
+        headers={**keyed, "Content-Type": "application/json"},
+    )
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert await order_count(ctx) == 1
+    assert await stock_of(ctx, product.id) == 3
+
+
+async def test_same_key_different_body_is_a_conflict(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=5)
+    keyed = {**headers, "Idempotency-Key": "k"}
+
+    assert (await api.post(
+        "/api/v1/orders", json=order_body((product.id, 1)), headers=keyed
+    )).status_code == 201
+    conflict = await api.post("/api/v1/orders", json=order_body((product.id, 2)), headers=keyed)
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "idempotency_conflict"
+    assert await stock_of(ctx, product.id) == 4
+
+
+async def test_keys_are_per_user_and_optional(api: httpx.AsyncClient, ctx: AppContext) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    _, alice = await make_user(ctx)
+    _, bob = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=10)
+    body = order_body((product.id, 1))
+
+    a = await api.post("/api/v1/orders", json=body, headers={**alice, "Idempotency-Key": "same"})
+    b = await api.post("/api/v1/orders", json=body, headers={**bob, "Idempotency-Key": "same"})
+    assert (a.status_code, b.status_code) == (201, 201)
+    assert a.json()["id"] != b.json()["id"]
+    # Without a key nothing is replayed: two requests are two orders.
+    assert (await api.post("/api/v1/orders", json=body, headers=alice)).status_code == 201
+    assert (await api.post("/api/v1/orders", json=body, headers=alice)).status_code == 201
+    assert await order_count(ctx) == 4
+    assert await stock_of(ctx, product.id) == 6
+
+
+async def test_concurrent_duplicates_create_one_order(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=50)
+    keyed = {**headers, "Idempotency-Key": "double-tap"}
+    body = order_body((product.id, 3))
+
+    responses = await asyncio.gather(
+        *(api.post("/api/v1/orders", json=body, headers=keyed) for _ in range(12))
+    )
+    assert {r.status_code for r in responses} == {201}, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await order_count(ctx) == 1
+    assert await stock_of(ctx, product.id) == 47
+
+
+async def test_replay_still_works_after_the_product_sold_out(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """The gate says out of stock now, but this key already bought the last unit."""
+    seller, _ = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=1)
+    keyed = {**headers, "Idempotency-Key": "last-unit"}
+    body = order_body((product.id, 1))
+
+    first = await api.post("/api/v1/orders", json=body, headers=keyed)
+    retry = await api.post("/api/v1/orders", json=body, headers=keyed)
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    other = await api.post(
+        "/api/v1/orders", json=body, headers={**headers, "Idempotency-Key": "new"}
+    )
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "out_of_stock"
+
+
+async def test_failures_are_not_stored_so_a_retry_is_evaluated_again(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    seller, seller_headers = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=0)
+    keyed = {**headers, "Idempotency-Key": "retry-me"}
+    body = order_body((product.id, 1))
+
+    assert (await api.post("/api/v1/orders", json=body, headers=keyed)).status_code == 409
+    restocked = await api.patch(
+        f"/api/v1/products/{product.id}", json={"stock": 1}, headers=seller_headers
+    )
+    assert restocked.status_code == 200
+    await ctx.redis.delete(f"stockgate:{product.id}")  # what the gate's TTL does
+    assert (await api.post("/api/v1/orders", json=body, headers=keyed)).status_code == 201
+
+
+async def test_malformed_keys_are_rejected(api: httpx.AsyncClient, ctx: AppContext) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=5)
+    for bad in ("", "has space", "x" * 256, "tab\there"):
+        response = await api.post(
+            "/api/v1/orders",
+            json=order_body((product.id, 1)),
+            headers={**headers, "Idempotency-Key": bad},
+        )
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert await stock_of(ctx, product.id) == 5
