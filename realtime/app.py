@@ -13,9 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from realtime.context import GatewayContext
 from realtime.namespace import LiveNamespace
-from realtime.relay import Relay, room_events_for
+from realtime.relay import Relay, RelayHandler, RelayLease
+from realtime.rooms import relay_leader
 from realtime.transport import OrjsonJson, disable_ws_compression
-from shared import events as ev
 from shared.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
@@ -53,25 +53,43 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[CTX] = ctx
     sio.attach(app, socketio_path="socket.io")
 
-    async def relay_handler(event: ev.DomainEvent) -> None:
-        for stream_id, name, payload in room_events_for(event):
-            await ctx.room_events.emit(stream_id, name, payload)
-
     async def background(app: web.Application) -> AsyncIterator[None]:
+        services = ctx.services
+        lease = RelayLease(
+            ctx.redis,
+            relay_leader(settings.events_stream, settings.gateway_consumer_group),
+            ctx.node_id,
+            ttl_ms=settings.relay_lease_ms,
+        )
         relay = Relay(
             ctx.bus,
-            relay_handler,
+            RelayHandler(ctx),
             group=settings.gateway_consumer_group,
             consumer=ctx.node_id,
             claim_idle_ms=settings.relay_claim_idle_ms,
+            lease=lease,
         )
-        task = asyncio.create_task(relay.run(), name="relay")
+        await services.presence.start()
+        tasks = [
+            asyncio.create_task(services.control.run(), name="control"),
+            asyncio.create_task(services.presence.run(), name="presence"),
+            asyncio.create_task(services.reactions.run(), name="reactions"),
+            asyncio.create_task(relay.run(), name="relay"),
+        ]
+        await asyncio.wait_for(services.control.ready.wait(), 10)
         log.info("gateway_started", node=ctx.node_id, redis=bool(settings.redis_url))
         yield
         relay.stop()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await services.reactions.close()
+        await services.chat.close()
+        await services.presence.stop()
+        with contextlib.suppress(Exception):
+            await lease.release()  # the next node takes over without waiting for the expiry
         await ctx.close()
 
     app.cleanup_ctx.append(background)

@@ -1,8 +1,9 @@
 """Connect-time authentication: access token -> Principal, or a guest when there is none.
 
 Only the public key is needed here (ES256). Revocation is honoured by checking the same Redis
-denylist commerce writes on logout, plus the per-user "revoked before" mark written on token-family
-revocation; sockets already open are dropped through the relayed `user.tokens_revoked` event.
+marks commerce writes (`shared.tokens.is_revoked`: the `jti` denylist on logout, the per-user
+"revoked before" mark, the refresh-family mark on logout and refresh-token reuse); sockets already
+open are dropped through the relayed `user.tokens_revoked` event.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from shared.errors import Unauthorized
-from shared.tokens import Principal, TokenVerifier, denylist_key, user_revoked_before_key
+from shared.tokens import Principal, TokenVerifier, is_revoked
 
 
 async def authenticate(
@@ -33,11 +34,6 @@ async def authenticate(
     if token.lower().startswith("bearer "):
         token = token[7:]
     principal = verifier.verify_access(token)
-    denied, revoked_before = await redis.mget(
-        denylist_key(principal.jti), user_revoked_before_key(principal.user_id)
-    )
-    if denied:
-        raise Unauthorized("token revoked")
-    if revoked_before and principal.issued_at <= int(revoked_before):
+    if await is_revoked(redis, principal):
         raise Unauthorized("token revoked")
     return principal

@@ -15,28 +15,36 @@ import socketio
 import structlog
 from pydantic import ValidationError
 
-from realtime.acks import fail, from_error
+from realtime.acks import fail, from_error, ok
 from realtime.auth import authenticate
 from realtime.context import GatewayContext
+from realtime.control import Command
 from realtime.metrics import CONNECTED, EVENTS_IN
 from realtime.rooms import user_room
-from shared.errors import AppError, ErrorCode, Unauthorized
+from realtime.schemas import ChatIn, ModerateIn, PinIn, ReactIn, ResumeIn, StreamIn
+from shared.errors import AppError, ErrorCode, InvalidInput, Unauthorized
 from shared.tokens import Principal
 
 log = structlog.get_logger(__name__)
 
 Ack = dict[str, Any]
 EventHandler = Callable[[Any, str, Any], Awaitable[Ack]]
+Wrapped = Callable[..., Awaitable[Ack]]
 
 
-def guarded(name: str) -> Callable[[EventHandler], EventHandler]:
-    """Turn any failure of a client-event handler into an error ack."""
+def guarded(name: str) -> Callable[[EventHandler], Wrapped]:
+    """Turn any failure of a client-event handler into an error ack.
 
-    def wrap(fn: EventHandler) -> EventHandler:
+    A client may send an event with no argument or several; only exactly one payload is valid.
+    """
+
+    def wrap(fn: EventHandler) -> Wrapped:
         @functools.wraps(fn)
-        async def inner(self: Any, sid: str, data: Any = None) -> Ack:
+        async def inner(self: Any, sid: str, *args: Any) -> Ack:
             try:
-                result = await fn(self, sid, data)
+                if len(args) != 1:
+                    raise InvalidInput("expected one payload object")
+                result = await fn(self, sid, args[0])
             except ValidationError as exc:
                 errors = exc.errors()
                 where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
@@ -65,11 +73,26 @@ class Session:
         self.rooms: set[int] = set()
 
 
+CLIENT_EVENTS = frozenset(
+    {"join", "leave", "chat", "react", "pin", "unpin", "moderate", "resume"}
+)
+
+
 class LiveNamespace(socketio.AsyncNamespace):
     def __init__(self, ctx: GatewayContext, namespace: str = "/") -> None:
         super().__init__(namespace)
         self.ctx = ctx
+        self.services = ctx.services
         self.sessions: dict[str, Session] = {}
+        self.user_sids: dict[int, set[str]] = {}
+        ctx.services.control.handler = self.on_control
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Known events go to their handler; anything else gets an `invalid` ack."""
+        if event in CLIENT_EVENTS or event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        EVENTS_IN.labels("unknown", ErrorCode.INVALID).inc()
+        return fail(ErrorCode.INVALID, "unknown event")
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -80,18 +103,121 @@ class LiveNamespace(socketio.AsyncNamespace):
             raise ConnectRefused(exc.message) from None
         self.sessions[sid] = Session(principal)
         if principal is not None:
+            self.user_sids.setdefault(principal.user_id, set()).add(sid)
             await self.enter_room(sid, user_room(principal.user_id))
         CONNECTED.inc()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        if self.sessions.pop(sid, None) is not None:
-            CONNECTED.dec()
+        session = self.sessions.pop(sid, None)
+        if session is None:
+            return
+        CONNECTED.dec()
+        if session.principal is not None:
+            sids = self.user_sids.get(session.principal.user_id)
+            if sids is not None:
+                sids.discard(sid)
+                if not sids:
+                    del self.user_sids[session.principal.user_id]
+        try:
+            await self.services.membership.leave_all(sid=sid, member=session)
+        except Exception:
+            log.exception("disconnect_cleanup_failed", sid=sid)
 
     def session(self, sid: str) -> Session:
         s = self.sessions.get(sid)
         if s is None:
             raise Unauthorized("not connected")
         return s
+
+    # --- client events: parse -> service -> ack ---------------------------------------------
+
+    @guarded("join")
+    async def on_join(self, sid: str, data: Any) -> Ack:
+        req = StreamIn.model_validate(data)
+        state = await self.services.membership.join(
+            sid=sid, member=self.session(sid), stream_id=req.stream_id
+        )
+        return ok(**state)
+
+    @guarded("leave")
+    async def on_leave(self, sid: str, data: Any) -> Ack:
+        req = StreamIn.model_validate(data)
+        await self.services.membership.leave(
+            sid=sid, member=self.session(sid), stream_id=req.stream_id
+        )
+        return ok()
+
+    @guarded("chat")
+    async def on_chat(self, sid: str, data: Any) -> Ack:
+        req = ChatIn.model_validate(data)
+        session = self.session(sid)
+        message = await self.services.chat.send(
+            principal=session.principal,
+            joined=req.stream_id in session.rooms,
+            stream_id=req.stream_id,
+            text=req.text,
+        )
+        return ok(id=message["id"], seq=message["seq"])
+
+    @guarded("react")
+    async def on_react(self, sid: str, data: Any) -> Ack:
+        req = ReactIn.model_validate(data)
+        await self.services.reactions.react(
+            sid=sid,
+            joined=req.stream_id in self.session(sid).rooms,
+            stream_id=req.stream_id,
+            kind=req.kind,
+        )
+        return ok()
+
+    @guarded("pin")
+    async def on_pin(self, sid: str, data: Any) -> Ack:
+        req = PinIn.model_validate(data)
+        await self.services.pins.pin(
+            principal=self.session(sid).principal,
+            stream_id=req.stream_id,
+            product_id=req.product_id,
+        )
+        return ok()
+
+    @guarded("unpin")
+    async def on_unpin(self, sid: str, data: Any) -> Ack:
+        req = StreamIn.model_validate(data)
+        await self.services.pins.unpin(
+            principal=self.session(sid).principal, stream_id=req.stream_id
+        )
+        return ok()
+
+    @guarded("moderate")
+    async def on_moderate(self, sid: str, data: Any) -> Ack:
+        req = ModerateIn.model_validate(data)
+        await self.services.moderation.moderate(
+            principal=self.session(sid).principal, command=req
+        )
+        return ok()
+
+    @guarded("resume")
+    async def on_resume(self, sid: str, data: Any) -> Ack:
+        req = ResumeIn.model_validate(data)
+        missed, complete = await self.services.membership.resume(
+            member=self.session(sid), stream_id=req.stream_id, since_seq=req.since_seq
+        )
+        return ok(missed=missed, complete=complete)
+
+    # --- node-to-node commands (control.py) --------------------------------------------------
+
+    async def on_control(self, command: Command) -> None:
+        """Apply a kick or revoke to this node's sockets of the user."""
+        for sid in list(self.user_sids.get(command.user_id, ())):
+            session = self.sessions.get(sid)
+            if session is None or session.principal is None:
+                continue
+            if command.op == "kick" and command.stream_id is not None:
+                await self.services.membership.leave(
+                    sid=sid, member=session, stream_id=command.stream_id
+                )
+            elif command.op == "revoke" and command.jti in (None, session.principal.jti):
+                await self.ctx.sio.disconnect(sid, namespace=self.namespace, ignore_queue=True)
 
 
 class ConnectRefused(socketio.exceptions.ConnectionRefusedError):

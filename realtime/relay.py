@@ -5,6 +5,13 @@ gateway node, which emits it (socket.io's Redis manager fans it out to every nod
 then acknowledges it. Entries another node read but never acknowledged (it died) are claimed after
 `relay_claim_idle_ms`. An event is acknowledged only after its emit, so a crash redelivers rather
 than loses; the room `seq` lets clients drop nothing and `resume` fill gaps.
+
+Order: if every node consumed at once, two events about one product or stream (stock 4, then
+sold out; live, then ended) could be emitted by two nodes in the wrong order, and the stored pin
+snapshot could end on the older stock. So only the holder of a short Redis lease (`RelayLease`)
+consumes; the others stand by and take over when it stops renewing. Emits then follow the
+stream's order, and one node relays thousands of events per second, far above commerce's rate.
+A new leader claims its predecessor's unacknowledged entries at once.
 """
 
 from __future__ import annotations
@@ -12,12 +19,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
+import redis.asyncio as aioredis
 import structlog
 
 from realtime.metrics import RELAY_LAG, RELAY_PENDING, RELAYED
 from shared import events as ev
 from shared.bus import Delivery, EventBus
+
+if TYPE_CHECKING:
+    from realtime.context import GatewayContext, Services
 
 log = structlog.get_logger(__name__)
 
@@ -34,8 +46,10 @@ class Relay:
         consumer: str,
         claim_idle_ms: int = 10_000,
         block_ms: int = 500,
+        lease: RelayLease | None = None,
     ) -> None:
         self.bus = bus
+        self.lease = lease
         self.handler = handler
         self.group = group
         self.consumer = consumer
@@ -80,8 +94,19 @@ class Relay:
     async def run(self) -> None:
         await self.bus.ensure_group(self.group)
         log.info("relay_started", group=self.group, consumer=self.consumer)
+        leading = self.lease is None
         while not self._stopping.is_set():
             try:
+                if self.lease is not None:
+                    held = await self.lease.hold()
+                    if not held:
+                        leading = False
+                        await asyncio.sleep(self.lease.retry_s)
+                        continue
+                    if not leading:
+                        leading = True
+                        log.info("relay_leading", consumer=self.consumer)
+                        await self.take_over()
                 await self.step()
             except asyncio.CancelledError:
                 raise
@@ -89,34 +114,100 @@ class Relay:
                 log.exception("relay_step_failed")
                 await asyncio.sleep(1.0)
 
+    async def take_over(self) -> None:
+        """Claim what a previous leader read and never acknowledged (it stopped or died)."""
+        for _ in range(1000):  # bounded: entries whose handler keeps failing stay pending
+            claimed = await self.bus.claim_stale(self.group, self.consumer, min_idle_ms=0)
+            if claimed:
+                await self.handle(claimed)
+            if len(claimed) < 100:
+                break
+
     def stop(self) -> None:
         self._stopping.set()
+
+
+# KEYS: lease. ARGV: node, px. 1 when this node holds the lease (taken or renewed).
+_HOLD = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RelayLease:
+    """Which node consumes: a Redis key with a short expiry, renewed on every relay step."""
+
+    def __init__(self, redis: aioredis.Redis, key: str, node: str, *, ttl_ms: int = 5000):
+        self.key = key
+        self.node = node
+        self.ttl_ms = ttl_ms
+        self.retry_s = ttl_ms / 5000
+        self._hold = redis.register_script(_HOLD)
+        self._release = redis.register_script(_RELEASE)
+
+    async def hold(self) -> bool:
+        return bool(await self._hold(keys=[self.key], args=[self.node, self.ttl_ms]))
+
+    async def release(self) -> None:
+        await self._release(keys=[self.key], args=[self.node])
 
 
 RoomEvent = tuple[int, str, dict[str, object]]
 
 
-def room_events_for(event: ev.DomainEvent) -> list[RoomEvent]:
+async def room_events_for(event: ev.DomainEvent, services: Services) -> list[RoomEvent]:
     """How a domain event becomes room events: (stream_id, event name, payload) triples.
 
-    Events without a stream go nowhere here; stock changes for products pinned in rooms other
-    than the one the order came from are routed by the pins service (see `pins.py`).
+    Stock events go to every room where the product is pinned (the pins index; the stored pin
+    snapshots are updated on the way) plus the stream the order came from, each room once.
+    `user.tokens_revoked` becomes a control command instead: every node drops that user's
+    sockets (only those of the revoked token when the event names a `jti`).
     """
     sid = event.stream_id
-    if sid is None:
-        return []
     match event:
-        case ev.OrderPlaced(data=data):
+        case ev.OrderPlaced(data=data) if sid is not None:
             return [
                 (sid, "order_placed", {"product_id": line.product_id, "quantity": line.quantity,
                                        "buyer": data.buyer_masked})
                 for line in data.items
             ]
         case ev.StockChanged(data=data):
-            return [(sid, "stock", {"product_id": data.product_id, "stock": data.stock})]
+            rooms = await services.pins.stock_changed(data.product_id, data.stock)
+            payload: dict[str, object] = {"product_id": data.product_id, "stock": data.stock}
+            return [(room, "stock", payload) for room in _with(rooms, sid)]
         case ev.ProductSoldOut(data=data):
-            return [(sid, "sold_out", {"product_id": data.product_id})]
-        case ev.StreamStatusChanged(data=data):
+            rooms = await services.pins.stock_changed(data.product_id, 0)
+            return [(room, "sold_out", {"product_id": data.product_id})
+                    for room in _with(rooms, sid)]
+        case ev.StreamStatusChanged(data=data) if sid is not None:
             return [(sid, "stream_status", {"status": data.status})]
+        case ev.UserTokensRevoked(data=data):
+            await services.control.revoke(user_id=data.user_id, jti=data.jti)
+            return []
         case _:
             return []
+
+
+def _with(rooms: list[int], stream_id: int | None) -> list[int]:
+    return rooms if stream_id is None or stream_id in rooms else [*rooms, stream_id]
+
+
+class RelayHandler:
+    """The relay's handler: route one domain event and emit its room events (with seq)."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self.ctx = ctx
+
+    async def __call__(self, event: ev.DomainEvent) -> None:
+        if isinstance(event, ev.StreamStatusChanged) and event.stream_id is not None:
+            self.ctx.streams.forget(event.stream_id)
+        for stream_id, name, payload in await room_events_for(event, self.ctx.services):
+            await self.ctx.room_events.emit(stream_id, name, payload)

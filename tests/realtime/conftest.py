@@ -2,38 +2,83 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 
 import pytest
+import redis.asyncio as aioredis
 
+from shared.tokens import TokenIssuer
 from tests.helpers.procs import Proc, free_port, spawn, wait_http
+from tests.realtime.clients import Client, World
 
-GatewayFactory = Callable[..., tuple[Proc, str]]
+
+class GatewayFactory:
+    """Starts gateway nodes (`python -m realtime --port N`) on free ports.
+
+    `factory(name, **env)` starts one; `factory.many(*names, **env)` starts several at once
+    (their ~1.5 s start-ups overlap). Extra keyword arguments are environment variables.
+    """
+
+    def __init__(self, stack: ExitStack, service_env: dict[str, str]) -> None:
+        self.stack = stack
+        self.service_env = service_env
+
+    def _spawn(self, name: str, env: dict[str, str]) -> tuple[Proc, str]:
+        port = free_port()
+        proc = self.stack.enter_context(
+            spawn(
+                [sys.executable, "-m", "realtime", "--port", str(port), "--node-id", name],
+                name=name,
+                env={**self.service_env, **env},
+            )
+        )
+        return proc, f"http://127.0.0.1:{port}"
+
+    def __call__(self, name: str = "gateway", **env: str) -> tuple[Proc, str]:
+        return self.many(name, **env)[0]
+
+    def many(self, *names: str, **env: str) -> list[tuple[Proc, str]]:
+        nodes = [self._spawn(name, env) for name in names]
+        for proc, url in nodes:
+            wait_http(f"{url}/healthz", proc=proc, timeout=30)
+        return nodes
 
 
 @pytest.fixture
 def gateway_factory(service_env: dict[str, str]) -> Iterator[GatewayFactory]:
-    """Start gateway nodes (`python -m realtime --port N`); all are stopped after the test."""
+    """Gateway nodes for one test; all are stopped (SIGTERM, then SIGKILL) after it."""
     with ExitStack() as stack:
-
-        def start(name: str = "gateway", **env: str) -> tuple[Proc, str]:
-            port = free_port()
-            proc = stack.enter_context(
-                spawn(
-                    [sys.executable, "-m", "realtime", "--port", str(port), "--node-id", name],
-                    name=name,
-                    env={**service_env, **env},
-                )
-            )
-            url = f"http://127.0.0.1:{port}"
-            wait_http(f"{url}/healthz", proc=proc, timeout=30)
-            return proc, url
-
-        yield start
+        yield GatewayFactory(stack, service_env)
 
 
 @pytest.fixture
 def gateway(gateway_factory: GatewayFactory) -> tuple[Proc, str]:
     return gateway_factory()
+
+
+@pytest.fixture
+def issuer(jwt_keys: tuple[str, str]) -> TokenIssuer:
+    return TokenIssuer(*jwt_keys, issuer="livecommerce", audience="livecommerce", ttl_s=300)
+
+
+@pytest.fixture
+async def aredis(redis_url: str, clean_redis: None) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def world(aredis: aioredis.Redis, issuer: TokenIssuer) -> World:
+    return World(aredis, issuer)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[Client]]:
+    """Append clients here; all are disconnected after the test."""
+    made: list[Client] = []
+    yield made
+    await asyncio.gather(*(c.close() for c in made), return_exceptions=True)

@@ -1,0 +1,184 @@
+"""Chat: policy (who may say what, how often), history for late joiners, busy-room batching.
+
+One message costs its sender's node a policy read (one pipeline), the rate limiter, and one Lua
+call that stamps the room `seq`, logs it for `resume`, keeps the last `chat_history_size`
+messages and decides how it goes out:
+
+- a quiet room (at most `chat_busy_threshold` messages within `chat_batch_window_ms`, nothing
+  queued) gets the message at once as `chat`;
+- beyond that the room is *busy*: the message is queued in Redis, and the node whose message
+  took the room's flush lock (`SET NX`) emits the whole queue as one `chat_batch` when the
+  window ends, messages in seq order, each with its own `seq`. Queue and lock are drained in one
+  script, so a message either makes that batch or takes the lock for the next one. If the
+  flushing node dies, the lock expires and the next busy message's node flushes the queue.
+
+So the fan-out cost of a busy room is one encoded packet per window instead of one per message,
+whichever nodes the senders are on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from limits import parse as parse_limit
+
+from realtime import rooms
+from realtime.sequence import STAMP_LUA
+from realtime.wordfilter import WordFilter, clean_text
+from shared.errors import AppError, ErrorCode, Forbidden, NotFound, RateLimited, Unauthorized
+from shared.tokens import Principal
+
+if TYPE_CHECKING:
+    from realtime.context import GatewayContext
+
+HISTORY_TTL_MS = 2 * 24 * 3600 * 1000
+PENDING_TTL_MS = 60_000
+
+# KEYS: seq, log, history, window counter, pending queue, flush lock.
+# ARGV: message json (no seq), ts, max events, log ttl ms, history size, window ms, busy
+# threshold, lock px. Returns {seq, mode}: 0 emit now, 1 queued, 2 queued and this node flushes.
+_SEND = STAMP_LUA + f"""
+local entry = '{{"event":"chat","ts":' .. ARGV[2] .. ',"data":' .. ARGV[1] .. '}}'
+local seq = stamp(KEYS[1], KEYS[2], entry, ARGV[3], ARGV[4])
+local stamped = string.sub(ARGV[1], 1, -2) .. ',"seq":' .. seq .. '}}'
+redis.call('RPUSH', KEYS[3], stamped)
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
+redis.call('PEXPIRE', KEYS[3], {HISTORY_TTL_MS})
+local n = redis.call('INCR', KEYS[4])
+if n == 1 then redis.call('PEXPIRE', KEYS[4], ARGV[6]) end
+if n <= tonumber(ARGV[7]) and redis.call('EXISTS', KEYS[5]) == 0 then return {{seq, 0}} end
+redis.call('RPUSH', KEYS[5], stamped)
+redis.call('PEXPIRE', KEYS[5], {PENDING_TTL_MS})
+if redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[8]) then return {{seq, 2}} end
+return {{seq, 1}}
+"""
+
+# KEYS: pending queue, flush lock. Returns the queued messages (stamped json), oldest first.
+_DRAIN = """
+local messages = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1], KEYS[2])
+return messages
+"""
+
+
+class Muted(AppError):
+    code = ErrorCode.MUTED
+    status = 403
+    message = "you are muted in this room"
+
+
+class Chat:
+    def __init__(self, ctx: GatewayContext) -> None:
+        self.ctx = ctx
+        s = ctx.settings
+        self.limit = parse_limit(s.chat_rate_limit)
+        self.filter = WordFilter(s.banned_words)
+        self.window_ms = s.chat_batch_window_ms
+        self._send = ctx.redis.register_script(_SEND)
+        self._drain = ctx.redis.register_script(_DRAIN)
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def send(
+        self, *, principal: Principal | None, joined: bool, stream_id: int, text: str
+    ) -> dict[str, Any]:
+        """Check, store and send one message; returns it (with its seq)."""
+        if principal is None:
+            raise Unauthorized("sign in to chat")
+        if not joined:
+            raise Forbidden("join the stream first")
+        cleaned = clean_text(text, max_chars=self.ctx.settings.chat_max_chars)
+        await self._check_policy(principal.user_id, stream_id)
+        message: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "stream_id": stream_id,
+            "user": {"id": principal.user_id, "name": principal.name},
+            "text": self.filter.mask(cleaned),
+            "ts": int(time.time() * 1000),
+        }
+        s = self.ctx.settings
+        room_events = self.ctx.room_events
+        seq, mode = await self._send(
+            keys=[
+                *room_events.keys(stream_id),
+                rooms.chat_history(stream_id),
+                rooms.chat_window(stream_id),
+                rooms.chat_pending(stream_id),
+                rooms.chat_flush_lock(stream_id),
+            ],
+            args=[
+                orjson.dumps(message),
+                f"{time.time():.3f}",
+                *room_events.stamp_args(),
+                s.chat_history_size,
+                self.window_ms,
+                s.chat_busy_threshold,
+                max(1000, self.window_ms * 10),
+            ],
+        )
+        message["seq"] = int(seq)
+        if mode == 0:
+            await room_events.send(stream_id, "chat", message)
+        elif mode == 2:
+            task = asyncio.create_task(self._flush_after_window(stream_id))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+        return message
+
+    async def _check_policy(self, user_id: int, stream_id: int) -> None:
+        meta = await self.ctx.streams.get(stream_id)
+        if meta is None:
+            raise NotFound("no such stream")
+        if meta.status == "ended":
+            raise Forbidden("the stream has ended; its chat is read-only")
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        pipe.sismember(rooms.banned(stream_id), str(user_id))
+        pipe.exists(rooms.muted(stream_id, user_id))
+        pipe.get(rooms.slow_mode(stream_id))
+        is_banned, is_muted, slow = await pipe.execute()
+        if is_banned:
+            raise Forbidden("you are banned from this stream")
+        if is_muted:
+            raise Muted()
+        if slow and int(slow) > 0:
+            fresh = await self.ctx.redis.set(
+                rooms.slow_mode_user(stream_id, user_id), "1", nx=True, ex=int(slow)
+            )
+            if not fresh:
+                raise RateLimited(f"slow mode: one message every {int(slow)} s",
+                                  retry_after=int(slow))
+        if not await self.ctx.limiter.hit(self.limit, "chat", str(stream_id), str(user_id)):
+            raise RateLimited("too many messages; slow down")
+
+    async def _flush_after_window(self, stream_id: int) -> None:
+        await asyncio.sleep(self.window_ms / 1000)
+        raw = await self._drain(
+            keys=[rooms.chat_pending(stream_id), rooms.chat_flush_lock(stream_id)]
+        )
+        messages = [orjson.loads(m) for m in raw]
+        if not messages:
+            return
+        await self.ctx.room_events.broadcast(
+            stream_id, "chat_batch", {"messages": messages}, seq=int(messages[-1]["seq"])
+        )
+
+    async def recent(self, stream_id: int) -> list[dict[str, Any]]:
+        raw = await self.ctx.redis.lrange(rooms.chat_history(stream_id), 0, -1)
+        return [orjson.loads(m) for m in raw]
+
+    async def delete(self, stream_id: int, message_id: str) -> bool:
+        """Remove a message from the history (and a pending batch); True if it was there."""
+        removed = 0
+        for list_key in (rooms.chat_history(stream_id), rooms.chat_pending(stream_id)):
+            for raw in await self.ctx.redis.lrange(list_key, 0, -1):
+                if orjson.loads(raw).get("id") == message_id:
+                    removed += int(await self.ctx.redis.lrem(list_key, 1, str(raw)))
+        return removed > 0
+
+    async def close(self) -> None:
+        """Let scheduled batch flushes go out before the node stops."""
+        if self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)

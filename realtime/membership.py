@@ -1,0 +1,89 @@
+"""Joining and leaving stream rooms, and `resume`: the room state a (re)joining client needs.
+
+The join ack is read from Redis in one pipeline after the socket entered the room, so it is the
+same on every node: pinned product, the last chat messages, the room `seq` and viewer count.
+Events with `seq` up to the ack's `seq` are already reflected in it (a client drops those if
+they also arrive as events); anything later arrives as events.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from realtime import rooms
+from realtime.presence import Presence
+from shared.errors import Forbidden, NotFound
+from shared.livedata import StreamMeta
+from shared.tokens import Principal
+
+if TYPE_CHECKING:
+    from realtime.context import GatewayContext
+
+
+class Member(Protocol):
+    """What membership needs to know about one socket (the namespace's Session)."""
+
+    principal: Principal | None
+    rooms: set[int]
+
+
+class Membership:
+    def __init__(self, ctx: GatewayContext) -> None:
+        self.ctx = ctx
+
+    async def _visible_stream(self, principal: Principal | None, stream_id: int) -> StreamMeta:
+        meta = await self.ctx.streams.get(stream_id, fresh=True)
+        if meta is None:
+            raise NotFound("no such stream")
+        user_id = principal.user_id if principal else None
+        if await self.ctx.services.moderation.is_banned(stream_id, user_id):
+            raise Forbidden("you are banned from this stream")
+        return meta
+
+    async def join(self, *, sid: str, member: Member, stream_id: int) -> dict[str, Any]:
+        meta = await self._visible_stream(member.principal, stream_id)
+        if stream_id not in member.rooms:
+            if len(member.rooms) >= self.ctx.settings.max_rooms_per_socket:
+                raise Forbidden("too many rooms joined on this connection")
+            member.rooms.add(stream_id)
+            await self.ctx.sio.enter_room(sid, rooms.stream_room(stream_id))
+            await self.ctx.services.presence.add(stream_id, self._member(member, sid))
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        pipe.get(rooms.pin(stream_id))
+        pipe.lrange(rooms.chat_history(stream_id), 0, -1)
+        pipe.get(rooms.key(stream_id, "seq"))
+        pipe.hlen(rooms.viewers(stream_id))
+        pin, history, seq, viewers = await pipe.execute()
+        return {
+            "viewers": int(viewers),
+            "pinned": orjson.loads(pin) if pin else None,
+            "recent_messages": [orjson.loads(m) for m in history],
+            "seq": int(seq or 0),
+            "status": meta.status,
+        }
+
+    async def leave(self, *, sid: str, member: Member, stream_id: int) -> None:
+        """Idempotent: leaving a room the socket is not in is fine."""
+        if stream_id not in member.rooms:
+            return
+        member.rooms.discard(stream_id)
+        await self.ctx.sio.leave_room(sid, rooms.stream_room(stream_id))
+        await self.ctx.services.presence.remove(stream_id, self._member(member, sid))
+
+    async def leave_all(self, *, sid: str, member: Member) -> None:
+        """On disconnect (socket.io already dropped the socket from its rooms)."""
+        for stream_id in list(member.rooms):
+            member.rooms.discard(stream_id)
+            await self.ctx.services.presence.remove(stream_id, self._member(member, sid))
+
+    async def resume(
+        self, *, member: Member, stream_id: int, since_seq: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        await self._visible_stream(member.principal, stream_id)
+        return await self.ctx.room_events.since(stream_id, since_seq)
+
+    @staticmethod
+    def _member(member: Member, sid: str) -> str:
+        return Presence.member(member.principal.user_id if member.principal else None, sid)

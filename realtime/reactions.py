@@ -1,0 +1,130 @@
+"""Reactions: counted per node in memory, merged in Redis, one `reactions` per room per window.
+
+A `react` costs nothing but a local counter increment (and an in-memory per-socket rate limit:
+the socket lives on this node, so its limit needs no shared state). Every
+`reaction_window_ms` each node pushes its counts of every room in one Lua call:
+`HINCRBY` into the room's pending hash, then `SET room:{id}:rlock NX PX window`. The node that
+takes the lock is that window's emitter: it waits until the lock has expired, drains the hash
+(`HGETALL` + `DEL`, atomically) and emits `reactions {stream_id, counts, window_ms}`.
+
+Why exactly one event per room per window and nothing lost: a new emitter can only be elected
+after the previous lock expired, and every drain happens after its own lock expired, so two
+drains are at least one window apart. Counts pushed before a drain are in it; counts pushed
+after it either take the (free) lock themselves or are drained by the emitter elected after.
+If an emitter dies, its counts wait in the hash for the next push to elect a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING
+
+import orjson
+import structlog
+from limits import parse as parse_limit
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from realtime import rooms
+from shared.errors import Forbidden, NotFound, RateLimited
+
+if TYPE_CHECKING:
+    from realtime.context import GatewayContext
+
+log = structlog.get_logger(__name__)
+
+# ARGV: lock px, pending tpl, lock tpl, json [[stream_id, {kind: n}], ...].
+# Returns the stream ids whose window this node now owns.
+_PUSH = """
+local owned = {}
+for _, item in ipairs(cjson.decode(ARGV[4])) do
+  local s = item[1]
+  local pending = string.gsub(ARGV[2], '{room}', s)
+  for kind, n in pairs(item[2]) do redis.call('HINCRBY', pending, kind, n) end
+  redis.call('PEXPIRE', pending, 60000)
+  if redis.call('SET', (string.gsub(ARGV[3], '{room}', s)), '1', 'NX', 'PX', ARGV[1]) then
+    table.insert(owned, s)
+  end
+end
+return owned
+"""
+
+# KEYS: pending hash, seq. Returns {seq, kind, n, kind, n, ...}.
+_DRAIN = """
+local counts = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+table.insert(counts, 1, tonumber(redis.call('GET', KEYS[2]) or '0'))
+return counts
+"""
+
+
+class Reactions:
+    def __init__(self, ctx: GatewayContext) -> None:
+        self.ctx = ctx
+        self.window_ms = ctx.settings.reaction_window_ms
+        self.limit = parse_limit(ctx.settings.react_rate_limit)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.local: defaultdict[int, Counter[str]] = defaultdict(Counter)
+        self._push = ctx.redis.register_script(_PUSH)
+        self._drain = ctx.redis.register_script(_DRAIN)
+        self._emits: set[asyncio.Task[None]] = set()
+
+    async def react(self, *, sid: str, joined: bool, stream_id: int, kind: str) -> None:
+        if not joined:
+            raise Forbidden("join the stream first")
+        meta = await self.ctx.streams.get(stream_id)
+        if meta is None:
+            raise NotFound("no such stream")
+        if meta.status == "ended":
+            raise Forbidden("the stream has ended")
+        if not await self.limiter.hit(self.limit, "react", sid):
+            raise RateLimited("too many reactions")
+        self.local[stream_id][kind] += 1
+
+    async def push(self) -> None:
+        """Send this node's counts to Redis; become the emitter of the rooms whose lock we got."""
+        if not self.local:
+            return
+        batch, self.local = self.local, defaultdict(Counter)
+        owned = await self._push(
+            args=[
+                self.window_ms,
+                rooms.template("reactions"),
+                rooms.template("rlock"),
+                # strings: Lua number formatting differs between Lua versions (fakeredis)
+                orjson.dumps([[str(s), {k: str(n) for k, n in c.items()}]
+                              for s, c in batch.items()]),
+            ]
+        )
+        for s in owned:
+            task = asyncio.create_task(self._emit_after_lock(int(s)))
+            self._emits.add(task)
+            task.add_done_callback(self._emits.discard)
+
+    async def _emit_after_lock(self, stream_id: int) -> None:
+        await asyncio.sleep(self.window_ms / 1000 + 0.005)
+        reply = await self._drain(
+            keys=[rooms.key(stream_id, "reactions"), rooms.key(stream_id, "seq")]
+        )
+        seq, flat = int(reply[0]), reply[1:]
+        counts = {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        if counts:
+            await self.ctx.room_events.broadcast(
+                stream_id, "reactions", {"counts": counts, "window_ms": self.window_ms}, seq=seq
+            )
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.window_ms / 1000)
+            try:
+                await self.push()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reactions_push_failed")
+
+    async def close(self) -> None:
+        await self.push()
+        if self._emits:
+            await asyncio.gather(*self._emits, return_exceptions=True)

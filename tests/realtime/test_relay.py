@@ -1,0 +1,176 @@
+"""Commerce's domain events, published on the Redis stream, reach each room exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import redis.asyncio as aioredis
+
+from shared import events as ev
+from shared.bus import RedisStreamBus
+from tests.realtime.clients import Client, World
+from tests.realtime.conftest import GatewayFactory
+
+
+def bus_for(aredis: aioredis.Redis, channel: str) -> RedisStreamBus:
+    return RedisStreamBus(aredis, stream=f"events-{channel}")
+
+
+async def all_acknowledged(aredis: aioredis.Redis, channel: str) -> None:
+    """Entries are acknowledged right after their emit: wait for the pending list to empty."""
+    for _ in range(100):
+        if (await aredis.xpending(f"events-{channel}", "gateway"))["pending"] == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(await aredis.xpending(f"events-{channel}", "gateway"))
+
+
+async def test_stock_events_reach_every_pinning_room_once_across_nodes(
+    gateway_factory: GatewayFactory, world: World, aredis: aioredis.Redis, channel: str,
+    clients: list[Client],
+) -> None:
+    (_, url_a), (_, url_b) = gateway_factory.many("a", "b")
+    await world.product(5, stock=10)
+    await world.stream(1, host_id=1, product_ids=[5])
+    await world.stream(2, host_id=2, product_ids=[5])
+    await world.stream(3, host_id=3)
+    hosts = [await Client(f"h{i}").connect(u, world.token(i)) for i, u in
+             [(1, url_a), (2, url_b)]]
+    watchers = {s: [await Client(f"w{s}{u[-2:]}").connect(u) for u in (url_a, url_b)]
+                for s in (1, 2, 3)}
+    everyone = [*hosts, *(c for cs in watchers.values() for c in cs)]
+    clients.extend(everyone)
+    await hosts[0].join(1)
+    await hosts[1].join(2)
+    for s, cs in watchers.items():
+        for c in cs:
+            await c.join(s)
+    for i, h in enumerate(hosts, start=1):
+        assert await h.call("pin", {"stream_id": i, "product_id": 5}) == {"ok": True}
+
+    bus = bus_for(aredis, channel)
+    # An order in stream 3 (where 5 is not pinned) changes the stock of product 5.
+    await bus.publish(ev.StockChanged(stream_id=3, data=ev.StockChangedData(product_id=5,
+                                                                            stock=4)))
+    await bus.publish(ev.ProductSoldOut(data=ev.SoldOutData(product_id=5)))
+    await bus.publish(ev.OrderPlaced(stream_id=1, data=ev.OrderPlacedData(
+        order_id=9, buyer_id=7, buyer_masked="N***", items=[ev.OrderLine(product_id=5,
+                                                                          quantity=2)],
+        total_minor=258000, currency="TWD")))
+    await bus.publish(ev.StreamStatusChanged(stream_id=2, data=ev.StreamStatusData(
+        status="ended")))
+
+    # Stock goes to the rooms pinning the product and to the order's room (3); sold_out, with no
+    # stream, to the pinning rooms only. Each in stream order, each room once.
+    for s, cs in watchers.items():
+        for c in cs:
+            await c.wait_for(lambda c=c, s=s: c.of("stock") and (s == 3 or c.of("sold_out")))
+            stock = c.of("stock")
+            assert [(x["stream_id"], x["product_id"], x["stock"]) for x in stock] == \
+                [(s, 5, 4)], c.events
+            if s != 3:
+                assert [e for e, _ in c.events if e in ("stock", "sold_out")] == \
+                    ["stock", "sold_out"]
+                assert c.of("sold_out")[0]["seq"] > stock[0]["seq"]
+    await watchers[2][0].wait_for(lambda: watchers[2][0].of("stream_status"))
+    await watchers[1][1].wait_for(lambda: watchers[1][1].of("order_placed"))
+    await asyncio.sleep(0.5)  # nothing else (no duplicates from the other node) arrives
+    for s, cs in watchers.items():
+        for c in cs:
+            assert len(c.of("stock")) == 1 and len(c.of("sold_out")) == (0 if s == 3 else 1)
+            assert len(c.of("order_placed")) == (1 if s == 1 else 0)
+            assert len(c.of("stream_status")) == (1 if s == 2 else 0)
+    assert watchers[1][0].of("order_placed")[0] == {
+        "stream_id": 1, "product_id": 5, "quantity": 2, "buyer": "N***",
+        "seq": watchers[1][0].of("order_placed")[0]["seq"]}
+
+    # The stored pin snapshot followed the stock, so late joiners see it.
+    late = await Client("late").connect(url_b)
+    clients.append(late)
+    assert (await late.join(1))["pinned"]["stock"] == 0
+
+
+async def test_events_published_while_no_gateway_runs_are_delivered_after_restart(
+    gateway_factory: GatewayFactory, world: World, aredis: aioredis.Redis, channel: str,
+    clients: list[Client],
+) -> None:
+    proc, url = gateway_factory("first")
+    await world.stream(1)
+    proc.stop()
+    bus = bus_for(aredis, channel)
+    for status in ("live", "ended"):
+        await bus.publish(ev.StreamStatusChanged(stream_id=1, data=ev.StreamStatusData(
+            status=status)))
+    _, url = gateway_factory("second")
+    watcher = await Client("watcher").connect(url)
+    clients.append(watcher)
+    await watcher.join(1)
+    # Delivered while nobody watched: they are in the resume log, once each.
+    missed: list[dict[str, object]] = []
+    for _ in range(50):
+        ack = await watcher.call("resume", {"stream_id": 1, "since_seq": 0})
+        missed = ack["missed"]
+        if len(missed) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert [(m["event"], m["data"]["status"]) for m in missed] == [
+        ("stream_status", "live"), ("stream_status", "ended")]
+    await all_acknowledged(aredis, channel)
+
+
+async def test_revoked_tokens_drop_sockets_on_every_node(
+    gateway_factory: GatewayFactory, world: World, aredis: aioredis.Redis, channel: str,
+    clients: list[Client],
+) -> None:
+    (_, url_a), (_, url_b) = gateway_factory.many("a", "b")
+    token_1, principal_1 = world.issuer.issue_access(user_id=70, role="buyer", name="T")
+    token_2, _ = world.issuer.issue_access(user_id=70, role="buyer", name="T")
+    other = await Client("other").connect(url_a, world.token(71))
+    first = [await Client(f"t1{u[-2:]}").connect(u, token_1) for u in (url_a, url_b)]
+    second = await Client("t2").connect(url_b, token_2)
+    clients.extend([other, *first, second])
+    bus = bus_for(aredis, channel)
+
+    # Only the sockets of the revoked token (by jti) go first...
+    await bus.publish(ev.UserTokensRevoked(data=ev.TokensRevokedData(
+        user_id=70, jti=principal_1.jti)))
+    for c in first:
+        await asyncio.wait_for(c.disconnected.wait(), 5)
+    assert second.sio.connected
+    # ...then all of the user's sockets, and nobody else's.
+    await bus.publish(ev.UserTokensRevoked(data=ev.TokensRevokedData(user_id=70)))
+    await asyncio.wait_for(second.disconnected.wait(), 5)
+    assert other.sio.connected
+
+
+async def test_a_killed_relay_leader_is_replaced_and_its_events_delivered(
+    gateway_factory: GatewayFactory, world: World, aredis: aioredis.Redis, channel: str,
+    clients: list[Client],
+) -> None:
+    env = {"RELAY_LEASE_MS": "1500"}
+    nodes = dict(zip(("a", "b"), gateway_factory.many("a", "b", **env), strict=True))
+    await world.stream(1)
+    leader = (await aredis.get(f"events-{channel}:gateway:leader") or b"").decode()
+    assert leader in nodes
+    survivor = next(name for name in nodes if name != leader)
+    watcher = await Client("watcher").connect(nodes[survivor][1])
+    clients.append(watcher)
+    await watcher.join(1)
+
+    os.killpg(nodes[leader][0].pid, signal.SIGKILL)
+    nodes[leader][0].popen.wait(5)
+    bus = bus_for(aredis, channel)
+    await bus.publish(ev.StreamStatusChanged(stream_id=1, data=ev.StreamStatusData(
+        status="live")))
+    # As if the leader had read it just before dying: it sits in the dead consumer's pending
+    # list (the survivor cannot have read it yet: the lease is still the dead leader's).
+    read = await aredis.xreadgroup("gateway", leader, {f"events-{channel}": ">"}, count=10)
+    assert len(read[0][1]) == 1
+    await bus.publish(ev.StreamStatusChanged(stream_id=1, data=ev.StreamStatusData(
+        status="ended")))
+    await watcher.wait_for(lambda: len(watcher.of("stream_status")) == 2, timeout=10)
+    assert [e["status"] for e in watcher.of("stream_status")] == ["live", "ended"]
+    assert (await aredis.get(f"events-{channel}:gateway:leader")).decode() == survivor
+    await all_acknowledged(aredis, channel)
