@@ -1,0 +1,60 @@
+"""Payment routes: start a payment, refund an order, and the providers' webhooks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from commerce.deps import CtxDep, CurrentPrincipal
+from commerce.orders.dependencies import OrderId
+from commerce.orders.schemas import OrderOut
+from commerce.payments import service, webhooks
+from commerce.payments.gateways.base import RawNotification
+from commerce.payments.schemas import PaymentCreate, PaymentOut
+
+router = APIRouter(tags=["payments"])
+
+Provider = Annotated[str, Path(min_length=1, max_length=16, pattern=r"^[a-z0-9_]+$")]
+
+
+@router.post(
+    "/orders/{order_id}/payments",
+    status_code=201,
+    response_model=PaymentOut,
+    responses={409: {"description": "order_not_payable"}, 502: {"description": "provider"}},
+)
+async def create_payment(
+    order_id: OrderId, body: PaymentCreate, ctx: CtxDep, principal: CurrentPrincipal
+) -> PaymentOut:
+    """Start a payment attempt; `action` tells the client what to do next."""
+    return await service.create_payment(ctx, order_id=order_id, principal=principal, body=body)
+
+
+@router.post(
+    "/orders/{order_id}/refund",
+    response_model=OrderOut,
+    responses={409: {"description": "invalid_transition, refund_unsupported"}},
+)
+async def refund_order(order_id: OrderId, ctx: CtxDep, principal: CurrentPrincipal) -> OrderOut:
+    """Refund a paid order through its provider (a seller of its items, or an admin)."""
+    return await service.refund_order(ctx, order_id=order_id, principal=principal)
+
+
+@router.post("/payments/webhooks/{provider}", responses={400: {"description": "invalid_signature"}})
+async def payment_webhook(provider: Provider, request: Request, ctx: CtxDep) -> Response:
+    """Provider notifications; answers what each provider expects (ECPay: `1|OK`)."""
+    raw = RawNotification(
+        headers=dict(request.headers), body=await request.body(),
+        query=dict(request.query_params),
+    )
+    answer = await webhooks.receive_webhook(ctx, provider=provider, raw=raw)
+    headers = {"Location": answer.location} if answer.location else None
+    return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type,
+                    headers=headers)
+
+
+@router.get("/payments/webhooks/{provider}", responses={400: {"description": "invalid_signature"}})
+async def payment_return(provider: Provider, request: Request, ctx: CtxDep) -> Response:
+    """LINE Pay sends the shopper back to its confirm URL with `?transactionId=&orderId=`."""
+    return await payment_webhook(provider, request, ctx)

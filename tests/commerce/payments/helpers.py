@@ -1,0 +1,54 @@
+"""Settings that point the payment adapters at the fake providers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from commerce.context import AppContext
+from commerce.payments.models import PaymentNotification
+from shared.settings import CommerceSettings
+
+
+def provider_urls(**fakes: Any) -> dict[str, str]:
+    """Settings overrides sending each given provider's traffic to its fake."""
+    urls: dict[str, str] = {}
+    for name, fake in fakes.items():
+        if name == "omise":
+            urls.update(omise_api_url=fake.base_url, omise_vault_url=fake.base_url)
+        else:
+            urls[f"{name}_base_url"] = fake.base_url
+    return urls
+
+
+def settings_for(**fakes: Any) -> CommerceSettings:
+    return CommerceSettings(
+        app_env="test", payments_http_timeout_s=5.0, **provider_urls(**fakes),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+async def wait_settled(
+    ctx: AppContext, provider: str, *, count: int = 1, timeout: float = 10.0
+) -> list[PaymentNotification]:
+    """Notifications of `provider` once `count` of them are processed (the inline task runs in
+    the background of the API's loop; poll the database instead of sleeping a fixed time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with ctx.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(PaymentNotification)
+                    .where(PaymentNotification.provider == provider)
+                    .order_by(PaymentNotification.id)
+                )
+            ).all()
+        done = [r for r in rows if r.processed_at is not None]
+        if len(done) >= count:
+            return list(rows)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{provider} notifications not processed: {rows}")
+        await asyncio.sleep(0.02)

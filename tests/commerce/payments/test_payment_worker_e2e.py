@@ -1,0 +1,122 @@
+"""End to end on the production shape: `python -m commerce` and a Celery worker on RabbitMQ,
+MariaDB and Redis, with the fake ECPay over HTTP. Order → payment → signed notification →
+task on the "payments" queue → order paid with `order.paid` in the outbox; the same
+notification again has no effect; a forged one is 400; a wrong amount does not pay."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from commerce.context import AppContext
+from commerce.orders.models import Order
+from commerce.payments.models import PaymentNotification
+from tests.commerce.factories import make_product, make_user
+from tests.commerce.orders.helpers import events, order_body
+from tests.fakes.payments.ecpay import FakeEcpay
+from tests.helpers.procs import free_port, spawn, wait_http
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+async def _until(check: Any, what: str, timeout: float = 45.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_worker_settles_ecpay_notification(
+    service_env: dict[str, str], ctx: AppContext, fake_ecpay: FakeEcpay
+) -> None:
+    port = free_port()
+    env = {**service_env, "CELERY_BROKER_URL": BROKER, "ECPAY_BASE_URL": fake_ecpay.base_url}
+    seller, _ = await make_user(ctx, "seller")
+    _, buyer = await make_user(ctx)
+    product = await make_product(ctx, seller, price="1290.00", currency="TWD", stock=5)
+
+    async def order_status(order_id: int) -> str:
+        async with ctx.sessions() as session:
+            return str(await session.scalar(select(Order.status).where(Order.id == order_id)))
+
+    async def notes() -> list[PaymentNotification]:
+        async with ctx.sessions() as session:
+            query = select(PaymentNotification).order_by(PaymentNotification.id)
+            return list((await session.scalars(query)).all())
+
+    with (
+        spawn([sys.executable, "-m", "commerce", "--port", str(port)], name="commerce",
+              env=env) as api_proc,
+        spawn([sys.executable, "-m", "celery", "-A", "commerce.worker", "worker", "--pool",
+               "solo", "-Q", "payments", "-n", f"pay-{uuid.uuid4().hex[:6]}@%h",
+               "--without-gossip", "--without-mingle", "-l", "info"],
+              name="celery-payments", env=env) as worker,
+    ):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/healthz", proc=api_proc)
+        async with httpx.AsyncClient(base_url=base, timeout=10) as api, httpx.AsyncClient() as web:
+
+            async def checkout() -> tuple[int, str]:
+                order = await api.post("/api/v1/orders", json=order_body((product.id, 1)),
+                                       headers=buyer)
+                assert order.status_code == 201, order.text
+                pay = await api.post(f"/api/v1/orders/{order.json()['id']}/payments",
+                                     json={"method": "ecpay"}, headers=buyer)
+                assert pay.status_code == 201, pay.text
+                action = pay.json()["action"]
+                assert (await web.post(action["url"], data=action["fields"])).status_code == 200
+                return order.json()["id"], action["fields"]["MerchantTradeNo"]
+
+            order_id, trade_no = await checkout()
+            headers, body = fake_ecpay.notification(trade_no)
+            resp = await api.post("/api/v1/payments/webhooks/ecpay", content=body,
+                                  headers=headers)
+            assert (resp.status_code, resp.text) == (200, "1|OK")
+            await _until(lambda: _is(order_status(order_id), "paid"), "order paid")
+            worker.check_alive()
+            assert "payments.process_notification" in worker.log()
+            [paid] = await events(ctx, "order.paid")
+            assert paid.data.order_id == order_id
+
+            again = await api.post("/api/v1/payments/webhooks/ecpay", content=body,
+                                   headers=headers)
+            assert again.text == "1|OK"
+
+            forger = FakeEcpay(hash_key="F" * 16)
+            forger.trades = fake_ecpay.trades
+            forged_headers, forged = forger.notification(trade_no)
+            rejected = await api.post("/api/v1/payments/webhooks/ecpay", content=forged,
+                                      headers=forged_headers)
+            assert rejected.status_code == 400
+            assert rejected.json()["error"]["code"] == "invalid_signature"
+
+            short_order, short_trade = await checkout()
+            headers, short = fake_ecpay.notification(short_trade, amount=1)
+            assert (await api.post("/api/v1/payments/webhooks/ecpay", content=short,
+                                   headers=headers)).text == "1|OK"
+            settled = await _until(
+                lambda: _processed(notes(), 2), "the wrong-amount notification settled"
+            )
+        assert [n.result for n in settled] == ["paid", "amount_mismatch"]
+        assert await order_status(short_order) == "pending_payment"
+        assert await order_status(order_id) == "paid"
+        assert len(await events(ctx, "order.paid")) == 1  # the duplicate changed nothing
+
+
+async def _is(value: Any, expected: str) -> bool:
+    return bool(await value == expected)
+
+
+async def _processed(rows: Any, count: int) -> list[PaymentNotification] | None:
+    found = await rows
+    done = [n for n in found if n.processed_at is not None]
+    return found if len(found) == count and len(done) == count else None

@@ -1,0 +1,123 @@
+"""Fake LINE Pay Online API v3: verifies our X-LINE-Authorization on every call.
+
+`/v3/payments/request`, `/v3/payments/requests/{id}/check`, `/v3/payments/{id}/confirm` and
+`/v3/payments/{id}/refund`, answering `{returnCode, returnMessage, info}` with 19-digit
+transaction ids written as exact JSON integers (as LINE Pay does). `approve()` plays the
+shopper approving in the LINE app and returns the confirm-URL query LINE Pay redirects with.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from commerce.payments.gateways import linepay_sign
+
+CHANNEL_ID = "1234567890"
+CHANNEL_SECRET = "linepay-sandbox-example-secret"
+
+
+def _reply(code: str, message: str = "Success.", info: Any = None) -> Response:
+    body: dict[str, Any] = {"returnCode": code, "returnMessage": message}
+    if info is not None:
+        body["info"] = info
+    return Response(linepay_sign.dumps(body), media_type="application/json")
+
+
+class FakeLinepay:
+    def __init__(self, *, secret: str = CHANNEL_SECRET) -> None:
+        self.secret = secret
+        self.base_url = ""
+        self.payments: dict[int, dict[str, Any]] = {}
+        self.refunds: list[dict[str, Any]] = []
+        self._seq = itertools.count(2024112400000000001)  # 19 digits, > 2**53
+        self.app = Starlette(
+            routes=[
+                Route("/v3/payments/request", self._request, methods=["POST"]),
+                Route("/v3/payments/requests/{txn:int}/check", self._check, methods=["GET"]),
+                Route("/v3/payments/{txn:int}/confirm", self._confirm, methods=["POST"]),
+                Route("/v3/payments/{txn:int}/refund", self._refund, methods=["POST"]),
+            ]
+        )
+
+    async def _authentic(self, request: Request) -> tuple[bool, bytes]:
+        body = await request.body()
+        signed = body.decode() if request.method == "POST" else request.url.query
+        ok = request.headers.get(linepay_sign.HEADER_CHANNEL_ID) == CHANNEL_ID and (
+            linepay_sign.verify_signature(
+                self.secret, request.url.path, signed,
+                request.headers.get(linepay_sign.HEADER_NONCE, ""),
+                request.headers.get(linepay_sign.HEADER_SIGNATURE, ""),
+            )
+        )
+        return ok, body
+
+    async def _request(self, request: Request) -> Response:
+        ok, body = await self._authentic(request)
+        if not ok:
+            return _reply("1106", "Header information error.")
+        payload = linepay_sign.loads(body)
+        txn = next(self._seq)
+        self.payments[txn] = {"request": payload, "state": "reserved", "paid": payload["amount"]}
+        return _reply("0000", info={
+            "paymentUrl": {"web": f"{self.base_url}/web/pay/{txn}", "app": f"line://pay/{txn}"},
+            "transactionId": txn, "paymentAccessToken": "187568751124"})
+
+    async def _check(self, request: Request) -> Response:
+        ok, _ = await self._authentic(request)
+        if not ok:
+            return _reply("1106", "Header information error.")
+        payment = self.payments.get(request.path_params["txn"])
+        if payment is None:
+            return _reply("1150", "Transaction record not found.")
+        code = {"reserved": "0000", "approved": "0110", "confirmed": "0123",
+                "cancelled": "0121"}[payment["state"]]
+        return _reply(code)
+
+    async def _confirm(self, request: Request) -> Response:
+        ok, body = await self._authentic(request)
+        if not ok:
+            return _reply("1106", "Header information error.")
+        txn = request.path_params["txn"]
+        payment = self.payments.get(txn)
+        if payment is None:
+            return _reply("1150", "Transaction record not found.")
+        if payment["state"] != "approved":
+            return _reply("1172", "Existing same orderId.")
+        asked = linepay_sign.loads(body)
+        wanted = payment["request"]
+        if Decimal(str(asked["amount"])) != Decimal(str(wanted["amount"])) or (
+            asked["currency"] != wanted["currency"]
+        ):
+            return _reply("1124", "Amount info error (scale).")
+        payment["state"] = "confirmed"
+        return _reply("0000", info={
+            "orderId": wanted["orderId"], "transactionId": txn,
+            "payInfo": [{"method": "BALANCE", "amount": payment["paid"]}]})
+
+    async def _refund(self, request: Request) -> Response:
+        ok, body = await self._authentic(request)
+        if not ok:
+            return _reply("1106", "Header information error.")
+        txn = request.path_params["txn"]
+        if self.payments.get(txn, {}).get("state") != "confirmed":
+            return _reply("1165", "A transaction has already been refunded.")
+        refund_txn = next(self._seq)
+        self.refunds.append({"transactionId": txn, **linepay_sign.loads(body)})
+        self.payments[txn]["state"] = "refunded"
+        return _reply("0000", info={"refundTransactionId": refund_txn,
+                                    "refundTransactionDate": "2024-11-24T12:00:00Z"})
+
+    def approve(self, txn: int | str, *, paid: Any = None) -> dict[str, str]:
+        """The shopper approves; `paid` overrides what LINE Pay reports as captured."""
+        payment = self.payments[int(txn)]
+        payment["state"] = "approved"
+        if paid is not None:
+            payment["paid"] = paid
+        return {"transactionId": str(txn), "orderId": payment["request"]["orderId"]}
