@@ -1,0 +1,1 @@
+"""Media domain: product image uploads to object storage, validation, thumbnails, clips."""
