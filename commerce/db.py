@@ -74,8 +74,12 @@ def make_engine(settings: BaseAppSettings) -> AsyncEngine:
             cur.close()
 
         return engine
+    # READ COMMITTED: correctness here comes from conditional UPDATEs and unique keys, not from
+    # snapshot reads, and REPEATABLE READ's gap locks make hot inserts (outbox rows, grams)
+    # deadlock against the relay's locking read and against each other.
     return create_async_engine(
         url,
+        isolation_level="READ COMMITTED",
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_pre_ping=True,

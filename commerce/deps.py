@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.context import AppContext
 from shared.errors import Forbidden, Unauthorized
-from shared.tokens import Principal, denylist_key, user_revoked_before_key
+from shared.tokens import Principal, is_revoked
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
 
@@ -40,10 +40,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 async def principal_from_token(ctx: AppContext, token: str) -> Principal:
     """Verify signature and claims, then the revocation marks in Redis."""
     principal = ctx.tokens.verify_access(token)
-    denied, revoked_before = await ctx.redis.mget(
-        denylist_key(principal.jti), user_revoked_before_key(principal.user_id)
-    )
-    if denied or (revoked_before and principal.issued_at <= int(revoked_before)):
+    if await is_revoked(ctx.redis, principal):
         raise Unauthorized("token revoked")
     return principal
 

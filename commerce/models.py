@@ -3,8 +3,10 @@
 from commerce.auth.models import RefreshToken, SocialAccount, User
 from commerce.catalog.models import Product, ProductSearchGram
 from commerce.db import Base
+from commerce.media.models import Upload
 from commerce.orders.models import IdempotencyRecord, Order, OrderItem
 from commerce.outbox import OutboxEvent
+from commerce.payments.models import Payment, PaymentNotification
 from commerce.streams.models import Stream, StreamProduct
 
 __all__ = [
@@ -13,11 +15,14 @@ __all__ = [
     "Order",
     "OrderItem",
     "OutboxEvent",
+    "Payment",
+    "PaymentNotification",
     "Product",
     "ProductSearchGram",
     "RefreshToken",
     "SocialAccount",
     "Stream",
     "StreamProduct",
+    "Upload",
     "User",
 ]

@@ -24,7 +24,8 @@ from shared.settings import CommerceSettings, WorkerSettings, load
 log = structlog.get_logger(__name__)
 
 # Every module that defines tasks; importing it registers them.
-TASK_MODULES = ["commerce.system_tasks"]
+TASK_MODULES = ["commerce.system_tasks", "commerce.orders.tasks", "commerce.streams.tasks",
+                "commerce.media.tasks", "commerce.payments.tasks"]
 
 QUEUES = ("celery", "payments", "media", "notifications")
 

@@ -79,6 +79,7 @@ class TokensRevokedData(_Data):
 
     user_id: int
     jti: str | None = None
+    family: str | None = None  # the refresh-token family whose sessions end (logout, reuse)
 
 
 # --- events ---------------------------------------------------------------------------------

@@ -120,6 +120,47 @@ class BaseAppSettings(BaseSettings):
         return []
 
 
+PaymentProvider = Literal["ecpay", "newebpay", "linepay", "omise", "twoc2p", "promptpay"]
+PAYMENT_PROVIDERS: tuple[PaymentProvider, ...] = (
+    "ecpay", "newebpay", "linepay", "omise", "twoc2p", "promptpay"
+)
+
+# Per provider: every setting whose public sandbox/example value must not reach production.
+PAYMENT_SANDBOX_DEFAULTS: dict[str, dict[str, str]] = {
+    "ecpay": {
+        "ecpay_merchant_id": "3002607",
+        "ecpay_hash_key": "pwFHCqoQZGmho4w6",
+        "ecpay_hash_iv": "EkRm7iFT261dpevs",
+        "ecpay_base_url": "https://payment-stage.ecpay.com.tw",
+    },
+    "newebpay": {
+        "newebpay_merchant_id": "3430112",
+        "newebpay_hash_key": "12345678901234567890123456789012",
+        "newebpay_hash_iv": "1234567890123456",
+        "newebpay_base_url": "https://ccore.newebpay.com",
+    },
+    "linepay": {
+        "linepay_channel_id": "1234567890",
+        "linepay_channel_secret": "linepay-sandbox-example-secret",
+        "linepay_base_url": "https://sandbox-api-pay.line.me",
+    },
+    "omise": {
+        "omise_public_key": "pkey_test_4xs68olyuul9lmmp375",
+        "omise_secret_key": "skey_test_4xs68olyuul9lmmp375",
+    },
+    "twoc2p": {
+        "twoc2p_merchant_id": "JT01",
+        "twoc2p_secret_key": "1F4EDB965BBB3094F791A83750FBDCDA3852131CB5218E21E4F42929A1975E60",
+        "twoc2p_base_url": "https://sandbox-pgw.2c2p.com",
+    },
+    "promptpay": {"promptpay_id": "0812345678"},
+}
+
+
+def _plain(value: object) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
 class CommerceSettings(BaseAppSettings):
     service_name: str = "commerce"
     host: str = "127.0.0.1"
@@ -129,6 +170,10 @@ class CommerceSettings(BaseAppSettings):
     outbox_relay_enabled: bool = True
     outbox_poll_interval_s: float = 0.1
     order_reservation_ttl_s: int = 15 * 60
+    # Redis stock gate in front of checkout (commerce/orders/stock_gate.py): a hint whose TTL
+    # bounds how long a wrong value (e.g. after a crash) can cause false out_of_stock.
+    order_stock_gate_enabled: bool = True
+    order_stock_gate_ttl_s: int = Field(default=30, ge=1)
     cart_ttl_s: int = 7 * 24 * 3600
     max_body_bytes: int = 1_000_000
     # Rate limits (limits library notation). Per-address limits key on the address nginx
@@ -136,7 +181,161 @@ class CommerceSettings(BaseAppSettings):
     rate_limit_login_per_ip: str = "1000/minute"
     rate_limit_login_per_account: str = "10/minute"
     rate_limit_register_per_ip: str = "1000/minute"
+    # bcrypt work factor (2^rounds); 12 is ~0.25 s a hash here. Tests lower it to 4.
+    bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    # Payments (commerce/payments). Development defaults are each provider's public sandbox or
+    # documented example credentials and sandbox hosts; production refuses to start with any of
+    # them for an enabled provider (see `_payment_production_problems`).
+    payments_enabled: list[PaymentProvider] = Field(
+        default_factory=lambda: list(PAYMENT_PROVIDERS)
+    )
+    # Where providers post notifications (`{base}/api/v1/payments/webhooks/{provider}`) and
+    # where the shopper's browser comes back to after paying.
+    payments_public_base_url: str = "http://127.0.0.1:8000"
+    payments_return_url: str = "http://127.0.0.1:8000/payments/return"
+    payments_http_timeout_s: float = Field(default=10.0, gt=0)
+    # A payment still pending this long is asked about (providers with a status query).
+    payments_query_after_s: int = Field(default=300, ge=30)
+    ecpay_merchant_id: str = "3002607"
+    ecpay_hash_key: SecretStr = SecretStr("pwFHCqoQZGmho4w6")
+    ecpay_hash_iv: SecretStr = SecretStr("EkRm7iFT261dpevs")
+    ecpay_base_url: str = "https://payment-stage.ecpay.com.tw"
+    # ECPay stage lets a merchant "simulate" a payment (SimulatePaid=1): never money.
+    ecpay_accept_simulated_paid: bool = False
+    newebpay_merchant_id: str = "3430112"
+    newebpay_hash_key: SecretStr = SecretStr("12345678901234567890123456789012")
+    newebpay_hash_iv: SecretStr = SecretStr("1234567890123456")
+    newebpay_base_url: str = "https://ccore.newebpay.com"
+    linepay_channel_id: str = "1234567890"
+    linepay_channel_secret: SecretStr = SecretStr("linepay-sandbox-example-secret")
+    linepay_base_url: str = "https://sandbox-api-pay.line.me"
+    omise_public_key: str = "pkey_test_4xs68olyuul9lmmp375"
+    omise_secret_key: SecretStr = SecretStr("skey_test_4xs68olyuul9lmmp375")
+    omise_api_url: str = "https://api.omise.co"
+    omise_vault_url: str = "https://vault.omise.co"
+    twoc2p_merchant_id: str = "JT01"
+    twoc2p_secret_key: SecretStr = SecretStr(
+        "1F4EDB965BBB3094F791A83750FBDCDA3852131CB5218E21E4F42929A1975E60"
+    )
+    twoc2p_base_url: str = "https://sandbox-pgw.2c2p.com"
+    # Direct PromptPay QR target (phone / national id / e-wallet): no notification exists.
+    promptpay_id: str = "0812345678"
+
+    def _payment_production_problems(self) -> list[str]:
+        """Name every enabled payment provider still on a public sandbox credential or host."""
+        stale = [
+            provider
+            for provider in self.payments_enabled
+            if any(
+                _plain(getattr(self, name)) == default or (
+                    name.endswith("_key") and "_test_" in _plain(getattr(self, name))
+                )
+                for name, default in PAYMENT_SANDBOX_DEFAULTS[provider].items()
+            )
+        ]
+        if not stale:
+            return []
+        return [
+            "payment providers still on public sandbox credentials or hosts: "
+            + ", ".join(stale)
+            + " (set their production values or remove them from PAYMENTS_ENABLED)"
+        ]
+
+    # --- Cloudflare Stream (commerce/streams). No API token: an in-process live-input provider
+    # stands in (the embedded default), so `make run` can create streams without an account.
+    cloudflare_account_id: str = ""
+    cloudflare_api_token: SecretStr | None = None
+    cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
+    cloudflare_api_timeout_s: float = 10.0
+    # Secret Stream returns from `PUT /stream/webhook` (signs the video-ready webhook).
+    cloudflare_stream_webhook_secret: SecretStr = SecretStr("dev-stream-webhook-secret")
+    # Secret of the Notifications webhook destination, sent back as `cf-webhook-auth`.
+    cloudflare_notification_secret: SecretStr = SecretStr("dev-notification-secret")
+    cloudflare_webhook_tolerance_s: int = Field(default=300, ge=1)
+    # Stream signing key (`POST /stream/keys`: id + base64 PEM) for private playback tokens.
+    cloudflare_signing_key_id: str = ""
+    cloudflare_signing_key_pem: SecretStr | None = None
+    cloudflare_playback_token_ttl_s: int = Field(default=3600, ge=60)
+    # e.g. "customer-f33zs165nr7gyfy4.cloudflarestream.com" (the account's playback host).
+    cloudflare_customer_subdomain: str = "customer-local.cloudflarestream.com"
+    # A live stream whose input has stayed disconnected this long is ended by the poll task
+    # (a short drop keeps it live: encoders reconnect).
+    stream_auto_end_after_s: int = Field(default=1800, ge=60)
+
+    # --- Media (commerce/media): R2 / any S3-compatible store, or local disk when embedded.
+    media_backend: Literal["local", "s3"] = "local"
+    media_local_dir: Path = VAR_DIR / "media"
+    # Public base URL of stored objects (a CDN or R2 custom domain); empty: derived.
+    media_public_base_url: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "auto"
+    s3_bucket: str = "livecommerce-media"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    media_upload_url_ttl_s: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    media_max_upload_bytes: int = Field(default=10_000_000, ge=1)
+    media_max_pixels: int = Field(default=40_000_000, ge=1)
+    media_thumbnail_sizes: list[int] = Field(default_factory=lambda: [200, 800])
+    # Signs the local backend's upload URLs (embedded default only; production uses s3).
+    media_local_signing_secret: SecretStr = SecretStr("dev-media-local-secret")
+
+    # --- Social login (commerce/auth/social). Every provider is optional: one whose client id
+    # (or secret) is unset answers 503 `provider_not_configured`. The URLs are the providers'
+    # documented endpoints; tests point them at local fakes.
+    social_http_timeout_s: float = Field(default=5.0, gt=0)
+    social_jwks_min_ttl_s: int = Field(default=60, ge=0)
+    social_jwks_max_ttl_s: int = Field(default=24 * 3600, ge=1)
+    # LINE Login channel: the channel id is the ID token's audience (`client_id` of /verify).
+    line_channel_id: str | None = None
+    line_api_base: str = "https://api.line.me"
+    # LINE has no `email_verified` claim; it returns the address the user registered (and
+    # confirmed with a code) in LINE. Set false to never link LINE logins by email.
+    line_trust_email: bool = True
+    # Web, Android and iOS OAuth client ids of one Google project (any may be the audience).
+    google_client_ids: list[str] = Field(default_factory=list)
+    google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    # Services id (web) and bundle ids (apps) of Sign in with Apple.
+    apple_client_ids: list[str] = Field(default_factory=list)
+    apple_jwks_url: str = "https://appleid.apple.com/auth/keys"
+    facebook_app_id: str | None = None
+    facebook_app_secret: SecretStr | None = None
+    facebook_graph_base: str = "https://graph.facebook.com/v23.0"
+    facebook_limited_jwks_url: str = "https://limited.facebook.com/.well-known/oauth/openid/jwks/"
+    # Instagram API with Instagram Login (business/creator accounts): app id, secret and the
+    # redirect URI registered for Business Login (the code exchange must repeat it).
+    instagram_app_id: str | None = None
+    instagram_app_secret: SecretStr | None = None
+    instagram_redirect_uri: str | None = None
+    instagram_oauth_base: str = "https://api.instagram.com"
+    instagram_graph_base: str = "https://graph.instagram.com/v23.0"
+    # Kapook publishes no login API: any OpenID Connect provider configured here stands in.
+    kapook_issuer: str | None = None
+    kapook_jwks_url: str | None = None
+    kapook_client_id: str | None = None
+    kapook_algorithms: list[Literal["RS256", "ES256"]] = ["RS256", "ES256"]
+    # Whether Kapook's `email_verified` claim may link accounts by email.
+    kapook_trust_email_verified: bool = True
+
+    def _extra_production_problems(self) -> list[str]:
+        problems: list[str] = self._payment_production_problems()
+        # streams + media
+        if self.cloudflare_api_token is None or not self.cloudflare_account_id:
+            problems.append("CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN must be set")
+        secrets = (self.cloudflare_stream_webhook_secret, self.cloudflare_notification_secret)
+        if any(s.get_secret_value().startswith("dev-") for s in secrets):
+            problems.append(
+                "CLOUDFLARE_STREAM_WEBHOOK_SECRET and CLOUDFLARE_NOTIFICATION_SECRET must be set"
+            )
+        if self.media_backend != "s3" or not (
+            self.s3_endpoint_url and self.s3_access_key_id and self.s3_secret_access_key
+        ):
+            problems.append(
+                "MEDIA_BACKEND=s3 with S3_ENDPOINT_URL, S3_ACCESS_KEY_ID and "
+                "S3_SECRET_ACCESS_KEY (R2) must be set"
+            )
+        return problems
 
 
 class GatewaySettings(BaseAppSettings):
@@ -158,10 +357,17 @@ class GatewaySettings(BaseAppSettings):
     react_rate_limit: str = "20/second"
     reaction_window_ms: int = 300
     chat_batch_window_ms: int = 100
+    # A room is "busy" once more than this many chat messages arrive within one batch window:
+    # further messages of that window go out together as one `chat_batch`.
+    chat_busy_threshold: int = 5
+    max_rooms_per_socket: int = 5
     viewers_broadcast_interval_s: float = 1.0
     resume_max_events: int = 200
     resume_max_age_s: int = 300
     relay_claim_idle_ms: int = 10_000
+    # One node at a time consumes the event stream (keeps room events in stream order); another
+    # takes over this long after the holder stopped renewing.
+    relay_lease_ms: int = 5_000
     banned_words: list[str] = Field(default_factory=list)
 
 

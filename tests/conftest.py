@@ -140,6 +140,7 @@ def service_env(
         "SOCKETIO_CHANNEL": channel,
         "EVENTS_STREAM": f"events-{channel}",
         "LOG_LEVEL": "INFO",
+        "BCRYPT_ROUNDS": "4",
     }
 
 
@@ -155,6 +156,7 @@ def commerce_settings(
         jwt_private_key=private,  # type: ignore[arg-type]
         jwt_public_key=public,
         events_stream=f"events-{channel}",
+        bcrypt_rounds=4,
         _env_file=None,  # type: ignore[call-arg]
     )
 

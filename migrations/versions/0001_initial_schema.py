@@ -177,10 +177,76 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['stream_id'], ['streams.id'], name=op.f('fk_stream_products_stream_id_streams'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('stream_id', 'product_id', name=op.f('pk_stream_products'))
     )
+    op.create_table('uploads',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('owner_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('object_key', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('size_bytes', sa.BigInteger(), nullable=True),
+    sa.Column('width', sa.Integer(), nullable=True),
+    sa.Column('height', sa.Integer(), nullable=True),
+    sa.Column('error', sa.String(length=255), nullable=True),
+    sa.Column('variants', sa.JSON(), nullable=False),
+    sa.Column('created_at', DT, nullable=False),
+    sa.Column('updated_at', DT, nullable=False),
+    sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_uploads_owner_id_users')),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_uploads_product_id_products')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_uploads')),
+    sa.UniqueConstraint('key', name=op.f('uq_uploads_key'))
+    )
+    op.create_index(op.f('ix_uploads_product_id'), 'uploads', ['product_id'], unique=False)
+    op.create_table('payments',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('provider', sa.String(length=16), nullable=False),
+    sa.Column('method', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('provider_ref', sa.String(length=32), nullable=False),
+    sa.Column('provider_txn_id', sa.String(length=32), nullable=True),
+    sa.Column('action', sa.JSON(), nullable=True),
+    sa.Column('needs_refund', sa.Boolean(), nullable=False),
+    sa.Column('flag_reason', sa.String(length=64), nullable=True),
+    sa.Column('provider_refund_id', sa.String(length=64), nullable=True),
+    sa.Column('created_at', DT, nullable=False),
+    sa.Column('updated_at', DT, nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_payments_order_id_orders')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payments')),
+    sa.UniqueConstraint('provider', 'provider_ref', name=op.f('uq_payments_provider_provider_ref'))
+    )
+    op.create_index(op.f('ix_payments_order_id_id'), 'payments', ['order_id', 'id'], unique=False)
+    op.create_index(op.f('ix_payments_provider_provider_txn_id'), 'payments', ['provider', 'provider_txn_id'], unique=False)
+    op.create_table('payment_notifications',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('provider', sa.String(length=16), nullable=False),
+    sa.Column('provider_event_id', sa.String(length=128), nullable=False),
+    sa.Column('payment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('provider_ref', sa.String(length=64), nullable=False),
+    sa.Column('provider_txn_id', sa.String(length=32), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('amount_minor', sa.BigInteger(), nullable=True),
+    sa.Column('currency', sa.String(length=3), nullable=True),
+    sa.Column('raw', sa.Text(), nullable=False),
+    sa.Column('result', sa.String(length=32), nullable=True),
+    sa.Column('received_at', DT, nullable=False),
+    sa.Column('processed_at', DT, nullable=True),
+    sa.ForeignKeyConstraint(['payment_id'], ['payments.id'], name=op.f('fk_payment_notifications_payment_id_payments')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_notifications')),
+    sa.UniqueConstraint('provider', 'provider_event_id', name=op.f('uq_payment_notifications_provider_provider_event_id'))
+    )
+    op.create_index(op.f('ix_payment_notifications_payment_id'), 'payment_notifications', ['payment_id'], unique=False)
+
 
 def downgrade() -> None:
     # drop_table takes its indexes with it; dropping an index a foreign key uses first fails on
     # MySQL, so none is dropped on its own.
+    op.drop_table('payment_notifications')
+    op.drop_table('payments')
+    op.drop_table('uploads')
     op.drop_table('stream_products')
     op.drop_table('product_search_grams')
     op.drop_table('order_items')
