@@ -28,7 +28,8 @@ class Command(BaseModel):
     op: Literal["kick", "revoke"]
     user_id: int
     stream_id: int | None = None  # kick: the room to leave
-    jti: str | None = None  # revoke: only sockets opened with this token (None: all)
+    jti: str | None = None  # revoke: sockets opened with this token
+    family: str | None = None  # revoke: sockets whose token came from this refresh family
 
 
 CommandHandler = Callable[[Command], Awaitable[None]]
@@ -45,8 +46,11 @@ class Control:
     async def kick(self, *, user_id: int, stream_id: int) -> None:
         await self.publish(Command(op="kick", user_id=user_id, stream_id=stream_id))
 
-    async def revoke(self, *, user_id: int, jti: str | None) -> None:
-        await self.publish(Command(op="revoke", user_id=user_id, jti=jti))
+    async def revoke(
+        self, *, user_id: int, jti: str | None = None, family: str | None = None
+    ) -> None:
+        """Drop the user's sockets opened with `jti` or from `family`; all of them if neither."""
+        await self.publish(Command(op="revoke", user_id=user_id, jti=jti, family=family))
 
     async def publish(self, command: Command) -> None:
         if self.distributed:

@@ -216,8 +216,16 @@ class LiveNamespace(socketio.AsyncNamespace):
                 await self.services.membership.leave(
                     sid=sid, member=session, stream_id=command.stream_id
                 )
-            elif command.op == "revoke" and command.jti in (None, session.principal.jti):
+            elif command.op == "revoke" and _revokes(command, session.principal):
                 await self.ctx.sio.disconnect(sid, namespace=self.namespace, ignore_queue=True)
+
+
+def _revokes(command: Command, principal: Principal) -> bool:
+    if command.jti is None and command.family is None:
+        return True  # every session of the user
+    return command.jti == principal.jti or (
+        command.family is not None and command.family == principal.family
+    )
 
 
 class ConnectRefused(socketio.exceptions.ConnectionRefusedError):

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from realtime.metrics import RELAY_LAG, RELAY_PENDING, RELAYED
+from realtime.rooms import user_room
 from shared import events as ev
 from shared.bus import Delivery, EventBus
 
@@ -190,8 +191,11 @@ async def room_events_for(event: ev.DomainEvent, services: Services) -> list[Roo
         case ev.StreamStatusChanged(data=data) if sid is not None:
             return [(sid, "stream_status", {"status": data.status})]
         case ev.UserTokensRevoked(data=data):
-            await services.control.revoke(user_id=data.user_id, jti=data.jti)
+            await services.control.revoke(user_id=data.user_id, jti=data.jti, family=data.family)
             return []
+        case ev.OrderPaid(data=data) if sid is not None:
+            # Social proof for the room; no buyer id in a public room.
+            return [(sid, "order_paid", {"order_id": data.order_id})]
         case _:
             return []
 
@@ -211,3 +215,11 @@ class RelayHandler:
             self.ctx.streams.forget(event.stream_id)
         for stream_id, name, payload in await room_events_for(event, self.ctx.services):
             await self.ctx.room_events.emit(stream_id, name, payload)
+        if isinstance(event, ev.OrderPaid | ev.OrderCancelled | ev.OrderExpired):
+            # The buyer's own sockets (any room, any node) learn their order's new status.
+            await self.ctx.sio.emit(
+                "order_status",
+                {"order_id": event.data.order_id, "status": event.data.status,
+                 "stream_id": event.stream_id},
+                room=user_room(event.data.buyer_id),
+            )

@@ -145,6 +145,52 @@ async def test_revoked_tokens_drop_sockets_on_every_node(
     assert other.sio.connected
 
 
+async def test_family_revocation_drops_only_that_familys_sockets(
+    gateway_factory: GatewayFactory, world: World, aredis: aioredis.Redis, channel: str,
+    clients: list[Client],
+) -> None:
+    (_, url_a), (_, url_b) = gateway_factory.many("a", "b")
+    stolen, _ = world.issuer.issue_access(user_id=80, role="buyer", name="F", family="fam-a")
+    kept, _ = world.issuer.issue_access(user_id=80, role="buyer", name="F", family="fam-b")
+    victims = [await Client(f"a{u[-2:]}").connect(u, stolen) for u in (url_a, url_b)]
+    survivor = await Client("b").connect(url_b, kept)
+    clients.extend([*victims, survivor])
+    # Refresh-token reuse detected for family "fam-a" (commerce publishes this).
+    await bus_for(aredis, channel).publish(ev.UserTokensRevoked(data=ev.TokensRevokedData(
+        user_id=80, family="fam-a")))
+    for c in victims:
+        await asyncio.wait_for(c.disconnected.wait(), 5)
+    await all_acknowledged(aredis, channel)
+    assert survivor.sio.connected
+
+
+async def test_order_status_reaches_the_room_and_the_buyer(
+    gateway_factory: GatewayFactory, world: World, aredis: aioredis.Redis, channel: str,
+    clients: list[Client],
+) -> None:
+    (_, url_a), (_, url_b) = gateway_factory.many("a", "b")
+    await world.stream(1)
+    watcher = await Client("watcher").connect(url_a)
+    buyer = await Client("buyer").connect(url_b, world.token(7))
+    clients.extend([watcher, buyer])
+    await watcher.join(1)
+    bus = bus_for(aredis, channel)
+    await bus.publish(ev.OrderPaid(stream_id=1, data=ev.OrderStateData(
+        order_id=9, buyer_id=7, status="paid")))
+    await bus.publish(ev.OrderExpired(data=ev.OrderStateData(
+        order_id=10, buyer_id=7, status="expired")))
+    paid = await watcher.wait_for(lambda: watcher.of("order_paid"))
+    assert paid[0]["order_id"] == 9 and paid[0]["stream_id"] == 1 and paid[0]["seq"] >= 1
+    assert "buyer_id" not in paid[0]
+    await buyer.wait_for(lambda: len(buyer.of("order_status")) == 2)
+    assert buyer.of("order_status") == [
+        {"order_id": 9, "status": "paid", "stream_id": 1},
+        {"order_id": 10, "status": "expired", "stream_id": None},
+    ]
+    await all_acknowledged(aredis, channel)
+    assert watcher.of("order_status") == []
+
+
 async def test_a_killed_relay_leader_is_replaced_and_its_events_delivered(
     gateway_factory: GatewayFactory, world: World, aredis: aioredis.Redis, channel: str,
     clients: list[Client],
