@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the real services the test suite needs are installed and running:
 # MariaDB (127.0.0.1:3306, root without password), Redis (6379), RabbitMQ (5672), plus the
-# Debian tools the tests drive (nginx, libmagic). Installs missing packages when run as root,
-# starts stopped servers, and waits until each answers. Idempotent; safe to run every time.
+# Debian tools the tests drive (nginx, libmagic, ffmpeg). Installs missing packages when run as
+# root, starts stopped servers, and waits until each answers. Idempotent; safe to run every time.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*"; }
@@ -24,6 +24,7 @@ have redis-server || missing+=(redis-server)
 have rabbitmq-server || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
 have nginx || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 ldconfig -p 2>/dev/null | grep -q libmagic.so.1 || missing+=(libmagic1)
+have ffmpeg && have ffprobe || missing+=(ffmpeg)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing: ${missing[*]}"

@@ -63,6 +63,8 @@ class BaseAppSettings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
     sentry_dsn: SecretStr | None = None
+    # Sentry's release tag (e.g. the image tag); unset: the installed package version.
+    release: str | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -280,6 +282,9 @@ class CommerceSettings(BaseAppSettings):
     media_thumbnail_sizes: list[int] = Field(default_factory=lambda: [200, 800])
     # Signs the local backend's upload URLs (embedded default only; production uses s3).
     media_local_signing_secret: SecretStr = SecretStr("dev-media-local-secret")
+    # FFmpeg for clips/stills cut from recordings: a name looked up on PATH or an absolute path.
+    # Optional: when it is not found the clip task logs `ffmpeg_missing_skipped` and does nothing.
+    ffmpeg_binary: str = "ffmpeg"
 
     # --- Social login (commerce/auth/social). Every provider is optional: one whose client id
     # (or secret) is unset answers 503 `provider_not_configured`. The URLs are the providers'

@@ -35,8 +35,9 @@ async def enqueue_thumbnails(ctx: AppContext, upload_id: int) -> None:
     await enqueue(ctx, make_thumbnails, upload_id)
 
 
-def ffmpeg_path() -> str | None:
-    return shutil.which("ffmpeg")
+def ffmpeg_path(ctx: AppContext) -> str | None:
+    """The configured `ffmpeg_binary` resolved (PATH lookup or an executable path), else None."""
+    return shutil.which(ctx.settings.ffmpeg_binary)
 
 
 @async_task("media.recording_clip", queue="media")
@@ -45,7 +46,7 @@ async def recording_clip(
 ) -> str | None:
     """Cut a highlight (`kind="clip"`, MP4) or a still (`kind="thumbnail"`, JPEG) from the
     stream's recording and store it; returns its URL, or None when skipped."""
-    binary = ffmpeg_path()
+    binary = ffmpeg_path(ctx)
     if binary is None:
         log.warning(
             "ffmpeg_missing_skipped",

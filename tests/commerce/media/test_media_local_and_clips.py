@@ -1,14 +1,15 @@
-"""The embedded default's local-disk storage behind the same flow, and the optional FFmpeg task."""
+"""The embedded default's local-disk storage behind the same flow, and the optional FFmpeg task
+(skipped without the binary; with it, a real clip and still cut from an HLS recording)."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from asgi_lifespan import LifespanManager
 from PIL import Image
 from structlog.testing import capture_logs
@@ -16,9 +17,11 @@ from structlog.testing import capture_logs
 from commerce.app import create_app
 from commerce.context import AppContext
 from commerce.media import tasks
+from commerce.media.storage import storage
 from commerce.streams.models import Stream
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.media.images_fixtures import jpeg, png
+from tests.commerce.media.video_fixtures import https_files, make_recording, probe
 
 
 async def test_local_disk_backend_serves_the_same_upload_flow(
@@ -77,9 +80,7 @@ async def test_local_disk_backend_serves_the_same_upload_flow(
         await local.close()
 
 
-async def test_clip_task_is_skipped_with_a_clear_log_line_without_ffmpeg(
-    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _ended_stream(ctx: AppContext, video_uid: str) -> Stream:
     host, _ = await make_user(ctx, "seller")
     async with ctx.sessions() as session, session.begin():
         stream = Stream(
@@ -89,11 +90,63 @@ async def test_clip_task_is_skipped_with_a_clear_log_line_without_ffmpeg(
             live_input_uid="a" * 32,
             ingest={},
             playback={},
-            recording_video_uid="b" * 32,
+            recording_video_uid=video_uid,
         )
         session.add(stream)
-    monkeypatch.setenv("PATH", "")  # whatever is installed, ffmpeg is not found
-    with capture_logs() as logs:
-        assert await tasks.recording_clip(ctx, stream.id, 10.0, 15.0) is None
+    return stream
+
+
+async def test_clip_task_is_skipped_with_a_clear_log_line_without_ffmpeg(
+    ctx: AppContext, tmp_path: Path
+) -> None:
+    stream = await _ended_stream(ctx, "b" * 32)
+    settings = ctx.settings.model_copy(update={"ffmpeg_binary": str(tmp_path / "no-ffmpeg")})
+    without = AppContext.build(settings)
+    try:
+        with capture_logs() as logs:
+            assert await tasks.recording_clip(without, stream.id, 10.0, 15.0) is None
+    finally:
+        await without.close()
     [line] = [e for e in logs if e["event"] == "ffmpeg_missing_skipped"]
     assert line["stream_id"] == stream.id and line["log_level"] == "warning"
+
+
+async def test_clip_and_still_are_cut_from_the_hls_recording_with_real_ffmpeg(
+    ctx: AppContext, tmp_path: Path
+) -> None:
+    """The task reads the VOD's HLS manifest over HTTPS (as from Cloudflare), stream-copies a
+    clip / grabs a frame, and stores them in the configured bucket (moto S3 here)."""
+    ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
+    assert ffmpeg and ffprobe, "ffmpeg is required (scripts/ensure_services.sh installs it)"
+    video_uid = "c" * 32
+    served, tls = tmp_path / "cdn", tmp_path / "tls"
+    served.mkdir()
+    tls.mkdir()
+    make_recording(ffmpeg, served, video_uid)
+    stream = await _ended_stream(ctx, video_uid)
+    with https_files(served, tls) as host:
+        settings = ctx.settings.model_copy(update={"cloudflare_customer_subdomain": host})
+        cutter = AppContext.build(settings)
+        try:
+            clip_url = await tasks.recording_clip(cutter, stream.id, 1.0, 1.5)
+            still_url = await tasks.recording_clip(cutter, stream.id, 2.0, 0, "thumbnail")
+        finally:
+            await cutter.close()
+    assert clip_url and clip_url.endswith(f"/streams/{stream.id}/clip-1000.mp4")
+    assert still_url and still_url.endswith(f"/streams/{stream.id}/thumbnail-2000.jpg")
+
+    store = storage(ctx)  # the same bucket, read back through the media storage interface
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(await store.read(f"streams/{stream.id}/clip-1000.mp4"))
+    info = probe(ffprobe, clip)
+    assert info["format"]["format_name"].startswith("mov,mp4")
+    # Stream copy cuts on packets (keyframe every 1 s, AAC frames of ~21 ms): ~1.5 s.
+    assert 1.4 <= float(info["format"]["duration"]) <= 2.0
+    streams = {s["codec_type"]: s for s in info["streams"]}
+    assert streams["video"]["codec_name"] == "h264"
+    assert (streams["video"]["width"], streams["video"]["height"]) == (320, 240)
+    assert streams["audio"]["codec_name"] == "aac"
+
+    still = await store.read(f"streams/{stream.id}/thumbnail-2000.jpg")
+    with Image.open(io.BytesIO(still)) as im:
+        assert (im.format, im.size) == ("JPEG", (320, 240))

@@ -1,14 +1,18 @@
-"""End to end on the production shape: `python -m commerce` and a Celery worker on RabbitMQ,
-MariaDB and Redis, with the fake ECPay over HTTP. Order → payment → signed notification →
-task on the "payments" queue → order paid with `order.paid` in the outbox; the same
-notification again has no effect; a forged one is 400; a wrong amount does not pay."""
+"""End to end on the production shape: `python -m commerce`, a Celery worker on RabbitMQ and a
+`python -m realtime` gateway, MariaDB and Redis, with the fake ECPay over HTTP. Order placed in a
+stream → payment → signed notification → task on the "payments" queue → order paid with
+`order.paid` in the outbox → relayed: `order_paid` to the stream room, `order_status` to the
+buyer's sockets. The same notification again has no effect (no second `order_paid`); a forged
+one is 400; a wrong amount does not pay."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,10 +21,13 @@ from sqlalchemy import select
 from commerce.context import AppContext
 from commerce.orders.models import Order
 from commerce.payments.models import PaymentNotification
+from commerce.streams import service as streams
+from commerce.streams.schemas import StreamCreate
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import events, order_body
 from tests.fakes.payments.ecpay import FakeEcpay
 from tests.helpers.procs import free_port, spawn, wait_http
+from tests.realtime.clients import Client
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
@@ -38,11 +45,16 @@ async def _until(check: Any, what: str, timeout: float = 45.0) -> Any:
 async def test_worker_settles_ecpay_notification(
     service_env: dict[str, str], ctx: AppContext, fake_ecpay: FakeEcpay
 ) -> None:
-    port = free_port()
+    port, gateway_port = free_port(), free_port()
     env = {**service_env, "CELERY_BROKER_URL": BROKER, "ECPAY_BASE_URL": fake_ecpay.base_url}
     seller, _ = await make_user(ctx, "seller")
     _, buyer = await make_user(ctx)
     product = await make_product(ctx, seller, price="1290.00", currency="TWD", stock=5)
+    # Through the service, so the gateway's view (shared.livedata) has the stream and lineup.
+    stream = await streams.create_stream(
+        ctx, host_id=seller.id, data=StreamCreate(title="Flash sale", product_ids=[product.id])
+    )
+    watcher, shopper = Client("watcher"), Client("buyer")
 
     async def order_status(order_id: int) -> str:
         async with ctx.sessions() as session:
@@ -60,14 +72,24 @@ async def test_worker_settles_ecpay_notification(
                "solo", "-Q", "payments", "-n", f"pay-{uuid.uuid4().hex[:6]}@%h",
                "--without-gossip", "--without-mingle", "-l", "info"],
               name="celery-payments", env=env) as worker,
+        spawn([sys.executable, "-m", "realtime", "--port", str(gateway_port), "--node-id",
+               "gw-e2e"], name="gateway", env=service_env) as gateway_proc,
     ):
-        base = f"http://127.0.0.1:{port}"
+        base, gateway = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{gateway_port}"
         wait_http(f"{base}/healthz", proc=api_proc)
-        async with httpx.AsyncClient(base_url=base, timeout=10) as api, httpx.AsyncClient() as web:
+        wait_http(f"{gateway}/healthz", proc=gateway_proc, timeout=30)
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=10) as api,
+            httpx.AsyncClient() as web,
+            _closing(watcher, shopper),
+        ):
+            await watcher.connect(gateway)  # anonymous viewer
+            await watcher.join(stream.id)
+            await shopper.connect(gateway, buyer["Authorization"].removeprefix("Bearer "))
 
             async def checkout() -> tuple[int, str]:
-                order = await api.post("/api/v1/orders", json=order_body((product.id, 1)),
-                                       headers=buyer)
+                order = await api.post("/api/v1/orders", headers=buyer,
+                                       json=order_body((product.id, 1), stream_id=stream.id))
                 assert order.status_code == 201, order.text
                 pay = await api.post(f"/api/v1/orders/{order.json()['id']}/payments",
                                      json={"method": "ecpay"}, headers=buyer)
@@ -86,6 +108,14 @@ async def test_worker_settles_ecpay_notification(
             assert "payments.process_notification" in worker.log()
             [paid] = await events(ctx, "order.paid")
             assert paid.data.order_id == order_id
+            assert paid.stream_id == stream.id
+
+            [room_paid] = await watcher.wait_for(lambda: watcher.of("order_paid"), timeout=15)
+            assert room_paid == {"stream_id": stream.id, "order_id": order_id,
+                                 "seq": room_paid["seq"]}
+            assert isinstance(room_paid["seq"], int) and room_paid["seq"] > 0
+            [status] = await shopper.wait_for(lambda: shopper.of("order_status"), timeout=15)
+            assert status == {"order_id": order_id, "status": "paid", "stream_id": stream.id}
 
             again = await api.post("/api/v1/payments/webhooks/ecpay", content=body,
                                    headers=headers)
@@ -106,10 +136,34 @@ async def test_worker_settles_ecpay_notification(
             settled = await _until(
                 lambda: _processed(notes(), 2), "the wrong-amount notification settled"
             )
-        assert [n.result for n in settled] == ["paid", "amount_mismatch"]
-        assert await order_status(short_order) == "pending_payment"
-        assert await order_status(order_id) == "paid"
-        assert len(await events(ctx, "order.paid")) == 1  # the duplicate changed nothing
+            assert [n.result for n in settled] == ["paid", "amount_mismatch"]
+            assert await order_status(short_order) == "pending_payment"
+            assert await order_status(order_id) == "paid"
+            assert len(await events(ctx, "order.paid")) == 1  # the duplicate changed nothing
+
+            # Barrier: cancelling the unpaid order relays `stock` to the room (and
+            # `order_status` to the buyer) after anything the duplicate could have caused.
+            cancel = await api.post(f"/api/v1/orders/{short_order}/cancel", headers=buyer)
+            assert cancel.status_code == 200, cancel.text
+            await shopper.wait_for(
+                lambda: [s for s in shopper.of("order_status") if s["status"] == "cancelled"]
+            )
+            await watcher.wait_for(lambda: _restocked_after(watcher, room_paid["seq"]))
+            assert watcher.of("order_paid") == [room_paid]  # exactly once
+            assert [s["status"] for s in shopper.of("order_status")] == ["paid", "cancelled"]
+
+
+@contextlib.asynccontextmanager
+async def _closing(*clients: Client) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+def _restocked_after(watcher: Client, seq: int) -> bool:
+    """The room saw a `stock` event with the product back at 4 after `order_paid` (`seq`)."""
+    return any(e["seq"] > seq and e["stock"] == 4 for e in watcher.of("stock"))
 
 
 async def _is(value: Any, expected: str) -> bool:
