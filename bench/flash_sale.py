@@ -45,6 +45,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pyspy_summary import print_profile, start_py_spy  # noqa: E402
 from commerce.preflight import alembic_config  # noqa: E402
 from shared.tokens import TokenIssuer, generate_key_pair  # noqa: E402
 
@@ -131,10 +132,13 @@ async def raw_updates(db: Db, product_id: int, connections: int, duration: float
         try:
             async with conn.cursor() as cur:
                 while time.perf_counter() < stop_at:
-                    done += await cur.execute(
+                    # Not `done += await ...`: that reads `done` before the await and loses
+                    # the other workers' increments made meanwhile.
+                    matched = await cur.execute(
                         "UPDATE products SET stock = stock - %s WHERE id = %s AND stock >= %s"
                         " AND is_deleted = 0", (1, product_id, 1),
                     )
+                    done += matched
         finally:
             conn.close()
 
@@ -265,8 +269,8 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--skip-sell-through", action="store_true")
     parser.add_argument("--py-spy", type=int, default=0, metavar="SECONDS",
-                        help="profile the (first) API process during (b) and print where the "
-                             "time goes")
+                        help="profile the (first) API process during (b) and (b0) and print "
+                             "where the time goes")
     parser.add_argument("--no-relay", action="store_true",
                         help="run the API without its in-process outbox relay (to compare)")
     args = parser.parse_args()
@@ -309,11 +313,14 @@ def main() -> None:
         if spy is not None:
             print_profile(*spy)
         gone = seed_product(db, seller, 0)
+        spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
         rate0, statuses0, _ = api_rate(bases, tokens, gone, args.requests, args.connections,
                                        args.client_procs)
         print(f"(b0) API after the last unit is gone (every answer a gate 409), "
               f"{args.requests} requests: {rate0:,.0f} requests/s  statuses={statuses0}  "
               f"ratio api/raw = {rate0 / raw:.2f}")
+        if spy is not None:
+            print_profile(*spy)
         if not args.skip_sell_through:
             plenty = seed_product(db, seller, 10**9)
             n = min(args.requests, 5000)
@@ -340,69 +347,6 @@ def machine_notes(db: Db) -> str:
     return (f"machine: {os.cpu_count()} CPUs, load average {load}; MariaDB {version}, "
             f"innodb_flush_log_at_trx_commit={flush}, buffer pool {int(pool) >> 20} MiB, "
             f"innodb_deadlock_detect={deadlock}")
-
-
-def start_py_spy(pid: int, seconds: float) -> tuple[subprocess.Popen[bytes], Path]:
-    """Sample the API process from 2 s into the run (after the clients' start-up)."""
-    out = Path(f"/tmp/flash_sale_profile_{pid}.txt")
-    cmd = (f"sleep 2; exec {Path(sys.executable).parent / 'py-spy'} record -p {pid} "
-           f"-d {int(seconds)} -r 200 -f raw -o {out} --nonblocking")
-    return subprocess.Popen(["sh", "-c", cmd], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL), out
-
-
-# First matching substring of a sampled stack (innermost frame first) names its bucket.
-_BUCKETS = [
-    ("jose/", "JWT verify (python-jose, ES256)"),
-    ("cryptography", "JWT verify (python-jose, ES256)"),
-    ("aiomysql", "MariaDB round trips (aiomysql)"),
-    ("pymysql", "MariaDB round trips (aiomysql)"),
-    ("sqlalchemy", "SQLAlchemy (statements, ORM)"),
-    ("redis/", "Redis (redis-py)"),
-    ("pydantic", "pydantic validation/serialisation"),
-    ("structlog", "logging"),
-    ("prometheus", "metrics"),
-    ("fastapi/", "FastAPI/Starlette routing + dependencies"),
-    ("starlette/", "FastAPI/Starlette routing + dependencies"),
-    ("uvicorn/", "uvicorn HTTP (httptools)"),
-    ("commerce/", "our code (commerce/)"),
-    ("shared/", "our code (shared/)"),
-    ("asyncio/", "event loop"),
-    ("uvloop", "event loop"),
-]
-
-
-def print_profile(spy: subprocess.Popen[bytes], path: Path) -> None:
-    spy.wait(60)
-    if not path.exists():
-        print("    (py-spy wrote no profile: is ptrace allowed?)")
-        return
-    buckets: Counter[str] = Counter()
-    functions: Counter[str] = Counter()
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if "Thread._bootstrap" in stack:
-            continue  # idle helper threads (thread pools) are not the event loop's time
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        for frame in reversed(frames):
-            bucket = next((name for key, name in _BUCKETS if key in frame), None)
-            if bucket:
-                buckets[bucket] += n
-                break
-        else:
-            buckets["other"] += n
-        ours = [f for f in frames if "commerce/" in f or "shared/" in f]
-        for frame in set(ours):
-            functions[frame.split(" (")[0]] += n
-    print(f"    py-spy: {total} samples of the API process's event loop thread")
-    for name, n in buckets.most_common():
-        print(f"      {100 * n / total:5.1f}%  {name}")
-    print("    inclusive time of our functions:")
-    for name, n in functions.most_common(12):
-        print(f"      {100 * n / total:5.1f}%  {name}")
 
 
 def _free_port() -> int:

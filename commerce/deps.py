@@ -20,7 +20,8 @@ from shared.tokens import Principal, is_revoked
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    # async: a plain `def` dependency would be run in the thread pool on every request.
     ctx: AppContext = request.app.state.ctx
     return ctx
 

@@ -22,6 +22,7 @@ from commerce.catalog.models import Product
 from commerce.catalog.schemas import ProductCreate, ProductUpdate
 from commerce.context import AppContext
 from commerce.db import transaction
+from commerce.orders import reservations
 from commerce.outbox import add_event
 from commerce.pagination import decode_cursor, encode_cursor
 from shared import events as ev
@@ -134,9 +135,14 @@ async def update_product(ctx: AppContext, *, product_id: int, data: ProductUpdat
             setattr(product, _COLUMNS.get(field, field), value)
         if "name" in changes or "description" in changes:
             await search.reindex(session, product)
-        if "stock" in changes and product.stock != old_stock:
+        stock_changed = "stock" in changes and product.stock != old_stock
+        if stock_changed:
             _stock_events(session, product)
         await session.flush()
+    if stock_changed:
+        # The checkout's Redis stock gate caches availability: reload it from the new truth,
+        # or a restocked product would keep answering out_of_stock until the gate's TTL.
+        await reservations.gate(ctx).forget([product.id])
     await _publish_snapshot(ctx, product)
     return product
 
@@ -161,6 +167,7 @@ async def delete_product(ctx: AppContext, *, product_id: int) -> None:
         product.is_deleted = True
         await search.unindex(session, product.id)
         await session.flush()
+    await reservations.gate(ctx).forget([product.id])
     await _publish_snapshot(ctx, product)
 
 

@@ -2,10 +2,11 @@
 writes the order, its lines, the idempotency record and the outbox events together.
 
 Order of work inside the transaction, chosen for the hot product row:
-1. the idempotency row is inserted first, so a concurrent duplicate waits on it and never
-   touches stock;
-2. products are read with a plain (non-locking) read for names, prices (never trusted from the
+1. products are read with a plain (non-locking) read for names, prices (never trusted from the
    client), sellers and currency, and the order row is inserted;
+2. the idempotency row is inserted before any stock is touched: a concurrent duplicate waits
+   on it, and a key already used fails the unique index, rolls back and is answered from the
+   stored record (no SELECT first: the index is the check, and most requests are new);
 3. only then the conditional stock UPDATEs run (primary-key order), followed by the order
    lines: an `order_items` row takes a shared FK lock on its product, which must come after our
    exclusive lock or two checkouts would deadlock upgrading shared to exclusive;
@@ -27,6 +28,7 @@ from commerce.catalog import service as catalog_service
 from commerce.catalog.models import Product
 from commerce.context import AppContext
 from commerce.db import utcnow
+from commerce.metrics import ORDERS_PLACED
 from commerce.orders import idempotency as idem
 from commerce.orders import reservations
 from commerce.orders.errors import OrderInputError, OutOfStock
@@ -42,7 +44,8 @@ OPEN_STREAM_STATUSES = ("scheduled", "live")
 
 
 class _DuplicateKey(Exception):
-    """A concurrent request with the same Idempotency-Key committed first."""
+    """The Idempotency-Key is taken: by an earlier request, or a concurrent one that committed
+    first (our INSERT waited for it on the unique index)."""
 
 
 @dataclass(frozen=True)
@@ -92,13 +95,21 @@ async def place_order(
         committed = stocks is not None
     except _DuplicateKey:
         replay = await _find(ctx, principal.user_id, key or "", digest)
-        if replay is None:  # the winner's row vanished (cannot happen while rows are kept)
+        if replay is None:  # the record vanished between the two reads (rows are never deleted)
             raise
         stored, stocks = replay, None
+    except (OrderInputError, OutOfStock):
+        # A retry of an order that succeeded may fail today (product deleted, stream ended,
+        # sold out): the stored response wins, as it would have with a SELECT first.
+        if key and (replay := await _replay(ctx, principal.user_id, key, digest)):
+            stored, stocks = replay, None
+        else:
+            raise
     finally:
         if gate is not None and not committed:
             await gate.give_back(lines)
     if stocks is not None:
+        ORDERS_PLACED.labels(orjson.loads(stored.body)["currency"]).inc()
         await reservations.after_commit(ctx, stocks=stocks)
         if body.from_cart:
             await cart_service.clear_cart(ctx, principal.user_id)
@@ -138,12 +149,6 @@ async def _checkout(
 ) -> tuple[idem.StoredResponse, dict[int, int] | None]:
     """The transaction. Returns the response and, if an order was committed, the new stocks."""
     async with ctx.sessions() as session, session.begin():
-        if req.key:
-            stored = await idem.find(
-                session, user_id=req.principal.user_id, scope=SCOPE, key=req.key, digest=req.digest
-            )
-            if stored is not None:
-                return stored, None
         products = await _products(session, req)
         if req.body.stream_id is not None:
             await _check_stream(session, req.body.stream_id)

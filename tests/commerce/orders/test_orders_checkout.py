@@ -142,6 +142,29 @@ async def test_gate_rejects_without_db_and_heals_from_the_database(
     assert 0 < await ctx.redis.ttl(key) <= ctx.settings.order_stock_gate_ttl_s
 
 
+async def test_restock_by_the_seller_is_buyable_at_once(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """A sold-out product restocked by PATCH must not keep answering out_of_stock from the
+    gate until its TTL: the catalog drops the gate key with the stock change."""
+    seller, seller_headers = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=1)
+    first = await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
+    assert first.status_code == 201, first.text
+    sold_out = await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
+    assert sold_out.status_code == 409
+    assert int(await ctx.redis.get(stock_gate.key(product.id))) == 0
+
+    restock = await api.patch(
+        f"/api/v1/products/{product.id}", json={"stock": 4}, headers=seller_headers
+    )
+    assert restock.status_code == 200, restock.text
+    again = await api.post("/api/v1/orders", json=order_body((product.id, 3)), headers=headers)
+    assert again.status_code == 201, again.text
+    assert await stock_of(ctx, product.id) == 1
+
+
 async def test_from_cart_orders_the_cart_and_clears_it(
     api: httpx.AsyncClient, ctx: AppContext
 ) -> None:

@@ -19,7 +19,7 @@ from commerce.orders import stock_gate
 from commerce.orders.models import Order, OrderItem
 from commerce.orders.tasks import expire_reservations
 from tests.commerce.factories import make_product, make_user
-from tests.commerce.orders.helpers import order_body, stock_of
+from tests.commerce.orders.helpers import events, order_body, stock_of
 from tests.helpers.procs import free_port, spawn, wait_http
 
 BUYERS = 300
@@ -96,6 +96,8 @@ async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
             )
             orders = await session.scalar(select(func.count()).select_from(Order))
         assert (sold, orders) == (UNITS, UNITS)
+        assert len(await events(ctx, "order.placed")) == UNITS
+        assert len(await events(ctx, "product.sold_out")) == 1
 
         # Every reservation lapses; two expiry runs at once, then a third: released once.
         async with ctx.sessions() as session, session.begin():
@@ -107,6 +109,7 @@ async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
         assert await expire_reservations(ctx) == 0
         assert await stock_of(ctx, product.id) == UNITS
         assert int(await ctx.redis.get(stock_gate.key(product.id))) == UNITS
+        assert len(await events(ctx, "order.expired")) == UNITS
 
         # And the released units are buyable again through the running server.
         async with httpx.AsyncClient(base_url=base) as client:

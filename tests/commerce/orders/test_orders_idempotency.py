@@ -143,3 +143,25 @@ async def test_malformed_keys_are_rejected(api: httpx.AsyncClient, ctx: AppConte
         assert response.status_code == 422, (bad, response.text)
         assert response.json()["error"]["code"] == "invalid_idempotency_key"
     assert await stock_of(ctx, product.id) == 5
+
+
+async def test_replay_wins_over_rules_that_changed_since(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """The product was deleted after the first success: a retry still replays, and the same key
+    with another body is still a conflict rather than a 422."""
+    seller, seller_headers = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=5)
+    keyed = {**headers, "Idempotency-Key": "before-delete"}
+    first = await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=keyed)
+    assert first.status_code == 201
+    deleted = await api.delete(f"/api/v1/products/{product.id}", headers=seller_headers)
+    assert deleted.status_code == 204
+
+    retry = await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=keyed)
+    assert retry.status_code == 201
+    assert retry.json() == first.json()
+    other = await api.post("/api/v1/orders", json=order_body((product.id, 2)), headers=keyed)
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_conflict"
