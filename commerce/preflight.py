@@ -5,8 +5,6 @@ Run before the server starts so a bad `DATABASE_URL` is one line, not a tracebac
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
@@ -30,10 +28,6 @@ def head_revision() -> str | None:
 
 
 async def check_database(settings: BaseAppSettings) -> None:
-    if settings.is_sqlite:
-        path = settings.database_url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings)
     where = safe_url(settings.database_url)
     try:

@@ -18,7 +18,9 @@ SERVER_VARS = ("REDIS_URL", "CELERY_BROKER_URL", "JWT_PRIVATE_KEY", "JWT_PUBLIC_
 async def test_embedded_default_serves_both_services(tmp_path: Path) -> None:
     api_port, gw_port = free_port(), free_port()
     env: dict[str, str | None] = {v: None for v in SERVER_VARS}
-    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
+    # A directory that does not exist yet, like var/ on a fresh clone.
+    database = tmp_path / "fresh" / "var" / "embedded.db"
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
     with spawn(
         [sys.executable, "devserver.py", "--api-port", str(api_port),
          "--gateway-port", str(gw_port)],
@@ -41,4 +43,4 @@ async def test_embedded_default_serves_both_services(tmp_path: Path) -> None:
         proc.popen.send_signal(signal.SIGINT)
         assert proc.popen.wait(20) == 0, proc.describe()
         assert "Traceback" not in proc.log(), proc.describe()
-    assert (tmp_path / "embedded.db").exists()
+    assert database.exists()
