@@ -11,6 +11,7 @@ from commerce.app import create_app
 from commerce.preflight import preflight
 from shared.cli import run_or_die
 from shared.logging import configure_logging
+from shared.observability import init_sentry
 from shared.settings import CommerceSettings, load
 
 
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = run_or_die(lambda: load(CommerceSettings, **overrides))
     configure_logging(level=settings.log_level, json=settings.log_json, service="commerce")
+    init_sentry(settings, service="commerce")
     run_or_die(lambda: asyncio.run(preflight(settings)))
     config = uvicorn.Config(
         create_app(settings),

@@ -21,4 +21,9 @@ OUTBOX_RELAY_LAG = Histogram(
 )
 ORDERS_PLACED = Counter("orders_placed_total", "Orders placed", ["currency"])
 ORDERS_REJECTED = Counter("orders_rejected_total", "Orders rejected", ["reason"])
+PAYMENT_NOTIFICATIONS = Counter(
+    "payment_notifications_total",
+    "Payment webhooks by result: accepted, duplicate, ignored, rejected",
+    ["provider", "result"],
+)
 CELERY_TASKS = Counter("celery_task_outcomes_total", "Celery task outcomes", ["task", "outcome"])

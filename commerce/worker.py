@@ -12,13 +12,14 @@ import importlib
 from datetime import timedelta
 
 import structlog
-from celery import Celery
+from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from commerce.context import AppContext
 from commerce.tasks import BEAT, REGISTRY, register
 from shared.cli import run_or_die
 from shared.logging import configure_logging
+from shared.observability import init_sentry
 from shared.settings import CommerceSettings, WorkerSettings, load
 
 log = structlog.get_logger(__name__)
@@ -56,6 +57,10 @@ def make_celery(settings: WorkerSettings) -> Celery:
         broker_transport_options={"confirm_publish": True},
         beat_schedule={name: {"task": name, "schedule": every} for name, every in BEAT.items()},
         worker_hijack_root_logger=False,
+        # Task events feed Flower's live view and its Prometheus metrics (flower_events_total):
+        # a worker's own counters live in its pool children, which nothing scrapes.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
     )
     register(app, settings)
     return app
@@ -87,6 +92,15 @@ async def run_embedded_beat(settings: CommerceSettings) -> None:
 
 
 _settings = run_or_die(lambda: load(WorkerSettings))
-configure_logging(level=_settings.log_level, json=_settings.log_json, service="worker")
+
+
+@signals.setup_logging.connect
+def _logging(**_kwargs: object) -> None:
+    """Our structured logs in worker and beat processes (connecting this stops Celery from
+    installing its own handlers); importing this module elsewhere leaves logging alone."""
+    configure_logging(level=_settings.log_level, json=_settings.log_json, service="worker")
+
+
+init_sentry(_settings, service="worker")
 celery_app = make_celery(_settings)
 app = celery_app

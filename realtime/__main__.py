@@ -14,6 +14,7 @@ from aiohttp import web
 from realtime.app import create_app
 from shared.cli import check_redis, run_or_die
 from shared.logging import configure_logging
+from shared.observability import init_sentry
 from shared.settings import GatewaySettings, load
 
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     settings = run_or_die(lambda: load(GatewaySettings, **overrides))
     configure_logging(level=settings.log_level, json=settings.log_json, service="realtime")
+    init_sentry(settings, service="realtime")
     run_or_die(lambda: asyncio.run(check_redis(settings.redis_url)))
     uvloop.install()
     web.run_app(

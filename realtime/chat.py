@@ -27,6 +27,7 @@ import orjson
 from limits import parse as parse_limit
 
 from realtime import rooms
+from realtime.metrics import CHAT_MESSAGES
 from realtime.sequence import STAMP_LUA
 from realtime.wordfilter import WordFilter, clean_text
 from shared.errors import AppError, ErrorCode, Forbidden, NotFound, RateLimited, Unauthorized
@@ -120,6 +121,7 @@ class Chat:
             ],
         )
         message["seq"] = int(seq)
+        CHAT_MESSAGES.inc()
         if mode == 0:
             await room_events.send(stream_id, "chat", message)
         elif mode == 2:

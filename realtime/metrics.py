@@ -10,6 +10,12 @@ EVENTS_IN = Counter("gateway_events_in_total", "Client events received", ["event
 EVENTS_OUT = Counter("gateway_events_out_total", "Room events emitted", ["event"])
 RELAYED = Counter("gateway_relayed_total", "Commerce events relayed", ["type"])
 RELAY_PENDING = Gauge("gateway_relay_pending", "Entries pending in the gateway consumer group")
+RELAY_PENDING_AGE = Gauge(
+    "gateway_relay_pending_oldest_age_seconds",
+    "Age of the oldest entry read but not yet acknowledged by the gateway consumer group",
+)
+REACTIONS = Counter("gateway_reactions_total", "Reactions accepted on this node", ["kind"])
+CHAT_MESSAGES = Counter("gateway_chat_messages_total", "Chat messages accepted on this node")
 RELAY_LAG = Histogram(
     "gateway_relay_lag_seconds",
     "Time from the event's occurrence to its emit",

@@ -27,6 +27,7 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from realtime import rooms
+from realtime.metrics import REACTIONS
 from shared.errors import Forbidden, NotFound, RateLimited
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class Reactions:
         if not await self.limiter.hit(self.limit, "react", sid):
             raise RateLimited("too many reactions")
         self.local[stream_id][kind] += 1
+        REACTIONS.labels(kind).inc()
 
     async def push(self) -> None:
         """Send this node's counts to Redis; become the emitter of the rooms whose lock we got."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 import structlog
 
-from realtime.metrics import RELAY_LAG, RELAY_PENDING, RELAYED
+from realtime.metrics import RELAY_LAG, RELAY_PENDING, RELAY_PENDING_AGE, RELAYED
 from realtime.rooms import user_room
 from shared import events as ev
 from shared.bus import Delivery, EventBus
@@ -88,6 +88,7 @@ class Relay:
                 log.info("relay_claimed", count=len(claimed))
                 await self.handle(claimed)
             RELAY_PENDING.set(await self.bus.pending_count(self.group))
+            RELAY_PENDING_AGE.set(await self.bus.pending_oldest_age_s(self.group))
         fresh = await self.bus.read(self.group, self.consumer, block_ms=self.block_ms)
         await self.handle(fresh)
         return len(fresh)

@@ -74,6 +74,10 @@ class EventBus(Protocol):
 
     async def pending_count(self, group: str) -> int: ...
 
+    async def pending_oldest_age_s(self, group: str) -> float:
+        """Seconds since the oldest entry still pending in `group` was published (0: none)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -163,12 +167,25 @@ class RedisStreamBus:
             return 0
         return int(info["pending"]) if isinstance(info, dict) else int(info[0])
 
+    async def pending_oldest_age_s(self, group: str) -> float:
+        try:
+            info = await self.redis.xpending(self.stream, group)
+        except ResponseError:
+            return 0.0
+        oldest = info.get("min") if isinstance(info, dict) else info[1]
+        return _id_age_s(_s(oldest)) if oldest else 0.0
+
     async def close(self) -> None:
         await self.redis.aclose()
 
 
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _id_age_s(message_id: str) -> float:
+    """Age of a stream entry from its id (`<unix ms>-<seq>`, Redis's and ours alike)."""
+    return max(0.0, time.time() - int(message_id.split("-", 1)[0]) / 1000)
 
 
 def _deliveries(entries: list[Any]) -> list[Delivery]:
@@ -282,6 +299,13 @@ class InProcessBus:
     async def pending_count(self, group: str) -> int:
         g = self._groups.get(group)
         return len(g.pending) if g else 0
+
+    async def pending_oldest_age_s(self, group: str) -> float:
+        g = self._groups.get(group)
+        if not g or not g.pending:
+            return 0.0
+        oldest = min(g.pending, key=lambda mid: tuple(int(p) for p in mid.split("-", 1)))
+        return _id_age_s(oldest)
 
     async def close(self) -> None:
         return None

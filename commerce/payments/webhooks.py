@@ -12,6 +12,7 @@ from __future__ import annotations
 import structlog
 
 from commerce.context import AppContext
+from commerce.metrics import PAYMENT_NOTIFICATIONS
 from commerce.payments import settlement, tasks
 from commerce.payments.errors import InvalidSignature, UnsupportedPayment
 from commerce.payments.gateways.base import (
@@ -35,15 +36,21 @@ async def receive_webhook(ctx: AppContext, *, provider: str, raw: RawNotificatio
     try:
         parsed = gateway.parse_notification(await gateway.verify_notification(raw))
     except IrrelevantNotification as exc:
+        PAYMENT_NOTIFICATIONS.labels(provider, "ignored").inc()
         log.info("payment_webhook_ignored", provider=provider, reason=str(exc))
         return gateway.answer(None)
     except WireFormatError as exc:
+        PAYMENT_NOTIFICATIONS.labels(provider, "rejected").inc()
         log.warning("payment_webhook_rejected", provider=provider, reason=str(exc),
                     body_bytes=len(raw.body))
         raise InvalidSignature() from exc
+    except InvalidSignature:
+        PAYMENT_NOTIFICATIONS.labels(provider, "rejected").inc()
+        raise
     notification_id, new = await settlement.store_notification(ctx, provider, parsed)
     if new:
         await tasks.enqueue_notification(ctx, notification_id)
+    PAYMENT_NOTIFICATIONS.labels(provider, "accepted" if new else "duplicate").inc()
     log.info("payment_webhook_received", provider=provider, notification_id=notification_id,
              event_id=parsed.provider_event_id, duplicate=not new)
     return gateway.answer(parsed)
