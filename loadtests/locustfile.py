@@ -71,8 +71,8 @@ def _options(parser: Any) -> None:
     add("--viewer-wait", env_var="LOCUST_VIEWER_WAIT", type=float, default=1.0,
         help="mean seconds between a viewer's actions")
     add("--pin-interval", env_var="LOCUST_PIN_INTERVAL", type=float, default=5.0)
-    add("--checkout-ratio", env_var="LOCUST_CHECKOUT_RATIO", type=int, default=1,
-        help="task weight of checkout against browse (5) and add-to-cart (2)")
+    add("--checkout-ratio", env_var="LOCUST_CHECKOUT_RATIO", type=int, default=3,
+        help="in tenths: how often a shopper's visit ends in a checkout (3 = 30%%)")
     add("--socket-transport", env_var="LOCUST_SOCKET_TRANSPORT", default="websocket",
         choices=["websocket", "polling"])
 
@@ -111,9 +111,7 @@ def _configure(environment: Environment, **_: Any) -> None:
     off = {Viewer: opts.viewer_weight <= 0, Shopper: opts.shopper_weight <= 0,
            Host: opts.hosts <= 0}
     environment.user_classes = [c for c in environment.user_classes if not off.get(c, False)]
-    Shopper.tasks = [  # browse : add to cart : checkout
-        *[Shopper.browse] * 5, *[Shopper.add_to_cart] * 2, *[Shopper.checkout] * opts.checkout_ratio
-    ]
+    Shopper.checkout_probability = min(1.0, max(0.0, opts.checkout_ratio / 10))
 
 
 def _opts(user: Any) -> Any:
@@ -263,28 +261,33 @@ class Shopper(FastHttpUser):
         self.stream_id = _opts(self).stream_id or Fixture.data["stream_id"]
         self.product_ids: list[int] = list(Fixture.data["product_ids"])
 
-    @task(5)
-    def browse(self) -> None:
-        self.client.get("/api/v1/products?limit=20", name="/products")
-        self.client.get(f"/api/v1/products/{random.choice(self.product_ids)}",
-                        name="/products/{id}")
+    checkout_probability = 0.3
 
-    @task(2)
-    def add_to_cart(self) -> None:
-        self.client.put(
-            f"/api/v1/cart/items/{random.choice(self.product_ids)}",
+    @task
+    def visit(self) -> None:
+        """One shopper journey: browse, add a product to the cart, and sometimes check the cart
+        out. A journey, not independent weighted tasks, so every step shows up even in short
+        runs and checkouts come from real carts."""
+        self.client.get("/api/v1/products?limit=20", name="/products")
+        product_id = random.choice(self.product_ids)
+        self.client.get(f"/api/v1/products/{product_id}", name="/products/{id}")
+        with self.client.put(
+            f"/api/v1/cart/items/{product_id}",
             json={"quantity": random.randint(1, 2)},
             headers=self.auth,
             name="/cart/items/{id}",
-        )
+            catch_response=True,
+        ) as resp:
+            added = resp.status_code in (200, 201)
+            if added or _error_code(resp) == "out_of_stock":
+                resp.success()
+            else:
+                resp.failure(f"{resp.status_code}: {(resp.text or '')[:200]}")
+        if added and random.random() < self.checkout_probability:
+            self.checkout()
 
-    @task(1)
     def checkout(self) -> None:
-        body = {
-            "items": [{"product_id": random.choice(self.product_ids), "quantity": 1}],
-            "stream_id": self.stream_id,
-            "shipping_address": ADDRESS,
-        }
+        body = {"from_cart": True, "stream_id": self.stream_id, "shipping_address": ADDRESS}
         headers = {**self.auth, "Idempotency-Key": uuid.uuid4().hex}
         with self.client.post(
             "/api/v1/orders", json=body, headers=headers, name="/orders", catch_response=True
