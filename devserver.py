@@ -23,6 +23,7 @@ from commerce.preflight import alembic_config, preflight
 from realtime.app import create_app as create_gateway
 from shared.cli import run_or_die
 from shared.logging import configure_logging
+from shared.observability import init_sentry
 from shared.settings import CommerceSettings, GatewaySettings, load
 
 
@@ -87,6 +88,7 @@ def main() -> None:
     commerce = run_or_die(lambda: load(CommerceSettings, host=args.host, port=args.api_port))
     gateway = run_or_die(lambda: load(GatewaySettings, host=args.host, port=args.gateway_port))
     configure_logging(level=commerce.log_level, json=commerce.log_json, service="embedded")
+    init_sentry(commerce, service="embedded")
     migrate(commerce)
     uvloop.install()
     run_or_die(lambda: asyncio.run(serve(commerce, gateway)))

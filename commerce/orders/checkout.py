@@ -28,7 +28,7 @@ from commerce.catalog import service as catalog_service
 from commerce.catalog.models import Product
 from commerce.context import AppContext
 from commerce.db import utcnow
-from commerce.metrics import ORDERS_PLACED
+from commerce.metrics import ORDERS_PLACED, ORDERS_REJECTED
 from commerce.orders import idempotency as idem
 from commerce.orders import reservations
 from commerce.orders.errors import OrderInputError, OutOfStock
@@ -98,12 +98,13 @@ async def place_order(
         if replay is None:  # the record vanished between the two reads (rows are never deleted)
             raise
         stored, stocks = replay, None
-    except (OrderInputError, OutOfStock):
+    except (OrderInputError, OutOfStock) as exc:
         # A retry of an order that succeeded may fail today (product deleted, stream ended,
         # sold out): the stored response wins, as it would have with a SELECT first.
         if key and (replay := await _replay(ctx, principal.user_id, key, digest)):
             stored, stocks = replay, None
         else:
+            ORDERS_REJECTED.labels(str(exc.code)).inc()
             raise
     finally:
         if gate is not None and not committed:

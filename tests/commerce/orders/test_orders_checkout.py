@@ -155,6 +155,8 @@ async def test_restock_by_the_seller_is_buyable_at_once(
     sold_out = await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
     assert sold_out.status_code == 409
     assert int(await ctx.redis.get(stock_gate.key(product.id))) == 0
+    metrics = (await api.get("/metrics")).text
+    assert 'orders_rejected_total{reason="out_of_stock"}' in metrics
 
     restock = await api.patch(
         f"/api/v1/products/{product.id}", json={"stock": 4}, headers=seller_headers
