@@ -15,7 +15,12 @@ from realtime.context import GatewayContext
 from realtime.namespace import LiveNamespace
 from realtime.relay import Relay, RelayHandler, RelayLease
 from realtime.rooms import relay_leader
-from realtime.transport import OrjsonJson, disable_ws_compression
+from realtime.transport import (
+    DirectFanout,
+    DirectFanoutRedisManager,
+    OrjsonJson,
+    disable_ws_compression,
+)
 from shared.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
@@ -23,10 +28,10 @@ CTX = web.AppKey("ctx", GatewayContext)
 
 
 def make_server(settings: GatewaySettings) -> socketio.AsyncServer:
-    manager = (
-        socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
+    manager: socketio.AsyncManager = (
+        DirectFanoutRedisManager(settings.redis_url, channel=settings.socketio_channel)
         if settings.redis_url
-        else None
+        else DirectFanout()
     )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
