@@ -79,9 +79,10 @@ def make_engine(settings: BaseAppSettings) -> AsyncEngine:
             cur.close()
 
         return engine
-    # READ COMMITTED: correctness here comes from conditional UPDATEs and unique keys, not from
-    # snapshot reads, and REPEATABLE READ's gap locks make hot inserts (outbox rows, grams)
-    # deadlock against the relay's locking read and against each other.
+    # READ COMMITTED: correctness here comes from conditional UPDATEs, row locks and unique
+    # keys, not from snapshot reads, and REPEATABLE READ's next-key locks deadlock hot inserts:
+    # outbox rows against the relay's locking read, and a product's search-gram postings
+    # against a neighbouring product's (measured: 203 of 300 concurrent product creates).
     return create_async_engine(
         url,
         isolation_level="READ COMMITTED",

@@ -8,8 +8,6 @@ fatal to the write (the snapshot has a TTL and is rewritten on the next change).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -57,22 +55,6 @@ async def _publish_snapshot(ctx: AppContext, product: Product) -> None:
         log.exception("product_snapshot_failed", product_id=product.id)
 
 
-@asynccontextmanager
-async def _write(ctx: AppContext) -> AsyncIterator[AsyncSession]:
-    """A write transaction; READ COMMITTED on MySQL/MariaDB.
-
-    Replacing postings (`DELETE ... WHERE product_id = :id`, then inserts) under REPEATABLE
-    READ takes next-key locks on the shared bigram index, and the neighbouring product's update
-    may insert into the very gap it locked: a deadlock. (Measured: when creates also began with
-    that delete, 203 of 300 concurrent creates deadlocked.) READ COMMITTED takes no gap locks;
-    the product row is still locked `FOR UPDATE`, which is all the consistency these writes need.
-    """
-    async with transaction(ctx.sessions) as session:
-        if not ctx.settings.is_sqlite:
-            await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
-        yield session
-
-
 async def get_product(session: AsyncSession, *, product_id: int) -> Product:
     """An active product, or 404 `not_found` (deleted products are gone for readers)."""
     product = await session.get(Product, product_id)
@@ -96,7 +78,7 @@ async def load_active_products(session: AsyncSession, ids: list[int]) -> dict[in
 
 async def create_product(ctx: AppContext, *, seller_id: int, data: ProductCreate) -> Product:
     """A new product; its currency defaults to the seller's market (TW -> TWD, TH -> THB)."""
-    async with _write(ctx) as session:
+    async with transaction(ctx.sessions) as session:
         seller = await session.get(User, seller_id)
         if seller is None or not seller.is_active:  # a token may outlive its account
             raise Forbidden("account is not active")
@@ -124,7 +106,7 @@ _COLUMNS = {"price": "price_minor"}  # schema field -> column, where they differ
 async def update_product(ctx: AppContext, *, product_id: int, data: ProductUpdate) -> Product:
     """Apply the sent fields; a stock change also emits `stock.changed` (and `sold_out` at 0)."""
     changes = data.changes()
-    async with _write(ctx) as session:
+    async with transaction(ctx.sessions) as session:
         product = await session.scalar(
             select(Product).where(Product.id == product_id).with_for_update()
         )
@@ -158,7 +140,7 @@ def _stock_events(session: AsyncSession, product: Product) -> None:
 
 async def delete_product(ctx: AppContext, *, product_id: int) -> None:
     """Soft delete: orders keep their reference; readers, search and carts stop seeing it."""
-    async with _write(ctx) as session:
+    async with transaction(ctx.sessions) as session:
         product = await session.scalar(
             select(Product).where(Product.id == product_id).with_for_update()
         )
