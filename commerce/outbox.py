@@ -64,13 +64,11 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         poll_interval_s: float = 0.1,
-        skip_locked: bool = False,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
-        self.skip_locked = skip_locked
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -82,7 +80,7 @@ class OutboxRelay:
                 .where(OutboxEvent.published_at.is_(None))
                 .order_by(OutboxEvent.id)
                 .limit(self.batch_size)
-                .with_for_update(skip_locked=self.skip_locked)
+                .with_for_update()
             )
             rows = (await session.scalars(query)).all()
             if not rows:
