@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -221,6 +224,44 @@ def api_rate(
     return sum(statuses.values()) / elapsed, dict(statuses), dict(codes)
 
 
+def api_rate_wrk(
+    bases: list[str], tokens: list[str], product_id: int, duration: float, connections: int,
+) -> tuple[float, dict[int, int], dict[str, int]]:
+    """The same load from `wrk` (C, one thread per API process): the API's rate without a
+    Python load generator taking half of this 2-core machine. Runs for `duration` seconds."""
+    body = json.dumps({"items": [{"product_id": product_id, "quantity": 1}],
+                       "shipping_address": ADDRESS}, separators=(",", ":"))
+    tag = f"bench-{uuid.uuid4().hex[:8]}"
+    per = max(1, connections // len(bases))
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = []
+        for i, base in enumerate(bases):
+            config = Path(tmp) / f"config{i}.lua"
+            quoted = ",".join(f'"{t}"' for t in tokens)
+            config.write_text(f"TOKENS = {{{quoted}}}\nBODY = [[{body}]]\n"
+                              f'TAG = "{tag}-{i}"\nOFFSET = {i * 7919}\n')
+            procs.append(subprocess.Popen(
+                ["wrk", "-t1", f"-c{per}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
+                 "-s", str(ROOT / "bench" / "wrk_orders.lua"), base, "--", str(config)],
+                stdout=subprocess.PIPE, text=True,
+            ))
+        outputs = [p.communicate()[0] for p in procs]
+        if any(p.returncode for p in procs):
+            raise RuntimeError(f"wrk failed: {outputs}")
+    statuses: Counter[int] = Counter()
+    codes: Counter[str] = Counter()
+    rate = 0.0
+    for output in outputs:
+        line = next(x for x in output.splitlines() if x.startswith("WRK_RESULT "))
+        result = json.loads(line.removeprefix("WRK_RESULT "))
+        if result["errors"]:
+            print(f"    wrk socket errors/timeouts: {result['errors']}")
+        statuses.update({int(k): v for k, v in result["statuses"].items()})
+        codes.update(result["codes"])
+        rate += result["requests"] / (result["duration_us"] / 1e6)
+    return rate, dict(statuses), dict(codes)
+
+
 def spawn_api(db: Db, redis_url: str, keys: tuple[str, str], port: int,
               pool: int, relay: bool) -> subprocess.Popen[bytes]:
     env = {
@@ -267,7 +308,12 @@ def main() -> None:
     parser.add_argument("--buyers", type=int, default=500)
     parser.add_argument("--api-procs", type=int, default=1)
     parser.add_argument("--client-procs", type=int, default=2)
-    parser.add_argument("--skip-sell-through", action="store_true")
+    parser.add_argument("--client", choices=("wrk", "aiohttp"),
+                        default="wrk" if shutil.which("wrk") else "aiohttp",
+                        help="load generator for the API: wrk (default when installed; runs "
+                             "--duration seconds) or aiohttp (--requests requests)")
+    parser.add_argument("--phases", default="b,b0,c",
+                        help="API phases to run, comma-separated, of b, b0, c ((a) always runs)")
     parser.add_argument("--py-spy", type=int, default=0, metavar="SECONDS",
                         help="profile the (first) API process during (b) and (b0) and print "
                              "where the time goes")
@@ -302,33 +348,50 @@ def main() -> None:
         for base in bases:
             wait_ready(base)
 
-        flash = seed_product(db, seller, args.units)
-        spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
-        rate, statuses, codes = api_rate(bases, tokens, flash, args.requests, args.connections,
-                                         args.client_procs)
-        print(f"(b) API flash sale, {args.units} units, {args.requests} requests, "
-              f"{args.connections} in flight, {args.api_procs} API process(es): {rate:,.0f} "
-              f"requests/s  statuses={statuses} codes={codes}")
-        print(f"    ratio api/raw = {rate / raw:.2f}")
-        if spy is not None:
-            print_profile(*spy)
-        gone = seed_product(db, seller, 0)
-        spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
-        rate0, statuses0, _ = api_rate(bases, tokens, gone, args.requests, args.connections,
-                                       args.client_procs)
-        print(f"(b0) API after the last unit is gone (every answer a gate 409), "
-              f"{args.requests} requests: {rate0:,.0f} requests/s  statuses={statuses0}  "
-              f"ratio api/raw = {rate0 / raw:.2f}")
-        if spy is not None:
-            print_profile(*spy)
-        if not args.skip_sell_through:
+        def load(product_id: int, requests: int) -> tuple[float, dict[int, int], dict[str, int]]:
+            cpu0, t0 = [cpu_seconds(p.pid) for p in procs], time.perf_counter()
+            if args.client == "wrk":
+                result = api_rate_wrk(bases, tokens, product_id, args.duration, args.connections)
+            else:
+                result = api_rate(bases, tokens, product_id, requests, args.connections,
+                                  args.client_procs)
+            wall = time.perf_counter() - t0
+            busy = [(cpu_seconds(p.pid) - c) / wall * 100 for p, c in zip(procs, cpu0, strict=True)]
+            print("    API process CPU: " + " + ".join(f"{b:.0f} %" for b in busy))
+            return result
+
+        print(f"API load generator: {args.client}")
+        phases = set(args.phases.split(","))
+        if "b" in phases:
+            flash = seed_product(db, seller, args.units)
+            spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
+            rate, statuses, codes = load(flash, args.requests)
+            print(f"(b) API flash sale, {args.units} units, {sum(statuses.values())} requests, "
+                  f"{args.connections} in flight, {args.api_procs} API process(es): {rate:,.0f} "
+                  f"requests/s  statuses={statuses} codes={codes}")
+            print(f"    ratio api/raw = {rate / raw:.2f}")
+            if spy is not None:
+                print_profile(*spy)
+        if "b0" in phases:
+            gone = seed_product(db, seller, 0)
+            spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
+            rate0, statuses0, _ = load(gone, args.requests)
+            print(f"(b0) API after the last unit is gone (every answer a gate 409), "
+                  f"{sum(statuses0.values())} requests: {rate0:,.0f} requests/s  "
+                  f"statuses={statuses0}  ratio api/raw = {rate0 / raw:.2f}")
+            if spy is not None:
+                print_profile(*spy)
+        if "c" in phases:
             plenty = seed_product(db, seller, 10**9)
             n = min(args.requests, 5000)
-            rate2, statuses2, _ = api_rate(bases, tokens, plenty, n, args.connections,
-                                           args.client_procs)
-            print(f"(c) API sell-through (every request an order), {n} requests: "
+            spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
+            rate2, statuses2, _ = load(plenty, n)
+            print(f"(c) API sell-through (every request an order), "
+                  f"{sum(statuses2.values())} requests: "
                   f"{rate2:,.0f} orders/s  statuses={statuses2}  ratio api/raw = "
                   f"{rate2 / raw:.2f}")
+            if spy is not None:
+                print_profile(*spy)
     finally:
         for p in procs:
             p.terminate()
@@ -347,6 +410,12 @@ def machine_notes(db: Db) -> str:
     return (f"machine: {os.cpu_count()} CPUs, load average {load}; MariaDB {version}, "
             f"innodb_flush_log_at_trx_commit={flush}, buffer pool {int(pool) >> 20} MiB, "
             f"innodb_deadlock_detect={deadlock}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:

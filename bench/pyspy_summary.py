@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 
 def start_py_spy(pid: int, seconds: float) -> tuple[subprocess.Popen[bytes], Path]:
     """Sample the API process from 2 s into the run (after the clients' start-up)."""
-    out = Path(f"/tmp/flash_sale_profile_{pid}.txt")
+    out = Path(f"/tmp/flash_sale_profile_{pid}_{time.monotonic_ns()}.txt")
     cmd = (f"sleep 2; exec {Path(sys.executable).parent / 'py-spy'} record -p {pid} "
            f"-d {int(seconds)} -r 200 -f raw -o {out} --nonblocking")
     return subprocess.Popen(["sh", "-c", cmd], stdout=subprocess.DEVNULL,
@@ -70,7 +71,7 @@ def print_profile(spy: subprocess.Popen[bytes], path: Path) -> None:
         ours = [f for f in frames if "commerce/" in f or "shared/" in f]
         for frame in set(ours):
             functions[frame.split(" (")[0]] += n
-    print(f"    py-spy: {total} samples of the API process's event loop thread")
+    print(f"    py-spy: {total} samples ({path}) of the API process's event loop thread")
     for name, n in buckets.most_common():
         print(f"      {100 * n / total:5.1f}%  {name}")
     print("    inclusive time of our functions:")

@@ -14,7 +14,10 @@ from commerce.api import api_router
 from commerce.context import AppContext
 from commerce.errors import install_error_handlers
 from commerce.health import router as health_router
+from commerce.hot_routes import HotRoute, HotRoutesMiddleware
 from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from commerce.orders.router import place_order_hot
+from commerce.orders.router import router as orders_router
 from commerce.outbox import OutboxRelay
 from shared.settings import CommerceSettings
 
@@ -57,6 +60,13 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
     if ctx is not None:
         app.state.ctx = ctx
     install_error_handlers(app)
+    if settings.hot_routes_enabled:
+        # Added first, so it is the innermost of our middleware (Starlette wraps in reverse).
+        orders = HotRoute(
+            "POST", api_router.prefix + orders_router.prefix, orders_router.prefix,
+            place_order_hot,
+        )
+        app.add_middleware(HotRoutesMiddleware, routes=[orders])
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

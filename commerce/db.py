@@ -10,9 +10,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator, event, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    TypeDecorator,
+    event,
+    text,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -113,3 +122,8 @@ async def transaction(
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's `Table`, typed as one, for Core statements on hot paths (no ORM flush)."""
+    return cast(Table, model.__table__)

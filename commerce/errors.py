@@ -31,16 +31,21 @@ _HTTP_CODES = {
 }
 
 
-def error_response(
-    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The envelope every error answer carries (FastAPI handlers and raw ASGI routes alike)."""
     body: dict[str, Any] = {"code": str(code), "message": message}
     if details is not None:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return {"error": body}
 
 
-def _clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     # Never echo the input back: it may hold a password or a token.
     return [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
@@ -60,7 +65,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "malformed_json", "request body is not valid JSON")
     return error_response(
-        422, ErrorCode.INVALID, "request validation failed", _clean_validation_errors(errors)
+        422, ErrorCode.INVALID, "request validation failed", clean_validation_errors(errors)
     )
 
 

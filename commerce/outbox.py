@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from datetime import datetime
 
 import structlog
-from sqlalchemy import BigInteger, Index, String, Text, select, update
+from sqlalchemy import BigInteger, Index, String, Text, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from commerce.db import Base, BigIntPK, UTCDateTime, utcnow
+from commerce.db import Base, BigIntPK, UTCDateTime, table_of, utcnow
 from commerce.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_LAG
 from shared import events as ev
 from shared.bus import EventBus
@@ -47,6 +48,29 @@ def add_event(session: AsyncSession, event: ev.DomainEvent) -> None:
             payload=ev.encode(event).decode(),
         )
     )
+    _wake_relays()
+
+
+async def insert_events(session: AsyncSession, events: Sequence[ev.DomainEvent]) -> None:
+    """`add_event` for several events at once, written now as one multi-row INSERT (Core, no
+    ORM flush). For transactions that hold a hot row's lock until they commit (checkout, stock
+    release), where each round trip and each flush is time other buyers wait."""
+    if not events:
+        return
+    now = utcnow()
+    connection = await session.connection()
+    await connection.execute(
+        insert(table_of(OutboxEvent)),
+        [
+            {"event_type": e.type, "stream_id": e.stream_id,
+             "payload": ev.encode(e).decode(), "created_at": now}
+            for e in events
+        ],
+    )
+    _wake_relays()
+
+
+def _wake_relays() -> None:
     for wake in _wakers:
         wake.set()
 

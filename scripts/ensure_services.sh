@@ -25,6 +25,7 @@ have rabbitmq-server || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-s
 have nginx || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 ldconfig -p 2>/dev/null | grep -q libmagic.so.1 || missing+=(libmagic1)
 have ffmpeg && have ffprobe || missing+=(ffmpeg)
+have wrk || missing+=(wrk)  # bench/flash_sale.py's load generator (tests/bench smoke test)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing: ${missing[*]}"

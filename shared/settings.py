@@ -20,6 +20,8 @@ from shared.errors import ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = ROOT / "var"
 DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///{VAR_DIR / 'livecommerce.db'}"
+# The development 2C2P merchant RSA key (commerce/payments/gateways/twoc2p_keys.py).
+TWOC2P_DEV_MERCHANT_KEY_FILE = VAR_DIR / "dev-twoc2p-merchant-rsa.pem"
 
 AppEnv = Literal["development", "test", "production"]
 
@@ -154,6 +156,7 @@ PAYMENT_SANDBOX_DEFAULTS: dict[str, dict[str, str]] = {
         "twoc2p_merchant_id": "JT01",
         "twoc2p_secret_key": "1F4EDB965BBB3094F791A83750FBDCDA3852131CB5218E21E4F42929A1975E60",
         "twoc2p_base_url": "https://sandbox-pgw.2c2p.com",
+        "twoc2p_maintenance_url": "https://demo2.2c2p.com/2C2PFrontend/PaymentAction/2.0/action",
     },
     "promptpay": {"promptpay_id": "0812345678"},
 }
@@ -177,6 +180,9 @@ class CommerceSettings(BaseAppSettings):
     order_stock_gate_enabled: bool = True
     order_stock_gate_ttl_s: int = Field(default=30, ge=1)
     cart_ttl_s: int = 7 * 24 * 3600
+    # Serve the flash-sale routes (POST /orders) as bare ASGI endpoints (commerce/hot_routes.py)
+    # instead of through FastAPI's router; same validation, auth, service and errors.
+    hot_routes_enabled: bool = True
     max_body_bytes: int = 1_000_000
     # Rate limits (limits library notation). Per-address limits key on the address nginx
     # forwards; the embedded default is loose enough for local load tests.
@@ -222,6 +228,17 @@ class CommerceSettings(BaseAppSettings):
         "1F4EDB965BBB3094F791A83750FBDCDA3852131CB5218E21E4F42929A1975E60"
     )
     twoc2p_base_url: str = "https://sandbox-pgw.2c2p.com"
+    # 2C2P Payment Maintenance API (refunds): JWE + JWS with RSA keys, not the SHA key above
+    # (developer.2c2p.com/docs/payment-maintenance-refund-guide). Production URL:
+    # https://t.2c2p.com/PaymentAction/2.0/action. Our private key (PEM or file): unset in
+    # development, a pair generated under var/ (`twoc2p_keys`). 2C2P's public key or
+    # certificate (PEM or file, from its portal): unset, 2C2P refunds are `refund_unsupported`.
+    # Production refuses to start without both, or with the development key file.
+    twoc2p_maintenance_url: str = "https://demo2.2c2p.com/2C2PFrontend/PaymentAction/2.0/action"
+    twoc2p_merchant_private_key: SecretStr | None = None
+    twoc2p_merchant_private_key_file: Path | None = None
+    twoc2p_public_key: str | None = None
+    twoc2p_public_key_file: Path | None = None
     # Direct PromptPay QR target (phone / national id / e-wallet): no notification exists.
     promptpay_id: str = "0812345678"
 
@@ -235,7 +252,7 @@ class CommerceSettings(BaseAppSettings):
                     name.endswith("_key") and "_test_" in _plain(getattr(self, name))
                 )
                 for name, default in PAYMENT_SANDBOX_DEFAULTS[provider].items()
-            )
+            ) or (provider == "twoc2p" and self._twoc2p_keys_are_dev())
         ]
         if not stale:
             return []
@@ -243,7 +260,20 @@ class CommerceSettings(BaseAppSettings):
             "payment providers still on public sandbox credentials or hosts: "
             + ", ".join(stale)
             + " (set their production values or remove them from PAYMENTS_ENABLED)"
+            + ("; 2C2P refunds also need TWOC2P_MERCHANT_PRIVATE_KEY(_FILE), not the development"
+               " key, and TWOC2P_PUBLIC_KEY(_FILE)"
+               if "twoc2p" in stale and self._twoc2p_keys_are_dev() else "")
         ]
+
+    def _twoc2p_keys_are_dev(self) -> bool:
+        """No maintenance keys means the generated development pair would sign refunds."""
+        private_file = self.twoc2p_merchant_private_key_file
+        no_private = self.twoc2p_merchant_private_key is None and private_file is None
+        dev_file = private_file is not None and (
+            private_file.resolve() == TWOC2P_DEV_MERCHANT_KEY_FILE.resolve()
+        )
+        no_public = not self.twoc2p_public_key and self.twoc2p_public_key_file is None
+        return no_private or dev_file or no_public
 
     # --- Cloudflare Stream (commerce/streams). No API token: an in-process live-input provider
     # stands in (the embedded default), so `make run` can create streams without an account.

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,14 +28,14 @@ from commerce.carts import service as cart_service
 from commerce.catalog import service as catalog_service
 from commerce.catalog.models import Product
 from commerce.context import AppContext
-from commerce.db import utcnow
+from commerce.db import table_of, utcnow
 from commerce.metrics import ORDERS_PLACED, ORDERS_REJECTED
 from commerce.orders import idempotency as idem
 from commerce.orders import reservations
 from commerce.orders.errors import OrderInputError, OutOfStock
 from commerce.orders.models import Order, OrderItem
 from commerce.orders.schemas import MAX_LINES, MAX_QUANTITY, OrderCreate, order_out
-from commerce.outbox import add_event
+from commerce.outbox import insert_events
 from commerce.streams.models import Stream
 from shared import events as ev
 from shared.tokens import Principal
@@ -83,10 +84,14 @@ async def place_order(
 
     gate = reservations.gate(ctx) if ctx.settings.order_stock_gate_enabled else None
     if gate is not None:
-        rejected = await gate.take(lines)
+        marker = idem.marker_key(principal.user_id, SCOPE, key) if key else None
+        rejected = await gate.take(lines, marker_key=marker)
         if rejected is not None:
-            # The cheap path of a flash sale: Redis only (a DB read only for a likely replay).
-            if key and (stored := await _replay(ctx, principal.user_id, key, digest)):
+            # The cheap path of a flash sale: one Redis round trip (a DB read only for a likely
+            # replay, which the gate's script checked for with the marker).
+            if key and rejected.marked and (
+                stored := await _find(ctx, principal.user_id, key, digest)
+            ):
                 return stored
             raise OutOfStock(product_id=rejected.product_id, available=rejected.available)
     committed = False
@@ -148,26 +153,31 @@ async def _lines(ctx: AppContext, user_id: int, body: OrderCreate) -> dict[int, 
 async def _checkout(
     ctx: AppContext, req: _Request
 ) -> tuple[idem.StoredResponse, dict[int, int] | None]:
-    """The transaction. Returns the response and, if an order was committed, the new stocks."""
+    """The transaction. Returns the response and, if an order was committed, the new stocks.
+
+    Written with Core statements (no ORM unit of work): the ORM's flush bookkeeping was the
+    largest share of a checkout's CPU (py-spy, BENCHMARKS.md), and the later statements run
+    while the hot product row is locked. The order and its items are plain values here.
+    """
     async with ctx.sessions() as session, session.begin():
         products = await _products(session, req)
         if req.body.stream_id is not None:
             await _check_stream(session, req.body.stream_id)
+        connection = await session.connection()
         now = utcnow()
-        currency = next(iter(products.values())).currency
         order = Order(
             buyer_id=req.principal.user_id,
             stream_id=req.body.stream_id,
             status="pending_payment",
-            currency=currency,
+            currency=next(iter(products.values())).currency,
             total_minor=sum(products[pid].price_minor * q for pid, q in req.lines.items()),
             shipping_address=req.body.shipping_address.model_dump(mode="json"),
             expires_at=now + timedelta(seconds=ctx.settings.order_reservation_ttl_s),
             created_at=now,
             updated_at=now,
         )
-        session.add(order)
-        await session.flush()
+        inserted = await connection.execute(insert(_ORDERS).values(_columns(order, _ORDERS)))
+        order.id = int(inserted.lastrowid)
         items = [
             OrderItem(
                 order_id=order.id,
@@ -183,25 +193,31 @@ async def _checkout(
             201, orjson.dumps(order_out(order, items).model_dump(mode="json"))
         )
         if req.key:
-            idem.record(
-                session,
-                user_id=req.principal.user_id,
-                scope=SCOPE,
-                key=req.key,
-                digest=req.digest,
-                response=response,
-            )
             try:
-                await session.flush()
+                await idem.insert_record(
+                    session, user_id=req.principal.user_id, scope=SCOPE, key=req.key,
+                    digest=req.digest, response=response,
+                )
             except IntegrityError:
                 raise _DuplicateKey() from None
             await idem.mark(ctx.redis, user_id=req.principal.user_id, scope=SCOPE, key=req.key)
-        stocks = await reservations.reserve(
-            session, lines=req.lines, stream_id=req.body.stream_id
+        stocks = await reservations.reserve(session, lines=req.lines)
+        await connection.execute(insert(_ITEMS), [_columns(item, _ITEMS) for item in items])
+        await insert_events(
+            session,
+            [*reservations.stock_events(stocks, req.body.stream_id), _placed_event(order, req)],
         )
-        session.add_all(items)
-        add_event(session, _placed_event(order, req))
     return response, stocks
+
+
+_ORDERS = table_of(Order)
+_ITEMS = table_of(OrderItem)
+
+
+def _columns(row: Order | OrderItem, table: Table) -> dict[str, Any]:
+    """The column values set on a transient model object, for a Core INSERT."""
+    values = {c.key: getattr(row, c.key) for c in table.columns}
+    return {k: v for k, v in values.items() if v is not None or k != "id"}
 
 
 async def _products(session: AsyncSession, req: _Request) -> dict[int, Product]:

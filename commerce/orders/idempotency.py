@@ -10,6 +10,10 @@ transaction as the order it describes, under a unique `(user_id, scope, key)` ro
 - Failures (out of stock, validation) are not stored: the transaction that would hold the
   record rolls back, so a retry with the same key is evaluated afresh.
 
+Keys live `RETENTION_S` (24 hours, as Stripe's do): `purge_expired` (a beat task) deletes older
+records, and the Redis marker lives exactly as long, so "no marker" still proves "no record".
+A retry a day later is a new request.
+
 A Redis marker spares the flash sale's cheap path a DB read: it is set *before* the record's
 transaction commits, so "no marker" proves "no record" (while the marker lives, `MARKER_TTL_S`)
 and the gate can reject a keyed request with Redis alone. A marker whose transaction rolled
@@ -21,19 +25,22 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from commerce.db import table_of, utcnow
 from commerce.orders.errors import IdempotencyConflict
 from commerce.orders.models import IdempotencyRecord
 from shared.errors import InvalidInput
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-MARKER_TTL_S = 24 * 3600
+RETENTION_S = 24 * 3600
+MARKER_TTL_S = RETENTION_S
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ async def find(
     return StoredResponse(record.status_code, record.response_body.encode(), replayed=True)
 
 
-def record(
+async def insert_record(
     session: AsyncSession,
     *,
     user_id: int,
@@ -86,30 +93,70 @@ def record(
     key: str,
     digest: str,
     response: StoredResponse,
-) -> IdempotencyRecord:
-    """Add the record to the caller's transaction (flush it to claim the key early)."""
-    row = IdempotencyRecord(
-        user_id=user_id,
-        scope=scope,
-        key=key,
-        request_hash=digest,
-        status_code=response.status_code,
-        response_body=response.body.decode(),
+) -> None:
+    """Write the record now, in the caller's transaction, to claim the key early: a concurrent
+    request with the same key waits on the unique index, and a taken key raises
+    `IntegrityError` here."""
+    connection = await session.connection()
+    await connection.execute(
+        insert(table_of(IdempotencyRecord)).values(
+            user_id=user_id,
+            scope=scope,
+            key=key,
+            request_hash=digest,
+            status_code=response.status_code,
+            response_body=response.body.decode(),
+            created_at=utcnow(),
+        )
     )
-    session.add(row)
-    return row
 
 
-def _marker(user_id: int, scope: str, key: str) -> str:
+def marker_key(user_id: int, scope: str, key: str) -> str:
+    """The Redis key of the marker (for callers that check it inside their own script)."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     return f"idem:{scope}:{user_id}:{digest}"
 
 
 async def mark(redis: aioredis.Redis, *, user_id: int, scope: str, key: str) -> None:
     """Call before committing a record: afterwards `may_exist` is true for this key."""
-    await redis.set(_marker(user_id, scope, key), "1", ex=MARKER_TTL_S)
+    await redis.set(marker_key(user_id, scope, key), "1", ex=MARKER_TTL_S)
 
 
 async def may_exist(redis: aioredis.Redis, *, user_id: int, scope: str, key: str) -> bool:
     """False only if no record with this key was committed in the last `MARKER_TTL_S`."""
-    return bool(await redis.exists(_marker(user_id, scope, key)))
+    return bool(await redis.exists(marker_key(user_id, scope, key)))
+
+
+async def purge_expired(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime | None = None,
+    batch_size: int = 1000,
+    max_batches: int = 100,
+) -> int:
+    """Delete records older than `RETENTION_S`; returns how many.
+
+    By primary key in small batches (the `created_at` index finds them), one short transaction
+    each, so a large backlog never holds locks that a checkout's record INSERT would wait on.
+    `max_batches` bounds one run; the next run carries on.
+    """
+    cutoff = (now or utcnow()) - timedelta(seconds=RETENTION_S)
+    purged = 0
+    for _ in range(max_batches):
+        async with sessions() as session, session.begin():
+            ids = (
+                await session.scalars(
+                    select(IdempotencyRecord.id)
+                    .where(IdempotencyRecord.created_at < cutoff)
+                    .order_by(IdempotencyRecord.created_at)
+                    .limit(batch_size)
+                )
+            ).all()
+            if ids:
+                await session.execute(
+                    delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(ids))
+                )
+        purged += len(ids)
+        if len(ids) < batch_size:
+            break
+    return purged

@@ -18,76 +18,83 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.catalog.models import Product
 from commerce.context import AppContext
+from commerce.db import table_of
 from commerce.orders.errors import OutOfStock
 from commerce.orders.stock_gate import StockGate
-from commerce.outbox import add_event
+from commerce.outbox import insert_events
 from shared import events as ev
 from shared import livedata
 
 log = structlog.get_logger(__name__)
+# Core, not ORM: these statements run while the product rows are locked (see checkout.py).
+_products = table_of(Product)
 
 
-async def reserve(
-    session: AsyncSession, *, lines: Mapping[int, int], stream_id: int | None
-) -> dict[int, int]:
+async def reserve(session: AsyncSession, *, lines: Mapping[int, int]) -> dict[int, int]:
     """Take `lines` (product id → quantity) out of stock; returns product id → new stock.
 
     Raises `OutOfStock` at the first line that cannot be served; the caller's transaction
-    then rolls back every earlier line too. Adds `stock.changed` (and `product.sold_out`)
-    events to the same transaction.
+    then rolls back every earlier line too. The caller writes `stock_events(...)` for the
+    result in the same transaction (with its own events, in one statement).
     """
+    connection = await session.connection()
     for pid in sorted(lines):
         qty = lines[pid]
-        result = await session.execute(
-            update(Product)
-            .where(Product.id == pid, Product.stock >= qty, Product.is_deleted.is_(False))
-            .values(stock=Product.stock - qty)
-            .execution_options(synchronize_session=False)
+        result = await connection.execute(
+            update(_products)
+            .where(_products.c.id == pid, _products.c.stock >= qty,
+                   _products.c.is_deleted.is_(False))
+            .values(stock=_products.c.stock - qty)
         )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            available = await session.scalar(
-                select(Product.stock).where(Product.id == pid, Product.is_deleted.is_(False))
+        if result.rowcount == 0:
+            available = await connection.scalar(
+                select(_products.c.stock).where(
+                    _products.c.id == pid, _products.c.is_deleted.is_(False)
+                )
             )
             raise OutOfStock(product_id=pid, available=int(available or 0))
-    stocks = await _stocks(session, list(lines))
-    for pid in sorted(stocks):
-        _stock_events(session, pid, stocks[pid], stream_id)
-    return stocks
+    return await _stocks(session, list(lines))
 
 
 async def release(
     session: AsyncSession, *, lines: Mapping[int, int], stream_id: int | None
 ) -> dict[int, int]:
-    """Put reserved units back (the caller's transition matched, so this runs once per order)."""
+    """Put reserved units back (the caller's transition matched, so this runs once per order),
+    with the `stock.changed` events in the same transaction."""
+    connection = await session.connection()
     for pid in sorted(lines):
-        await session.execute(
-            update(Product)
-            .where(Product.id == pid)
-            .values(stock=Product.stock + lines[pid])
-            .execution_options(synchronize_session=False)
+        await connection.execute(
+            update(_products)
+            .where(_products.c.id == pid)
+            .values(stock=_products.c.stock + lines[pid])
         )
     stocks = await _stocks(session, list(lines))
-    for pid in sorted(stocks):
-        _stock_events(session, pid, stocks[pid], stream_id)
+    await insert_events(session, stock_events(stocks, stream_id))
     return stocks
 
 
 async def _stocks(session: AsyncSession, product_ids: list[int]) -> dict[int, int]:
-    rows = await session.execute(
-        select(Product.id, Product.stock).where(Product.id.in_(product_ids))
+    connection = await session.connection()
+    rows = await connection.execute(
+        select(_products.c.id, _products.c.stock).where(_products.c.id.in_(product_ids))
     )
     return {int(pid): int(stock) for pid, stock in rows.all()}
 
 
-def _stock_events(session: AsyncSession, pid: int, stock: int, stream_id: int | None) -> None:
-    add_event(
-        session,
-        ev.StockChanged(stream_id=stream_id, data=ev.StockChangedData(product_id=pid, stock=stock)),
-    )
-    if stock == 0:
-        add_event(
-            session, ev.ProductSoldOut(stream_id=stream_id, data=ev.SoldOutData(product_id=pid))
+def stock_events(stocks: Mapping[int, int], stream_id: int | None) -> list[ev.DomainEvent]:
+    """`stock.changed` for each product, and `product.sold_out` for those now at zero."""
+    events: list[ev.DomainEvent] = []
+    for pid in sorted(stocks):
+        events.append(
+            ev.StockChanged(
+                stream_id=stream_id, data=ev.StockChangedData(product_id=pid, stock=stocks[pid])
+            )
         )
+        if stocks[pid] == 0:
+            events.append(
+                ev.ProductSoldOut(stream_id=stream_id, data=ev.SoldOutData(product_id=pid))
+            )
+    return events
 
 
 def gate(ctx: AppContext) -> StockGate:

@@ -32,11 +32,12 @@ from commerce.catalog.models import Product
 
 KEY_PREFIX = "stockgate:"
 
-# KEYS: gate keys; ARGV: quantities, then "1" to let missing keys through (after a reload
-# found no such product: the database will answer 404/422 for it).
-# Returns {1} taken, {0, i, available} line i short, {-1, i...} lines whose key is missing.
+# KEYS: gate keys, then a marker key or nothing; ARGV: quantities, then "1" to let missing
+# keys through (after a reload found no such product: the database will answer 404/422 for
+# it). Returns {1} taken, {0, i, available, marker exists 0/1} line i short, {-1, i...} lines
+# whose key is missing.
 _TAKE = """
-local n = #KEYS
+local n = #ARGV - 1
 local lenient = ARGV[n + 1] == '1'
 local missing = {}
 for i = 1, n do
@@ -44,7 +45,9 @@ for i = 1, n do
   if not v then
     if not lenient then missing[#missing + 1] = i end
   elseif tonumber(v) < tonumber(ARGV[i]) then
-    return {0, i, tonumber(v)}
+    local marked = 0
+    if #KEYS > n then marked = redis.call('EXISTS', KEYS[n + 1]) end
+    return {0, i, tonumber(v), marked}
   end
 end
 if #missing > 0 then
@@ -74,6 +77,8 @@ class Rejected:
 
     product_id: int
     available: int
+    # Whether the caller's `marker_key` existed (checked in the same round trip).
+    marked: bool = False
 
 
 class StockGate:
@@ -90,10 +95,19 @@ class StockGate:
         self._take = redis.register_script(_TAKE)
         self._give_back = redis.register_script(_GIVE_BACK)
 
-    async def take(self, lines: Mapping[int, int]) -> Rejected | None:
-        """Take `lines` (product id → quantity) from the gate, or say which line is short."""
+    async def take(
+        self, lines: Mapping[int, int], *, marker_key: str | None = None
+    ) -> Rejected | None:
+        """Take `lines` (product id → quantity) from the gate, or say which line is short.
+
+        `marker_key`: a Redis key whose existence a rejection reports too, so a caller that
+        must look for a replay on rejection (the idempotency marker) needs no second round
+        trip: in a flash sale's flood the rejection path is the whole request.
+        """
         ids = sorted(lines)
         keys = [key(pid) for pid in ids]
+        if marker_key is not None:
+            keys.append(marker_key)
         qty = [lines[pid] for pid in ids]
         lenient = "0"
         for _attempt in range(3):
@@ -102,7 +116,10 @@ class StockGate:
             if status == 1:
                 return None
             if status == 0:
-                return Rejected(product_id=ids[int(result[1]) - 1], available=int(result[2]))
+                return Rejected(
+                    product_id=ids[int(result[1]) - 1], available=int(result[2]),
+                    marked=bool(int(result[3])),
+                )
             await self.load([ids[int(i) - 1] for i in result[1:]])
             lenient = "1"
         return None  # unreachable in practice: the lenient pass never reports missing keys

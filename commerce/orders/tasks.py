@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from commerce.context import AppContext
+from commerce.orders import idempotency
 from commerce.orders import service as order_service
 from commerce.tasks import async_task
 
@@ -13,3 +14,9 @@ from commerce.tasks import async_task
 async def expire_reservations(ctx: AppContext) -> int:
     """Expire unpaid orders past their reservation TTL and return their stock (idempotent)."""
     return await order_service.expire_due(ctx)
+
+
+@async_task("orders.purge_idempotency_records", every=timedelta(minutes=10))
+async def purge_idempotency_records(ctx: AppContext) -> int:
+    """Forget `Idempotency-Key`s past their 24-hour retention (idempotency.purge_expired)."""
+    return await idempotency.purge_expired(ctx.sessions)

@@ -22,7 +22,7 @@ class UnsupportedPayment(AppError):
 
 
 class RefundUnsupported(AppError):
-    """The provider offers no refund API we can call (direct PromptPay, 2C2P maintenance)."""
+    """No refund API we can call: direct PromptPay, or 2C2P without its maintenance keys."""
 
     code = "refund_unsupported"
     status = 409

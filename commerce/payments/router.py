@@ -34,7 +34,11 @@ async def create_payment(
 @router.post(
     "/orders/{order_id}/refund",
     response_model=OrderOut,
-    responses={409: {"description": "invalid_transition, refund_unsupported"}},
+    responses={
+        409: {"description": "invalid_transition, refund_unsupported, refund_refused (the "
+                             "provider said no; its code in details.provider_code)"},
+        502: {"description": "payment_provider_error: no usable answer from the provider"},
+    },
 )
 async def refund_order(order_id: OrderId, ctx: CtxDep, principal: CurrentPrincipal) -> OrderOut:
     """Refund a paid order through its provider (a seller of its items, or an admin)."""

@@ -100,3 +100,47 @@ def test_wrong_audience_and_type_refused(jwt_keys: tuple[str, str], issuer: Toke
 def test_garbage_refused(issuer: TokenIssuer, garbage: str) -> None:
     with pytest.raises(Unauthorized):
         issuer.verify_access(garbage)
+
+
+def test_verified_token_is_remembered_until_it_expires(
+    issuer: TokenIssuer, jwt_keys: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = TokenVerifier(jwt_keys[1], issuer=ISS, audience=AUD)
+    token, issued = issuer.issue_access(user_id=7, role="buyer", name="Ann")
+    assert verifier.verify_access(token) == issued
+
+    calls = 0
+    real_verify = verifier._verify
+
+    def counting(tok: str) -> object:
+        nonlocal calls
+        calls += 1
+        return real_verify(tok)
+
+    monkeypatch.setattr(verifier, "_verify", counting)
+    assert verifier.verify_access(token) == issued
+    assert calls == 0, "a token verified once is not verified again while it lives"
+
+    # Past its `exp` the remembered token is refused (and forgotten), like a fresh one would be.
+    monkeypatch.setattr(time, "time", lambda: issued.expires_at + 1)
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify_access(token)
+    assert token not in verifier._verified and calls == 0
+
+
+def test_refused_tokens_are_not_remembered_and_the_cache_is_bounded(
+    issuer: TokenIssuer, jwt_keys: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = TokenVerifier(jwt_keys[1], issuer=ISS, audience=AUD)
+    other = TokenIssuer(*generate_key_pair(), issuer=ISS, audience=AUD, ttl_s=60)
+    forged, _ = other.issue_access(user_id=1, role="admin", name="x")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            verifier.verify_access(forged)
+    assert forged not in verifier._verified
+
+    monkeypatch.setattr(TokenVerifier, "CACHE_SIZE", 3)
+    tokens = [issuer.issue_access(user_id=i, role="buyer", name="b")[0] for i in range(5)]
+    for token in tokens:
+        verifier.verify_access(token)
+    assert list(verifier._verified) == tokens[2:], "oldest dropped first, never above the bound"

@@ -6,9 +6,11 @@ notifies us); only without Omise does it fall back to the direct QR, which nothi
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 from commerce.payments.errors import UnsupportedPayment
+from commerce.payments.gateways import twoc2p_keys
 from commerce.payments.gateways.base import PaymentGateway
 from commerce.payments.gateways.ecpay import EcpayConfig, EcpayGateway
 from commerce.payments.gateways.linepay import LinepayConfig, LinepayGateway
@@ -85,6 +87,8 @@ def build(settings: CommerceSettings, provider: str) -> PaymentGateway:
                 merchant_id=settings.twoc2p_merchant_id,
                 secret_key=settings.twoc2p_secret_key.get_secret_value(),
                 base_url=settings.twoc2p_base_url,
+                maintenance_url=settings.twoc2p_maintenance_url,
+                maintenance_keys=partial(twoc2p_keys.maintenance_pems, settings),
             ),
             timeout_s=t,
         )

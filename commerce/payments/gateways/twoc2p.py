@@ -6,30 +6,41 @@ Docs: developer.2c2p.com (Payment Token API `POST /payment/4.3/paymentToken`, Pa
 backend notification is the same envelope posted to `backendReturnUrl`; `respCode "0000"` is
 a successful payment. 2C2P expects an HTTP 200; the body is ignored.
 
-Refunds go through 2C2P's Payment Maintenance API, which needs the merchant's RSA key pair
-(JWE + JWS) rather than the shared secret; that is not wired here, so refunds of 2C2P payments
-are refused with `refund_unsupported` and done in 2C2P's merchant portal.
+Refunds go through 2C2P's Payment Maintenance ("Payment Action") API instead
+(docs/payment-maintenance-refund-guide): an XML `PaymentProcessRequest` (processType `R`,
+our invoiceNo, actionAmount) encrypted to 2C2P's public key and signed with the merchant's
+RSA key (JWE RSA-OAEP/A256GCM inside JWS PS256, see `twoc2p_maintenance`), posted to
+`TWOC2P_MAINTENANCE_URL`. The reply must carry 2C2P's signature; `respCode "00"` is success,
+any other code is a refusal the caller sees as 409 `refund_refused` with 2C2P's code. Without
+2C2P's public key configured, refunds stay `refund_unsupported` (done in 2C2P's portal).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from commerce.payments.errors import PaymentProviderError
-from commerce.payments.gateways import exactjson, twoc2p_jwt
+import structlog
+
+from commerce.payments.errors import PaymentProviderError, RefundUnsupported
+from commerce.payments.gateways import exactjson, twoc2p_jwt, twoc2p_maintenance
 from commerce.payments.gateways.base import (
     CreatedPayment,
     GatewayDefaults,
     ParsedNotification,
     PaymentRequest,
     RawNotification,
+    RefundResult,
     VerifiedNotification,
     send,
 )
 from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
+from shared.errors import ConfigError
 from shared.money import to_minor
+
+log = structlog.get_logger(__name__)
 
 TOKEN_PATH = "/payment/4.3/paymentToken"  # noqa: S105 (a URL path)
 INQUIRY_PATH = "/payment/4.3/paymentInquiry"
@@ -42,6 +53,10 @@ class TwoC2PConfig:
     merchant_id: str
     secret_key: str
     base_url: str
+    maintenance_url: str = ""
+    # (merchant private key PEM, 2C2P public key/certificate PEM or None), read only when a
+    # refund needs them: payments and webhooks never touch the RSA keys.
+    maintenance_keys: Callable[[], tuple[str, str | None]] | None = None
 
 
 class TwoC2PGateway(GatewayDefaults):
@@ -95,6 +110,57 @@ class TwoC2PGateway(GatewayDefaults):
         claims = {"merchantID": self.config.merchant_id, "invoiceNo": provider_ref, "locale": "en"}
         reply = await self._call(INQUIRY_PATH, claims)
         return _parse_claims(reply, exactjson.dumps(reply))
+
+    def _maintenance_key_pair(self) -> twoc2p_maintenance.KeyPair:
+        """Our signing/decryption key and 2C2P's public key, or `RefundUnsupported` (logged
+        with the reason; the caller only learns that refunds are not set up)."""
+        try:
+            if self.config.maintenance_keys is None or not self.config.maintenance_url:
+                raise ValueError("no maintenance URL or keys configured")
+            private_pem, public_pem = self.config.maintenance_keys()
+            if public_pem is None:
+                raise ValueError("TWOC2P_PUBLIC_KEY(_FILE) (2C2P's key from its portal) is unset")
+            return twoc2p_maintenance.key_pair(private_pem, public_pem)
+        except (ValueError, ConfigError) as exc:
+            log.warning("twoc2p_refund_unconfigured", reason=str(exc))
+            raise RefundUnsupported(
+                "2C2P refunds are not configured on this server; refund in the 2C2P portal"
+            ) from exc
+
+    async def refund(
+        self, *, provider_ref: str, provider_txn_id: str | None, amount_minor: int, currency: str
+    ) -> RefundResult:
+        keys = self._maintenance_key_pair()
+        amount = (Decimal(amount_minor) / 100).quantize(Decimal("0.01"))
+        document = twoc2p_maintenance.refund_request(
+            merchant_id=self.config.merchant_id, invoice_no=provider_ref, amount=amount
+        )
+        url = self.config.maintenance_url
+        async with self.client(url) as client:
+            req = client.build_request(
+                "POST", url, content=twoc2p_maintenance.seal(document, keys),
+                headers={"Content-Type": "text/plain", "Accept": "text/plain"},
+            )
+            resp = await send(client, req, self.name)
+        if resp.status_code != 200:
+            raise PaymentProviderError(f"2C2P refund answered HTTP {resp.status_code}")
+        try:
+            reply = twoc2p_maintenance.parse_xml(
+                twoc2p_maintenance.unseal(resp.content, keys), twoc2p_maintenance.RESPONSE_TAG
+            )
+        except WireFormatError as exc:  # includes SignatureMismatch: never trust it
+            log.warning("twoc2p_refund_reply_rejected", invoice=provider_ref, reason=str(exc))
+            raise PaymentProviderError(f"2C2P refund reply rejected: {exc}") from exc
+        if reply.get("invoiceNo", provider_ref) != provider_ref:
+            raise PaymentProviderError("2C2P refund reply is about another invoice")
+        code, desc = reply.get("respCode", ""), reply.get("respDesc", "")
+        if code != twoc2p_maintenance.SUCCESS:
+            raise PaymentProviderError(
+                f"2C2P refused the refund: {code} {desc}".strip(), code="refund_refused",
+                status=409, details={"provider_code": code, "provider_message": desc},
+            )
+        refund_id = reply.get("referenceNo") or reply.get("refundReferenceNo") or provider_ref
+        return RefundResult(provider_refund_id=refund_id[:64], amount_minor=amount_minor)
 
 
 def _parse_claims(claims: dict[str, Any], raw: str) -> ParsedNotification:

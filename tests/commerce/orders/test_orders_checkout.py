@@ -192,3 +192,23 @@ async def test_from_cart_orders_the_cart_and_clears_it(
     }
     assert await stock_of(ctx, a.id) == 3
     assert await ctx.redis.exists(f"cart:{buyer.id}") == 0
+
+
+async def test_gate_reports_the_marker_in_the_same_round_trip(ctx: AppContext) -> None:
+    """`take(..., marker_key=)`: a rejection says whether the marker exists; a success takes
+    units from the gate keys only (the marker is never decremented)."""
+    seller, _ = await make_user(ctx, "seller")
+    product = await make_product(ctx, seller, stock=2)
+    gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
+    marker = "test:marker"
+
+    assert await gate.take({product.id: 1}, marker_key=marker) is None
+    rejected = await gate.take({product.id: 5}, marker_key=marker)
+    assert rejected == stock_gate.Rejected(product_id=product.id, available=1, marked=False)
+
+    await ctx.redis.set(marker, "1")
+    rejected = await gate.take({product.id: 5}, marker_key=marker)
+    assert rejected == stock_gate.Rejected(product_id=product.id, available=1, marked=True)
+    assert await gate.take({product.id: 1}, marker_key=marker) is None
+    assert int(await ctx.redis.get(stock_gate.key(product.id))) == 0
+    assert int(await ctx.redis.get(marker)) == 1

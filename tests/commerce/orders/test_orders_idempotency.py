@@ -165,3 +165,55 @@ async def test_replay_wins_over_rules_that_changed_since(
     other = await api.post("/api/v1/orders", json=order_body((product.id, 2)), headers=keyed)
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "idempotency_conflict"
+
+
+async def test_keys_are_forgotten_after_their_retention(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """The beat task deletes records past `RETENTION_S` (with their marker gone by then too):
+    that key is then a new request; younger keys still replay."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select, update
+
+    from commerce.db import utcnow
+    from commerce.orders import idempotency
+    from commerce.orders.models import IdempotencyRecord
+    from commerce.orders.tasks import purge_idempotency_records
+    from commerce.tasks import BEAT, REGISTRY
+
+    assert REGISTRY["orders.purge_idempotency_records"] is purge_idempotency_records
+    assert BEAT["orders.purge_idempotency_records"] == timedelta(minutes=10)
+
+    seller, _ = await make_user(ctx, "seller")
+    buyer, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=10)
+    body = order_body((product.id, 1))
+    old_key = {**headers, "Idempotency-Key": "old"}
+    young_key = {**headers, "Idempotency-Key": "young"}
+    old = await api.post("/api/v1/orders", json=body, headers=old_key)
+    young = await api.post("/api/v1/orders", json=body, headers=young_key)
+    assert (old.status_code, young.status_code) == (201, 201)
+
+    async with ctx.sessions() as session, session.begin():
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "old")
+            .values(created_at=utcnow() - timedelta(seconds=idempotency.RETENTION_S + 60))
+        )
+    await ctx.redis.delete(idempotency.marker_key(buyer.id, "orders.create", "old"))  # its TTL
+
+    assert await purge_idempotency_records(ctx) == 1
+    assert await purge_idempotency_records(ctx) == 0
+    async with ctx.sessions() as session:
+        left = await session.scalar(
+            select(func.count()).select_from(IdempotencyRecord)
+            .where(IdempotencyRecord.user_id == buyer.id)
+        )
+    assert left == 1
+
+    replay = await api.post("/api/v1/orders", json=body, headers=young_key)
+    assert replay.status_code == 201 and replay.json()["id"] == young.json()["id"]
+    fresh = await api.post("/api/v1/orders", json=body, headers=old_key)
+    assert fresh.status_code == 201 and fresh.json()["id"] != old.json()["id"]
+    assert await stock_of(ctx, product.id) == 7

@@ -113,3 +113,24 @@ async def test_business_rule_violations(api: httpx.AsyncClient, ctx: AppContext)
     assert await order_count(ctx) == 0
     assert await stock_of(ctx, twd.id) == 5
     assert await stock_of(ctx, thb.id) == 5
+
+
+async def test_the_app_middleware_wraps_post_orders(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """Request id, CORS and the body-size limit apply to `POST /orders` whichever route serves
+    it (the hot route sits inside the app's own middleware)."""
+    _, headers = await make_user(ctx)
+    response = await api.post(
+        "/api/v1/orders", json={"items": []},
+        headers={**headers, "X-Request-ID": "req-42", "Origin": "https://shop.example"},
+    )
+    assert response.status_code == 422
+    assert response.headers["x-request-id"] == "req-42"
+    assert response.headers["access-control-allow-origin"] in ("*", "https://shop.example")
+    too_big = await api.post(
+        "/api/v1/orders", content=b"{" + b" " * 2_000_000 + b"}",
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["code"] == "payload_too_large"

@@ -6,21 +6,30 @@ import asyncio
 import time
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from commerce.context import AppContext
 from commerce.payments.models import PaymentNotification
 from shared.settings import CommerceSettings
+from tests.fakes.payments import twoc2p as fake_twoc2p
 
 
-def provider_urls(**fakes: Any) -> dict[str, str]:
-    """Settings overrides sending each given provider's traffic to its fake."""
-    urls: dict[str, str] = {}
+def provider_urls(**fakes: Any) -> dict[str, Any]:
+    """Settings overrides sending each given provider's traffic to its fake (for 2C2P also the
+    maintenance URL and the RSA keys the fake knows: the merchant's and "2C2P's" public one)."""
+    urls: dict[str, Any] = {}
     for name, fake in fakes.items():
         if name == "omise":
             urls.update(omise_api_url=fake.base_url, omise_vault_url=fake.base_url)
         else:
             urls[f"{name}_base_url"] = fake.base_url
+        if name == "twoc2p":
+            urls.update(
+                twoc2p_maintenance_url=fake.maintenance_url,
+                twoc2p_merchant_private_key=SecretStr(fake_twoc2p.MERCHANT_PRIVATE_PEM),
+                twoc2p_public_key=fake_twoc2p.PROVIDER_PUBLIC_PEM,
+            )
     return urls
 
 

@@ -1,4 +1,6 @@
-"""2C2P adapter against the fake (JWT both ways) and the direct PromptPay QR."""
+"""2C2P adapter against the fake (JWT both ways) and the direct PromptPay QR.
+
+Refunds (Payment Maintenance API): test_gateway_twoc2p_refund.py."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from commerce.payments.errors import RefundUnsupported, UnsupportedPayment
+from commerce.payments.errors import UnsupportedPayment
 from commerce.payments.gateways import promptpay_qr
 from commerce.payments.gateways.base import PaymentRequest, RawNotification
 from commerce.payments.gateways.registry import build
@@ -52,9 +54,6 @@ async def test_forged_and_tampered_notifications_are_rejected(fake_twoc2p: FakeT
     _, genuine = fake_twoc2p.notification(TRADE, amount=Decimal("1.00"))
     verified = await gateway.verify_notification(RawNotification(headers, genuine))
     assert gateway.parse_notification(verified).amount_minor == 100  # flagged downstream
-    with pytest.raises(RefundUnsupported):
-        await gateway.refund(provider_ref=TRADE, provider_txn_id=None, amount_minor=1,
-                             currency="THB")
 
 
 async def test_direct_promptpay_is_a_qr_with_no_notifications() -> None:

@@ -10,10 +10,12 @@ from sqlalchemy import select
 
 from commerce.context import AppContext
 from commerce.orders.models import Order
+from commerce.payments.gateways import twoc2p_keys
 from commerce.payments.models import Payment
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import events, order_body
 from tests.commerce.payments.helpers import wait_settled
+from tests.fakes.payments import twoc2p as fake_twoc2p_module
 from tests.fakes.payments.linepay import FakeLinepay
 from tests.fakes.payments.newebpay import FakeNewebpay
 from tests.fakes.payments.omise import FakeOmise
@@ -136,3 +138,57 @@ async def test_twoc2p_backend_notification_pays_and_wrong_amount_does_not(
     headers, forged = fake_twoc2p.notification(payment.provider_ref, secret="B" * 64)
     assert (await pay_api.post(f"{WEBHOOK}/twoc2p", content=forged, headers=headers)
             ).status_code == 400
+
+
+async def _paid_by_twoc2p(
+    api: httpx.AsyncClient, ctx: AppContext, fake: FakeTwoC2P
+) -> tuple[int, Payment]:
+    order_id, created = await _pay(api, ctx, "twoc2p", currency="THB")
+    payment = await _ref(ctx, created["payment_id"])
+    headers, body = fake.notification(payment.provider_ref)
+    assert (await api.post(f"{WEBHOOK}/twoc2p", content=body, headers=headers)).status_code \
+        == 200
+    [note] = await wait_settled(ctx, "twoc2p")
+    assert note.result == "paid" and await _order_status(ctx, order_id) == "paid"
+    return order_id, payment
+
+
+async def test_twoc2p_paid_order_is_refunded_through_the_maintenance_api(
+    pay_api: httpx.AsyncClient, pay_ctx: AppContext, fake_twoc2p: FakeTwoC2P
+) -> None:
+    """`POST /orders/{id}/refund` for a 2C2P payment: a JWE+JWS refund request to the fake
+    (developer.2c2p.com/docs/payment-maintenance-refund-guide), order `paid → refunded`."""
+    order_id, payment = await _paid_by_twoc2p(pay_api, pay_ctx, fake_twoc2p)
+    _, admin = await make_user(pay_ctx, "admin", market="TH")
+    resp = await pay_api.post(f"/api/v1/orders/{order_id}/refund", headers=admin)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "refunded"
+    [seen] = fake_twoc2p.refunds
+    assert (seen["invoiceNo"], seen["actionAmount"], seen["processType"]) == (
+        payment.provider_ref, "350.00", "R")
+    refunded = await _ref(pay_ctx, payment.id)
+    assert refunded.status == "refunded"
+    assert (refunded.provider_refund_id or "").startswith("RF")
+    again = await pay_api.post(f"/api/v1/orders/{order_id}/refund", headers=admin)
+    assert again.status_code == 409 and len(fake_twoc2p.refunds) == 1
+
+
+async def test_twoc2p_refund_with_a_forged_reply_changes_nothing_here(
+    pay_api: httpx.AsyncClient, pay_ctx: AppContext, fake_twoc2p: FakeTwoC2P
+) -> None:
+    """A reply 2C2P did not sign is a provider error (502), never a refunded order. The money
+    may have moved at 2C2P; asking again then gets 2C2P's own refusal (409, code 49)."""
+    order_id, payment = await _paid_by_twoc2p(pay_api, pay_ctx, fake_twoc2p)
+    _, admin = await make_user(pay_ctx, "admin", market="TH")
+    fake_twoc2p.signing_key_pem = twoc2p_keys.generate_private_pem()
+    forged = await pay_api.post(f"/api/v1/orders/{order_id}/refund", headers=admin)
+    assert forged.status_code == 502
+    assert forged.json()["error"]["code"] == "payment_provider_error"
+    assert await _order_status(pay_ctx, order_id) == "paid"
+    assert (await _ref(pay_ctx, payment.id)).status == "succeeded"  # the claim is released
+    fake_twoc2p.signing_key_pem = fake_twoc2p_module.PROVIDER_PRIVATE_PEM
+    refused = await pay_api.post(f"/api/v1/orders/{order_id}/refund", headers=admin)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "refund_refused"
+    assert refused.json()["error"]["details"]["provider_code"] == "49"
+    assert await _order_status(pay_ctx, order_id) == "paid"

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ConfigError
-from shared.settings import PAYMENT_SANDBOX_DEFAULTS, CommerceSettings
+from shared.settings import (
+    PAYMENT_SANDBOX_DEFAULTS,
+    TWOC2P_DEV_MERCHANT_KEY_FILE,
+    CommerceSettings,
+)
+from tests.fakes.payments import twoc2p as fake_2c2p
 
 PRODUCTION_VALUES: dict[str, str] = {
     "ecpay_merchant_id": "3999999", "ecpay_hash_key": "k" * 16, "ecpay_hash_iv": "i" * 16,
@@ -17,6 +22,9 @@ PRODUCTION_VALUES: dict[str, str] = {
     "omise_public_key": "pkey_5xlive", "omise_secret_key": "skey_5xlive",
     "twoc2p_merchant_id": "764764000001", "twoc2p_secret_key": "S" * 64,
     "twoc2p_base_url": "https://pgw.2c2p.com",
+    "twoc2p_maintenance_url": "https://t.2c2p.com/PaymentAction/2.0/action",
+    "twoc2p_merchant_private_key": fake_2c2p.MERCHANT_PRIVATE_PEM,
+    "twoc2p_public_key": fake_2c2p.PROVIDER_PUBLIC_PEM,
     "promptpay_id": "0899999999",
 }
 
@@ -57,3 +65,19 @@ def test_disabled_providers_are_not_checked() -> None:
     only_omise = settings(**{**PRODUCTION_VALUES, "payments_enabled": ["omise"],
                              "ecpay_merchant_id": "3002607"})
     assert only_omise._payment_production_problems() == []
+
+
+def test_2c2p_refund_keys_must_be_real_in_production() -> None:
+    """Unset keys mean the generated development pair would sign refunds: refused."""
+    no_keys = {k: v for k, v in PRODUCTION_VALUES.items()
+               if k not in ("twoc2p_merchant_private_key", "twoc2p_public_key")}
+    [line] = settings(**no_keys)._payment_production_problems()
+    assert "twoc2p" in line and "TWOC2P_MERCHANT_PRIVATE_KEY" in line
+    dev_file = settings(**{**no_keys, "twoc2p_public_key": fake_2c2p.PROVIDER_PUBLIC_PEM,
+                           "twoc2p_merchant_private_key_file": TWOC2P_DEV_MERCHANT_KEY_FILE})
+    assert "twoc2p" in dev_file._payment_production_problems()[0]
+    sandbox_host = settings(**{**PRODUCTION_VALUES, "twoc2p_maintenance_url":
+                               PAYMENT_SANDBOX_DEFAULTS["twoc2p"]["twoc2p_maintenance_url"]})
+    assert "twoc2p" in sandbox_host._payment_production_problems()[0]
+    with pytest.raises(ConfigError, match="twoc2p"):
+        settings(**no_keys).check_production_safety()
