@@ -21,3 +21,9 @@ RELAY_LAG = Histogram(
     "Time from the event's occurrence to its emit",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30),
 )
+FANOUT_WRITES = Counter(
+    "gateway_fanout_writes_total",
+    "Room-emit deliveries to local sockets: written to the transport at once (direct) or put on "
+    "the socket's Engine.IO queue (queued: polling, busy writer, slow reader)",
+    ["path"],
+)

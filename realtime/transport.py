@@ -6,10 +6,14 @@
   compresses every broadcast once per client (DESIGN.md). Node's Engine.IO v4 turned it off by
   default for the same reason; python-engineio has no switch, so the driver's WebSocket class is
   replaced on this server instance only.
+- Room emits write one pre-built WebSocket frame straight to each idle recipient's transport
+  (`DirectFanout`), instead of a task, a queue hop and a frame build per recipient.
 """
 
 from __future__ import annotations
 
+import asyncio
+import struct
 from typing import Any
 
 import engineio.packet
@@ -18,6 +22,11 @@ import socketio
 import socketio.packet
 from aiohttp.web import WebSocketResponse
 from engineio.async_drivers.aiohttp import WebSocket as _AiohttpWebSocket
+
+from realtime.metrics import FANOUT_WRITES
+
+_DIRECT_WRITES = FANOUT_WRITES.labels("direct")
+_QUEUED_WRITES = FANOUT_WRITES.labels("queued")
 
 
 class OrjsonJson:
@@ -32,6 +41,11 @@ class OrjsonJson:
         return orjson.loads(data)
 
 
+# A frame is written directly only while the socket's transport has less than this buffered:
+# a slow reader's frames go through its Engine.IO queue and writer, which waits for the drain.
+DIRECT_WRITE_MAX_BUFFER = 64 * 1024
+
+
 class UncompressedWebSocket(_AiohttpWebSocket):
     async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
         request = environ["aiohttp.request"]
@@ -40,8 +54,51 @@ class UncompressedWebSocket(_AiohttpWebSocket):
         )
         await self._sock.prepare(request)
         self.environ = environ
-        await self.handler(self)
+        # `handler` is the Engine.IO socket's bound `_websocket_handler`: give that socket its
+        # raw transport so `DirectFanout` can write frames to it (uncompressed, so one frame's
+        # bytes are the same for every recipient).
+        eio_socket = getattr(self.handler, "__self__", None)
+        if eio_socket is not None:
+            eio_socket.direct_transport = request.transport
+        try:
+            await self.handler(self)
+        finally:
+            if eio_socket is not None:
+                eio_socket.direct_transport = None
         return self._sock
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked, uncompressed WebSocket text frame (RFC 6455 §5.2), as a server sends."""
+    n = len(payload)
+    if n < 126:
+        return struct.pack("!BB", 0x81, n) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+def direct_transport(sock: Any) -> asyncio.WriteTransport | None:
+    """The socket's transport if a frame may be written to it now, else None.
+
+    Now means: upgraded to WebSocket (not polling, not mid-upgrade), and its Engine.IO writer
+    idle, waiting on an empty queue. Then nothing queued earlier can be overtaken, and the
+    frame is written whole before any other coroutine runs (asyncio is single-threaded), so
+    frames never interleave with the writer's. Otherwise the packet takes the queue.
+    """
+    transport = getattr(sock, "direct_transport", None)
+    if (
+        transport is None
+        or not sock.upgraded
+        or sock.upgrading
+        or sock.closed
+        or not sock.queue.empty()
+        or not getattr(sock.queue, "_getters", None)  # asyncio.Queue's waiting getters
+        or transport.is_closing()
+        or transport.get_write_buffer_size() > DIRECT_WRITE_MAX_BUFFER
+    ):
+        return None
+    return transport
 
 
 def disable_ws_compression(sio: socketio.AsyncServer) -> None:
@@ -49,15 +106,18 @@ def disable_ws_compression(sio: socketio.AsyncServer) -> None:
 
 
 class DirectFanout(socketio.AsyncManager):
-    """Room emits without a task per recipient.
+    """Room emits without a task, a queue hop or a frame build per recipient.
 
     python-socketio's `AsyncManager.emit` encodes a broadcast once but then creates one asyncio
     task per recipient (`_send_eio_packet`) and waits for them all: at 1,000 receivers that
-    task churn alone was ~18 % of a gateway's CPU (py-spy, bench/fanout). Each Engine.IO socket
-    already has an unbounded queue drained by its own writer, so a broadcast only needs to put
-    the one encoded packet on every recipient's queue. Emits with a callback (acks) keep the
-    library's path. Mixed in below AsyncPubSubManager so the Redis manager's local delivery
-    (`_handle_emit` -> `super().emit`) takes it too.
+    task churn alone was ~18 % of a gateway's CPU (py-spy, bench/fanout). Putting the packet on
+    each socket's Engine.IO queue instead still woke one writer task per recipient, which built
+    the same frame again and wrote it. So a broadcast builds its WebSocket frame once and writes
+    those bytes to every recipient whose writer is idle (`direct_transport`), one
+    `transport.write` each; the others (polling clients, a writer busy or behind, a slow reader)
+    get the packet on their queue as before, so per-socket order is kept. Emits with a callback
+    (acks) keep the library's path. Mixed in below AsyncPubSubManager so the Redis manager's
+    local delivery (`_handle_emit` -> `super().emit`) takes it too.
     """
 
     async def emit(
@@ -89,17 +149,30 @@ class DirectFanout(socketio.AsyncManager):
             engineio.packet.Packet(engineio.packet.MESSAGE, p)
             for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
-        for eio_pkt in eio_pkts:
-            eio_pkt.encode()  # fill the packet's encode cache once for every recipient
+        encoded_eio = [p.encode() for p in eio_pkts]  # also fills each packet's encode cache
+        # One frame for everyone, if the packets are text (binary attachments take the queue).
+        frame = (
+            b"".join(text_frame(e.encode()) for e in encoded_eio)
+            if all(isinstance(e, str) for e in encoded_eio) else None
+        )
         sockets = self.server.eio.sockets
+        direct = queued = 0
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
                 continue
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed:
                 continue
-            for eio_pkt in eio_pkts:
-                sock.queue.put_nowait(eio_pkt)
+            transport = direct_transport(sock) if frame is not None else None
+            if transport is not None:
+                transport.write(frame)  # type: ignore[arg-type]
+                direct += 1
+            else:
+                for eio_pkt in eio_pkts:
+                    sock.queue.put_nowait(eio_pkt)
+                queued += 1
+        _DIRECT_WRITES.inc(direct)
+        _QUEUED_WRITES.inc(queued)
 
 
 class DirectFanoutRedisManager(socketio.AsyncRedisManager, DirectFanout):

@@ -35,9 +35,13 @@ class Client:
             self.disconnected.set()
             self._changed.set()
 
-    async def connect(self, url: str, token: str | None = None) -> Client:
+    async def connect(
+        self, url: str, token: str | None = None, *, transports: list[str] | None = None
+    ) -> Client:
         auth = {"token": token} if token else None
-        await self.sio.connect(url, auth=auth, transports=["websocket"], wait_timeout=5)
+        await self.sio.connect(
+            url, auth=auth, transports=transports or ["websocket"], wait_timeout=5
+        )
         return self
 
     async def call(self, event: str, *data: Any) -> Any:
