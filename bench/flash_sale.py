@@ -28,6 +28,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -312,6 +313,8 @@ def main() -> None:
                         default="wrk" if shutil.which("wrk") else "aiohttp",
                         help="load generator for the API: wrk (default when installed; runs "
                              "--duration seconds) or aiohttp (--requests requests)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of (a) then the API phases; prints the median ratio")
     parser.add_argument("--phases", default="b,b0,c",
                         help="API phases to run, comma-separated, of b, b0, c ((a) always runs)")
     parser.add_argument("--py-spy", type=int, default=0, metavar="SECONDS",
@@ -329,9 +332,7 @@ def main() -> None:
         hot = seed_product(db, seller, 10**9)
         print(machine_notes(db))
         raw1 = asyncio.run(raw_updates(db, hot, 1, args.duration))
-        raw = asyncio.run(raw_updates(db, hot, args.connections, args.duration))
-        print(f"(a) raw conditional UPDATE, one hot row, {args.connections} connections: "
-              f"{raw:,.0f} updates/s   (1 connection: {raw1:,.0f}/s)")
+        print(f"(a) raw conditional UPDATE, one hot row, 1 connection: {raw1:,.0f} updates/s")
 
         redis.Redis.from_url(args.redis_url).flushdb()
         keys = generate_key_pair()
@@ -361,37 +362,39 @@ def main() -> None:
             return result
 
         print(f"API load generator: {args.client}")
-        phases = set(args.phases.split(","))
-        if "b" in phases:
-            flash = seed_product(db, seller, args.units)
-            spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
-            rate, statuses, codes = load(flash, args.requests)
-            print(f"(b) API flash sale, {args.units} units, {sum(statuses.values())} requests, "
-                  f"{args.connections} in flight, {args.api_procs} API process(es): {rate:,.0f} "
-                  f"requests/s  statuses={statuses} codes={codes}")
-            print(f"    ratio api/raw = {rate / raw:.2f}")
-            if spy is not None:
-                print_profile(*spy)
-        if "b0" in phases:
-            gone = seed_product(db, seller, 0)
-            spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
-            rate0, statuses0, _ = load(gone, args.requests)
-            print(f"(b0) API after the last unit is gone (every answer a gate 409), "
-                  f"{sum(statuses0.values())} requests: {rate0:,.0f} requests/s  "
-                  f"statuses={statuses0}  ratio api/raw = {rate0 / raw:.2f}")
-            if spy is not None:
-                print_profile(*spy)
-        if "c" in phases:
-            plenty = seed_product(db, seller, 10**9)
-            n = min(args.requests, 5000)
-            spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
-            rate2, statuses2, _ = load(plenty, n)
-            print(f"(c) API sell-through (every request an order), "
-                  f"{sum(statuses2.values())} requests: "
-                  f"{rate2:,.0f} orders/s  statuses={statuses2}  ratio api/raw = "
-                  f"{rate2 / raw:.2f}")
-            if spy is not None:
-                print_profile(*spy)
+        phases = [p for p in ("b", "b0", "c") if p in args.phases.split(",")]
+        stock = {"b": args.units, "b0": 0, "c": 10**9}
+        what = {
+            "b": f"(b) API flash sale, {args.units} units",
+            "b0": "(b0) API after the last unit is gone (every answer a gate 409)",
+            "c": "(c) API sell-through (every request an order)",
+        }
+        ratios: dict[str, list[float]] = {p: [] for p in ["a", *phases]}
+        for round_no in range(1, args.repeat + 1):
+            # Raw and API alternate, so each ratio compares numbers taken minutes apart.
+            raw = asyncio.run(raw_updates(db, hot, args.connections, args.duration))
+            ratios["a"].append(raw)
+            print(f"[round {round_no}] (a) raw conditional UPDATE, one hot row, "
+                  f"{args.connections} connections: {raw:,.0f} updates/s")
+            for phase in phases:
+                product = seed_product(db, seller, stock[phase])
+                spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
+                requests = min(args.requests, 5000) if phase == "c" else args.requests
+                rate, statuses, codes = load(product, requests)
+                ratios[phase].append(rate / raw)
+                print(f"[round {round_no}] {what[phase]}, {sum(statuses.values())} requests, "
+                      f"{args.connections} in flight, {args.api_procs} API process(es): "
+                      f"{rate:,.0f}/s  ratio api/raw = {rate / raw:.2f}  statuses={statuses} "
+                      f"codes={codes}")
+                if spy is not None:
+                    print_profile(*spy)
+        print(f"summary over {args.repeat} round(s): median (min-max)")
+        raws = ratios.pop("a")
+        print(f"  (a) raw: {statistics.median(raws):,.0f} updates/s "
+              f"({min(raws):,.0f}-{max(raws):,.0f})")
+        for phase, values in ratios.items():
+            print(f"  {phase}: ratio api/raw {statistics.median(values):.2f} "
+                  f"({min(values):.2f}-{max(values):.2f})")
     finally:
         for p in procs:
             p.terminate()

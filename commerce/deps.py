@@ -41,9 +41,13 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 async def principal_from_token(ctx: AppContext, token: str) -> Principal:
     """Verify signature and claims, then the revocation marks in Redis."""
     principal = ctx.tokens.verify_access(token)
+    await ensure_not_revoked(ctx, principal)
+    return principal
+
+
+async def ensure_not_revoked(ctx: AppContext, principal: Principal) -> None:
     if await is_revoked(ctx.redis, principal):
         raise Unauthorized("token revoked")
-    return principal
 
 
 async def get_optional_principal(

@@ -249,20 +249,34 @@ def family_revoked_key(family: str) -> str:
     return f"auth:family_revoked:{family}"
 
 
-async def is_revoked(redis: Redis, principal: Principal) -> bool:
-    """Whether a verified token was revoked since it was issued (one round trip: MGET).
+# The revocation rule, once, in Lua: `is_revoked` runs it alone, and a script that must check it
+# in the same round trip as its own work (the checkout's stock gate) includes it. Three marks,
+# all written by commerce: the token's own `jti` (logout), the user's "revoked before" epoch
+# (every session of the user), and its refresh family (logout, reuse detection).
+REVOKED_LUA = """
+local function revoked(deny_key, before_key, family_key, issued_at)
+  if redis.call('EXISTS', deny_key) == 1 then return true end
+  local before = redis.call('GET', before_key)
+  if before and tonumber(issued_at) <= tonumber(before) then return true end
+  return family_key ~= '' and redis.call('EXISTS', family_key) == 1
+end
+"""
+_IS_REVOKED = REVOKED_LUA + """
+return revoked(KEYS[1], KEYS[2], KEYS[3] or '', ARGV[1]) and 1 or 0
+"""
 
-    Three marks, all written by commerce: the token's own `jti` (logout), the user's "revoked
-    before" epoch (every session of the user), and its refresh family (logout, reuse detection).
-    Works with clients that decode responses or not (`int()` takes bytes and str alike).
-    """
+
+def revocation_keys(principal: Principal) -> list[str]:
+    """KEYS for `revoked(...)`, in order (two without a family, three with one)."""
     keys = [denylist_key(principal.jti), user_revoked_before_key(principal.user_id)]
     if principal.family is not None:
         keys.append(family_revoked_key(principal.family))
-    values = await redis.mget(keys)
-    denied, revoked_before = values[0], values[1]
-    if denied:
-        return True
-    if revoked_before and principal.issued_at <= int(revoked_before):
-        return True
-    return len(values) > 2 and bool(values[2])
+    return keys
+
+
+async def is_revoked(redis: Redis, principal: Principal) -> bool:
+    """Whether a verified token was revoked since it was issued (one round trip)."""
+    script = redis.register_script(_IS_REVOKED)  # cheap: the SHA; EVALSHA, loads on NOSCRIPT
+    return bool(
+        int(await script(keys=revocation_keys(principal), args=[principal.issued_at]))
+    )

@@ -29,24 +29,33 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.catalog.models import Product
+from shared.tokens import REVOKED_LUA, Principal, revocation_keys
 
 KEY_PREFIX = "stockgate:"
 
-# KEYS: gate keys, then a marker key or nothing; ARGV: quantities, then "1" to let missing
-# keys through (after a reload found no such product: the database will answer 404/422 for
-# it). Returns {1} taken, {0, i, available, marker exists 0/1} line i short, {-1, i...} lines
-# whose key is missing.
-_TAKE = """
-local n = #ARGV - 1
-local lenient = ARGV[n + 1] == '1'
+# ARGV: n (lines), "1" to let missing keys through (after a reload found no such product:
+# the database will answer 404/422 for it), marker count (0/1), revocation key count (0: no
+# check), the token's issued_at, then the n quantities. KEYS: the n gate keys, the marker, the
+# revocation keys. Returns {1} taken, {0, i, available, marker exists 0/1} line i short,
+# {-1, i...} lines whose key is missing, {-2} the token is revoked (nothing taken).
+_TAKE = REVOKED_LUA + """
+local n = tonumber(ARGV[1])
+local lenient = ARGV[2] == '1'
+local marker = n + tonumber(ARGV[3])
+local revocation = tonumber(ARGV[4])
+if revocation > 0 then
+  local family = ''
+  if revocation > 2 then family = KEYS[marker + 3] end
+  if revoked(KEYS[marker + 1], KEYS[marker + 2], family, ARGV[5]) then return {-2} end
+end
 local missing = {}
 for i = 1, n do
   local v = redis.call('GET', KEYS[i])
   if not v then
     if not lenient then missing[#missing + 1] = i end
-  elseif tonumber(v) < tonumber(ARGV[i]) then
+  elseif tonumber(v) < tonumber(ARGV[5 + i]) then
     local marked = 0
-    if #KEYS > n then marked = redis.call('EXISTS', KEYS[n + 1]) end
+    if marker > n then marked = redis.call('EXISTS', KEYS[marker]) end
     return {0, i, tonumber(v), marked}
   end
 end
@@ -54,7 +63,7 @@ if #missing > 0 then
   return {-1, unpack(missing)}
 end
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECRBY', KEYS[i], ARGV[i]) end
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECRBY', KEYS[i], ARGV[5 + i]) end
 end
 return {1}
 """
@@ -69,6 +78,14 @@ return 1
 
 def key(product_id: int) -> str:
     return f"{KEY_PREFIX}{product_id}"
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """The caller's token was revoked: answer 401; nothing was taken."""
+
+
+REVOKED = Revoked()
 
 
 @dataclass(frozen=True)
@@ -96,22 +113,32 @@ class StockGate:
         self._give_back = redis.register_script(_GIVE_BACK)
 
     async def take(
-        self, lines: Mapping[int, int], *, marker_key: str | None = None
-    ) -> Rejected | None:
+        self,
+        lines: Mapping[int, int],
+        *,
+        marker_key: str | None = None,
+        unrevoked: Principal | None = None,
+    ) -> Rejected | Revoked | None:
         """Take `lines` (product id → quantity) from the gate, or say which line is short.
 
-        `marker_key`: a Redis key whose existence a rejection reports too, so a caller that
-        must look for a replay on rejection (the idempotency marker) needs no second round
-        trip: in a flash sale's flood the rejection path is the whole request.
+        Two checks ride along in the same round trip, because in a flash sale's flood the
+        rejection path is the whole request:
+        - `marker_key`: a key whose existence a rejection reports (the idempotency marker: a
+          caller must look for a replay before answering 409);
+        - `unrevoked`: a principal whose token must not be revoked (`shared.tokens`'s rule, run
+          first): if it is, nothing is taken and `Revoked` is returned.
         """
         ids = sorted(lines)
         keys = [key(pid) for pid in ids]
         if marker_key is not None:
             keys.append(marker_key)
+        revocation = revocation_keys(unrevoked) if unrevoked is not None else []
+        keys.extend(revocation)
+        head: list[str | int] = [len(ids), "0", int(marker_key is not None), len(revocation),
+                unrevoked.issued_at if unrevoked is not None else 0]
         qty = [lines[pid] for pid in ids]
-        lenient = "0"
         for _attempt in range(3):
-            result = await self._take(keys=keys, args=[*qty, lenient])
+            result = await self._take(keys=keys, args=[*head, *qty])
             status = int(result[0])
             if status == 1:
                 return None
@@ -120,8 +147,10 @@ class StockGate:
                     product_id=ids[int(result[1]) - 1], available=int(result[2]),
                     marked=bool(int(result[3])),
                 )
+            if status == -2:
+                return REVOKED
             await self.load([ids[int(i) - 1] for i in result[1:]])
-            lenient = "1"
+            head[1] = "1"
         return None  # unreachable in practice: the lenient pass never reports missing keys
 
     async def give_back(self, lines: Mapping[int, int]) -> None:

@@ -6,8 +6,10 @@ import httpx
 import pytest
 
 from commerce.context import AppContext
+from commerce.orders import stock_gate
+from shared.tokens import denylist_key, family_revoked_key, user_revoked_before_key
 from tests.commerce.factories import make_product, make_user
-from tests.commerce.orders.helpers import order_body
+from tests.commerce.orders.helpers import ADDRESS, order_body, stock_of
 
 
 async def test_authorization_matrix(api: httpx.AsyncClient, ctx: AppContext) -> None:
@@ -120,3 +122,51 @@ async def test_bad_order_ids_are_422(
     for method, suffix in (("GET", ""), ("POST", "/cancel")):
         response = await api.request(method, f"/api/v1/orders/{order_id}{suffix}", headers=headers)
         assert response.status_code == 422, (order_id, response.text)
+
+
+@pytest.mark.parametrize("gate", ["gate-on", "gate-off"])
+@pytest.mark.parametrize("mark", ["jti", "user", "family"])
+async def test_revoked_tokens_are_refused_and_take_nothing(
+    api: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch, mark: str,
+    gate: str,
+) -> None:
+    """Whichever mark revokes the token (logout's jti, the user's revoked-before epoch, the
+    refresh family) and whichever way the route checks it (with the stock gate's script, or on
+    its own), a revoked token gets 401: no order, no units taken, no replay of its stored
+    response, not even for a request the gate would reject."""
+    monkeypatch.setattr(
+        ctx, "settings",
+        ctx.settings.model_copy(update={"order_stock_gate_enabled": gate == "gate-on"}),
+    )
+    seller, _ = await make_user(ctx, "seller")
+    buyer, _ = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=3)
+    token, principal = ctx.tokens.issue_access(
+        user_id=buyer.id, role="buyer", name="B", family="family-1"
+    )
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k1"}
+    first = await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
+    assert first.status_code == 201, first.text
+
+    key, value = {
+        "jti": (denylist_key(principal.jti), "1"),
+        "user": (user_revoked_before_key(buyer.id), str(principal.issued_at)),
+        "family": (family_revoked_key("family-1"), "1"),
+    }[mark]
+    await ctx.redis.set(key, value, ex=600)
+    for body, idem_key in (
+        (order_body((product.id, 1)), "k1"),  # would replay the stored 201
+        (order_body((product.id, 1)), "k2"),  # would be a new order
+        (order_body((product.id, 50)), "k3"),  # would be a gate (or DB) 409
+        ({"from_cart": True, "shipping_address": ADDRESS}, "k4"),
+    ):
+        response = await api.post(
+            "/api/v1/orders", json=body, headers={**headers, "Idempotency-Key": idem_key}
+        )
+        assert response.status_code == 401, (body, response.text)
+        assert response.json()["error"]["code"] == "unauthorized"
+    assert await stock_of(ctx, product.id) == 2
+    gate_value = await ctx.redis.get(stock_gate.key(product.id))
+    assert (int(gate_value) if gate_value is not None else None) == (
+        2 if gate == "gate-on" else None
+    )
