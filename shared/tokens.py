@@ -9,11 +9,9 @@ verifying (the `jti` denylist, the per-user "revoked before" mark and the refres
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -22,6 +20,7 @@ from jose import JWTError, jwt
 from redis.asyncio import Redis
 
 from shared.errors import ConfigError, Unauthorized
+from shared.keyfiles import dev_key, public_pem_of, read_key
 from shared.settings import VAR_DIR, BaseAppSettings
 
 ALGORITHM = "ES256"
@@ -58,50 +57,16 @@ def generate_key_pair() -> tuple[str, str]:
     return private, public
 
 
-def _public_from_private(private_pem: str) -> str:
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
 def _dev_private_key() -> str:
     """A development key pair kept in var/ so every local process shares it."""
-    path = VAR_DIR / "dev-jwt-es256.pem"
-    if path.exists():
-        return path.read_text()
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    private, _ = generate_key_pair()
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(private)
-    os.chmod(tmp, 0o600)
-    try:
-        os.link(tmp, path)  # atomic: the first writer wins, concurrent starters read its key
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path.read_text()
-
-
-def _read(value: str | None, file: Path | None) -> str | None:
-    if value:
-        return value.replace("\\n", "\n")
-    if file:
-        try:
-            return file.read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read key file {file}: {exc.strerror}") from None
-    return None
+    return dev_key(VAR_DIR / "dev-jwt-es256.pem", lambda: generate_key_pair()[0])
 
 
 def load_keys(settings: BaseAppSettings) -> tuple[str | None, str]:
     """(private PEM or None, public PEM) from settings, or the development pair."""
     secret = settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None
-    private = _read(secret, settings.jwt_private_key_file)
-    public = _read(settings.jwt_public_key, settings.jwt_public_key_file)
+    private = read_key(secret, settings.jwt_private_key_file)
+    public = read_key(settings.jwt_public_key, settings.jwt_public_key_file)
     if private is None and public is None:
         if settings.is_production:
             raise ConfigError("JWT keys must be configured in production")
@@ -109,7 +74,7 @@ def load_keys(settings: BaseAppSettings) -> tuple[str | None, str]:
     if public is None:
         assert private is not None
         try:
-            public = _public_from_private(private)
+            public = public_pem_of(private)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"JWT private key is not a valid PEM EC key: {exc}") from None
     return private, public

@@ -15,13 +15,13 @@ refuses to start without both keys or with the development file (see `shared/set
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.errors import ConfigError
+from shared.keyfiles import dev_key, public_pem_of, read_key
 from shared.settings import TWOC2P_DEV_MERCHANT_KEY_FILE, CommerceSettings
 
 
@@ -34,46 +34,15 @@ def generate_private_pem() -> str:
     ).decode("ascii")
 
 
-def public_pem_of(private_pem: str) -> str:
-    """The SubjectPublicKeyInfo PEM to upload to the 2C2P portal."""
-    key = serialization.load_pem_private_key(private_pem.encode("ascii"), password=None)
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
-
-
 def dev_private_pem(path: Path = TWOC2P_DEV_MERCHANT_KEY_FILE) -> str:
     """The development merchant key, generated on first use (first writer wins)."""
-    if path.exists():
-        return path.read_text()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(generate_private_pem())
-    os.chmod(tmp, 0o600)
-    try:
-        os.link(tmp, path)  # atomic: concurrent starters read the winner's key
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path.read_text()
-
-
-def _read(value: str | None, file: Path | None) -> str | None:
-    if value:
-        return value.replace("\\n", "\n")  # one-line env values carry literal \n
-    if file:
-        try:
-            return file.read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read key file {file}: {exc.strerror}") from None
-    return None
+    return dev_key(path, generate_private_pem)
 
 
 def merchant_private_pem(settings: CommerceSettings) -> str:
     """The configured merchant key, or (outside production) the development one."""
     secret = settings.twoc2p_merchant_private_key
-    pem = _read(secret.get_secret_value() if secret else None,
+    pem = read_key(secret.get_secret_value() if secret else None,
                 settings.twoc2p_merchant_private_key_file)
     if pem is None:
         if settings.is_production:
@@ -84,7 +53,7 @@ def merchant_private_pem(settings: CommerceSettings) -> str:
 
 def provider_public_pem(settings: CommerceSettings) -> str | None:
     """2C2P's public key or certificate; None when not configured (refunds then unsupported)."""
-    return _read(settings.twoc2p_public_key, settings.twoc2p_public_key_file)
+    return read_key(settings.twoc2p_public_key, settings.twoc2p_public_key_file)
 
 
 def maintenance_pems(settings: CommerceSettings) -> tuple[str, str | None]:
