@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.context import AppContext
 from shared.errors import Forbidden, Unauthorized
-from shared.tokens import Principal, is_revoked
+from shared.tokens import Principal, ensure_not_revoked
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
 
@@ -41,13 +41,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 async def principal_from_token(ctx: AppContext, token: str) -> Principal:
     """Verify signature and claims, then the revocation marks in Redis."""
     principal = ctx.tokens.verify_access(token)
-    await ensure_not_revoked(ctx, principal)
+    await ensure_not_revoked(ctx.redis, principal)
     return principal
-
-
-async def ensure_not_revoked(ctx: AppContext, principal: Principal) -> None:
-    if await is_revoked(ctx.redis, principal):
-        raise Unauthorized("token revoked")
 
 
 async def get_optional_principal(

@@ -245,3 +245,9 @@ async def is_revoked(redis: Redis, principal: Principal) -> bool:
     return bool(
         int(await script(keys=revocation_keys(principal), args=[principal.issued_at]))
     )
+
+
+async def ensure_not_revoked(redis: Redis, principal: Principal) -> None:
+    """`is_revoked`, as the 401 every HTTP route gives a revoked token."""
+    if await is_revoked(redis, principal):
+        raise Unauthorized("token revoked")

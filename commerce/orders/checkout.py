@@ -29,7 +29,6 @@ from commerce.catalog import service as catalog_service
 from commerce.catalog.models import Product
 from commerce.context import AppContext
 from commerce.db import table_of, utcnow
-from commerce.deps import ensure_not_revoked
 from commerce.metrics import ORDERS_PLACED, ORDERS_REJECTED
 from commerce.orders import idempotency as idem
 from commerce.orders import reservations
@@ -41,7 +40,7 @@ from commerce.outbox import insert_events
 from commerce.streams.models import Stream
 from shared import events as ev
 from shared.errors import Unauthorized
-from shared.tokens import Principal
+from shared.tokens import Principal, ensure_not_revoked
 
 SCOPE = "orders.create"
 OPEN_STREAM_STATUSES = ("scheduled", "live")
@@ -87,7 +86,7 @@ async def place_order(
     digest = idem.request_hash(body.model_dump(mode="json")) if key else ""
     gate = reservations.gate(ctx) if ctx.settings.order_stock_gate_enabled else None
     if not revocation_checked and (gate is None or body.from_cart):
-        await ensure_not_revoked(ctx, principal)
+        await ensure_not_revoked(ctx.redis, principal)
         revocation_checked = True
     # The cart is cleared by the first success: look for a replay before reading it.
     if key and body.from_cart and (stored := await _replay(ctx, principal.user_id, key, digest)):
