@@ -85,29 +85,30 @@ async def find(
     return StoredResponse(record.status_code, record.response_body.encode(), replayed=True)
 
 
-async def insert_record(
-    session: AsyncSession,
-    *,
-    user_id: int,
-    scope: str,
-    key: str,
-    digest: str,
-    response: StoredResponse,
-) -> None:
-    """Write the record now, in the caller's transaction, to claim the key early: a concurrent
-    request with the same key waits on the unique index, and a taken key raises
-    `IntegrityError` here."""
+@dataclass(frozen=True)
+class Record:
+    """The first response to a key, to be stored."""
+
+    user_id: int
+    key: str
+    digest: str
+    response: StoredResponse
+
+
+async def insert_records(session: AsyncSession, *, scope: str, records: list[Record]) -> None:
+    """Write the records now (one statement), in the caller's transaction, to claim the keys
+    early: a concurrent request with one of these keys waits on the unique index, and a taken
+    key raises `IntegrityError` here."""
     connection = await session.connection()
+    now = utcnow()
     await connection.execute(
-        insert(table_of(IdempotencyRecord)).values(
-            user_id=user_id,
-            scope=scope,
-            key=key,
-            request_hash=digest,
-            status_code=response.status_code,
-            response_body=response.body.decode(),
-            created_at=utcnow(),
-        )
+        insert(table_of(IdempotencyRecord)),
+        [
+            {"user_id": r.user_id, "scope": scope, "key": r.key, "request_hash": r.digest,
+             "status_code": r.response.status_code, "response_body": r.response.body.decode(),
+             "created_at": now}
+            for r in records
+        ],
     )
 
 
@@ -117,9 +118,16 @@ def marker_key(user_id: int, scope: str, key: str) -> str:
     return f"idem:{scope}:{user_id}:{digest}"
 
 
-async def mark(redis: aioredis.Redis, *, user_id: int, scope: str, key: str) -> None:
-    """Call before committing a record: afterwards `may_exist` is true for this key."""
-    await redis.set(marker_key(user_id, scope, key), "1", ex=MARKER_TTL_S)
+async def mark_many(redis: aioredis.Redis, *, scope: str, records: list[Record]) -> None:
+    """Call before committing the records: afterwards `may_exist` is true for their keys."""
+    if len(records) == 1:  # the common case: no pipeline object
+        r = records[0]
+        await redis.set(marker_key(r.user_id, scope, r.key), "1", ex=MARKER_TTL_S)
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for r in records:
+            pipe.set(marker_key(r.user_id, scope, r.key), "1", ex=MARKER_TTL_S)
+        await pipe.execute()
 
 
 async def may_exist(redis: aioredis.Redis, *, user_id: int, scope: str, key: str) -> bool:

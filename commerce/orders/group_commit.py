@@ -1,0 +1,170 @@
+"""Group commit for checkouts: concurrent orders of a product share one transaction.
+
+In a flash sale every checkout updates the same product row, so checkouts run one after
+another on its lock, and each also pays a dozen statements of Python and driver work. Here the
+checkouts that arrive while a transaction for their product is running wait for it to finish
+and then go together in the next one: their `orders` rows, one conditional UPDATE per product
+for the summed quantity, then one statement each for all their lines, idempotency records and
+outbox events, one commit. A lone checkout goes at once, in a group of one.
+
+All or nothing per group, and the per-order path is the reference: if the group cannot commit
+as a whole (not enough stock for all of it, a duplicate `Idempotency-Key`, any error), it is
+rolled back and each of its orders is checked out on its own (`transaction.checkout_one`),
+getting exactly the answer it would have got alone. Orders that break a rule (`validate`) are
+answered at once and left out of the group.
+
+Groups are keyed by an order's smallest product id, so orders of unrelated products do not wait
+for each other; an order of several products joins the group of its smallest. Groups lock
+product rows in primary-key order like single checkouts, so they cannot deadlock each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from commerce.catalog import service as catalog_service
+from commerce.context import AppContext
+from commerce.orders import idempotency as idem
+from commerce.orders import reservations
+from commerce.orders.errors import OrderInputError, OutOfStock
+from commerce.orders.transaction import (
+    CheckoutRequest,
+    DuplicateKey,
+    checkout_one,
+    insert_idempotency,
+    insert_lines_and_events,
+    insert_orders,
+    stream_statuses,
+    validate,
+    validate_stream,
+)
+
+log = structlog.get_logger(__name__)
+
+Outcome = tuple[idem.StoredResponse, dict[int, int]]
+MAX_GROUP = 50
+
+
+@dataclass
+class _Queue:
+    waiting: list[tuple[CheckoutRequest, asyncio.Future[Outcome]]] = field(default_factory=list)
+    worker: asyncio.Task[None] | None = None
+
+
+class GroupCommit:
+    """One per process (`checkout`): queues by group key, one worker task per busy group."""
+
+    def __init__(self, ctx: AppContext, *, max_group: int = MAX_GROUP) -> None:
+        self.ctx = ctx
+        self.max_group = max_group
+        self._queues: dict[int, _Queue] = {}
+
+    async def checkout(self, req: CheckoutRequest) -> Outcome:
+        """The outcome of `req`'s checkout, as `transaction.checkout_one` would give it."""
+        group = min(req.lines)
+        queue = self._queues.setdefault(group, _Queue())
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        queue.waiting.append((req, future))
+        if queue.worker is None:
+            queue.worker = asyncio.create_task(self._work(group, queue), name=f"checkout-{group}")
+        return await future
+
+    async def _work(self, group: int, queue: _Queue) -> None:
+        try:
+            while queue.waiting:
+                batch = queue.waiting[: self.max_group]
+                del queue.waiting[: self.max_group]
+                await self._run(batch)
+        finally:
+            queue.worker = None
+            if not queue.waiting:
+                self._queues.pop(group, None)
+
+    async def _run(self, batch: list[tuple[CheckoutRequest, asyncio.Future[Outcome]]]) -> None:
+        if len(batch) == 1:
+            [(req, future)] = batch
+            await _settle(future, checkout_one(self.ctx, req))
+            return
+        try:
+            outcomes = await self._together([req for req, _ in batch])
+        except (DuplicateKey, OutOfStock, OrderInputError):
+            outcomes = None  # expected: the group cannot commit as a whole
+        except Exception:
+            log.warning("group_checkout_failed", size=len(batch), exc_info=True)
+            outcomes = None
+        if outcomes is None:
+            for req, future in batch:  # the reference path, one by one
+                await _settle(future, checkout_one(self.ctx, req))
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    async def _together(self, reqs: list[CheckoutRequest]) -> list[Outcome | Exception]:
+        """One transaction for `reqs`; per request its outcome or the rule it broke."""
+        outcomes: list[Outcome | Exception | None] = [None] * len(reqs)
+        async with self.ctx.sessions() as session, session.begin():
+            products = await catalog_service.load_active_products(
+                session, sorted({pid for r in reqs for pid in r.lines})
+            )
+            stream_ids = [r.body.stream_id for r in reqs if r.body.stream_id is not None]
+            statuses = await stream_statuses(session, stream_ids) if stream_ids else {}
+            live = []
+            for i, req in enumerate(reqs):
+                try:
+                    validate(products, req)
+                    validate_stream(statuses, req)
+                except OrderInputError as exc:
+                    outcomes[i] = exc
+                else:
+                    live.append(i)
+            if live:
+                written = await insert_orders(
+                    session, self.ctx, [reqs[i] for i in live], products
+                )
+                await insert_idempotency(session, self.ctx, written)
+                totals: Counter[int] = Counter()
+                for i in live:
+                    totals.update(reqs[i].lines)
+                stocks = await reservations.reserve(session, lines=dict(totals))
+                await insert_lines_and_events(session, written, stocks)
+                for i, w in zip(live, written, strict=True):
+                    outcomes[i] = (w.response, {pid: stocks[pid] for pid in w.request.lines})
+        settled = [o for o in outcomes if o is not None]
+        assert len(settled) == len(reqs)  # every request is either invalid or in the group
+        return settled
+
+
+async def _settle(
+    future: asyncio.Future[Outcome], work: Coroutine[Any, Any, Outcome]
+) -> None:
+    """Run one checkout and hand its result or exception to the waiting request."""
+    try:
+        result = await work
+    except Exception as exc:
+        if not future.done():
+            future.set_exception(exc)
+        return
+    if not future.done():
+        future.set_result(result)
+
+
+def group_commit(ctx: AppContext) -> GroupCommit:
+    """The process's group commit (one per context, like the stock gate)."""
+    existing = ctx.extras.get("orders.group_commit")
+    if isinstance(existing, GroupCommit):
+        return existing
+    made = GroupCommit(ctx)
+    ctx.extras["orders.group_commit"] = made
+    return made
+

@@ -1,0 +1,101 @@
+"""Group commit (commerce/orders/group_commit.py) on MariaDB + Redis: concurrent checkouts of
+a product share transactions, and a group that cannot commit as a whole falls back to the
+per-order path, so every order gets the answer it would have got alone."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from commerce.auth.models import User
+from commerce.context import AppContext
+from commerce.orders import idempotency as idem
+from commerce.orders.errors import OrderInputError, OutOfStock
+from commerce.orders.group_commit import GroupCommit
+from commerce.orders.schemas import OrderCreate
+from commerce.orders.transaction import CheckoutRequest, DuplicateKey
+from shared.tokens import Principal
+from tests.commerce.factories import make_product, make_user
+from tests.commerce.orders.helpers import events, order_body, order_count, stock_of
+
+
+def _request(user: User, *lines: tuple[int, int], key: str | None = None) -> CheckoutRequest:
+    body = OrderCreate.model_validate(order_body(*lines))
+    principal = Principal(user.id, user.role, user.display_name, f"jti-{user.id}", 2**31)
+    digest = idem.request_hash(body.model_dump(mode="json")) if key else ""
+    return CheckoutRequest(principal, body, dict(lines), key, digest)
+
+
+async def _all(group: GroupCommit, reqs: list[CheckoutRequest]) -> list[Any]:
+    return await asyncio.gather(*(group.checkout(r) for r in reqs), return_exceptions=True)
+
+
+async def test_concurrent_checkouts_share_transactions(ctx: AppContext) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    product = await make_product(ctx, seller, stock=100)
+    buyers = [(await make_user(ctx))[0] for _ in range(30)]
+    group = GroupCommit(ctx)
+
+    results = await _all(group, [_request(b, (product.id, 2), key=f"k{b.id}") for b in buyers])
+
+    assert all(isinstance(r, tuple) for r in results), results
+    assert await stock_of(ctx, product.id) == 40
+    assert await order_count(ctx) == 30
+    ids = {int(r[0].body.split(b'"id":')[1].split(b",")[0]) for r in results}
+    assert len(ids) == 30
+    placed = await events(ctx, "order.placed")
+    changed = await events(ctx, "stock.changed")
+    assert len(placed) == 30
+    # One stock.changed per transaction: fewer than orders means orders were grouped; the last
+    # one carries the final stock.
+    assert 1 <= len(changed) < 30
+    assert changed[-1].data.stock == 40  # type: ignore[union-attr]
+    # Each order's own outcome has the stock after its group's commit.
+    assert min(r[1][product.id] for r in results) == 40
+    assert not group._queues, "idle groups are dropped"
+
+
+async def test_a_group_that_cannot_commit_falls_back_to_single_orders(ctx: AppContext) -> None:
+    """Too little stock for the whole group, a duplicate key and a rule broken in the same
+    burst: the short group is retried order by order, each gets its own answer."""
+    seller, _ = await make_user(ctx, "seller")
+    product = await make_product(ctx, seller, stock=3)
+    buyers = [(await make_user(ctx))[0] for _ in range(5)]
+    group = GroupCommit(ctx)
+    first = await group.checkout(_request(buyers[0], (product.id, 1), key="dup"))
+    assert isinstance(first, tuple)
+
+    reqs = [
+        _request(buyers[0], (product.id, 1), key="dup"),  # key already used
+        _request(seller, (product.id, 1)),  # own product
+        *[_request(b, (product.id, 1), key=f"k{b.id}") for b in buyers[1:]],  # 4 for 2 units
+    ]
+    results = await _all(group, reqs)
+
+    assert isinstance(results[0], DuplicateKey)
+    assert isinstance(results[1], OrderInputError) and results[1].code == "own_product"
+    ok = [r for r in results[2:] if isinstance(r, tuple)]
+    short = [r for r in results[2:] if isinstance(r, OutOfStock)]
+    assert (len(ok), len(short)) == (2, 2), results
+    assert await stock_of(ctx, product.id) == 0
+    assert await order_count(ctx) == 3
+
+
+@pytest.mark.parametrize("size", [1, 7])
+async def test_groups_of_unrelated_products_do_not_wait_for_each_other(
+    ctx: AppContext, size: int
+) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    a = await make_product(ctx, seller, stock=size)
+    b = await make_product(ctx, seller, stock=size)
+    buyer, _ = await make_user(ctx)
+    group = GroupCommit(ctx)
+    reqs = [_request(buyer, (a.id, 1)) for _ in range(size)]
+    reqs += [_request(buyer, (b.id, 1)) for _ in range(size)]
+    reqs.append(_request(buyer, (a.id, 1), (b.id, 1)))  # joins a's group; one unit too many
+    results = await _all(group, reqs)
+    assert sum(isinstance(r, tuple) for r in results) == 2 * size
+    assert sum(isinstance(r, OutOfStock) for r in results) == 1
+    assert (await stock_of(ctx, a.id), await stock_of(ctx, b.id)) == (0, 0)
