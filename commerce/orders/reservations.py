@@ -26,7 +26,7 @@ from shared import events as ev
 from shared import livedata
 
 log = structlog.get_logger(__name__)
-# Core, not ORM: these statements run while the product rows are locked (see checkout.py).
+# Core, not ORM: these statements run while the product rows are locked (see transaction.py).
 _products = table_of(Product)
 
 
