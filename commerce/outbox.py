@@ -109,8 +109,12 @@ class OutboxRelay:
             rows = (await session.scalars(query)).all()
             if not rows:
                 return 0
+            # One round trip for the batch (in id order): in a flash sale the relay publishes
+            # a few events per order, and one publish each was a fifth of a core.
+            await self.bus.publish_many_raw(
+                [(row.payload.encode(), f"outbox:{row.id}") for row in rows]
+            )
             for row in rows:
-                await self.bus.publish_raw(row.payload.encode(), dedup_key=f"outbox:{row.id}")
                 OUTBOX_PUBLISHED.labels(row.event_type).inc()
             now = utcnow()
             OUTBOX_RELAY_LAG.observe(max(0.0, (now - rows[0].created_at).total_seconds()))

@@ -19,6 +19,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,6 +57,10 @@ class EventBus(Protocol):
 
     async def publish_raw(self, raw: bytes, *, dedup_key: str | None = None) -> str | None: ...
 
+    async def publish_many_raw(self, items: Sequence[tuple[bytes, str]]) -> list[str | None]:
+        """`publish_raw` for several (raw, dedup_key) pairs, in order, in one round trip."""
+        ...
+
     async def ensure_group(self, group: str) -> None: ...
 
     async def read(
@@ -89,6 +94,19 @@ end
 return false
 """
 
+# The same for a batch: KEYS stream, dedup keys; ARGV maxlen, ttl, then one raw per dedup key.
+_PUBLISH_MANY_ONCE = """
+local out = {}
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[2]) then
+    out[i - 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1])
+  else
+    out[i - 1] = false
+  end
+end
+return out
+"""
+
 
 class RedisStreamBus:
     def __init__(self, redis: aioredis.Redis, *, stream: str = "events", maxlen: int = 100_000):
@@ -96,6 +114,7 @@ class RedisStreamBus:
         self.stream = stream
         self.maxlen = maxlen
         self._publish_once = redis.register_script(_PUBLISH_ONCE)
+        self._publish_many_once = redis.register_script(_PUBLISH_MANY_ONCE)
         self._claim_cursor: dict[str, str] = {}
 
     async def publish(self, event: ev.DomainEvent, *, dedup_key: str | None = None) -> str | None:
@@ -112,6 +131,15 @@ class RedisStreamBus:
             keys=[self.stream, key], args=[raw, self.maxlen, DEDUP_TTL_S]
         )
         return _s(mid) if mid else None
+
+    async def publish_many_raw(self, items: Sequence[tuple[bytes, str]]) -> list[str | None]:
+        if not items:
+            return []
+        mids = await self._publish_many_once(
+            keys=[self.stream, *(f"{self.stream}:dedup:{key}" for _, key in items)],
+            args=[self.maxlen, DEDUP_TTL_S, *(raw for raw, _ in items)],
+        )
+        return [_s(mid) if mid else None for mid in mids]
 
     async def ensure_group(self, group: str) -> None:
         try:
@@ -241,6 +269,9 @@ class InProcessBus:
             self._offset += 1
         self._changed.set()
         return mid
+
+    async def publish_many_raw(self, items: Sequence[tuple[bytes, str]]) -> list[str | None]:
+        return [await self.publish_raw(raw, dedup_key=key) for raw, key in items]
 
     async def ensure_group(self, group: str) -> None:
         self._groups.setdefault(group, _Group(next_index=self._offset))

@@ -85,7 +85,6 @@ async def place_order(
             await gate.give_back(lines)
     if stocks is not None:
         ORDERS_PLACED.labels(orjson.loads(stored.body)["currency"]).inc()
-        await reservations.after_commit(ctx, stocks=stocks)
         if body.from_cart:
             await cart_service.clear_cart(ctx, principal.user_id)
     return stored

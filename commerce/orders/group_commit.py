@@ -66,7 +66,8 @@ class GroupCommit:
         self._queues: dict[int, _Queue] = {}
 
     async def checkout(self, req: CheckoutRequest) -> Outcome:
-        """The outcome of `req`'s checkout, as `transaction.checkout_one` would give it."""
+        """The outcome of `req`'s checkout, as `transaction.checkout_one` would give it; the
+        new stock is synced to Redis (`reservations.after_commit`) once per transaction."""
         group = min(req.lines)
         queue = self._queues.setdefault(group, _Queue())
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -89,7 +90,7 @@ class GroupCommit:
     async def _run(self, batch: list[tuple[CheckoutRequest, asyncio.Future[Outcome]]]) -> None:
         if len(batch) == 1:
             [(req, future)] = batch
-            await _settle(future, checkout_one(self.ctx, req))
+            await self._settle(future, checkout_one(self.ctx, req))
             return
         try:
             outcomes = await self._together([req for req, _ in batch])
@@ -100,8 +101,14 @@ class GroupCommit:
             outcomes = None
         if outcomes is None:
             for req, future in batch:  # the reference path, one by one
-                await _settle(future, checkout_one(self.ctx, req))
+                await self._settle(future, checkout_one(self.ctx, req))
             return
+        stocks: dict[int, int] = {}
+        for outcome in outcomes:
+            if not isinstance(outcome, Exception):
+                stocks.update(outcome[1])
+        if stocks:  # once for the group, not once per order; before anyone is answered
+            await reservations.after_commit(self.ctx, stocks=stocks)
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():
                 continue
@@ -109,6 +116,21 @@ class GroupCommit:
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
+
+    async def _settle(
+        self, future: asyncio.Future[Outcome], work: Coroutine[Any, Any, Outcome]
+    ) -> None:
+        """Run one checkout, hand its result or exception to the waiting request, and sync the
+        new stock to Redis."""
+        try:
+            result = await work
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        await reservations.after_commit(self.ctx, stocks=result[1])
+        if not future.done():
+            future.set_result(result)
 
     async def _together(self, reqs: list[CheckoutRequest]) -> list[Outcome | Exception]:
         """One transaction for `reqs`; per request its outcome or the rule it broke."""
@@ -143,20 +165,6 @@ class GroupCommit:
         settled = [o for o in outcomes if o is not None]
         assert len(settled) == len(reqs)  # every request is either invalid or in the group
         return settled
-
-
-async def _settle(
-    future: asyncio.Future[Outcome], work: Coroutine[Any, Any, Outcome]
-) -> None:
-    """Run one checkout and hand its result or exception to the waiting request."""
-    try:
-        result = await work
-    except Exception as exc:
-        if not future.done():
-            future.set_exception(exc)
-        return
-    if not future.done():
-        future.set_result(result)
 
 
 def group_commit(ctx: AppContext) -> GroupCommit:

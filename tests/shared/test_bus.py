@@ -87,3 +87,21 @@ async def test_undecodable_entry_is_delivered_without_event(bus: EventBus) -> No
     await bus.publish_raw(b'{"type":"nope"}')
     (d,) = await bus.read("g", "c", block_ms=50)
     assert d.event is None and d.raw == b'{"type":"nope"}'
+
+
+async def test_publish_many_keeps_order_and_dedups(bus: EventBus) -> None:
+    """The relay's batch publish: in order, once per dedup key, whether the key was used by an
+    earlier single publish or by an earlier item of the same batch."""
+    await bus.ensure_group("gateway")
+    assert await bus.publish(stock(1, 9), dedup_key="outbox:1") is not None
+    mids = await bus.publish_many_raw([
+        (ev.encode(stock(1, 9)), "outbox:1"),  # published already
+        (ev.encode(stock(2, 8)), "outbox:2"),
+        (ev.encode(stock(3, 7)), "outbox:3"),
+        (ev.encode(stock(3, 7)), "outbox:3"),  # twice in one batch
+    ])
+    assert mids[0] is None and mids[3] is None
+    assert mids[1] is not None and mids[2] is not None
+    assert await bus.publish_many_raw([]) == []
+    got = await bus.read("gateway", "a", count=10, block_ms=100)
+    assert [d.event.data.product_id for d in got] == [1, 2, 3]  # type: ignore[union-attr]

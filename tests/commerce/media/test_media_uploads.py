@@ -82,7 +82,14 @@ async def test_jpeg_upload_gets_webp_thumbnails_attached_to_the_product(
 
     shown = (await api.get(f"/api/v1/products/{product.id}")).json()
     assert shown["images"] == [upload["variants"]["800"]]
-    snapshot = await livedata.get_product(ctx.redis, product.id)
+    # The gateway's snapshot is written right after the commit that makes the upload ready
+    # (best effort, outside the transaction), so it may trail the API by a moment.
+    snapshot = None
+    for _ in range(50):
+        snapshot = await livedata.get_product(ctx.redis, product.id)
+        if snapshot is not None and snapshot.image_url is not None:
+            break
+        await asyncio.sleep(0.1)
     assert snapshot is not None and snapshot.image_url == upload["variants"]["800"]
 
     again = await api.post(f"/api/v1/uploads/{ticket['key']}/complete", headers=headers)
