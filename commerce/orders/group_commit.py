@@ -21,33 +21,25 @@ product rows in primary-key order like single checkouts, so they cannot deadlock
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from commerce.catalog import service as catalog_service
 from commerce.context import AppContext
-from commerce.orders import idempotency as idem
 from commerce.orders import reservations
 from commerce.orders.errors import OrderInputError, OutOfStock
 from commerce.orders.transaction import (
     CheckoutRequest,
     DuplicateKey,
+    Outcome,
+    checkout_group,
     checkout_one,
-    insert_idempotency,
-    insert_lines_and_events,
-    insert_orders,
-    stream_statuses,
-    validate,
-    validate_stream,
 )
 
 log = structlog.get_logger(__name__)
 
-Outcome = tuple[idem.StoredResponse, dict[int, int]]
 MAX_GROUP = 50
 
 
@@ -93,7 +85,7 @@ class GroupCommit:
             await self._settle(future, checkout_one(self.ctx, req))
             return
         try:
-            outcomes = await self._together([req for req, _ in batch])
+            outcomes = await checkout_group(self.ctx, [req for req, _ in batch])
         except (DuplicateKey, OutOfStock, OrderInputError):
             outcomes = None  # expected: the group cannot commit as a whole
         except Exception:
@@ -131,40 +123,6 @@ class GroupCommit:
         await reservations.after_commit(self.ctx, stocks=result[1])
         if not future.done():
             future.set_result(result)
-
-    async def _together(self, reqs: list[CheckoutRequest]) -> list[Outcome | Exception]:
-        """One transaction for `reqs`; per request its outcome or the rule it broke."""
-        outcomes: list[Outcome | Exception | None] = [None] * len(reqs)
-        async with self.ctx.sessions() as session, session.begin():
-            products = await catalog_service.load_active_products(
-                session, sorted({pid for r in reqs for pid in r.lines})
-            )
-            stream_ids = [r.body.stream_id for r in reqs if r.body.stream_id is not None]
-            statuses = await stream_statuses(session, stream_ids) if stream_ids else {}
-            live = []
-            for i, req in enumerate(reqs):
-                try:
-                    validate(products, req)
-                    validate_stream(statuses, req)
-                except OrderInputError as exc:
-                    outcomes[i] = exc
-                else:
-                    live.append(i)
-            if live:
-                written = await insert_orders(
-                    session, self.ctx, [reqs[i] for i in live], products
-                )
-                await insert_idempotency(session, self.ctx, written)
-                totals: Counter[int] = Counter()
-                for i in live:
-                    totals.update(reqs[i].lines)
-                stocks = await reservations.reserve(session, lines=dict(totals))
-                await insert_lines_and_events(session, written, stocks)
-                for i, w in zip(live, written, strict=True):
-                    outcomes[i] = (w.response, {pid: stocks[pid] for pid in w.request.lines})
-        settled = [o for o in outcomes if o is not None]
-        assert len(settled) == len(reqs)  # every request is either invalid or in the group
-        return settled
 
 
 def group_commit(ctx: AppContext) -> GroupCommit:

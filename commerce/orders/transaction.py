@@ -19,6 +19,7 @@ product row is locked. Orders and items are transient model objects used as plai
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,21 +83,52 @@ def mask_name(name: str) -> str:
     return f"{name[0]}***{name[-1]}" if len(name) > 1 else f"{name}***"
 
 
-async def checkout_one(
-    ctx: AppContext, req: CheckoutRequest
-) -> tuple[idem.StoredResponse, dict[int, int]]:
+Outcome = tuple[idem.StoredResponse, dict[int, int]]
+
+
+async def checkout_one(ctx: AppContext, req: CheckoutRequest) -> Outcome:
     """One order in its own transaction. Returns the response and the products' new stock."""
+    [outcome] = await checkout_group(ctx, [req])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def checkout_group(
+    ctx: AppContext, reqs: Sequence[CheckoutRequest]
+) -> list[Outcome | OrderInputError]:
+    """One transaction for `reqs`: per request its outcome, or the rule it broke (such a
+    request is left out). Raises, rolling back all of them, when they cannot commit together:
+    `OutOfStock` for the summed quantities, `DuplicateKey`, or any database error."""
+    outcomes: list[Outcome | OrderInputError | None] = [None] * len(reqs)
     async with ctx.sessions() as session, session.begin():
-        products = await catalog_service.load_active_products(session, list(req.lines))
-        validate(products, req)
-        if req.body.stream_id is not None:
-            statuses = await stream_statuses(session, [req.body.stream_id])
-            validate_stream(statuses, req)
-        [written] = await insert_orders(session, ctx, [req], products)
-        await insert_idempotency(session, ctx, [written])
-        stocks = await reservations.reserve(session, lines=req.lines)
-        await insert_lines_and_events(session, [written], stocks)
-    return written.response, stocks
+        products = await catalog_service.load_active_products(
+            session, sorted({pid for r in reqs for pid in r.lines})
+        )
+        stream_ids = [r.body.stream_id for r in reqs if r.body.stream_id is not None]
+        statuses = await stream_statuses(session, stream_ids) if stream_ids else {}
+        live = []
+        for i, req in enumerate(reqs):
+            try:
+                validate(products, req)
+                validate_stream(statuses, req)
+            except OrderInputError as exc:
+                outcomes[i] = exc
+            else:
+                live.append(i)
+        if live:
+            written = await insert_orders(session, ctx, [reqs[i] for i in live], products)
+            await insert_idempotency(session, ctx, written)
+            totals: Counter[int] = Counter()
+            for i in live:
+                totals.update(reqs[i].lines)
+            stocks = await reservations.reserve(session, lines=dict(totals))
+            await insert_lines_and_events(session, written, stocks)
+            for i, w in zip(live, written, strict=True):
+                outcomes[i] = (w.response, {pid: stocks[pid] for pid in w.request.lines})
+    settled = [o for o in outcomes if o is not None]
+    assert len(settled) == len(reqs)  # every request is either invalid or in the transaction
+    return settled
 
 
 def validate(products: Mapping[int, Product], req: CheckoutRequest) -> None:
