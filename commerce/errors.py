@@ -53,9 +53,14 @@ def clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def app_error_headers(exc: AppError) -> dict[str, str]:
+    """Headers an `AppError`'s answer carries (FastAPI handlers and raw ASGI routes alike)."""
+    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else {}
+
+
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = app_error_headers(exc) or None
     return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
 

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from commerce.context import AppContext
-from commerce.errors import clean_validation_errors, error_body
-from shared.errors import AppError, ErrorCode, RateLimited, Unauthorized
+from commerce.errors import app_error_headers, clean_validation_errors, error_body
+from shared.errors import AppError, ErrorCode, Unauthorized
 from shared.tokens import Principal
 
 M = TypeVar("M", bound=BaseModel)
@@ -130,11 +130,10 @@ class HotRoutesMiddleware:
         try:
             response = await route.handler(request)
         except AppError as exc:
-            retry = (
-                ((b"retry-after", str(exc.retry_after).encode()),)
-                if isinstance(exc, RateLimited) else ()
+            headers = tuple(
+                (k.lower().encode(), v.encode()) for k, v in app_error_headers(exc).items()
             )
-            response = _error(exc.status, exc.code, exc.message, exc.details, retry)
+            response = _error(exc.status, exc.code, exc.message, exc.details, headers)
         except _HttpError as exc:
             response = _error(exc.status, exc.code, exc.message, exc.details)
         await send({
