@@ -27,6 +27,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -350,7 +351,11 @@ def main() -> None:
             wait_ready(base)
 
         def load(product_id: int, requests: int) -> tuple[float, dict[int, int], dict[str, int]]:
+            others = service_pids()
             cpu0, t0 = [cpu_seconds(p.pid) for p in procs], time.perf_counter()
+            other0 = {name: cpu_seconds(pid) for name, pid in others.items()}
+            children0, machine0 = children_cpu_seconds(), machine_cpu()
+            groups0 = [group_sizes(base) for base in bases]
             if args.client == "wrk":
                 result = api_rate_wrk(bases, tokens, product_id, args.duration, args.connections)
             else:
@@ -359,6 +364,18 @@ def main() -> None:
             wall = time.perf_counter() - t0
             busy = [(cpu_seconds(p.pid) - c) / wall * 100 for p, c in zip(procs, cpu0, strict=True)]
             print("    API process CPU: " + " + ".join(f"{b:.0f} %" for b in busy))
+            shares = [f"{name} {(cpu_seconds(pid) - other0[name]) / wall * 100:.0f} %"
+                      for name, pid in others.items()]
+            loadgen = (children_cpu_seconds() - children0) / wall * 100
+            shares.append(f"load generator {loadgen:.0f} %")
+            busy_machine, total = machine_cpu_share(machine0, machine_cpu())
+            print(f"    other CPU: {', '.join(shares)}; machine {busy_machine:.0f} % of {total} %")
+            groups = [tuple(b - a for a, b in zip(before, group_sizes(base), strict=True))
+                      for before, base in zip(groups0, bases, strict=True)]
+            count, orders = sum(g[0] for g in groups), sum(g[1] for g in groups)
+            if count:
+                print(f"    checkout transactions: {count:,.0f}, {orders / count:.1f} orders each "
+                      "(group commit)")
             return result
 
         print(f"API load generator: {args.client}")
@@ -419,6 +436,54 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (from /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def group_sizes(base: str) -> tuple[float, float]:
+    """(transactions, checkouts in them) so far, from an API process's group-commit histogram."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    values = {"count": 0.0, "sum": 0.0}
+    for line in text.splitlines():
+        for name in values:
+            if line.startswith(f"orders_checkout_group_size_{name} "):
+                values[name] = float(line.split()[1])
+    return values["count"], values["sum"]
+
+
+def service_pids() -> dict[str, int]:
+    """The local MariaDB and Redis server processes (by command name), for their CPU share."""
+    found: dict[str, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            comm = stat.read_text().strip()
+        except OSError:
+            continue
+        name = {"mariadbd": "MariaDB", "mysqld": "MariaDB", "redis-server": "Redis"}.get(comm)
+        if name and name not in found:
+            found[name] = int(stat.parent.name)
+    return found
+
+
+def children_cpu_seconds() -> float:
+    """CPU of this process's finished children: the load generator (wrk) of a phase."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_cpu() -> tuple[int, int]:
+    """Busy and total jiffies of the whole machine so far (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+def machine_cpu_share(before: tuple[int, int], after: tuple[int, int]) -> tuple[float, int]:
+    """Busy percentage between two `machine_cpu` readings, on the scale 100 % per CPU."""
+    scale = 100 * (os.cpu_count() or 1)
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return (scale * busy / total if total else 0.0), scale
 
 
 def _free_port() -> int:

@@ -52,6 +52,21 @@ def _bucket(frames: list[str]) -> str:
     return "event loop" if any("asyncio/" in f or "uvloop" in f for f in frames) else "other"
 
 
+def _records(text: str) -> list[str]:
+    """The collapsed stacks ("frame;frame;... count"), one per record: a frame's name can hold
+    a newline (SQLAlchemy compiles functions whose source text is their name), so a line that
+    does not end in a count continues on the next."""
+    records: list[str] = []
+    pending = ""
+    for line in text.splitlines():
+        pending += line
+        head, _, count = pending.rpartition(" ")
+        if head and count.isdigit():
+            records.append(pending)
+            pending = ""
+    return records
+
+
 def print_profile(spy: subprocess.Popen[bytes], path: Path) -> None:
     spy.wait(60)
     if not path.exists():
@@ -60,7 +75,7 @@ def print_profile(spy: subprocess.Popen[bytes], path: Path) -> None:
     buckets: Counter[str] = Counter()
     functions: Counter[str] = Counter()
     total = 0
-    for line in path.read_text().splitlines():
+    for line in _records(path.read_text()):
         stack, _, count = line.rpartition(" ")
         if "Thread._bootstrap" in stack:
             continue  # idle helper threads (thread pools) are not the event loop's time

@@ -6,7 +6,7 @@ anything engine-specific (locking reads, pragmas) is decided here or behind a he
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +20,13 @@ from sqlalchemy import (
     Table,
     TypeDecorator,
     event,
+    insert,
     text,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -122,6 +124,28 @@ async def transaction(
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+async def insert_returning_ids(
+    connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """Insert `rows` (same keys each) and return their new ids, in the order of `rows`.
+
+    Through SQLAlchemy's "insertmanyvalues": on MariaDB 10.5+ one multi-row `INSERT ...
+    RETURNING id`, ids matched to rows by their auto-increment order within the statement; on
+    SQLite, whose RETURNING order is unspecified, SQLAlchemy sends the rows one by one. MySQL 8
+    has no RETURNING: one single-row INSERT per row, each reporting its id.
+    """
+    if len(rows) > 1 and connection.dialect.insert_executemany_returning_sort_by_parameter_order:
+        result = await connection.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
+        )
+        return [int(row_id) for row_id in result.scalars().all()]
+    ids = []
+    for row in rows:
+        inserted = await connection.execute(insert(table).values(row))
+        ids.append(int(inserted.lastrowid))
+    return ids
 
 
 def table_of(model: type[Base]) -> Table:

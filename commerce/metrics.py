@@ -21,6 +21,11 @@ OUTBOX_RELAY_LAG = Histogram(
 )
 ORDERS_PLACED = Counter("orders_placed_total", "Orders placed", ["currency"])
 ORDERS_REJECTED = Counter("orders_rejected_total", "Orders rejected", ["reason"])
+CHECKOUT_GROUP_SIZE = Histogram(
+    "orders_checkout_group_size",
+    "Checkouts per group-commit transaction (1 = a checkout alone)",
+    buckets=(1, 2, 4, 8, 16, 32, 50),
+)
 PAYMENT_NOTIFICATIONS = Counter(
     "payment_notifications_total",
     "Payment webhooks by result: accepted, duplicate, ignored, rejected",

@@ -28,12 +28,12 @@ from typing import Any
 import orjson
 from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.catalog import service as catalog_service
 from commerce.catalog.models import Product
 from commerce.context import AppContext
-from commerce.db import table_of, utcnow
+from commerce.db import insert_returning_ids, table_of, utcnow
 from commerce.orders import idempotency as idem
 from commerce.orders import reservations
 from commerce.orders.errors import OrderInputError
@@ -177,21 +177,22 @@ async def insert_orders(
     reqs: Sequence[CheckoutRequest],
     products: Mapping[int, Product],
 ) -> list[Written]:
-    """Insert one `orders` row per request (one statement each: their ids are needed, and only
-    a single-row INSERT reports its id on MySQL 8, MariaDB and SQLite alike)."""
+    """Insert one `orders` row per request: one statement for all of them where the engine
+    reports the new ids of a multi-row INSERT (`db.insert_returning_ids`)."""
     connection = await session.connection()
     now = utcnow()
-    return [await _insert_order(connection, ctx, req, products, now) for req in reqs]
+    orders = [_new_order(ctx, req, products, now) for req in reqs]
+    ids = await insert_returning_ids(connection, _ORDERS, [_columns(o, _ORDERS) for o in orders])
+    return [
+        _written(req, order, order_id, products)
+        for req, order, order_id in zip(reqs, orders, ids, strict=True)
+    ]
 
 
-async def _insert_order(
-    connection: AsyncConnection,
-    ctx: AppContext,
-    req: CheckoutRequest,
-    products: Mapping[int, Product],
-    now: datetime,
-) -> Written:
-    order = Order(
+def _new_order(
+    ctx: AppContext, req: CheckoutRequest, products: Mapping[int, Product], now: datetime
+) -> Order:
+    return Order(
         buyer_id=req.principal.user_id,
         stream_id=req.body.stream_id,
         status="pending_payment",
@@ -202,8 +203,13 @@ async def _insert_order(
         created_at=now,
         updated_at=now,
     )
-    inserted = await connection.execute(insert(_ORDERS).values(_columns(order, _ORDERS)))
-    order.id = int(inserted.lastrowid)
+
+
+def _written(
+    req: CheckoutRequest, order: Order, order_id: int, products: Mapping[int, Product]
+) -> Written:
+    """The inserted order with its lines and the response that describes it."""
+    order.id = order_id
     items = [
         OrderItem(
             order_id=order.id,

@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import pytest
+from sqlalchemy import select
 
 from commerce.auth.models import User
 from commerce.context import AppContext
 from commerce.orders import idempotency as idem
 from commerce.orders.errors import OrderInputError, OutOfStock
 from commerce.orders.group_commit import GroupCommit
+from commerce.orders.models import Order, OrderItem
 from commerce.orders.schemas import OrderCreate
 from commerce.orders.transaction import CheckoutRequest, DuplicateKey
 from shared.tokens import Principal
@@ -43,8 +46,17 @@ async def test_concurrent_checkouts_share_transactions(ctx: AppContext) -> None:
     assert all(isinstance(r, tuple) for r in results), results
     assert await stock_of(ctx, product.id) == 40
     assert await order_count(ctx) == 30
-    ids = {int(r[0].body.split(b'"id":')[1].split(b",")[0]) for r in results}
-    assert len(ids) == 30
+    answers = [orjson.loads(r[0].body) for r in results]
+    assert len({a["id"] for a in answers}) == 30
+    # Each answer describes its own buyer's row (the group's ids come from one multi-row
+    # INSERT ... RETURNING on MariaDB, matched to the rows by order).
+    assert [a["buyer_id"] for a in answers] == [b.id for b in buyers]
+    async with ctx.sessions() as session:
+        stored = dict((await session.execute(select(Order.id, Order.buyer_id))).all())
+    assert {a["id"]: a["buyer_id"] for a in answers} == stored
+    async with ctx.sessions() as session:
+        lines = dict((await session.execute(select(OrderItem.order_id, OrderItem.quantity))).all())
+    assert lines == {a["id"]: 2 for a in answers}
     placed = await events(ctx, "order.placed")
     changed = await events(ctx, "stock.changed")
     assert len(placed) == 30
