@@ -35,7 +35,10 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         relay = None
         if settings.outbox_relay_enabled:
             relay = OutboxRelay(
-                context.sessions, context.bus, poll_interval_s=settings.outbox_poll_interval_s
+                context.sessions,
+                context.bus,
+                poll_interval_s=settings.outbox_poll_interval_s,
+                min_interval_s=settings.outbox_relay_min_interval_s,
             )
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         log.info("commerce_started", env=settings.app_env, db=context.engine.url.drivername)

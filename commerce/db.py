@@ -6,6 +6,7 @@ anything engine-specific (locking reads, pragmas) is decided here or behind a he
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.dml import Insert, ReturningInsert
 
 from shared.settings import BaseAppSettings
 
@@ -136,16 +138,21 @@ async def insert_returning_ids(
     SQLite, whose RETURNING order is unspecified, SQLAlchemy sends the rows one by one. MySQL 8
     has no RETURNING: one single-row INSERT per row, each reporting its id.
     """
+    plain, returning = _insert_statements(table)
     if len(rows) > 1 and connection.dialect.insert_executemany_returning_sort_by_parameter_order:
-        result = await connection.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
-        )
+        result = await connection.execute(returning, list(rows))
         return [int(row_id) for row_id in result.scalars().all()]
     ids = []
     for row in rows:
-        inserted = await connection.execute(insert(table).values(row))
+        inserted = await connection.execute(plain, dict(row))
         ids.append(int(inserted.lastrowid))
     return ids
+
+
+@functools.cache
+def _insert_statements(table: Table) -> tuple[Insert, ReturningInsert[Any]]:
+    """A table's INSERT, without and with `RETURNING id`, built once (hot paths use them)."""
+    return insert(table), insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 
 def table_of(model: type[Base]) -> Table:

@@ -174,6 +174,10 @@ class CommerceSettings(BaseAppSettings):
     # Run the outbox relay inside this process (on by default; a dedicated relay can be used).
     outbox_relay_enabled: bool = True
     outbox_poll_interval_s: float = 0.1
+    # Under load, relay passes are at least this far apart, so one pass carries the events of
+    # many checkout groups (a pass costs the same few statements whatever it carries); the
+    # first event after a quiet spell goes out at once.
+    outbox_relay_min_interval_s: float = Field(default=0.05, ge=0, le=1)
     order_reservation_ttl_s: int = 15 * 60
     # Redis stock gate in front of checkout (commerce/orders/stock_gate.py): a hint whose TTL
     # bounds how long a wrong value (e.g. after a crash) can cause false out_of_stock.

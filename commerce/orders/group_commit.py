@@ -42,7 +42,6 @@ from commerce.orders.transaction import (
 log = structlog.get_logger(__name__)
 
 MAX_GROUP = 50
-_GATHER_YIELDS = 8
 
 
 @dataclass
@@ -73,7 +72,6 @@ class GroupCommit:
     async def _work(self, group: int, queue: _Queue) -> None:
         try:
             while queue.waiting:
-                await self._gather(queue)
                 batch = queue.waiting[: self.max_group]
                 del queue.waiting[: self.max_group]
                 await self._run(batch)
@@ -81,23 +79,6 @@ class GroupCommit:
             queue.worker = None
             if not queue.waiting:
                 self._queues.pop(group, None)
-
-    async def _gather(self, queue: _Queue) -> None:
-        """Let checkouts that are already on their way join before a group starts.
-
-        Under load, a group's buyers are answered together and come back (their next request,
-        through the stock gate) a moment later, one by one: a worker that started at the
-        first of them ran it alone, a whole transaction for one order, while the rest queued
-        behind it. Yielding to the event loop while the queue keeps growing lets them join;
-        a lone checkout on a quiet system goes after one empty yield.
-        """
-        for _ in range(_GATHER_YIELDS):
-            before = len(queue.waiting)
-            if before >= self.max_group:
-                return
-            await asyncio.sleep(0)
-            if len(queue.waiting) == before:
-                return
 
     async def _run(self, batch: list[tuple[CheckoutRequest, asyncio.Future[Outcome]]]) -> None:
         CHECKOUT_GROUP_SIZE.observe(len(batch))

@@ -41,6 +41,7 @@ from shared.errors import InvalidInput
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 RETENTION_S = 24 * 3600
 MARKER_TTL_S = RETENTION_S
+_INSERT_RECORDS = insert(table_of(IdempotencyRecord))  # built once: it runs per checkout group
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ async def insert_records(session: AsyncSession, *, scope: str, records: list[Rec
     connection = await session.connection()
     now = utcnow()
     await connection.execute(
-        insert(table_of(IdempotencyRecord)),
+        _INSERT_RECORDS,
         [
             {"user_id": r.user_id, "scope": scope, "key": r.key, "request_hash": r.digest,
              "status_code": r.response.status_code, "response_body": r.response.body.decode(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.catalog.models import Product
@@ -28,6 +28,21 @@ from shared import livedata
 log = structlog.get_logger(__name__)
 # Core, not ORM: these statements run while the product rows are locked (see transaction.py).
 _products = table_of(Product)
+# Built once (see transaction.py): one stock line each, in primary-key order.
+_TAKE = (
+    update(_products)
+    .where(_products.c.id == bindparam("pid"), _products.c.stock >= bindparam("qty"),
+           _products.c.is_deleted.is_(False))
+    .values(stock=_products.c.stock - bindparam("qty"))
+)
+_GIVE_BACK = (
+    update(_products)
+    .where(_products.c.id == bindparam("pid"))
+    .values(stock=_products.c.stock + bindparam("qty"))
+)
+_STOCKS = select(_products.c.id, _products.c.stock).where(
+    _products.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 async def reserve(session: AsyncSession, *, lines: Mapping[int, int]) -> dict[int, int]:
@@ -39,13 +54,7 @@ async def reserve(session: AsyncSession, *, lines: Mapping[int, int]) -> dict[in
     """
     connection = await session.connection()
     for pid in sorted(lines):
-        qty = lines[pid]
-        result = await connection.execute(
-            update(_products)
-            .where(_products.c.id == pid, _products.c.stock >= qty,
-                   _products.c.is_deleted.is_(False))
-            .values(stock=_products.c.stock - qty)
-        )
+        result = await connection.execute(_TAKE, {"pid": pid, "qty": lines[pid]})
         if result.rowcount == 0:
             available = await connection.scalar(
                 select(_products.c.stock).where(
@@ -63,11 +72,7 @@ async def release(
     with the `stock.changed` events in the same transaction."""
     connection = await session.connection()
     for pid in sorted(lines):
-        await connection.execute(
-            update(_products)
-            .where(_products.c.id == pid)
-            .values(stock=_products.c.stock + lines[pid])
-        )
+        await connection.execute(_GIVE_BACK, {"pid": pid, "qty": lines[pid]})
     stocks = await _stocks(session, list(lines))
     await insert_events(session, stock_events(stocks, stream_id))
     return stocks
@@ -75,9 +80,7 @@ async def release(
 
 async def _stocks(session: AsyncSession, product_ids: list[int]) -> dict[int, int]:
     connection = await session.connection()
-    rows = await connection.execute(
-        select(_products.c.id, _products.c.stock).where(_products.c.id.in_(product_ids))
-    )
+    rows = await connection.execute(_STOCKS, {"ids": product_ids})
     return {int(pid): int(stock) for pid, stock in rows.all()}
 
 

@@ -3,6 +3,10 @@ rolled-back ones never; a relay that dies between publish and mark does not publ
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
 
@@ -80,6 +84,61 @@ async def test_running_relay_publishes_promptly(ctx: AppContext) -> None:
             add_event(session, status(42))
         got = await ctx.bus.read("test", "c", block_ms=2000)
         assert [d.event.stream_id for d in got if d.event] == [42]
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 5)
+
+
+class _CountingRelay(OutboxRelay):
+    """Records when each pass that published something ran, and how much it carried."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.passes: list[tuple[float, int]] = []
+
+    async def relay_once(self) -> int:
+        began = time.monotonic()
+        handled = await super().relay_once()
+        if handled:
+            self.passes.append((began, handled))
+        return handled
+
+    async def settled(self, count: int) -> None:
+        """Wait until `count` passes have finished (a pass publishes, then commits its marks)."""
+        for _ in range(200):
+            if len(self.passes) >= count:
+                return
+            await asyncio.sleep(0.01)
+
+
+async def test_relay_passes_under_load_are_spaced_and_carry_several_commits(
+    ctx: AppContext,
+) -> None:
+    """The first event after a quiet spell goes at once; events committed right after it wait
+    for the next pass, `min_interval_s` later, and go together in it."""
+    relay = _CountingRelay(ctx.sessions, ctx.bus, poll_interval_s=0.05, min_interval_s=1.0)
+    task = asyncio.create_task(relay.run())
+    try:
+        await ctx.bus.ensure_group("test")
+        started = time.monotonic()
+        async with ctx.sessions() as session, session.begin():
+            add_event(session, status(1))
+        first = await ctx.bus.read("test", "c", block_ms=5000)
+        assert [d.event.stream_id for d in first if d.event] == [1]
+        await relay.settled(1)
+        assert relay.passes[0][0] - started < 0.8  # not held back
+        for stream_id in (2, 3, 4):  # three commits, each waking the relay
+            async with ctx.sessions() as session, session.begin():
+                add_event(session, status(stream_id))
+        rest: list[int] = []
+        while len(rest) < 3:
+            got = await ctx.bus.read("test", "c", block_ms=5000)
+            assert got, "events not published"
+            rest += [d.event.stream_id for d in got if d.event]
+        assert rest == [2, 3, 4]
+        await relay.settled(2)
+        assert [n for _, n in relay.passes] == [1, 3]
+        assert relay.passes[1][0] - relay.passes[0][0] >= 1.0
     finally:
         relay.stop()
         await asyncio.wait_for(task, 5)
