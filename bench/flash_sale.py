@@ -342,7 +342,11 @@ def main() -> None:
         buyers = seed_users(db, args.buyers, "buyer")
         tokens = [issuer.issue_access(user_id=u, role="buyer", name=f"Buyer {u}")[0]
                   for u in buyers]
-        pool = max(5, args.connections // args.api_procs)
+        # Group commit needs about one connection per product being sold at a time, plus the
+        # relay's and replay lookups': 20 per process is plenty, and the raw phase's own
+        # connections must fit beside the pools under MariaDB's max_connections.
+        pool = max(5, min(20, args.connections // args.api_procs))
+        check_connection_budget(db, args.connections + args.api_procs * pool + 5)
         ports = [_free_port() for _ in range(args.api_procs)]
         procs = [spawn_api(db, args.redis_url, keys, port, pool, not args.no_relay)
                  for port in ports]
@@ -419,6 +423,18 @@ def main() -> None:
             p.wait(10)
         with db.connect() as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{db.name}`")
+
+
+def check_connection_budget(db: Db, needed: int) -> None:
+    """Stop with a clear message if the run would exceed the server's max_connections."""
+    with db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@max_connections")
+        (limit,) = cur.fetchone()
+    if needed > int(limit):
+        raise SystemExit(
+            f"this run needs up to {needed} MariaDB connections (raw phase + API pools) but "
+            f"max_connections is {limit}: lower --connections or raise max_connections"
+        )
 
 
 def machine_notes(db: Db) -> str:
