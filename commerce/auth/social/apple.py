@@ -15,51 +15,19 @@ addresses for our app and link like any other.
 
 from __future__ import annotations
 
-import hashlib
-
-from commerce.auth.social.base import (
-    Provider,
-    SocialCredentials,
-    SocialIdentity,
-    clean_email,
-    require,
-    truthy_claim,
-)
-from commerce.auth.social.errors import ProviderNotConfigured
-from commerce.auth.social.jwks import IdTokenPolicy, JwksCache, check_nonce, verify_id_token
+from commerce.auth.social.jwks import IdTokenPolicy, JwksCache
+from commerce.auth.social.oidc import IdTokenVerifier
 
 ISSUER = "https://appleid.apple.com"
 
 
-class AppleVerifier:
-    provider: Provider = "apple"
-
-    def __init__(self, *, client_ids: list[str], jwks_url: str, cache: JwksCache) -> None:
-        self._policy = IdTokenPolicy(
-            provider="apple",
-            jwks_url=jwks_url,
-            issuers=frozenset({ISSUER}),
-            audiences=frozenset(client_ids),
-        )
-        self._cache = cache
-
-    async def verify(self, credentials: SocialCredentials) -> SocialIdentity:
-        if not self._policy.audiences:
-            raise ProviderNotConfigured("apple", "APPLE_CLIENT_IDS")
-        token = require(credentials.id_token, "id_token", "apple")
-        claims = await verify_id_token(token, self._policy, self._cache)
-        hashed = (
-            hashlib.sha256(credentials.nonce.encode()).hexdigest()
-            if credentials.nonce is not None
-            else None
-        )
-        check_nonce(claims, hashed)
-        email = clean_email(claims.get("email"))
-        return SocialIdentity(
-            provider="apple",
-            subject=claims["sub"],
-            email=email,
-            email_verified=email is not None and truthy_claim(claims.get("email_verified")),
-            # Apple puts no name in the token (the app gets it once, on first sign-in).
-            name=None,
-        )
+def apple_verifier(*, client_ids: list[str], jwks_url: str, cache: JwksCache) -> IdTokenVerifier:
+    policy = IdTokenPolicy(
+        provider="apple", jwks_url=jwks_url, issuers=frozenset({ISSUER}),
+        audiences=frozenset(client_ids),
+    )
+    # Apple puts no name in the token (the app gets it once, on first sign-in).
+    return IdTokenVerifier(
+        provider="apple", policy=policy, cache=cache,
+        unset="" if client_ids else "APPLE_CLIENT_IDS", hash_nonce=True, name_claim=False,
+    )

@@ -8,43 +8,17 @@ the keys at `https://www.googleapis.com/oauth2/v3/certs` (cached per `Cache-Cont
 
 from __future__ import annotations
 
-from commerce.auth.social.base import (
-    Provider,
-    SocialCredentials,
-    SocialIdentity,
-    clean_email,
-    require,
-    truthy_claim,
-)
-from commerce.auth.social.errors import ProviderNotConfigured
-from commerce.auth.social.jwks import IdTokenPolicy, JwksCache, check_nonce, verify_id_token
+from commerce.auth.social.jwks import IdTokenPolicy, JwksCache
+from commerce.auth.social.oidc import IdTokenVerifier
 
 ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
 
 
-class GoogleVerifier:
-    provider: Provider = "google"
-
-    def __init__(self, *, client_ids: list[str], jwks_url: str, cache: JwksCache) -> None:
-        self._policy = IdTokenPolicy(
-            provider="google",
-            jwks_url=jwks_url,
-            issuers=ISSUERS,
-            audiences=frozenset(client_ids),
-        )
-        self._cache = cache
-
-    async def verify(self, credentials: SocialCredentials) -> SocialIdentity:
-        if not self._policy.audiences:
-            raise ProviderNotConfigured("google", "GOOGLE_CLIENT_IDS")
-        token = require(credentials.id_token, "id_token", "google")
-        claims = await verify_id_token(token, self._policy, self._cache)
-        check_nonce(claims, credentials.nonce)
-        email = clean_email(claims.get("email"))
-        return SocialIdentity(
-            provider="google",
-            subject=claims["sub"],
-            email=email,
-            email_verified=email is not None and truthy_claim(claims.get("email_verified")),
-            name=claims.get("name") if isinstance(claims.get("name"), str) else None,
-        )
+def google_verifier(*, client_ids: list[str], jwks_url: str, cache: JwksCache) -> IdTokenVerifier:
+    policy = IdTokenPolicy(
+        provider="google", jwks_url=jwks_url, issuers=ISSUERS, audiences=frozenset(client_ids)
+    )
+    return IdTokenVerifier(
+        provider="google", policy=policy, cache=cache,
+        unset="" if client_ids else "GOOGLE_CLIENT_IDS",
+    )

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from commerce.auth.social.apple import AppleVerifier
+from commerce.auth.social.apple import apple_verifier
 from commerce.auth.social.base import PROVIDERS, Provider, SocialVerifier
 from commerce.auth.social.facebook import FacebookVerifier
-from commerce.auth.social.google import GoogleVerifier
+from commerce.auth.social.google import google_verifier
 from commerce.auth.social.instagram import InstagramVerifier
 from commerce.auth.social.jwks import JwksCache
 from commerce.auth.social.line import LineVerifier
-from commerce.auth.social.oidc import OidcVerifier
+from commerce.auth.social.oidc import oidc_verifier
 from commerce.context import AppContext
 from shared.settings import CommerceSettings
 
@@ -37,12 +37,12 @@ class SocialRegistry:
                 timeout_s=timeout,
                 trust_email=settings.line_trust_email,
             ),
-            "google": GoogleVerifier(
+            "google": google_verifier(
                 client_ids=settings.google_client_ids,
                 jwks_url=settings.google_jwks_url,
                 cache=self.jwks,
             ),
-            "apple": AppleVerifier(
+            "apple": apple_verifier(
                 client_ids=settings.apple_client_ids,
                 jwks_url=settings.apple_jwks_url,
                 cache=self.jwks,
@@ -63,7 +63,7 @@ class SocialRegistry:
                 graph_base=settings.instagram_graph_base,
                 timeout_s=timeout,
             ),
-            "kapook": OidcVerifier(
+            "kapook": oidc_verifier(
                 provider="kapook",
                 issuer=settings.kapook_issuer,
                 jwks_url=settings.kapook_jwks_url,
