@@ -14,7 +14,7 @@ import orjson
 
 from realtime import rooms
 from shared.errors import Forbidden, NotFound, Unauthorized
-from shared.livedata import ProductSnapshot, StreamMeta, get_product
+from shared.livedata import SNAPSHOT_TTL_S, ProductSnapshot, StreamMeta, get_product, stock_key
 from shared.tokens import Principal
 
 if TYPE_CHECKING:
@@ -23,15 +23,23 @@ if TYPE_CHECKING:
 PIN_TTL_S = 7 * 24 * 3600
 PRODUCT_FIELDS = ("id", "name", "price", "currency", "stock", "image_url")
 
-# KEYS: pin, new product's index. ARGV: snapshot json, product id, stream id, ttl s, index tpl.
-# Replaces the pin and moves the room between product indexes atomically.
+# KEYS: pin, new product's index, product's stock. ARGV: snapshot json, product id, stream id,
+# ttl s, index tpl. Replaces the pin and moves the room between product indexes atomically; the
+# stock is read here too, so a stock event relayed since the snapshot was read is not lost.
 _PIN = """
 local old = redis.call('GET', KEYS[1])
 if old then
   local old_id = tostring(cjson.decode(old)['id'])
   redis.call('SREM', (string.gsub(ARGV[5], '{room}', old_id)), ARGV[3])
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+local snap = ARGV[1]
+local stock = redis.call('GET', KEYS[3])
+if stock then
+  local t = cjson.decode(snap)
+  t['stock'] = tonumber(stock)
+  snap = cjson.encode(t)
+end
+redis.call('SET', KEYS[1], snap, 'EX', ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 """
@@ -45,9 +53,11 @@ redis.call('SREM', (string.gsub(ARGV[2], '{room}', tostring(cjson.decode(old)['i
 return 1
 """
 
-# KEYS: product index. ARGV: product id, stock, pin tpl. Updates each room's snapshot; returns
-# the stream ids where the product is still pinned (stale index entries are dropped).
+# KEYS: product index, product's stock. ARGV: product id, stock, pin tpl, stock ttl s. Records
+# the stock (`livedata.stock_key`) and updates each room's snapshot; returns the stream ids where
+# the product is still pinned (stale index entries are dropped).
 _STOCK = """
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
 local out = {}
 for _, s in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local pin_key = string.gsub(ARGV[3], '{room}', s)
@@ -100,7 +110,7 @@ class Pins:
             raise NotFound("no such product")
         product = room_product(snapshot)
         await self._pin(
-            keys=[rooms.pin(stream_id), rooms.product_pins(product_id)],
+            keys=[rooms.pin(stream_id), rooms.product_pins(product_id), stock_key(product_id)],
             args=[orjson.dumps(product), product_id, stream_id, PIN_TTL_S,
                   rooms.product_pins(rooms.ROOM)],
         )
@@ -118,9 +128,10 @@ class Pins:
         return orjson.loads(raw) if raw else None
 
     async def stock_changed(self, product_id: int, stock: int) -> list[int]:
-        """Update the stored pins of a product; returns the streams where it is pinned."""
+        """Record a product's new stock and update its stored pins; returns the streams where
+        it is pinned. Called by the relay, one event at a time in the outbox's order."""
         out = await self._stock(
-            keys=[rooms.product_pins(product_id)],
-            args=[product_id, stock, rooms.template("pin")],
+            keys=[rooms.product_pins(product_id), stock_key(product_id)],
+            args=[product_id, stock, rooms.template("pin"), SNAPSHOT_TTL_S],
         )
         return sorted(int(s) for s in out)

@@ -1,9 +1,17 @@
-"""Live data commerce keeps in Redis for the gateway: stream metadata and product snapshots.
+"""Live data in Redis for the gateway: stream metadata and product snapshots.
 
 Commerce writes these after each commit that changes them (stream create/update/end, product
-create/update/delete, stock reservations and releases); the gateway only reads them, so it needs
-neither the database nor an HTTP call per `join` or `pin`. One definition of keys and shapes
-for both sides.
+create/update/delete); the gateway reads them, so it needs neither the database nor an HTTP call
+per `join` or `pin`. One definition of keys and shapes for both sides.
+
+A product's stock changes with every order, in transactions of several API processes whose
+after-commit writes can reach Redis in any order, so a stock written there could end on an older
+value (a sold-out product showing units left). The stock has a key of its own instead
+(`stock_key`), written only by the gateway's relay from `stock.changed` events, which it applies
+one at a time in the outbox's order, and for one product that is commit order (each event is
+written while its transaction holds the product row's lock). `get_product` reads both keys and
+the stock key wins; the snapshot's own `stock` (the database's at its write) stands until the
+product's first stock event.
 """
 
 from __future__ import annotations
@@ -49,6 +57,11 @@ def product_key(product_id: int) -> str:
     return f"live:product:{product_id}"
 
 
+def stock_key(product_id: int) -> str:
+    """The product's stock as of the last `stock.changed` event the gateway relayed."""
+    return f"live:product:{product_id}:stock"
+
+
 async def put_stream(redis: aioredis.Redis, meta: StreamMeta) -> None:
     await redis.set(stream_key(meta.id), meta.model_dump_json(), ex=SNAPSHOT_TTL_S * 4)
 
@@ -67,12 +80,9 @@ async def delete_product(redis: aioredis.Redis, product_id: int) -> None:
 
 
 async def get_product(redis: aioredis.Redis, product_id: int) -> ProductSnapshot | None:
-    raw = await redis.get(product_key(product_id))
-    return ProductSnapshot.model_validate_json(raw) if raw else None
-
-
-async def set_product_stock(redis: aioredis.Redis, product_id: int, stock: int) -> None:
-    """Update only the stock of a cached snapshot (after reservations and releases)."""
-    snapshot = await get_product(redis, product_id)
-    if snapshot is not None:
-        await put_product(redis, snapshot.model_copy(update={"stock": stock}))
+    """The snapshot with the relayed stock, when there is one (one round trip)."""
+    raw, stock = await redis.mget(product_key(product_id), stock_key(product_id))
+    if not raw:
+        return None
+    snapshot = ProductSnapshot.model_validate_json(raw)
+    return snapshot if stock is None else snapshot.model_copy(update={"stock": int(stock)})

@@ -29,7 +29,6 @@ import structlog
 
 from commerce.context import AppContext
 from commerce.metrics import CHECKOUT_GROUP_SIZE
-from commerce.orders import reservations
 from commerce.orders.errors import OrderInputError, OutOfStock
 from commerce.orders.transaction import (
     CheckoutRequest,
@@ -59,8 +58,7 @@ class GroupCommit:
         self._queues: dict[int, _Queue] = {}
 
     async def checkout(self, req: CheckoutRequest) -> Outcome:
-        """The outcome of `req`'s checkout, as `transaction.checkout_one` would give it; the
-        new stock is synced to Redis (`reservations.after_commit`) once per transaction."""
+        """The outcome of `req`'s checkout, as `transaction.checkout_one` would give it."""
         group = min(req.lines)
         queue = self._queues.setdefault(group, _Queue())
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -97,12 +95,6 @@ class GroupCommit:
             for req, future in batch:  # the reference path, one by one
                 await self._settle(future, checkout_one(self.ctx, req))
             return
-        stocks: dict[int, int] = {}
-        for outcome in outcomes:
-            if not isinstance(outcome, Exception):
-                stocks.update(outcome[1])
-        if stocks:  # once for the group, not once per order; before anyone is answered
-            await reservations.after_commit(self.ctx, stocks=stocks)
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():
                 continue
@@ -114,15 +106,13 @@ class GroupCommit:
     async def _settle(
         self, future: asyncio.Future[Outcome], work: Coroutine[Any, Any, Outcome]
     ) -> None:
-        """Run one checkout, hand its result or exception to the waiting request, and sync the
-        new stock to Redis."""
+        """Run one checkout and hand its result or exception to the waiting request."""
         try:
             result = await work
         except Exception as exc:
             if not future.done():
                 future.set_exception(exc)
             return
-        await reservations.after_commit(self.ctx, stocks=result[1])
         if not future.done():
             future.set_result(result)
 

@@ -23,7 +23,6 @@ from commerce.orders.errors import OutOfStock
 from commerce.orders.stock_gate import StockGate
 from commerce.outbox import insert_events
 from shared import events as ev
-from shared import livedata
 
 log = structlog.get_logger(__name__)
 # Core, not ORM: these statements run while the product rows are locked (see transaction.py).
@@ -110,16 +109,13 @@ def gate(ctx: AppContext) -> StockGate:
     return made
 
 
-async def after_commit(
-    ctx: AppContext, *, stocks: Mapping[int, int], released: Mapping[int, int] | None = None
-) -> None:
-    """Best-effort sync of Redis after a commit: the gateway's product snapshots and, for a
-    release, the gate. A failure here is logged, not raised: the order is committed and both
-    Redis values heal (snapshots on the next change, the gate by its TTL)."""
+async def after_commit(ctx: AppContext, *, released: Mapping[int, int] | None) -> None:
+    """Best-effort sync of the stock gate after a commit that released units. A failure here is
+    logged, not raised: the change is committed and the gate heals by its TTL. (The gateway's
+    view of the stock follows the `stock.changed` events, in commit order: `shared.livedata`.)"""
+    if not released:
+        return
     try:
-        if released:
-            await gate(ctx).give_back(released)
-        for pid, stock in stocks.items():
-            await livedata.set_product_stock(ctx.redis, pid, stock)
+        await gate(ctx).give_back(released)
     except Exception:
-        log.warning("stock_sync_failed", product_ids=sorted(stocks), exc_info=True)
+        log.warning("stock_gate_sync_failed", product_ids=sorted(released), exc_info=True)

@@ -129,7 +129,7 @@ async def cancel_order(ctx: AppContext, *, order_id: int, principal: Principal) 
         if not result.matched:
             current = await session.scalar(select(Order.status).where(Order.id == order_id))
             raise InvalidTransition(details={"status": current, "to": "cancelled"})
-    await reservations.after_commit(ctx, stocks=result.stocks, released=result.released)
+    await reservations.after_commit(ctx, released=result.released)
     async with ctx.sessions() as session:
         return await visible_order(session, order_id=order_id, principal=principal)
 
@@ -164,9 +164,7 @@ async def expire_due(
                 )
             if result.matched:
                 expired += 1
-                await reservations.after_commit(
-                    ctx, stocks=result.stocks, released=result.released
-                )
+                await reservations.after_commit(ctx, released=result.released)
         if len(ids) < batch_size:
             break
     if expired:

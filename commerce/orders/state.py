@@ -47,11 +47,10 @@ def sources(to: str) -> list[str]:
 
 @dataclass
 class TransitionResult:
-    """What happened; `stocks`/`released` feed `reservations.after_commit` once committed."""
+    """What happened; `released` feeds `reservations.after_commit` once committed."""
 
     matched: bool
     status_before: str | None = None
-    stocks: dict[int, int] = field(default_factory=dict)
     released: dict[int, int] = field(default_factory=dict)
 
 
@@ -105,7 +104,7 @@ async def transition(
         for pid, qty in rows.all():
             lines[int(pid)] += int(qty)
         outcome.released = dict(lines)
-        outcome.stocks = await reservations.release(
+        await reservations.release(
             session, lines=outcome.released, stream_id=order.stream_id
         )
     _state_event(session, order_id, order.buyer_id, order.stream_id, to)

@@ -168,14 +168,14 @@ async def refund_order(ctx: AppContext, *, order_id: int, principal: Principal) 
         if moved.matched and "refunded" not in state.RELEASES_STOCK:
             moved.released = await _order_lines(session, order_id)
             order = await session.get(Order, order_id)
-            moved.stocks = await reservations.release(
+            await reservations.release(
                 session, lines=moved.released, stream_id=order.stream_id if order else None
             )
     if not moved.matched:  # the provider refunded, but the order moved meanwhile: record it
         log.error("refund_order_moved", order_id=order_id, payment_id=payment_id)
         raise PaymentProviderError("refunded at the provider, but the order changed meanwhile",
                                    code="refund_order_conflict", status=409)
-    await reservations.after_commit(ctx, stocks=moved.stocks, released=moved.released)
+    await reservations.after_commit(ctx, released=moved.released)
     log.info("order_refunded", order_id=order_id, payment_id=payment_id, provider=provider)
     async with ctx.sessions() as session:
         return await order_service.visible_order(session, order_id=order_id, principal=principal)

@@ -9,6 +9,7 @@ import signal
 import redis.asyncio as aioredis
 
 from shared import events as ev
+from shared import livedata
 from shared.bus import RedisStreamBus
 from tests.realtime.clients import Client, World
 from tests.realtime.conftest import GatewayFactory
@@ -220,3 +221,40 @@ async def test_a_killed_relay_leader_is_replaced_and_its_events_delivered(
     assert [e["status"] for e in watcher.of("stream_status")] == ["live", "ended"]
     assert (await aredis.get(f"events-{channel}:gateway:leader")).decode() == survivor
     await all_acknowledged(aredis, channel)
+
+
+async def test_the_relayed_stock_outranks_snapshots_written_out_of_order(
+    gateway: tuple[object, str], world: World, aredis: aioredis.Redis, channel: str,
+    clients: list[Client],
+) -> None:
+    """Commerce's processes write product snapshots after their commits, in no guaranteed
+    order; the stock a host pins and a late joiner sees is the last relayed `stock.changed`."""
+    _, url = gateway
+    await world.product(5, stock=10)
+    await world.stream(1, host_id=1, product_ids=[5])
+    bus = bus_for(aredis, channel)
+    await bus.publish(ev.StockChanged(data=ev.StockChangedData(product_id=5, stock=3)))
+    await bus.publish(ev.StockChanged(data=ev.StockChangedData(product_id=5, stock=0)))
+    await bus.publish(ev.ProductSoldOut(data=ev.SoldOutData(product_id=5)))
+    await all_acknowledged(aredis, channel)
+    # A snapshot written late by another process (say after an image change) with the stock
+    # its transaction read before the sale ended.
+    await world.product(5, stock=3)
+    snapshot = await livedata.get_product(aredis, 5)
+    assert snapshot is not None and snapshot.stock == 0 and snapshot.name == "product 5"
+
+    host = await Client("host").connect(url, world.token(1))
+    clients.append(host)
+    await host.join(1)
+    assert await host.call("pin", {"stream_id": 1, "product_id": 5}) == {"ok": True}
+    late = await Client("late").connect(url)
+    clients.append(late)
+    assert (await late.join(1))["pinned"]["stock"] == 0
+    # Restocked: the next event moves both the record and the pin.
+    await bus.publish(ev.StockChanged(data=ev.StockChangedData(product_id=5, stock=7)))
+    await late.wait_for(lambda: late.of("stock"))
+    assert late.of("stock")[0]["stock"] == 7
+    later = await Client("later").connect(url)
+    clients.append(later)
+    assert (await later.join(1))["pinned"]["stock"] == 7
+    assert (await livedata.get_product(aredis, 5)).stock == 7  # type: ignore[union-attr]
