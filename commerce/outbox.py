@@ -151,10 +151,14 @@ class OutboxRelay:
             # A pass costs a transaction of four statements whatever it carries: under load
             # (a wake-up per checkout group) a pass comes at least `min_interval_s` after the
             # last one that published something, so each takes what several groups wrote;
-            # the first event after a quiet spell goes out at once.
+            # the first event after a quiet spell goes out at once, and so does the next batch
+            # of a backlog (a full batch is followed at once).
             wait = last_busy_pass + self.min_interval_s - time.monotonic()
             if wait > 0:
-                await asyncio.sleep(wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+                if self._stopping.is_set():
+                    break
             began = time.monotonic()
             try:
                 handled = await self.relay_once()
@@ -164,7 +168,9 @@ class OutboxRelay:
                 log.exception("outbox_relay_failed")
                 handled = 0
                 await asyncio.sleep(1.0)
-            if handled:
+            if handled >= self.batch_size:
+                last_busy_pass = -math.inf  # a backlog: the next batch goes at once
+            elif handled:
                 last_busy_pass = began
             else:
                 self._wake.clear()

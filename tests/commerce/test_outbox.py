@@ -142,3 +142,26 @@ async def test_relay_passes_under_load_are_spaced_and_carry_several_commits(
     finally:
         relay.stop()
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_backlog_is_published_batch_after_batch_without_spacing(ctx: AppContext) -> None:
+    async with ctx.sessions() as session, session.begin():
+        for i in range(5):
+            add_event(session, status(i))
+    relay = _CountingRelay(
+        ctx.sessions, ctx.bus, batch_size=2, poll_interval_s=0.05, min_interval_s=5.0
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        await ctx.bus.ensure_group("test")
+        got: list[int] = []
+        while len(got) < 5:
+            batch = await ctx.bus.read("test", "c", block_ms=3000)
+            assert batch, f"backlog not drained: {got}"
+            got += [d.event.stream_id for d in batch if d.event]
+        assert got == [0, 1, 2, 3, 4]
+        await relay.settled(3)
+        assert [n for _, n in relay.passes] == [2, 2, 1]
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 5)
