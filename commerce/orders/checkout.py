@@ -6,6 +6,8 @@ replay and give-back rules around it.
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 
 from commerce.carts import service as cart_service
@@ -49,6 +51,7 @@ async def place_order(
     request = CheckoutRequest(principal, body, lines, key, digest)
 
     if gate is not None:
+        # A take also sets the key's marker, which must exist before the record can.
         marker = idem.marker_key(principal.user_id, SCOPE, key) if key else None
         rejected = await gate.take(
             lines, marker_key=marker, unrevoked=None if revocation_checked else principal
@@ -63,6 +66,7 @@ async def place_order(
             ):
                 return stored
             raise OutOfStock(product_id=rejected.product_id, available=rejected.available)
+        request = dataclasses.replace(request, marked=marker is not None)
     committed = False
     try:
         stored, stocks = await group_commit(ctx).checkout(request)

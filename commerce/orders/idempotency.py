@@ -15,9 +15,11 @@ records, and the Redis marker lives exactly as long, so "no marker" still proves
 A retry a day later is a new request.
 
 A Redis marker spares the flash sale's cheap path a DB read: it is set *before* the record's
-transaction commits, so "no marker" proves "no record" (while the marker lives, `MARKER_TTL_S`)
-and the gate can reject a keyed request with Redis alone. A marker whose transaction rolled
-back only costs one needless lookup.
+transaction commits (by the stock gate's script when a request passes it, in the same round
+trip; else in the checkout transaction), so "no marker" proves "no record" (while the marker
+lives, `MARKER_TTL_S`) and the gate can reject a keyed request with Redis alone. A marker whose
+order did not commit (out of stock in the database, a rule broken, an error) only costs one
+needless lookup.
 """
 
 from __future__ import annotations

@@ -29,15 +29,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.catalog.models import Product
+from commerce.orders.idempotency import MARKER_TTL_S
 from shared.tokens import REVOKED_LUA, Principal, revocation_keys
 
 KEY_PREFIX = "stockgate:"
 
 # ARGV: n (lines), "1" to let missing keys through (after a reload found no such product:
 # the database will answer 404/422 for it), marker count (0/1), revocation key count (0: no
-# check), the token's issued_at, then the n quantities. KEYS: the n gate keys, the marker, the
-# revocation keys. Returns {1} taken, {0, i, available, marker exists 0/1} line i short,
-# {-1, i...} lines whose key is missing, {-2} the token is revoked (nothing taken).
+# check), the token's issued_at, the marker's TTL in seconds, then the n quantities. KEYS: the
+# n gate keys, the marker, the revocation keys. Returns {1} taken (and the marker set),
+# {0, i, available, marker exists 0/1} line i short, {-1, i...} lines whose key is missing,
+# {-2} the token is revoked (nothing taken).
 _TAKE = REVOKED_LUA + """
 local n = tonumber(ARGV[1])
 local lenient = ARGV[2] == '1'
@@ -53,7 +55,7 @@ for i = 1, n do
   local v = redis.call('GET', KEYS[i])
   if not v then
     if not lenient then missing[#missing + 1] = i end
-  elseif tonumber(v) < tonumber(ARGV[5 + i]) then
+  elseif tonumber(v) < tonumber(ARGV[6 + i]) then
     local marked = 0
     if marker > n then marked = redis.call('EXISTS', KEYS[marker]) end
     return {0, i, tonumber(v), marked}
@@ -63,8 +65,9 @@ if #missing > 0 then
   return {-1, unpack(missing)}
 end
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECRBY', KEYS[i], ARGV[5 + i]) end
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECRBY', KEYS[i], ARGV[6 + i]) end
 end
+if marker > n then redis.call('SET', KEYS[marker], '1', 'EX', ARGV[6]) end
 return {1}
 """
 
@@ -117,14 +120,16 @@ class StockGate:
         lines: Mapping[int, int],
         *,
         marker_key: str | None = None,
+        marker_ttl_s: int = MARKER_TTL_S,
         unrevoked: Principal | None = None,
     ) -> Rejected | Revoked | None:
         """Take `lines` (product id → quantity) from the gate, or say which line is short.
 
         Two checks ride along in the same round trip, because in a flash sale's flood the
         rejection path is the whole request:
-        - `marker_key`: a key whose existence a rejection reports (the idempotency marker: a
-          caller must look for a replay before answering 409);
+        - `marker_key`: the idempotency marker: a rejection reports whether it exists (a caller
+          must look for a replay before answering 409), and a take sets it for `marker_ttl_s`
+          (the checkout that follows may store a record under it: the marker must exist first);
         - `unrevoked`: a principal whose token must not be revoked (`shared.tokens`'s rule, run
           first): if it is, nothing is taken and `Revoked` is returned.
         """
@@ -135,7 +140,7 @@ class StockGate:
         revocation = revocation_keys(unrevoked) if unrevoked is not None else []
         keys.extend(revocation)
         head: list[str | int] = [len(ids), "0", int(marker_key is not None), len(revocation),
-                unrevoked.issued_at if unrevoked is not None else 0]
+                unrevoked.issued_at if unrevoked is not None else 0, marker_ttl_s]
         qty = [lines[pid] for pid in ids]
         for _attempt in range(3):
             result = await self._take(keys=keys, args=[*head, *qty])

@@ -84,6 +84,8 @@ class CheckoutRequest:
     lines: dict[int, int]
     key: str | None
     digest: str
+    # The key's idempotency marker is already set (by the stock gate's take).
+    marked: bool = False
 
 
 @dataclass(frozen=True)
@@ -256,8 +258,9 @@ def _written(
 async def insert_idempotency(
     session: AsyncSession, ctx: AppContext, written: Sequence[Written]
 ) -> None:
-    """Claim the keys of the keyed orders (one statement), then set their Redis markers;
-    a key already taken raises `DuplicateKey` (the transaction must be rolled back)."""
+    """Claim the keys of the keyed orders (one statement), then set the Redis markers the
+    stock gate has not; a key already taken raises `DuplicateKey` (the transaction must be
+    rolled back)."""
     keyed = [w for w in written if w.request.key]
     if not keyed:
         return
@@ -272,7 +275,9 @@ async def insert_idempotency(
         await idem.insert_records(session, scope=SCOPE, records=records)
     except IntegrityError:
         raise DuplicateKey() from None
-    await idem.mark_many(ctx.redis, scope=SCOPE, records=records)
+    unmarked = [r for r, w in zip(records, keyed, strict=True) if not w.request.marked]
+    if unmarked:  # the stock gate sets the markers of the requests it passes
+        await idem.mark_many(ctx.redis, scope=SCOPE, records=unmarked)
 
 
 async def insert_lines_and_events(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 
 from commerce.context import AppContext
+from commerce.orders import idempotency as idem
 from commerce.orders import stock_gate
 from shared import events as ev
 from tests.commerce.factories import make_product, make_user
@@ -191,20 +192,25 @@ async def test_from_cart_orders_the_cart_and_clears_it(
 
 
 async def test_gate_reports_the_marker_in_the_same_round_trip(ctx: AppContext) -> None:
-    """`take(..., marker_key=)`: a rejection says whether the marker exists; a success takes
-    units from the gate keys only (the marker is never decremented)."""
+    """`take(..., marker_key=)`: a rejection says whether the marker exists and leaves it as it
+    is; a success takes units from the gate keys only and sets the marker, with its TTL, before
+    the checkout can store a record under the key."""
     seller, _ = await make_user(ctx, "seller")
     product = await make_product(ctx, seller, stock=2)
     gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
-    marker = "test:marker"
+    marker, other = "test:marker", "test:other-marker"
+
+    rejected = await gate.take({product.id: 5}, marker_key=marker)
+    assert rejected == stock_gate.Rejected(product_id=product.id, available=2, marked=False)
+    assert await ctx.redis.exists(marker) == 0
 
     assert await gate.take({product.id: 1}, marker_key=marker) is None
-    rejected = await gate.take({product.id: 5}, marker_key=marker)
-    assert rejected == stock_gate.Rejected(product_id=product.id, available=1, marked=False)
-
-    await ctx.redis.set(marker, "1")
+    assert int(await ctx.redis.get(marker)) == 1
+    assert idem.MARKER_TTL_S - 5 <= await ctx.redis.ttl(marker) <= idem.MARKER_TTL_S
     rejected = await gate.take({product.id: 5}, marker_key=marker)
     assert rejected == stock_gate.Rejected(product_id=product.id, available=1, marked=True)
-    assert await gate.take({product.id: 1}, marker_key=marker) is None
+    rejected = await gate.take({product.id: 5}, marker_key=other)
+    assert rejected == stock_gate.Rejected(product_id=product.id, available=1, marked=False)
+    assert await gate.take({product.id: 1}, marker_key=other, marker_ttl_s=60) is None
     assert int(await ctx.redis.get(stock_gate.key(product.id))) == 0
-    assert int(await ctx.redis.get(marker)) == 1
+    assert 55 <= await ctx.redis.ttl(other) <= 60
