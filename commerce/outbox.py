@@ -41,6 +41,17 @@ class OutboxEvent(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+_OUTBOX = table_of(OutboxEvent)
+# Built once: the checkout writes events and the relay reads and marks them for every group of
+# orders, and building a statement costs about as much CPU as running it.
+_INSERT_EVENTS = insert(_OUTBOX)
+_MARK_PUBLISHED = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=bindparam("now"))
+)
+
+
 def add_event(session: AsyncSession, event: ev.DomainEvent) -> None:
     """Queue an event inside the caller's transaction; it is published only if that commits."""
     session.add(
@@ -70,17 +81,6 @@ async def insert_events(session: AsyncSession, events: Sequence[ev.DomainEvent])
         ],
     )
     _wake_relays()
-
-
-_OUTBOX = table_of(OutboxEvent)
-# Built once: the checkout writes events and the relay reads and marks them for every group of
-# orders, and building a statement costs about as much CPU as running it.
-_INSERT_EVENTS = insert(_OUTBOX)
-_MARK_PUBLISHED = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
-    .values(published_at=bindparam("now"))
-)
 
 
 def _wake_relays() -> None:

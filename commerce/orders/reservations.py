@@ -66,7 +66,7 @@ async def reserve(session: AsyncSession, *, lines: Mapping[int, int]) -> dict[in
 
 async def release(
     session: AsyncSession, *, lines: Mapping[int, int], stream_id: int | None
-) -> dict[int, int]:
+) -> None:
     """Put reserved units back (the caller's transition matched, so this runs once per order),
     with the `stock.changed` events in the same transaction."""
     connection = await session.connection()
@@ -74,7 +74,6 @@ async def release(
         await connection.execute(_GIVE_BACK, {"pid": pid, "qty": lines[pid]})
     stocks = await _stocks(session, list(lines))
     await insert_events(session, stock_events(stocks, stream_id))
-    return stocks
 
 
 async def _stocks(session: AsyncSession, product_ids: list[int]) -> dict[int, int]:
