@@ -304,6 +304,10 @@ def main() -> None:
                         help="connect the raw clients and the API through this MariaDB socket "
                              "(e.g. /run/mysqld/mysqld.sock) instead of TCP")
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--api-connections", type=int, default=0, metavar="N",
+                        help="requests in flight against the API (default: --connections); "
+                             "the raw phase's MariaDB connections are capped by max_connections, "
+                             "the API's are not")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--units", type=int, default=500)
@@ -345,6 +349,7 @@ def main() -> None:
         # Group commit needs about one connection per product being sold at a time, plus the
         # relay's and replay lookups': 20 per process is plenty, and the raw phase's own
         # connections must fit beside the pools under MariaDB's max_connections.
+        in_flight = args.api_connections or args.connections
         pool = max(5, min(20, args.connections // args.api_procs))
         check_connection_budget(db, args.connections + args.api_procs * pool + 5)
         ports = [_free_port() for _ in range(args.api_procs)]
@@ -361,9 +366,9 @@ def main() -> None:
             children0, machine0 = children_cpu_seconds(), machine_cpu()
             groups0 = [group_sizes(base) for base in bases]
             if args.client == "wrk":
-                result = api_rate_wrk(bases, tokens, product_id, args.duration, args.connections)
+                result = api_rate_wrk(bases, tokens, product_id, args.duration, in_flight)
             else:
-                result = api_rate(bases, tokens, product_id, requests, args.connections,
+                result = api_rate(bases, tokens, product_id, requests, in_flight,
                                   args.client_procs)
             wall = time.perf_counter() - t0
             busy = [(cpu_seconds(p.pid) - c) / wall * 100 for p, c in zip(procs, cpu0, strict=True)]
@@ -404,7 +409,7 @@ def main() -> None:
                 rate, statuses, codes = load(product, requests)
                 ratios[phase].append(rate / raw)
                 print(f"[round {round_no}] {what[phase]}, {sum(statuses.values())} requests, "
-                      f"{args.connections} in flight, {args.api_procs} API process(es): "
+                      f"{in_flight} in flight, {args.api_procs} API process(es): "
                       f"{rate:,.0f}/s  ratio api/raw = {rate / raw:.2f}  statuses={statuses} "
                       f"codes={codes}")
                 if spy is not None:
