@@ -254,3 +254,35 @@ def run_checked(
             f"{' '.join(argv)} exited with {result.returncode}:\n{result.stdout[-LOG_TAIL_CHARS:]}"
         )
     return result
+
+
+# Variables that would switch the embedded default to real servers: removed for `make run`.
+EMBEDDED_SERVER_VARS = (
+    "REDIS_URL", "CELERY_BROKER_URL", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY", "APP_ENV",
+)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    proc: Proc
+    api: str
+    gateway: str
+
+
+@contextlib.contextmanager
+def embedded_platform(database_url: str, **env: str) -> Iterator[Embedded]:
+    """`make run`'s process (`devserver.py`) on the embedded default, with its own SQLite file
+    and free ports, once both services answer `health`; stopped when the block ends."""
+    api_port, gw_port = free_port(), free_port()
+    overrides: dict[str, str | None] = {v: None for v in EMBEDDED_SERVER_VARS}
+    overrides.update(env, DATABASE_URL=database_url)
+    with spawn(
+        [sys.executable, "devserver.py", "--api-port", str(api_port),
+         "--gateway-port", str(gw_port)],
+        name="embedded",
+        env=overrides,
+    ) as proc:
+        api, gateway = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{gw_port}"
+        wait_http(f"{api}/healthz", proc=proc, timeout=60)
+        wait_http(f"{gateway}/healthz", proc=proc, timeout=30)
+        yield Embedded(proc, api, gateway)

@@ -6,16 +6,13 @@ Also checks that the operational metrics the load produces are exposed on `/metr
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
 
 import httpx
 
 from loadtests.setup import create_fixture, write_fixture
-from tests.helpers.procs import free_port, spawn, wait_http
+from tests.helpers.procs import embedded_platform, wait_http
 from tests.loadtests.runner import assert_clean_mixed_run, run_locust
-
-SERVER_VARS = ("REDIS_URL", "CELERY_BROKER_URL", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY", "APP_ENV")
 
 METRICS_AFTER_LOAD = (
     "gateway_connected_sockets",
@@ -34,16 +31,10 @@ METRICS_AFTER_LOAD = (
 
 
 async def test_locust_smoke_against_the_embedded_default(tmp_path: Path) -> None:
-    api_port, gw_port = free_port(), free_port()
-    env: dict[str, str | None] = {v: None for v in SERVER_VARS}
-    env.update(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'load.db'}", BCRYPT_ROUNDS="4")
-    with spawn(
-        [sys.executable, "devserver.py", "--api-port", str(api_port),
-         "--gateway-port", str(gw_port)],
-        name="embedded",
-        env=env,
-    ) as proc:
-        api, gw = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{gw_port}"
+    with embedded_platform(
+        f"sqlite+aiosqlite:///{tmp_path / 'load.db'}", BCRYPT_ROUNDS="4"
+    ) as platform:
+        proc, api, gw = platform.proc, platform.api, platform.gateway
         wait_http(f"{api}/readyz", proc=proc, timeout=60)
         wait_http(f"{gw}/readyz", proc=proc, timeout=30)
         fixture = write_fixture(await create_fixture(api, users=20), tmp_path / "fixture.json")

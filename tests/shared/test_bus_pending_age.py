@@ -3,25 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-
-import pytest
 
 from shared import events as ev
-from shared.bus import EventBus, InProcessBus, RedisStreamBus
-from shared.redis import make_redis
-
-
-@pytest.fixture(params=["redis", "inprocess"])
-async def bus(request: pytest.FixtureRequest, redis_url: str, clean_redis: None
-              ) -> AsyncIterator[EventBus]:
-    if request.param == "redis":
-        b: EventBus = RedisStreamBus(make_redis(redis_url), stream=f"t-{uuid.uuid4().hex[:6]}")
-    else:
-        b = InProcessBus()
-    yield b
-    await b.close()
+from shared.bus import EventBus
 
 
 async def test_oldest_pending_age_grows_until_acked(bus: EventBus) -> None:
