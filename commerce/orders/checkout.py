@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import orjson
-
 from commerce.carts import service as cart_service
 from commerce.context import AppContext
-from commerce.metrics import ORDERS_PLACED, ORDERS_REJECTED
+from commerce.metrics import ORDERS_REJECTED
 from commerce.orders import idempotency as idem
 from commerce.orders import reservations
 from commerce.orders.errors import OrderInputError, OutOfStock
@@ -87,10 +85,8 @@ async def place_order(
     finally:
         if gate is not None and not committed:
             await gate.give_back(lines)
-    if stocks is not None:
-        ORDERS_PLACED.labels(orjson.loads(stored.body)["currency"]).inc()
-        if body.from_cart:
-            await cart_service.clear_cart(ctx, principal.user_id)
+    if stocks is not None and body.from_cart:
+        await cart_service.clear_cart(ctx, principal.user_id)
     return stored
 
 

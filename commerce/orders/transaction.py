@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce.catalog.models import Product
 from commerce.context import AppContext
 from commerce.db import insert_returning_ids, table_of, utcnow
+from commerce.metrics import ORDERS_PLACED
 from commerce.orders import idempotency as idem
 from commerce.orders import reservations
 from commerce.orders.errors import OrderInputError
@@ -125,6 +126,7 @@ async def checkout_group(
     request is left out). Raises, rolling back all of them, when they cannot commit together:
     `OutOfStock` for the summed quantities, `DuplicateKey`, or any database error."""
     outcomes: list[Outcome | OrderInputError | None] = [None] * len(reqs)
+    written: list[Written] = []
     async with ctx.sessions() as session, session.begin():
         products = await load_products(session, sorted({pid for r in reqs for pid in r.lines}))
         stream_ids = [r.body.stream_id for r in reqs if r.body.stream_id is not None]
@@ -148,6 +150,8 @@ async def checkout_group(
             await insert_lines_and_events(session, written, stocks)
             for i, w in zip(live, written, strict=True):
                 outcomes[i] = (w.response, {pid: stocks[pid] for pid in w.request.lines})
+    for w in written:  # committed: counted here, where each order's currency is at hand
+        ORDERS_PLACED.labels(w.order.currency).inc()
     settled = [o for o in outcomes if o is not None]
     assert len(settled) == len(reqs)  # every request is either invalid or in the transaction
     return settled

@@ -55,13 +55,15 @@ async def test_api_and_gateway_expose_the_operational_metrics(
             chat = {"stream_id": stream_id, "text": "metrics probe"}
             assert (await sio.call("chat", chat))["ok"]
             async with httpx.AsyncClient(base_url=api, timeout=10) as http:
-                order = await http.post(
-                    "/api/v1/orders",
-                    json={"items": [{"product_id": product_id, "quantity": 1}],
-                          "stream_id": stream_id, "shipping_address": ADDRESS},
-                    headers={**buyer, "Idempotency-Key": uuid.uuid4().hex},
-                )
+                order_request = {
+                    "json": {"items": [{"product_id": product_id, "quantity": 1}],
+                             "stream_id": stream_id, "shipping_address": ADDRESS},
+                    "headers": {**buyer, "Idempotency-Key": uuid.uuid4().hex},
+                }
+                order = await http.post("/api/v1/orders", **order_request)
                 assert order.status_code == 201, order.text
+                replay = await http.post("/api/v1/orders", **order_request)  # not a new order
+                assert replay.status_code == 201 and replay.json() == order.json(), replay.text
                 forged = await http.post(
                     "/api/v1/payments/webhooks/ecpay", content=b"MerchantID=1&CheckMacValue=0",
                     headers={"Content-Type": "application/x-www-form-urlencoded"},
