@@ -373,8 +373,12 @@ def main() -> None:
             wall = time.perf_counter() - t0
             busy = [(cpu_seconds(p.pid) - c) / wall * 100 for p, c in zip(procs, cpu0, strict=True)]
             print("    API process CPU: " + " + ".join(f"{b:.0f} %" for b in busy))
-            shares = [f"{name} {(cpu_seconds(pid) - other0[name]) / wall * 100:.0f} %"
-                      for name, pid in others.items()]
+            used = {name: cpu_seconds(pid) - other0[name] for name, pid in others.items()}
+            shares = [f"{name} {seconds / wall * 100:.0f} %" for name, seconds in used.items()]
+            if "MariaDB" in used and result[0]:
+                shares[list(used).index("MariaDB")] += (
+                    f" ({used['MariaDB'] / (result[0] * wall) * 1e6:.0f} µs per answer)"
+                )
             loadgen = (children_cpu_seconds() - children0) / wall * 100
             shares.append(f"load generator {loadgen:.0f} %")
             busy_machine, total = machine_cpu_share(machine0, machine_cpu())
@@ -398,10 +402,18 @@ def main() -> None:
         ratios: dict[str, list[float]] = {p: [] for p in ["a", *phases]}
         for round_no in range(1, args.repeat + 1):
             # Raw and API alternate, so each ratio compares numbers taken minutes apart.
+            mariadb = service_pids().get("MariaDB")
+            db0, self0 = cpu_seconds(mariadb) if mariadb else 0.0, self_cpu_seconds()
             raw = asyncio.run(raw_updates(db, hot, args.connections, args.duration))
             ratios["a"].append(raw)
             print(f"[round {round_no}] (a) raw conditional UPDATE, one hot row, "
                   f"{args.connections} connections: {raw:,.0f} updates/s")
+            if mariadb:
+                db_cpu = cpu_seconds(mariadb) - db0
+                print(f"    MariaDB CPU: {db_cpu / args.duration * 100:.0f} % "
+                      f"({db_cpu / (raw * args.duration) * 1e6:.0f} µs per update); "
+                      f"the raw client (this process): "
+                      f"{(self_cpu_seconds() - self0) / args.duration * 100:.0f} %")
             for phase in phases:
                 product = seed_product(db, seller, stock[phase])
                 spy = start_py_spy(procs[0].pid, args.py_spy) if args.py_spy else None
@@ -485,6 +497,12 @@ def service_pids() -> dict[str, int]:
         if name and name not in found:
             found[name] = int(stat.parent.name)
     return found
+
+
+def self_cpu_seconds() -> float:
+    """CPU of this process so far: the raw phase's client."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def children_cpu_seconds() -> float:
