@@ -1,7 +1,7 @@
 """Imports every domain's models so `Base.metadata` is complete (Alembic, tests)."""
 
 from commerce.auth.models import RefreshToken, SocialAccount, User
-from commerce.catalog.models import Product, ProductSearchGram
+from commerce.catalog.models import Product, ProductSearchGram, ProductSearchText
 from commerce.db import Base
 from commerce.media.models import Upload
 from commerce.orders.models import IdempotencyRecord, Order, OrderItem
@@ -19,6 +19,7 @@ __all__ = [
     "PaymentNotification",
     "Product",
     "ProductSearchGram",
+    "ProductSearchText",
     "RefreshToken",
     "SocialAccount",
     "Stream",

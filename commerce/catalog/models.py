@@ -5,7 +5,8 @@ checkout's conditional `UPDATE ... WHERE stock >= :n` is the whole oversell guar
 
 Search: MariaDB's FULLTEXT has no n-gram parser and Thai and Chinese have no spaces, so the
 catalog keeps its own inverted index of character bigrams (`product_search_grams`) that works
-alike on MySQL 8, MariaDB and SQLite; candidates are then confirmed by substring and ranked.
+alike on MySQL 8, MariaDB and SQLite; candidates are then confirmed by substring against the
+normalised text (`product_search_text`) and ranked, both in the database.
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -21,7 +33,16 @@ from commerce.db import Base, BigIntPK, UTCDateTime, utcnow
 
 class Product(Base):
     __tablename__ = "products"
-    __table_args__ = (Index(None, "seller_id", "id"),)
+    __table_args__ = (
+        Index(None, "seller_id", "id"),
+        # A backstop under the conditional UPDATE, which is the oversell guard. MySQL 8 and
+        # MariaDB enforce it; SQLite cannot add a constraint to an existing table, and the
+        # embedded default relies on the UPDATE alone.
+        CheckConstraint("stock >= 0", name="stock_not_negative").ddl_if(
+            # A tuple is documented and honoured (SQLAlchemy's DDLIf); its stub says str.
+            dialect=("mysql", "mariadb"),  # type: ignore[arg-type]
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     seller_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -49,4 +70,27 @@ class ProductSearchGram(Base):
     product_id: Mapped[int] = mapped_column(
         ForeignKey("products.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    in_name: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# Exact code-point comparison for INSTR on MySQL and MariaDB (under their default collations
+# INSTR ignores case, which `normalise` has its own rules for); SQLite compares binary already.
+_BINARY_TEXT = Text().with_variant(mysql.TEXT(collation="utf8mb4_bin"), "mysql", "mariadb")
+# A 5,000-character description can grow past TEXT's 64 KiB under NFKC (e.g. "ﷺ" is 18 letters).
+_BINARY_LONG_TEXT = Text().with_variant(
+    mysql.MEDIUMTEXT(collation="utf8mb4_bin"), "mysql", "mariadb"
+)
+
+
+class ProductSearchText(Base):
+    """A product's name and description in `search.normalise`d form: what a query's substring
+    is confirmed against and ranked by, in SQL, so a page of a broad query reads one page."""
+
+    __tablename__ = "product_search_text"
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(_BINARY_TEXT)
+    description: Mapped[str] = mapped_column(_BINARY_LONG_TEXT)
+    # Characters of the normalised name: shorter names rank first among equal matches.
+    name_length: Mapped[int] = mapped_column(Integer)

@@ -9,13 +9,15 @@ index here works alike on every engine:
    which are kept, so `หูฟัง` keeps every code point. Query and index go through the same
    function, so code-point bigrams line up even where a "character" spans several code points.
 2. Every product stores the set of bigrams of its normalised name and description in
-   `product_search_grams` (`in_name` says whether the bigram occurs in the name).
+   `product_search_grams`, and the normalised texts themselves in `product_search_text`.
 3. A query's bigrams select the products that hold all of them (`GROUP BY product_id HAVING
    COUNT(DISTINCT gram) = n`). Having every bigram does not prove the substring (`abxbc` holds
-   `ab` and `bc` but not `abc`), so each candidate is confirmed against its normalised text.
+   `ab` and `bc` but not `abc`), so each candidate is confirmed with `INSTR` on its normalised
+   text (binary collation on MySQL and MariaDB: code points, not the default's case folding).
 4. Confirmed hits are ranked: name matches before description-only matches, then earlier match
    position, then shorter name, then newer product. Pages continue after the rank key of the
-   last row, so the order stays stable while paging.
+   last row, so the order stays stable while paging. Confirming, ranking and the page's LIMIT
+   all run in the database: a page of a broad query ships one page, not every match.
 
 Dropping spaces also lets `iphone 15` find `iPhone15`; a match may span a word boundary, which
 for product search is a feature rather than a false positive.
@@ -24,17 +26,15 @@ for product search is a feature rather than a false positive.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import case, delete, func, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.catalog.models import Product, ProductSearchGram
+from commerce.catalog.models import Product, ProductSearchGram, ProductSearchText
 from shared.errors import InvalidInput
 
 MIN_QUERY_CHARS = 2
-_IN_CHUNK = 500  # ids per `IN (...)` list: well inside every engine's bound-parameter limit
 
 
 def _dropped_table() -> dict[int, None]:
@@ -71,16 +71,22 @@ def bigrams(normalised: str) -> set[str]:
 
 def gram_rows(product_id: int, *, name: str, description: str) -> list[dict[str, object]]:
     """Index rows for one product (one per distinct bigram of name or description)."""
-    in_name = bigrams(normalise(name))
-    in_description = bigrams(normalise(description))
-    return [
-        {"gram": gram, "product_id": product_id, "in_name": gram in in_name}
-        for gram in sorted(in_name | in_description)
-    ]
+    grams = bigrams(normalise(name)) | bigrams(normalise(description))
+    return [{"gram": gram, "product_id": product_id} for gram in sorted(grams)]
+
+
+def text_row(product_id: int, *, name: str, description: str) -> dict[str, object]:
+    """The `product_search_text` row of one product."""
+    normalised_name = normalise(name)
+    return {
+        "product_id": product_id, "name": normalised_name,
+        "description": normalise(description), "name_length": len(normalised_name),
+    }
 
 
 async def reindex(session: AsyncSession, product: Product, *, new: bool = False) -> None:
-    """Write a product's postings inside the caller's transaction, replacing any old ones.
+    """Write a product's postings and normalised text inside the caller's transaction,
+    replacing any old ones.
 
     A new product has none, so nothing is deleted: on InnoDB an empty `DELETE ... WHERE
     product_id = :new_id` takes a gap lock at the end of the index, and concurrent creates then
@@ -91,23 +97,26 @@ async def reindex(session: AsyncSession, product: Product, *, new: bool = False)
     rows = gram_rows(product.id, name=product.name, description=product.description)
     if rows:
         await session.execute(insert(ProductSearchGram), rows)
-
-
-async def unindex(session: AsyncSession, product_id: int) -> None:
     await session.execute(
-        delete(ProductSearchGram).where(ProductSearchGram.product_id == product_id)
+        insert(ProductSearchText),
+        [text_row(product.id, name=product.name, description=product.description)],
     )
 
 
+async def unindex(session: AsyncSession, product_id: int) -> None:
+    for model in (ProductSearchGram, ProductSearchText):
+        await session.execute(delete(model).where(model.product_id == product_id))
+
+
 def prepare_query(q: str) -> str:
-    """The normalised query, or 422 `query_too_short` when fewer than two base characters
-    (letters, digits, symbols; combining marks ride on their base) remain."""
+    """The normalised query, or 422 `query_too_short` when fewer than two characters (code
+    points: one bigram) remain. Thai words such as `หู` (ear) or `ดู` are one consonant and a
+    vowel mark, two code points: they are whole words and must be searchable; a lone CJK
+    character or letter is refused (it would match most of the catalog)."""
     normalised = normalise(q)
-    # Count base characters, not code points: Thai "ฟั" is one letter plus a vowel mark.
-    letters = sum(1 for ch in normalised if not unicodedata.category(ch).startswith("M"))
-    if letters < MIN_QUERY_CHARS:
+    if len(normalised) < MIN_QUERY_CHARS:
         raise InvalidInput(
-            f"search query needs at least {MIN_QUERY_CHARS} letters or digits",
+            f"search query needs at least {MIN_QUERY_CHARS} letters, marks or digits",
             code="query_too_short",
         )
     return normalised
@@ -123,10 +132,6 @@ class Hit:
     key: RankKey
 
 
-def _rank(hit: Hit) -> RankKey:
-    return hit.key
-
-
 async def search(
     session: AsyncSession,
     *,
@@ -137,59 +142,43 @@ async def search(
 ) -> list[Hit]:
     """Up to `limit` confirmed hits for a normalised `query`, ranked, strictly after `after`."""
     grams = sorted(bigrams(query))
-    name_grams = func.sum(case((ProductSearchGram.in_name.is_(True), 1), else_=0))
     candidates = (
-        select(ProductSearchGram.product_id, name_grams.label("name_grams"))
+        select(ProductSearchGram.product_id)
         .where(ProductSearchGram.gram.in_(grams))
         .group_by(ProductSearchGram.product_id)
         .having(func.count(func.distinct(ProductSearchGram.gram)) == len(grams))
         .subquery()
     )
-    stmt = (
-        select(Product.id, Product.name, candidates.c.name_grams)
-        .join(candidates, candidates.c.product_id == Product.id)
-        .where(Product.is_deleted.is_(False))
+    text = ProductSearchText
+    in_name = func.instr(text.name, query)
+    in_description = func.instr(text.description, query)
+    found = (
+        select(
+            Product.id.label("id"),
+            case((in_name > 0, 0), else_=1).label("tier"),
+            # INSTR counts from 1; keys count from 0, as Python's str.find (stable cursors).
+            case((in_name > 0, in_name - 1), else_=in_description - 1).label("position"),
+            text.name_length.label("name_length"),
+        )
+        .select_from(candidates)
+        .join(text, text.product_id == candidates.c.product_id)
+        .join(Product, Product.id == candidates.c.product_id)
+        .where(Product.is_deleted.is_(False), or_(in_name > 0, in_description > 0))
     )
     if seller_id is not None:
-        stmt = stmt.where(Product.seller_id == seller_id)
-    rows = (await session.execute(stmt)).all()
-
-    name_hits: list[Hit] = []
-    name_lengths: dict[int, int] = {}
-    need_description: list[int] = []
-    for product_id, name, in_name_count in rows:
-        normalised_name = normalise(name)
-        name_lengths[product_id] = len(normalised_name)
-        # Only products holding every query bigram in the name can match by name.
-        position = normalised_name.find(query) if in_name_count == len(grams) else -1
-        if position >= 0:
-            name_hits.append(Hit(product_id, (0, position, len(normalised_name), -product_id)))
-        else:
-            need_description.append(product_id)
-    hits = sorted((h for h in name_hits if after is None or h.key > after), key=_rank)
-    if len(hits) >= limit:
-        # Every name hit outranks every description hit, so a page filled by name hits needs
-        # no description at all: broad queries skip loading and normalising thousands of them.
-        return hits[:limit]
-
-    description_hits: list[Hit] = []
-    for product_id, description in await _descriptions(session, need_description):
-        position = normalise(description).find(query)
-        if position >= 0:
-            key = (1, position, name_lengths[product_id], -product_id)
-            if after is None or key > after:
-                description_hits.append(Hit(product_id, key))
-    return (hits + sorted(description_hits, key=_rank))[:limit]
-
-
-async def _descriptions(
-    session: AsyncSession, product_ids: Sequence[int]
-) -> Iterable[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
-    for start in range(0, len(product_ids), _IN_CHUNK):
-        chunk = product_ids[start : start + _IN_CHUNK]
-        result = await session.execute(
-            select(Product.id, Product.description).where(Product.id.in_(chunk))
+        found = found.where(Product.seller_id == seller_id)
+    ranked = found.subquery()
+    stmt = select(ranked.c.id, ranked.c.tier, ranked.c.position, ranked.c.name_length)
+    if after is not None:
+        stmt = stmt.where(
+            tuple_(ranked.c.tier, ranked.c.position, ranked.c.name_length, -ranked.c.id)
+            > tuple_(*after)
         )
-        out.extend((row[0], row[1]) for row in result)
-    return out
+    stmt = stmt.order_by(
+        ranked.c.tier, ranked.c.position, ranked.c.name_length, ranked.c.id.desc()
+    ).limit(limit)
+    rows = (await session.execute(stmt)).all()
+    return [
+        Hit(int(pid), (int(tier), int(position), int(length), -int(pid)))
+        for pid, tier, position, length in rows
+    ]

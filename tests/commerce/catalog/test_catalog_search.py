@@ -125,7 +125,31 @@ async def test_index_follows_updates_and_deletes(api: httpx.AsyncClient, ctx: Ap
     assert await search(api, "ลำโพ") == []
 
 
-@pytest.mark.parametrize("q", ["a", " ! ", "耳", "ฟ", "ฟั", "-- a --"])
+async def test_thai_words_of_one_consonant_and_a_vowel_mark(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """`หู` (ear) and `ดู` (look) are whole words of two code points (a consonant and a vowel
+    mark): they are searched, not refused as too short."""
+    seller, _ = await make_user(ctx, "seller")
+    await make_product(ctx, seller, name="หูฟังบลูทูธ")
+    await make_product(ctx, seller, name="ทีวี", description="ดูหนังได้ทุกที่")
+    assert await search(api, "หู") == ["หูฟังบลูทูธ"]
+    assert await search(api, "ดู") == ["ทีวี"]
+
+
+async def test_substrings_are_confirmed_by_code_point(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """`café fe` holds every bigram of `cafe` (`ca`, `af`, `fe`) but not the substring: the
+    confirmation compares code points, so an accent is not folded away in either direction."""
+    seller, _ = await make_user(ctx, "seller")
+    await make_product(ctx, seller, name="café fe")
+    await make_product(ctx, seller, name="cafe racer")
+    assert await search(api, "cafe") == ["cafe racer"]
+    assert await search(api, "café") == ["café fe"]
+
+
+@pytest.mark.parametrize("q", ["a", " ! ", "耳", "ฟ", "-- a --"])
 async def test_short_queries_are_refused(api: httpx.AsyncClient, q: str) -> None:
     response = await api.get("/api/v1/products", params={"q": q})
     assert response.status_code == 422
