@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import AppError, ErrorCode, RateLimited
+from shared.errors import AppError, ErrorCode
 
 log = structlog.get_logger(__name__)
 
@@ -53,14 +53,9 @@ def clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def app_error_headers(exc: AppError) -> dict[str, str]:
-    """Headers an `AppError`'s answer carries (FastAPI handlers and raw ASGI routes alike)."""
-    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else {}
-
-
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = app_error_headers(exc) or None
+    headers = exc.headers() or None
     return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from commerce.context import AppContext
-from commerce.errors import app_error_headers, clean_validation_errors, error_body
+from commerce.errors import clean_validation_errors, error_body
 from shared.errors import AppError, ErrorCode, Unauthorized
 from shared.tokens import Principal
 
@@ -131,7 +131,7 @@ class HotRoutesMiddleware:
             response = await route.handler(request)
         except AppError as exc:
             headers = tuple(
-                (k.lower().encode(), v.encode()) for k, v in app_error_headers(exc).items()
+                (k.lower().encode(), v.encode()) for k, v in exc.headers().items()
             )
             response = _error(exc.status, exc.code, exc.message, exc.details, headers)
         except _HttpError as exc:

@@ -49,6 +49,10 @@ class AppError(Exception):
         self.details = details
         super().__init__(self.message)
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries (sockets ignore them)."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": str(self.code), "message": self.message}
         if self.details is not None:
@@ -94,6 +98,9 @@ class RateLimited(AppError):
     def __init__(self, message: str | None = None, *, retry_after: int = 1, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = max(1, int(retry_after))
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Unavailable(AppError):

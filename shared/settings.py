@@ -183,6 +183,11 @@ class CommerceSettings(BaseAppSettings):
     # bounds how long a wrong value (e.g. after a crash) can cause false out_of_stock.
     order_stock_gate_enabled: bool = True
     order_stock_gate_ttl_s: int = Field(default=30, ge=1)
+    # How long a rejected checkout (409 out_of_stock, 422 own_product, ...) stays the first
+    # answer to its Idempotency-Key (commerce/orders/idempotency.py). Successes stay 24 hours in
+    # the database; rejections are kept in Redis, about 250 bytes each, and a flash sale's flood
+    # is mostly rejections: 10 minutes covers a client's retries without holding the flood.
+    order_rejection_replay_ttl_s: int = Field(default=600, ge=1, le=24 * 3600)
     cart_ttl_s: int = 7 * 24 * 3600
     # Serve the flash-sale routes (POST /orders) as bare ASGI endpoints (commerce/hot_routes.py)
     # instead of through FastAPI's router; same validation, auth, service and errors.

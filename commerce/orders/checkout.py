@@ -16,7 +16,7 @@ from commerce.orders import reservations
 from commerce.orders.errors import OrderInputError, OutOfStock
 from commerce.orders.group_commit import group_commit
 from commerce.orders.schemas import MAX_LINES, MAX_QUANTITY, OrderCreate
-from commerce.orders.stock_gate import Revoked
+from commerce.orders.stock_gate import FirstAnswer, KeyCheck, Revoked
 from commerce.orders.transaction import SCOPE, CheckoutRequest, DuplicateKey
 from shared.errors import Unauthorized
 from shared.tokens import Principal, ensure_not_revoked
@@ -30,7 +30,8 @@ async def place_order(
     idempotency_key: str | None,
     revocation_checked: bool = True,
 ) -> idem.StoredResponse:
-    """Create an order (201) or replay the stored response of an earlier one with this key.
+    """Create an order (201), or answer a repeated key with its first answer: the stored
+    success, or the stored rejection raised again (`idempotency`).
 
     `revocation_checked=False`: `principal`'s signature is verified but not its revocation;
     this function checks it before anything else reads or changes state, inside the stock
@@ -42,29 +43,41 @@ async def place_order(
     if not revocation_checked and (gate is None or body.from_cart):
         await ensure_not_revoked(ctx.redis, principal)
         revocation_checked = True
-    # The cart is cleared by the first success: look for a replay before reading it.
-    if key and body.from_cart and (stored := await _replay(ctx, principal.user_id, key, digest)):
+    # The gate's script looks for the key's first answer itself. Elsewhere look first: for a
+    # cart order before the cart is read, as the first success cleared it.
+    if key and (gate is None or body.from_cart) and (
+        stored := await _first_answer(ctx, principal.user_id, key, digest)
+    ):
         return stored
     lines = await _lines(ctx, principal.user_id, body)
     request = CheckoutRequest(principal, body, lines, key, digest)
 
     if gate is not None:
-        # A take also sets the key's marker, which must exist before the record can.
-        marker = idem.marker_key(principal.user_id, SCOPE, key) if key else None
+        check = KeyCheck(
+            idem.marker_key(principal.user_id, SCOPE, key),
+            idem.rejection_key(principal.user_id, SCOPE, key), digest,
+            ctx.settings.order_rejection_replay_ttl_s,
+        ) if key else None
         rejected = await gate.take(
-            lines, marker_key=marker, unrevoked=None if revocation_checked else principal
+            lines, key_check=check, unrevoked=None if revocation_checked else principal
         )
         if isinstance(rejected, Revoked):
             raise Unauthorized("token revoked")
+        if isinstance(rejected, FirstAnswer):
+            if key and rejected.marked and (
+                stored := await _find(ctx, principal.user_id, key, digest)
+            ):
+                return stored  # a concurrent retry committed after all: success wins
+            raise idem.replay_rejection(rejected.stored, digest)
         if rejected is not None:
-            # The cheap path of a flash sale: one Redis round trip (a DB read only for a likely
-            # replay, which the gate's script checked for with the marker).
+            # The cheap path of a flash sale: one Redis round trip, which also stored this
+            # answer as the key's first unless the marker exists: then look for a replay.
             if key and rejected.marked and (
                 stored := await _find(ctx, principal.user_id, key, digest)
             ):
                 return stored
             raise OutOfStock(product_id=rejected.product_id, available=rejected.available)
-        request = dataclasses.replace(request, marked=marker is not None)
+        request = dataclasses.replace(request, marked=check is not None)
     committed = False
     try:
         stored, stocks = await group_commit(ctx).checkout(request)
@@ -77,10 +90,15 @@ async def place_order(
     except (OrderInputError, OutOfStock) as exc:
         # A retry of an order that succeeded may fail today (product deleted, stream ended,
         # sold out): the stored response wins, as it would have with a SELECT first.
-        if key and (replay := await _replay(ctx, principal.user_id, key, digest)):
+        if key and (replay := await _first_answer(ctx, principal.user_id, key, digest)):
             stored, stocks = replay, None
         else:
             ORDERS_REJECTED.labels(str(exc.code)).inc()
+            if key:
+                await idem.remember_rejection(
+                    ctx.redis, user_id=principal.user_id, scope=SCOPE, key=key, digest=digest,
+                    exc=exc, ttl_s=ctx.settings.order_rejection_replay_ttl_s,
+                )
             raise
     finally:
         if gate is not None and not committed:
@@ -90,13 +108,19 @@ async def place_order(
     return stored
 
 
-async def _replay(
+async def _first_answer(
     ctx: AppContext, user_id: int, key: str, digest: str
 ) -> idem.StoredResponse | None:
-    """A stored response for this key, asking the database only if the marker says maybe."""
-    if not await idem.may_exist(ctx.redis, user_id=user_id, scope=SCOPE, key=key):
-        return None
-    return await _find(ctx, user_id, key, digest)
+    """The key's first answer: a stored success (returned; the database is asked only if the
+    marker says maybe), a stored rejection (raised again), or None for a new key."""
+    may_exist, rejection = await idem.stored_answer(
+        ctx.redis, user_id=user_id, scope=SCOPE, key=key
+    )
+    if may_exist and (stored := await _find(ctx, user_id, key, digest)):
+        return stored
+    if rejection is not None:
+        raise idem.replay_rejection(rejection, digest)
+    return None
 
 
 async def _find(ctx: AppContext, user_id: int, key: str, digest: str) -> idem.StoredResponse | None:

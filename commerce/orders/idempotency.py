@@ -1,18 +1,27 @@
-"""`Idempotency-Key` for `POST /orders`: the first successful response is stored in the same
-transaction as the order it describes, under a unique `(user_id, scope, key)` row.
+"""`Idempotency-Key` for `POST /orders`: the first response to a key is replayed, success or
+failure (the contract, and the IETF draft "The Idempotency-Key HTTP Header Field").
 
 - Same key, same body (SHA-256 of the canonical JSON of the validated request) → the stored
-  status and body are replayed.
+  status and body are replayed (`Idempotent-Replayed: true`).
 - Same key, different body → 409 `idempotency_conflict`.
 - Two concurrent requests with one key: the second `INSERT` of the unique row waits on the
   first's transaction; if that commits, the second gets a duplicate-key error, rolls back
   (releasing anything it reserved) and replays the stored response. Only one order exists.
-- Failures (out of stock, validation) are not stored: the transaction that would hold the
-  record rolls back, so a retry with the same key is evaluated afresh.
 
-Keys live `RETENTION_S` (24 hours, as Stripe's do): `purge_expired` (a beat task) deletes older
-records, and the Redis marker lives exactly as long, so "no marker" still proves "no record".
-A retry a day later is a new request.
+Successes are stored in the database, in the same transaction as the order they describe,
+under a unique `(user_id, scope, key)` row. Keys live `RETENTION_S` (24 hours, as Stripe's do):
+`purge_expired` (a beat task) deletes older records, and the Redis marker lives exactly as
+long, so "no marker" still proves "no record". A retry a day later is a new request.
+
+Rejections the checkout itself decides (409 `out_of_stock`, and the 422s of `OrderInputError`:
+a deleted product, one's own product, mixed currencies, a stream that is not open) are stored
+in Redis (`StoredRejection`, under `rejection_key`), not in the database: a flash sale's flood
+is mostly such answers, given by the stock gate in one Redis round trip whose script also
+stores them. They live shorter than successes (`order_rejection_replay_ttl_s`, 10 minutes by
+default) because a flood holds hundreds of thousands of them; a retry after that is a new
+request. Request-shape errors
+(validation, a malformed key, an empty cart) and errors of the server are not stored: like
+Stripe's, they did not start the operation.
 
 A Redis marker spares the flash sale's cheap path a DB read: it is set *before* the record's
 transaction commits (by the stock gate's script when a request passes it, in the same round
@@ -36,9 +45,9 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.db import table_of, utcnow
-from commerce.orders.errors import IdempotencyConflict
+from commerce.orders.errors import IdempotencyConflict, OutOfStock
 from commerce.orders.models import IdempotencyRecord
-from shared.errors import InvalidInput
+from shared.errors import AppError, InvalidInput
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 RETENTION_S = 24 * 3600
@@ -115,10 +124,66 @@ async def insert_records(session: AsyncSession, *, scope: str, records: list[Rec
     )
 
 
+def _key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def marker_key(user_id: int, scope: str, key: str) -> str:
     """The Redis key of the marker (for callers that check it inside their own script)."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return f"idem:{scope}:{user_id}:{digest}"
+    return f"idem:{scope}:{user_id}:{_key_digest(key)}"
+
+
+def rejection_key(user_id: int, scope: str, key: str) -> str:
+    """The Redis key of a stored rejection (`StoredRejection`)."""
+    return f"idemrej:{scope}:{user_id}:{_key_digest(key)}"
+
+
+class StoredRejection(AppError):
+    """A rejection replayed for its key: the first answer's status, code, message and details."""
+
+    def headers(self) -> dict[str, str]:
+        return {"Idempotent-Replayed": "true"}
+
+
+def encode_rejection(digest: str, exc: AppError) -> str:
+    """A rejection as stored under `rejection_key` (JSON; the gate's script writes the compact
+    `out_of_stock` form `{"d", "k", "p", "a"}` itself)."""
+    return orjson.dumps(
+        {"d": digest, "s": exc.status, "c": str(exc.code), "m": exc.message, "x": exc.details}
+    ).decode()
+
+
+def replay_rejection(stored: str | bytes, digest: str) -> AppError:
+    """The error to raise for a stored rejection: itself replayed for the same body, else a
+    conflict."""
+    data = orjson.loads(stored)
+    if data["d"] != digest:
+        return IdempotencyConflict()
+    if data.get("k") == "out_of_stock":
+        first: AppError = OutOfStock(product_id=int(data["p"]), available=int(data["a"]))
+    else:
+        first = AppError(data["m"], code=data["c"], status=int(data["s"]), details=data["x"])
+    return StoredRejection(first.message, code=str(first.code), status=first.status,
+                           details=first.details)
+
+
+async def remember_rejection(
+    redis: aioredis.Redis, *, user_id: int, scope: str, key: str, digest: str, exc: AppError,
+    ttl_s: int,
+) -> None:
+    """Store a rejection as the key's first answer, unless one is stored already."""
+    await redis.set(rejection_key(user_id, scope, key), encode_rejection(digest, exc),
+                    nx=True, ex=ttl_s)
+
+
+async def stored_answer(
+    redis: aioredis.Redis, *, user_id: int, scope: str, key: str
+) -> tuple[bool, str | bytes | None]:
+    """(whether a success record may exist, the stored rejection if any): one round trip."""
+    marker, rejection = await redis.mget(
+        marker_key(user_id, scope, key), rejection_key(user_id, scope, key)
+    )
+    return marker is not None, rejection
 
 
 async def mark_many(redis: aioredis.Redis, *, scope: str, records: list[Record]) -> None:
@@ -131,11 +196,6 @@ async def mark_many(redis: aioredis.Redis, *, scope: str, records: list[Record])
         for r in records:
             pipe.set(marker_key(r.user_id, scope, r.key), "1", ex=MARKER_TTL_S)
         await pipe.execute()
-
-
-async def may_exist(redis: aioredis.Redis, *, user_id: int, scope: str, key: str) -> bool:
-    """False only if no record with this key was committed in the last `MARKER_TTL_S`."""
-    return bool(await redis.exists(marker_key(user_id, scope, key)))
 
 
 async def purge_expired(

@@ -34,30 +34,45 @@ from shared.tokens import REVOKED_LUA, Principal, revocation_keys
 
 KEY_PREFIX = "stockgate:"
 
-# ARGV: n (lines), "1" to let missing keys through (after a reload found no such product:
-# the database will answer 404/422 for it), marker count (0/1), revocation key count (0: no
-# check), the token's issued_at, the marker's TTL in seconds, then the n quantities. KEYS: the
-# n gate keys, the marker, the revocation keys. Returns {1} taken (and the marker set),
-# {0, i, available, marker exists 0/1} line i short, {-1, i...} lines whose key is missing,
-# {-2} the token is revoked (nothing taken).
+# KEYS: the n gate keys; if keyed, the idempotency marker and the stored-rejection key; the
+# revocation keys. ARGV: n (lines), "1" to let missing keys through (after a reload found no such
+# product: the database will answer 404/422 for it), keyed (0/1), revocation key count (0: no
+# check), the token's issued_at, the marker's TTL, the stored rejection's TTL, the request's
+# digest, then the n quantities, then the n product ids. Returns {1} taken (and the marker set),
+# {0, i, available, marker exists 0/1} line i short (its rejection stored unless the marker
+# exists), {-1, i...} lines whose key is missing, {-2} the token is revoked, {-3, stored, marker
+# exists 0/1} the key's first answer was a rejection (nothing taken in the last four).
 _TAKE = REVOKED_LUA + """
 local n = tonumber(ARGV[1])
 local lenient = ARGV[2] == '1'
-local marker = n + tonumber(ARGV[3])
+local keyed = ARGV[3] == '1'
 local revocation = tonumber(ARGV[4])
+local after = n
+if keyed then after = n + 2 end
 if revocation > 0 then
   local family = ''
-  if revocation > 2 then family = KEYS[marker + 3] end
-  if revoked(KEYS[marker + 1], KEYS[marker + 2], family, ARGV[5]) then return {-2} end
+  if revocation > 2 then family = KEYS[after + 3] end
+  if revoked(KEYS[after + 1], KEYS[after + 2], family, ARGV[5]) then return {-2} end
+end
+if keyed then
+  local stored = redis.call('GET', KEYS[n + 2])
+  if stored then return {-3, stored, redis.call('EXISTS', KEYS[n + 1])} end
 end
 local missing = {}
 for i = 1, n do
   local v = redis.call('GET', KEYS[i])
   if not v then
     if not lenient then missing[#missing + 1] = i end
-  elseif tonumber(v) < tonumber(ARGV[6 + i]) then
+  elseif tonumber(v) < tonumber(ARGV[8 + i]) then
     local marked = 0
-    if marker > n then marked = redis.call('EXISTS', KEYS[marker]) end
+    if keyed then
+      marked = redis.call('EXISTS', KEYS[n + 1])
+      if marked == 0 then
+        local first = cjson.encode({d = ARGV[8], k = 'out_of_stock',
+                                    p = tonumber(ARGV[8 + n + i]), a = tonumber(v)})
+        redis.call('SET', KEYS[n + 2], first, 'NX', 'EX', ARGV[7])
+      end
+    end
     return {0, i, tonumber(v), marked}
   end
 end
@@ -65,9 +80,9 @@ if #missing > 0 then
   return {-1, unpack(missing)}
 end
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECRBY', KEYS[i], ARGV[6 + i]) end
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECRBY', KEYS[i], ARGV[8 + i]) end
 end
-if marker > n then redis.call('SET', KEYS[marker], '1', 'EX', ARGV[6]) end
+if keyed then redis.call('SET', KEYS[n + 1], '1', 'EX', ARGV[6]) end
 return {1}
 """
 
@@ -89,6 +104,28 @@ class Revoked:
 
 
 REVOKED = Revoked()
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """A request's `Idempotency-Key`, checked and recorded in the take's round trip
+    (`commerce.orders.idempotency`)."""
+
+    marker_key: str
+    rejection_key: str
+    digest: str
+    rejection_ttl_s: int
+    marker_ttl_s: int = MARKER_TTL_S
+
+
+@dataclass(frozen=True)
+class FirstAnswer:
+    """The key's first answer was a rejection (`idempotency.replay_rejection` reads it):
+    replay it, or answer a conflict for another body; nothing was taken. `marked`: the success
+    marker exists too (a concurrent retry may have committed since: look for its record)."""
+
+    stored: str | bytes
+    marked: bool
 
 
 @dataclass(frozen=True)
@@ -119,31 +156,36 @@ class StockGate:
         self,
         lines: Mapping[int, int],
         *,
-        marker_key: str | None = None,
-        marker_ttl_s: int = MARKER_TTL_S,
+        key_check: KeyCheck | None = None,
         unrevoked: Principal | None = None,
-    ) -> Rejected | Revoked | None:
+    ) -> Rejected | Revoked | FirstAnswer | None:
         """Take `lines` (product id → quantity) from the gate, or say which line is short.
 
         Two checks ride along in the same round trip, because in a flash sale's flood the
         rejection path is the whole request:
-        - `marker_key`: the idempotency marker: a rejection reports whether it exists (a caller
-          must look for a replay before answering 409), and a take sets it for `marker_ttl_s`
-          (the checkout that follows may store a record under it: the marker must exist first);
+        - `key_check`, the idempotency key: a rejection stored for it is returned
+          (`FirstAnswer`) before anything else; a rejection reports whether the success marker
+          exists (a caller must look for a replay before answering 409) and, if not, stores
+          itself as the key's first answer; a take sets the marker (the checkout that follows
+          may store a record under it: the marker must exist first);
         - `unrevoked`: a principal whose token must not be revoked (`shared.tokens`'s rule, run
           first): if it is, nothing is taken and `Revoked` is returned.
         """
         ids = sorted(lines)
         keys = [key(pid) for pid in ids]
-        if marker_key is not None:
-            keys.append(marker_key)
+        if key_check is not None:
+            keys += [key_check.marker_key, key_check.rejection_key]
         revocation = revocation_keys(unrevoked) if unrevoked is not None else []
         keys.extend(revocation)
-        head: list[str | int] = [len(ids), "0", int(marker_key is not None), len(revocation),
-                unrevoked.issued_at if unrevoked is not None else 0, marker_ttl_s]
-        qty = [lines[pid] for pid in ids]
+        head: list[str | int] = [
+            len(ids), "0", int(key_check is not None), len(revocation),
+            unrevoked.issued_at if unrevoked is not None else 0,
+            key_check.marker_ttl_s if key_check else 0,
+            key_check.rejection_ttl_s if key_check else 0, key_check.digest if key_check else "",
+        ]
+        tail = [*(lines[pid] for pid in ids), *ids]
         for _attempt in range(3):
-            result = await self._take(keys=keys, args=[*head, *qty])
+            result = await self._take(keys=keys, args=[*head, *tail])
             status = int(result[0])
             if status == 1:
                 return None
@@ -154,6 +196,8 @@ class StockGate:
                 )
             if status == -2:
                 return REVOKED
+            if status == -3:
+                return FirstAnswer(result[1], marked=bool(int(result[2])))
             await self.load([ids[int(i) - 1] for i in result[1:]])
             head[1] = "1"
         return None  # unreachable in practice: the lenient pass never reports missing keys

@@ -3,6 +3,8 @@ reserved, events in the outbox, and the Redis stock gate."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from commerce.context import AppContext
@@ -191,26 +193,41 @@ async def test_from_cart_orders_the_cart_and_clears_it(
     assert await ctx.redis.exists(f"cart:{buyer.id}") == 0
 
 
-async def test_gate_reports_the_marker_in_the_same_round_trip(ctx: AppContext) -> None:
-    """`take(..., marker_key=)`: a rejection says whether the marker exists and leaves it as it
-    is; a success takes units from the gate keys only and sets the marker, with its TTL, before
-    the checkout can store a record under the key."""
+async def test_gate_checks_and_records_the_key_in_the_same_round_trip(ctx: AppContext) -> None:
+    """`take(..., key_check=)`: a rejection says whether the success marker exists, and when it
+    does not, stores itself as the key's first answer (NX, with its TTL) so later takes with
+    the key return it before anything else; a success takes units from the gate keys only and
+    sets the marker, with its TTL, before the checkout can store a record under the key."""
     seller, _ = await make_user(ctx, "seller")
     product = await make_product(ctx, seller, stock=2)
     gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
-    marker, other = "test:marker", "test:other-marker"
 
-    rejected = await gate.take({product.id: 5}, marker_key=marker)
+    def check(name: str, **ttls: int) -> stock_gate.KeyCheck:
+        return stock_gate.KeyCheck(f"test:marker:{name}", f"test:rejection:{name}",
+                                   f"digest-{name}", rejection_ttl_s=600, **ttls)
+
+    first, taken, other = check("first"), check("taken"), check("other", marker_ttl_s=60)
+    rejected = await gate.take({product.id: 5}, key_check=first)
     assert rejected == stock_gate.Rejected(product_id=product.id, available=2, marked=False)
-    assert await ctx.redis.exists(marker) == 0
+    assert await ctx.redis.exists(first.marker_key) == 0
+    stored = await ctx.redis.get(first.rejection_key)
+    assert json.loads(stored) == {"d": "digest-first", "k": "out_of_stock", "p": product.id,
+                                  "a": 2}
+    assert 595 <= await ctx.redis.ttl(first.rejection_key) <= 600
+    # The first answer comes back before the stock is looked at, even if it would pass now.
+    replay = await gate.take({product.id: 1}, key_check=first)
+    assert replay == stock_gate.FirstAnswer(stored, marked=False)
+    assert int(await ctx.redis.get(stock_gate.key(product.id))) == 2
 
-    assert await gate.take({product.id: 1}, marker_key=marker) is None
-    assert int(await ctx.redis.get(marker)) == 1
-    assert idem.MARKER_TTL_S - 5 <= await ctx.redis.ttl(marker) <= idem.MARKER_TTL_S
-    rejected = await gate.take({product.id: 5}, marker_key=marker)
+    assert await gate.take({product.id: 1}, key_check=taken) is None
+    assert int(await ctx.redis.get(taken.marker_key)) == 1
+    assert idem.MARKER_TTL_S - 5 <= await ctx.redis.ttl(taken.marker_key) <= idem.MARKER_TTL_S
+    rejected = await gate.take({product.id: 5}, key_check=taken)
     assert rejected == stock_gate.Rejected(product_id=product.id, available=1, marked=True)
-    rejected = await gate.take({product.id: 5}, marker_key=other)
+    assert await ctx.redis.exists(taken.rejection_key) == 0  # the success may be the first
+    rejected = await gate.take({product.id: 5}, key_check=other)
     assert rejected == stock_gate.Rejected(product_id=product.id, available=1, marked=False)
-    assert await gate.take({product.id: 1}, marker_key=other, marker_ttl_s=60) is None
+    await ctx.redis.delete(other.rejection_key)
+    assert await gate.take({product.id: 1}, key_check=other) is None
     assert int(await ctx.redis.get(stock_gate.key(product.id))) == 0
-    assert 55 <= await ctx.redis.ttl(other) <= 60
+    assert 55 <= await ctx.redis.ttl(other.marker_key) <= 60

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 
 from commerce.context import AppContext
 from tests.commerce.factories import make_product, make_user
@@ -112,22 +113,80 @@ async def test_replay_still_works_after_the_product_sold_out(
     assert other.json()["error"]["code"] == "out_of_stock"
 
 
-async def test_failures_are_not_stored_so_a_retry_is_evaluated_again(
-    api: httpx.AsyncClient, ctx: AppContext
+@pytest.mark.parametrize("gate", ["gate-on", "gate-off"])
+async def test_a_rejection_is_the_first_answer_for_its_key(
+    api: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch, gate: str
 ) -> None:
+    """Out of stock is the first answer for its key, whoever gave it (the stock gate's script,
+    or the database with the gate off): after a restock the same key and body replay it, another
+    body is a conflict, and a new key buys."""
+    monkeypatch.setattr(ctx, "settings", ctx.settings.model_copy(
+        update={"order_stock_gate_enabled": gate == "gate-on"}))
     seller, seller_headers = await make_user(ctx, "seller")
     _, headers = await make_user(ctx)
     product = await make_product(ctx, seller, stock=0)
     keyed = {**headers, "Idempotency-Key": "retry-me"}
     body = order_body((product.id, 1))
 
-    assert (await api.post("/api/v1/orders", json=body, headers=keyed)).status_code == 409
+    first = await api.post("/api/v1/orders", json=body, headers=keyed)
+    assert first.status_code == 409
+    assert first.json()["error"] == {"code": "out_of_stock", "message": "not enough stock",
+                                     "details": {"product_id": product.id, "available": 0}}
     restocked = await api.patch(
         f"/api/v1/products/{product.id}", json={"stock": 1}, headers=seller_headers
     )
     assert restocked.status_code == 200
     await ctx.redis.delete(f"stockgate:{product.id}")  # what the gate's TTL does
-    assert (await api.post("/api/v1/orders", json=body, headers=keyed)).status_code == 201
+
+    again = await api.post("/api/v1/orders", json=body, headers=keyed)
+    assert again.status_code == 409
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    other_address = {**body, "shipping_address": {**ADDRESS, "line2": "9F"}}
+    other = await api.post("/api/v1/orders", json=other_address, headers=keyed)
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_conflict"
+    assert await stock_of(ctx, product.id) == 1 and await order_count(ctx) == 0
+    fresh = await api.post("/api/v1/orders", json=body,
+                           headers={**headers, "Idempotency-Key": "new-attempt"})
+    assert fresh.status_code == 201
+    assert await stock_of(ctx, product.id) == 0
+
+
+async def test_rule_rejections_are_stored_and_request_shape_errors_are_not(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """A rule of the order (buying one's own product: 422 `own_product`) is decided by the
+    checkout, so it is the key's first answer. An empty cart is the request's shape, not an
+    answer of the checkout: the same key orders once the cart is filled."""
+    seller, seller_headers = await make_user(ctx, "seller")
+    _, headers = await make_user(ctx)
+    own = await make_product(ctx, seller, stock=5)
+    other_seller, _ = await make_user(ctx, "seller")
+    theirs = await make_product(ctx, other_seller, stock=5)
+
+    keyed = {**seller_headers, "Idempotency-Key": "own"}
+    first = await api.post("/api/v1/orders", json=order_body((own.id, 1)), headers=keyed)
+    assert first.status_code == 422
+    assert first.json()["error"]["code"] == "own_product"
+    again = await api.post("/api/v1/orders", json=order_body((own.id, 1)), headers=keyed)
+    assert (again.status_code, again.json()) == (422, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    conflict = await api.post("/api/v1/orders", json=order_body((theirs.id, 1)), headers=keyed)
+    assert conflict.json()["error"]["code"] == "idempotency_conflict"
+
+    cart_keyed = {**headers, "Idempotency-Key": "cart"}
+    body = {"from_cart": True, "shipping_address": ADDRESS}
+    empty = await api.post("/api/v1/orders", json=body, headers=cart_keyed)
+    assert empty.json()["error"]["code"] == "cart_empty"
+    added = await api.put(
+        f"/api/v1/cart/items/{theirs.id}", json={"quantity": 2}, headers=headers
+    )
+    assert added.status_code in (200, 201), added.text
+    ordered = await api.post("/api/v1/orders", json=body, headers=cart_keyed)
+    assert ordered.status_code == 201, ordered.text
+    assert await stock_of(ctx, theirs.id) == 3
 
 
 async def test_malformed_keys_are_rejected(api: httpx.AsyncClient, ctx: AppContext) -> None:
