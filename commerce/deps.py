@@ -77,5 +77,13 @@ def require_role(*roles: str) -> object:
     return Depends(check)
 
 
+def client_ip(request: Request) -> str:
+    """The caller's address for per-address limits. uvicorn's proxy-headers middleware has
+    already replaced the socket peer with the X-Forwarded-For client when the peer is one of
+    `trusted_proxies` (nginx), so a client cannot pick its own bucket by sending the header."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientIP = Annotated[str, Depends(client_ip)]
 SellerPrincipal = Annotated[Principal, require_role("seller", "admin")]
 AdminPrincipal = Annotated[Principal, require_role("admin")]

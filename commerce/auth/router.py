@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from commerce.auth import service
-from commerce.auth.dependencies import ClientIP
 from commerce.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenOut
-from commerce.deps import CtxDep, CurrentPrincipal
+from commerce.deps import ClientIP, CtxDep, CurrentPrincipal
 from commerce.users.schemas import UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])

@@ -21,7 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.auth import passwords, refresh, throttle
+from commerce import throttle
+from commerce.auth import passwords, refresh
 from commerce.auth.errors import EmailTaken, InvalidCredentials, InvalidRefreshToken
 from commerce.auth.models import User
 from commerce.auth.schemas import LoginIn, RegisterIn

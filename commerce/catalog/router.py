@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from commerce import throttle
 from commerce.catalog import service
 from commerce.catalog.dependencies import (
     OwnedProduct,
@@ -14,7 +15,7 @@ from commerce.catalog.dependencies import (
     json_body,
 )
 from commerce.catalog.schemas import ProductCreate, ProductOut, ProductUpdate
-from commerce.deps import CtxDep, SellerPrincipal, SessionDep
+from commerce.deps import ClientIP, CtxDep, SellerPrincipal, SessionDep
 from commerce.pagination import Cursor, Limit, Page
 
 router = APIRouter(prefix="/products", tags=["catalog"])
@@ -36,15 +37,20 @@ async def create_product(ctx: CtxDep, principal: SellerPrincipal, body: CreateBo
 
 @router.get("", response_model=Page[ProductOut])
 async def list_products(
+    ctx: CtxDep,
     session: SessionDep,
+    ip: ClientIP,
     q: Annotated[
         str | None,
-        Query(max_length=100, description="substring of 2+ letters or digits; empty: no search"),
+        Query(max_length=100, description="substring of 2+ characters; empty: no search"),
     ] = None,
     seller_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[ProductOut]:
+    """Newest first, or with `q` ranked search results (429 `rate_limited` per address)."""
+    if q:
+        await throttle.enforce(ctx.limiter, ctx.settings.rate_limit_search_per_ip, "search-ip", ip)
     products, next_cursor = await service.list_products(
         session, q=q or None, seller_id=seller_id, limit=limit, cursor=cursor
     )

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from commerce.auth.dependencies import ClientIP
 from commerce.auth.schemas import TokenOut
 from commerce.auth.social import service
 from commerce.auth.social.base import Provider
 from commerce.auth.social.schemas import SocialLoginIn
-from commerce.deps import CtxDep
+from commerce.deps import ClientIP, CtxDep
 from commerce.users.schemas import UserOut
 
 router = APIRouter(prefix="/auth/social", tags=["auth"])

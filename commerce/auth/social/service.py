@@ -33,7 +33,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.auth import refresh, throttle
+from commerce import throttle
+from commerce.auth import refresh
 from commerce.auth.models import RefreshToken, SocialAccount, User
 from commerce.auth.service import TokenPair, open_session
 from commerce.auth.social.base import Provider, SocialCredentials, SocialIdentity

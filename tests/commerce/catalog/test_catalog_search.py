@@ -165,3 +165,20 @@ async def test_empty_query_lists_everything(api: httpx.AsyncClient, ctx: AppCont
 async def test_overlong_query_is_refused(api: httpx.AsyncClient) -> None:
     response = await api.get("/api/v1/products", params={"q": "x" * 101})
     assert response.status_code == 422
+
+
+async def test_search_is_rate_limited_per_address(
+    api: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Searches count against `rate_limit_search_per_ip` (429 with Retry-After); the plain
+    newest-first listing, which reads one index page, does not."""
+    monkeypatch.setattr(ctx, "settings", ctx.settings.model_copy(
+        update={"rate_limit_search_per_ip": "3/minute"}))
+    for _ in range(3):
+        assert (await api.get("/api/v1/products", params={"q": "耳機"})).status_code == 200
+    limited = await api.get("/api/v1/products", params={"q": "藍牙"})
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    for _ in range(5):
+        assert (await api.get("/api/v1/products")).status_code == 200

@@ -1,9 +1,9 @@
-"""Rate limits of the auth routes on the shared `limits` moving-window limiter (Redis).
+"""Rate limits on the shared `limits` moving-window limiter (Redis): logins, sign-ups, search.
 
 Limits are settings in `limits` notation ("10/minute"); a refused hit becomes 429 `rate_limited`
 with `Retry-After` = seconds until the oldest hit in the window expires (when one slot frees).
-Every attempt counts, successful or not, and is counted before any password work, so parallel
-guessing cannot overshoot the limit while bcrypt runs.
+Every attempt counts, successful or not, and is counted before the work it guards (password
+hashing, a search query), so parallel callers cannot overshoot the limit while that work runs.
 """
 
 from __future__ import annotations
