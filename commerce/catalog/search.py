@@ -116,7 +116,8 @@ def prepare_query(q: str) -> str:
     normalised = normalise(q)
     if len(normalised) < MIN_QUERY_CHARS:
         raise InvalidInput(
-            f"search query needs at least {MIN_QUERY_CHARS} letters, marks or digits",
+            f"search query needs at least {MIN_QUERY_CHARS} characters besides spaces and"
+            " punctuation",
             code="query_too_short",
         )
     return normalised

@@ -19,9 +19,8 @@ in Redis (`StoredRejection`, under `rejection_key`), not in the database: a flas
 is mostly such answers, given by the stock gate in one Redis round trip whose script also
 stores them. They live shorter than successes (`order_rejection_replay_ttl_s`, 10 minutes by
 default) because a flood holds hundreds of thousands of them; a retry after that is a new
-request. Request-shape errors
-(validation, a malformed key, an empty cart) and errors of the server are not stored: like
-Stripe's, they did not start the operation.
+request. Request-shape errors (validation, a malformed key, an empty cart) and errors of the
+server are not stored: like Stripe's, they did not start the operation.
 
 A Redis marker spares the flash sale's cheap path a DB read: it is set *before* the record's
 transaction commits (by the stock gate's script when a request passes it, in the same round
