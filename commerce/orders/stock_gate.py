@@ -68,8 +68,8 @@ for i = 1, n do
     if keyed then
       marked = redis.call('EXISTS', KEYS[n + 1])
       if marked == 0 then
-        local first = cjson.encode({d = ARGV[8], k = 'out_of_stock',
-                                    p = tonumber(ARGV[8 + n + i]), a = tonumber(v)})
+        -- Numbers as strings: cjson writes 14 significant digits, too few for a BIGINT id.
+        local first = cjson.encode({d = ARGV[8], k = 'out_of_stock', p = ARGV[8 + n + i], a = v})
         redis.call('SET', KEYS[n + 2], first, 'NX', 'EX', ARGV[7])
       end
     end

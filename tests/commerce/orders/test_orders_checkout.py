@@ -211,8 +211,8 @@ async def test_gate_checks_and_records_the_key_in_the_same_round_trip(ctx: AppCo
     assert rejected == stock_gate.Rejected(product_id=product.id, available=2, marked=False)
     assert await ctx.redis.exists(first.marker_key) == 0
     stored = await ctx.redis.get(first.rejection_key)
-    assert json.loads(stored) == {"d": "digest-first", "k": "out_of_stock", "p": product.id,
-                                  "a": 2}
+    assert json.loads(stored) == {"d": "digest-first", "k": "out_of_stock",
+                                  "p": str(product.id), "a": "2"}
     assert 595 <= await ctx.redis.ttl(first.rejection_key) <= 600
     # The first answer comes back before the stock is looked at, even if it would pass now.
     replay = await gate.take({product.id: 1}, key_check=first)
@@ -231,3 +231,17 @@ async def test_gate_checks_and_records_the_key_in_the_same_round_trip(ctx: AppCo
     assert await gate.take({product.id: 1}, key_check=other) is None
     assert int(await ctx.redis.get(stock_gate.key(product.id))) == 0
     assert 55 <= await ctx.redis.ttl(other.marker_key) <= 60
+
+
+async def test_a_stored_rejection_keeps_a_bigint_product_id(ctx: AppContext) -> None:
+    """The gate's script writes ids as strings: Lua's cjson prints numbers with 14 significant
+    digits, which would turn a BIGINT id into another product's."""
+    gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
+    big = 2**62 + 1
+    await ctx.redis.set(stock_gate.key(big), 0, ex=30)
+    check = stock_gate.KeyCheck("test:marker:big", "test:rejection:big", "d", rejection_ttl_s=60)
+    rejected = await gate.take({big: 1}, key_check=check)
+    assert rejected == stock_gate.Rejected(product_id=big, available=0, marked=False)
+    replayed = idem.replay_rejection(await ctx.redis.get(check.rejection_key), "d")
+    assert (replayed.status, replayed.code) == (409, "out_of_stock")
+    assert replayed.details == {"product_id": big, "available": 0}
