@@ -54,8 +54,7 @@ async def place_order(
 
     if gate is not None:
         check = KeyCheck(
-            idem.marker_key(principal.user_id, SCOPE, key),
-            idem.rejection_key(principal.user_id, SCOPE, key), digest,
+            *idem.answer_keys(principal.user_id, SCOPE, key), digest,
             ctx.settings.order_rejection_replay_ttl_s,
         ) if key else None
         rejected = await gate.take(
@@ -63,19 +62,16 @@ async def place_order(
         )
         if isinstance(rejected, Revoked):
             raise Unauthorized("token revoked")
-        if isinstance(rejected, FirstAnswer):
-            if key and rejected.marked and (
-                stored := await _find(ctx, principal.user_id, key, digest)
-            ):
-                return stored  # a concurrent retry committed after all: success wins
-            raise idem.replay_rejection(rejected.stored, digest)
         if rejected is not None:
             # The cheap path of a flash sale: one Redis round trip, which also stored this
-            # answer as the key's first unless the marker exists: then look for a replay.
+            # answer as the key's first unless the success marker exists. If it does, a stored
+            # success wins (an earlier request, or a concurrent retry that committed).
             if key and rejected.marked and (
                 stored := await _find(ctx, principal.user_id, key, digest)
             ):
                 return stored
+            if isinstance(rejected, FirstAnswer):
+                raise idem.replay_rejection(rejected.stored, digest)
             raise OutOfStock(product_id=rejected.product_id, available=rejected.available)
         request = dataclasses.replace(request, marked=check is not None)
     committed = False

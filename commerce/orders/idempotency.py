@@ -15,12 +15,12 @@ long, so "no marker" still proves "no record". A retry a day later is a new requ
 
 Rejections the checkout itself decides (409 `out_of_stock`, and the 422s of `OrderInputError`:
 a deleted product, one's own product, mixed currencies, a stream that is not open) are stored
-in Redis (`StoredRejection`, under `rejection_key`), not in the database: a flash sale's flood
-is mostly such answers, given by the stock gate in one Redis round trip whose script also
-stores them. They live shorter than successes (`order_rejection_replay_ttl_s`, 10 minutes by
-default) because a flood holds hundreds of thousands of them; a retry after that is a new
-request. Request-shape errors (validation, a malformed key, an empty cart) and errors of the
-server are not stored: like Stripe's, they did not start the operation.
+in Redis (`StoredRejection`, under the second of `answer_keys`), not in the database: a flash
+sale's flood is mostly such answers, given by the stock gate in one Redis round trip whose
+script also stores them. They live shorter than successes (`order_rejection_replay_ttl_s`, 10
+minutes by default) because a flood holds hundreds of thousands of them; a retry after that is
+a new request. Request-shape errors (validation, a malformed key, an empty cart) and errors of
+the server are not stored: like Stripe's, they did not start the operation.
 
 A Redis marker spares the flash sale's cheap path a DB read: it is set *before* the record's
 transaction commits (by the stock gate's script when a request passes it, in the same round
@@ -132,9 +132,11 @@ def marker_key(user_id: int, scope: str, key: str) -> str:
     return f"idem:{scope}:{user_id}:{_key_digest(key)}"
 
 
-def rejection_key(user_id: int, scope: str, key: str) -> str:
-    """The Redis key of a stored rejection (`StoredRejection`)."""
-    return f"idemrej:{scope}:{user_id}:{_key_digest(key)}"
+def answer_keys(user_id: int, scope: str, key: str) -> tuple[str, str]:
+    """The Redis keys of the marker and of a stored rejection (`StoredRejection`), hashing the
+    Idempotency-Key once (both are read on every keyed checkout)."""
+    digest = _key_digest(key)
+    return f"idem:{scope}:{user_id}:{digest}", f"idemrej:{scope}:{user_id}:{digest}"
 
 
 class StoredRejection(AppError):
@@ -145,8 +147,8 @@ class StoredRejection(AppError):
 
 
 def encode_rejection(digest: str, exc: AppError) -> str:
-    """A rejection as stored under `rejection_key` (JSON; the gate's script writes the compact
-    `out_of_stock` form `{"d", "k", "p", "a"}` itself)."""
+    """A rejection as stored under the second of `answer_keys` (JSON; the gate's script writes
+    the compact `out_of_stock` form `{"d", "k", "p", "a"}` itself)."""
     return orjson.dumps(
         {"d": digest, "s": exc.status, "c": str(exc.code), "m": exc.message, "x": exc.details}
     ).decode()
@@ -171,7 +173,8 @@ async def remember_rejection(
     ttl_s: int,
 ) -> None:
     """Store a rejection as the key's first answer, unless one is stored already."""
-    await redis.set(rejection_key(user_id, scope, key), encode_rejection(digest, exc),
+    _, rejection_key = answer_keys(user_id, scope, key)
+    await redis.set(rejection_key, encode_rejection(digest, exc),
                     nx=True, ex=ttl_s)
 
 
@@ -179,9 +182,7 @@ async def stored_answer(
     redis: aioredis.Redis, *, user_id: int, scope: str, key: str
 ) -> tuple[bool, str | bytes | None]:
     """(whether a success record may exist, the stored rejection if any): one round trip."""
-    marker, rejection = await redis.mget(
-        marker_key(user_id, scope, key), rejection_key(user_id, scope, key)
-    )
+    marker, rejection = await redis.mget(*answer_keys(user_id, scope, key))
     return marker is not None, rejection
 
 
