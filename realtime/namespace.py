@@ -53,7 +53,9 @@ def guarded(name: str) -> Callable[[EventHandler], Wrapped]:
             except AppError as exc:
                 result = from_error(exc)
             except Exception:
-                log.exception("handler_failed", event=name)
+                # `event` is structlog's own first argument: passing it again as a keyword made
+                # this line raise, and the client got no ack at all.
+                log.exception("handler_failed", client_event=name)
                 result = fail(ErrorCode.INTERNAL, "internal error")
             EVENTS_IN.labels(name, "ok" if result.get("ok") else result["error"]["code"]).inc()
             return result

@@ -205,6 +205,12 @@ def _with(rooms: list[int], stream_id: int | None) -> list[int]:
     return rooms if stream_id is None or stream_id in rooms else [*rooms, stream_id]
 
 
+ORDER_STATUS_EVENTS = (
+    ev.OrderPaid, ev.OrderCancelled, ev.OrderExpired, ev.OrderShipped, ev.OrderCompleted,
+    ev.OrderRefunded,
+)
+
+
 class RelayHandler:
     """The relay's handler: route one domain event and emit its room events (with seq)."""
 
@@ -216,7 +222,7 @@ class RelayHandler:
             self.ctx.streams.forget(event.stream_id)
         for stream_id, name, payload in await room_events_for(event, self.ctx.services):
             await self.ctx.room_events.emit(stream_id, name, payload)
-        if isinstance(event, ev.OrderPaid | ev.OrderCancelled | ev.OrderExpired):
+        if isinstance(event, ORDER_STATUS_EVENTS):
             # The buyer's own sockets (any room, any node) learn their order's new status.
             await self.ctx.sio.emit(
                 "order_status",

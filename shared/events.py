@@ -60,6 +60,30 @@ class OrderStateData(_Data):
     status: str
 
 
+class OrderShippedData(_Data):
+    """One seller shipped their lines of an order. `status` is the order's status after it:
+    `fulfilled` once every line is shipped, otherwise still `paid`."""
+
+    order_id: int
+    buyer_id: int
+    seller_id: int
+    status: str
+    product_ids: list[int]
+    carrier: str
+    tracking_number: str
+
+
+class OrderRefundedData(_Data):
+    """Lines of an order were refunded (all of them when `status` is `refunded`)."""
+
+    order_id: int
+    buyer_id: int
+    status: str
+    product_ids: list[int]
+    amount_minor: int
+    currency: str
+
+
 class StockChangedData(_Data):
     product_id: int
     stock: int
@@ -105,6 +129,21 @@ class OrderExpired(_Event):
     data: OrderStateData
 
 
+class OrderShipped(_Event):
+    type: Literal["order.shipped"] = "order.shipped"
+    data: OrderShippedData
+
+
+class OrderCompleted(_Event):
+    type: Literal["order.completed"] = "order.completed"
+    data: OrderStateData
+
+
+class OrderRefunded(_Event):
+    type: Literal["order.refunded"] = "order.refunded"
+    data: OrderRefundedData
+
+
 class StockChanged(_Event):
     type: Literal["stock.changed"] = "stock.changed"
     data: StockChangedData
@@ -130,6 +169,9 @@ DomainEvent = Annotated[
     | OrderPaid
     | OrderCancelled
     | OrderExpired
+    | OrderShipped
+    | OrderCompleted
+    | OrderRefunded
     | StockChanged
     | ProductSoldOut
     | StreamStatusChanged

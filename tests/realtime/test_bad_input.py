@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from realtime import rooms
 from tests.realtime.clients import Client, World
 from tests.realtime.conftest import GatewayFactory
 
@@ -74,3 +75,19 @@ async def test_oversized_packet_is_dropped_not_fatal(
     await big.sio.emit("chat", {"stream_id": 1, "text": "x" * 70_000})
     await big.wait_for(lambda: big.disconnected.is_set(), 5)
     assert (await other.join(1))["ok"]
+
+
+async def test_an_unexpected_failure_is_answered_with_an_internal_error_ack(
+    gateway_factory: GatewayFactory, world: World, aredis: Any, clients: list[Client]
+) -> None:
+    """A dependency failing in a way no handler expects (here Redis answers WRONGTYPE, because
+    the room's chat history is not a list) still gets an ack, and the socket keeps working."""
+    _, url = gateway_factory()
+    await world.stream(1)
+    await world.stream(2)
+    await aredis.set(rooms.chat_history(1), "not a list")
+    c = await Client("c").connect(url, world.token(1))
+    clients.append(c)
+    ack = await c.call("join", {"stream_id": 1})
+    assert ack == {"ok": False, "error": {"code": "internal_error", "message": "internal error"}}
+    assert (await c.join(2))["ok"]

@@ -20,12 +20,22 @@ def bus_for(aredis: aioredis.Redis, channel: str) -> RedisStreamBus:
 
 
 async def all_acknowledged(aredis: aioredis.Redis, channel: str) -> None:
-    """Entries are acknowledged right after their emit: wait for the pending list to empty."""
+    """Wait until the relay has read every entry published so far and acknowledged it.
+
+    An empty pending list alone also holds before the relay has read the newest entries, so the
+    group's last delivered id must reach the stream's last id too.
+    """
+    stream = f"events-{channel}"
+    state: object = None
     for _ in range(100):
-        if (await aredis.xpending(f"events-{channel}", "gateway"))["pending"] == 0:
+        last_id = (await aredis.xinfo_stream(stream))["last-generated-id"]
+        groups = {g["name"]: g for g in await aredis.xinfo_groups(stream)}
+        group = groups.get(b"gateway") or groups.get("gateway")
+        state = (last_id, group)
+        if group is not None and group["last-delivered-id"] == last_id and group["pending"] == 0:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(await aredis.xpending(f"events-{channel}", "gateway"))
+    raise AssertionError(state)
 
 
 async def test_stock_events_reach_every_pinning_room_once_across_nodes(
@@ -180,13 +190,24 @@ async def test_order_status_reaches_the_room_and_the_buyer(
         order_id=9, buyer_id=7, status="paid")))
     await bus.publish(ev.OrderExpired(data=ev.OrderStateData(
         order_id=10, buyer_id=7, status="expired")))
+    await bus.publish(ev.OrderShipped(data=ev.OrderShippedData(
+        order_id=9, buyer_id=7, seller_id=3, status="fulfilled", product_ids=[5],
+        carrier="black_cat", tracking_number="TW123")))
+    await bus.publish(ev.OrderCompleted(data=ev.OrderStateData(
+        order_id=9, buyer_id=7, status="completed")))
+    await bus.publish(ev.OrderRefunded(data=ev.OrderRefundedData(
+        order_id=11, buyer_id=7, status="refunded", product_ids=[5], amount_minor=12900,
+        currency="TWD")))
     paid = await watcher.wait_for(lambda: watcher.of("order_paid"))
     assert paid[0]["order_id"] == 9 and paid[0]["stream_id"] == 1 and paid[0]["seq"] >= 1
     assert "buyer_id" not in paid[0]
-    await buyer.wait_for(lambda: len(buyer.of("order_status")) == 2)
+    await buyer.wait_for(lambda: len(buyer.of("order_status")) == 5)
     assert buyer.of("order_status") == [
         {"order_id": 9, "status": "paid", "stream_id": 1},
         {"order_id": 10, "status": "expired", "stream_id": None},
+        {"order_id": 9, "status": "fulfilled", "stream_id": None},
+        {"order_id": 9, "status": "completed", "stream_id": None},
+        {"order_id": 11, "status": "refunded", "stream_id": None},
     ]
     await all_acknowledged(aredis, channel)
     assert watcher.of("order_status") == []
