@@ -19,6 +19,7 @@ from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddlewar
 from commerce.orders.router import place_order_hot
 from commerce.orders.router import router as orders_router
 from commerce.outbox import OutboxRelay
+from commerce.sandbox.router import router as sandbox_router
 from shared.settings import CommerceSettings
 
 log = structlog.get_logger(__name__)
@@ -82,4 +83,6 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(api_router)
+    if not settings.is_production:
+        app.include_router(sandbox_router, prefix=api_router.prefix)
     return app

@@ -1,0 +1,7 @@
+"""`/api/v1/sandbox/*`: one router that each sandbox adds its routes to (development only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/sandbox", tags=["sandbox"])
