@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -179,6 +179,9 @@ class CommerceSettings(BaseAppSettings):
     # first event after a quiet spell goes out at once.
     outbox_relay_min_interval_s: float = Field(default=0.05, ge=0, le=1)
     order_reservation_ttl_s: int = 15 * 60
+    # A fulfilled order the buyer has not completed is completed this many days after its last
+    # shipment (the beat's `orders.complete_due`); refunds by line stay possible until then.
+    order_auto_complete_days: int = Field(default=7, ge=1, le=90)
     # Redis stock gate in front of checkout (commerce/orders/stock_gate.py): a hint whose TTL
     # bounds how long a wrong value (e.g. after a crash) can cause false out_of_stock.
     order_stock_gate_enabled: bool = True
@@ -291,6 +294,10 @@ class CommerceSettings(BaseAppSettings):
     # stands in (the embedded default), so `make run` can create streams without an account.
     cloudflare_account_id: str = ""
     cloudflare_api_token: SecretStr | None = None
+    # `sandbox`: the in-process live-input provider (`commerce/streams/cloudflare.py`) whose
+    # encoder `POST /sandbox/streams/{id}/encoder` connects; `cloudflare`: the real API. Unset:
+    # Cloudflare when CLOUDFLARE_API_TOKEN is set, else the sandbox. Production refuses `sandbox`.
+    stream_provider: Literal["cloudflare", "sandbox"] | None = None
     cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
     cloudflare_api_timeout_s: float = 10.0
     # Secret Stream returns from `PUT /stream/webhook` (signs the video-ready webhook).
@@ -365,9 +372,28 @@ class CommerceSettings(BaseAppSettings):
     # Whether Kapook's `email_verified` claim may link accounts by email.
     kapook_trust_email_verified: bool = True
 
+    @model_validator(mode="after")
+    def _stream_provider_has_credentials(self) -> CommerceSettings:
+        if self.stream_provider == "cloudflare" and (
+            self.cloudflare_api_token is None or not self.cloudflare_account_id
+        ):
+            raise ValueError(
+                "STREAM_PROVIDER=cloudflare needs CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN"
+            )
+        return self
+
+    @property
+    def stream_sandbox(self) -> bool:
+        """Whether live inputs come from the local sandbox instead of Cloudflare's API."""
+        if self.stream_provider is not None:
+            return self.stream_provider == "sandbox"
+        return self.cloudflare_api_token is None
+
     def _extra_production_problems(self) -> list[str]:
         problems: list[str] = self._payment_production_problems()
         # streams + media
+        if self.stream_provider == "sandbox":
+            problems.append("STREAM_PROVIDER=sandbox is for development only")
         if self.cloudflare_api_token is None or not self.cloudflare_account_id:
             problems.append("CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN must be set")
         secrets = (self.cloudflare_stream_webhook_secret, self.cloudflare_notification_secret)

@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from commerce.sandbox import streams
+
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
+router.include_router(streams.router)

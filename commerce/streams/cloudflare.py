@@ -13,9 +13,9 @@ as a video, whose `video-ready` webhook then becomes the stream's VOD.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 import httpx
 import structlog
@@ -157,10 +157,12 @@ class CloudflareStream:
 
 
 class LocalLiveInputs:
-    """In-process stand-in for the embedded default: same calls, local ingest URLs.
+    """The stream provider's sandbox (development only): same calls, local ingest URLs.
 
     Nothing actually ingests video here; the URLs point at where a local media server (e.g.
     MediaMTX on :1935/:8890/:8889) would listen, so an OBS profile can be tried against one.
+    The encoder's connection state is whatever `set_state` last said (the sandbox route, see
+    `commerce/sandbox/streams.py`), reported as Cloudflare reports `status.current`.
     """
 
     def __init__(self) -> None:
@@ -200,6 +202,16 @@ class LocalLiveInputs:
     async def delete_live_input(self, uid: str) -> None:
         self._inputs.pop(uid, None)
 
+    def set_state(self, uid: str, state: Literal["connected", "disconnected"]) -> LiveInput:
+        """Record the encoder's new state, as Cloudflare would after an encoder (dis)connects."""
+        try:
+            live = self._inputs[uid]
+        except KeyError:
+            raise NotFound("live input not found") from None
+        updated = replace(live, state=state, state_since=datetime.now(UTC))
+        self._inputs[uid] = updated
+        return updated
+
 
 # One per process: the embedded runner's API and beat timers use different AppContexts but must
 # see the same live inputs.
@@ -207,16 +219,16 @@ _LOCAL = LocalLiveInputs()
 
 
 def provider(ctx: AppContext) -> LiveInputProvider:
-    """The process's provider: the API when a token is configured, else the local stand-in.
+    """The process's provider: Cloudflare's API, or the local sandbox (`stream_sandbox`).
 
     A test may put its own (e.g. one with an ASGI transport) in `ctx.extras["live_inputs"]`.
     """
     found = ctx.extras.get("live_inputs")
     if found is None:
-        if ctx.settings.cloudflare_api_token is not None:
+        if not ctx.settings.stream_sandbox:
             found = CloudflareStream(ctx.settings)
         else:
-            log.info("stream_provider_local", reason="CLOUDFLARE_API_TOKEN unset")
+            log.info("stream_provider_sandbox", reason="no Cloudflare credentials")
             found = _LOCAL
         ctx.extras["live_inputs"] = found
     return cast(LiveInputProvider, found)

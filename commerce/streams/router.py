@@ -57,6 +57,20 @@ async def update_stream(
     return service.present(ctx, stream, lineup, principal)
 
 
+@router.post(
+    "/streams/{stream_id}/start",
+    response_model=StreamOut,
+    responses={409: {"description": "encoder_not_connected, stream_ended"}},
+)
+async def start_stream(
+    stream_id: StreamId, ctx: CtxDep, session: SessionDep, principal: SellerPrincipal
+) -> StreamOut:
+    """Go live (host): allowed once the provider reports the host's encoder connected."""
+    stream = await service.start_stream(ctx, stream_id=stream_id, principal=principal)
+    _, lineup = await service.get_stream(session, stream_id=stream.id)
+    return service.present(ctx, stream, lineup, principal)
+
+
 @router.post("/streams/{stream_id}/end", response_model=StreamOut)
 async def end_stream(
     stream_id: StreamId, ctx: CtxDep, session: SessionDep, principal: SellerPrincipal

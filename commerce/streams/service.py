@@ -4,7 +4,8 @@ Status is a small state machine (`TRANSITIONS`), each move one conditional
 `UPDATE ... WHERE status IN (:from)` with the `stream.status` outbox event in the same
 transaction, so a repeated webhook or a poll racing a webhook is a no-op, not a double event:
 
-- `scheduled -> live` when Cloudflare reports the input connected (notification or poll);
+- `scheduled -> live` when Cloudflare reports the input connected (notification or poll), or
+  when the host starts it while the provider reports the encoder connected (`start_stream`);
 - a disconnect changes nothing: encoders drop and reconnect, and the room should not flap.
   The poll task ends a live stream whose input stayed disconnected longer than
   `stream_auto_end_after_s`;
@@ -46,6 +47,7 @@ log = structlog.get_logger(__name__)
 # event -> {from status: to status}; anything not listed is a no-op.
 TRANSITIONS: dict[str, dict[str, str]] = {
     "connected": {"scheduled": "live"},
+    "start": {"scheduled": "live"},
     "end": {"scheduled": "ended", "live": "ended"},
 }
 
@@ -250,13 +252,54 @@ async def _move(ctx: AppContext, *, where: Any, event: str) -> Stream | None:
     return stream
 
 
-async def end_stream(ctx: AppContext, *, stream_id: int, principal: Principal) -> Stream:
+async def _hosted(ctx: AppContext, stream_id: int, principal: Principal, action: str) -> Stream:
+    """The stream if `principal` hosts it (or is an admin): 404 / 403 otherwise."""
     async with ctx.sessions() as session:
         stream = await session.get(Stream, stream_id)
     if stream is None:
         raise NotFound("stream not found")
     if stream.host_id != principal.user_id and principal.role != "admin":
-        raise Forbidden("only the host can end the stream")
+        raise Forbidden(f"only the host can {action} the stream")
+    return stream
+
+
+async def start_stream(ctx: AppContext, *, stream_id: int, principal: Principal) -> Stream:
+    """The host goes live: `scheduled -> live` once the provider reports the encoder connected.
+
+    Asks the provider (Cloudflare's live input `status.current.state`, or the sandbox) rather
+    than trusting a notification we may have missed. Starting a live stream again answers the
+    stream as it is (the connected notification may have taken it live first); an ended stream
+    stays ended (409 `stream_ended`).
+    """
+    stream = await _hosted(ctx, stream_id, principal, "start")
+    if stream.status == "ended":
+        raise Conflict("the stream has ended", code="stream_ended")
+    if stream.status == "live":
+        return stream
+    live = (
+        await cloudflare.provider(ctx).get_live_input(stream.live_input_uid)
+        if stream.live_input_uid
+        else None
+    )
+    if live is None or live.state != "connected":
+        raise Conflict(
+            "the encoder is not connected: start streaming from OBS (or the sandbox) first",
+            code="encoder_not_connected",
+            details={"encoder_state": live.state if live else None},
+        )
+    moved = await _move(ctx, where=Stream.id == stream_id, event="start")
+    if moved is not None:
+        return moved
+    async with ctx.sessions() as session:  # raced with the connected notification or an end
+        current = await session.get(Stream, stream_id)
+    assert current is not None
+    if current.status == "ended":
+        raise Conflict("the stream has ended", code="stream_ended")
+    return current
+
+
+async def end_stream(ctx: AppContext, *, stream_id: int, principal: Principal) -> Stream:
+    stream = await _hosted(ctx, stream_id, principal, "end")
     if stream.status == "ended":
         return stream  # ended is final; ending twice is harmless
     moved = await _move(ctx, where=Stream.id == stream_id, event="end")
