@@ -12,9 +12,14 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError as BrokerError
+from redis import exceptions as redis_exc
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from commerce.outage import as_unavailable
 from shared.errors import AppError, ErrorCode
+from shared.outage import REDIS_DOWN
 
 log = structlog.get_logger(__name__)
 
@@ -79,12 +84,30 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    unavailable = as_unavailable(exc)
+    if unavailable is not None:
+        # Not a bug: a dependency is down. One warning line, no traceback per request.
+        log.warning("dependency_unavailable", path=request.url.path,
+                    dependency=unavailable.details["dependency"], error=type(exc).__name__)
+        return await _app_error(request, unavailable)
     log.exception("unhandled_error", path=request.url.path)
     return error_response(500, ErrorCode.INTERNAL, "internal error")
+
+
+# The exception types an outage raises. Handled by FastAPI's exception middleware (where the
+# answer ends the request) rather than the outermost 500 handler (which re-raises, so the server
+# would log a traceback per request for as long as the outage lasts). `_unexpected` decides
+# whether it is an outage (503) or a bug (500).
+OUTAGE_TYPES: tuple[type[Exception], ...] = (
+    *(t for t in REDIS_DOWN if issubclass(t, Exception)),
+    sa_exc.DBAPIError, sa_exc.TimeoutError, BrokerError, redis_exc.RedisError,
+)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for outage_type in OUTAGE_TYPES:
+        app.add_exception_handler(outage_type, _unexpected)
     app.add_exception_handler(Exception, _unexpected)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from commerce.db import ping
+from shared.redis import readiness as redis_readiness
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,14 +25,18 @@ async def readyz(request: Request) -> JSONResponse:
     ctx = request.app.state.ctx
     checks: dict[str, str] = {}
 
-    async def check(name: str, probe: object) -> None:
+    async def check(name: str, probe: Awaitable[object]) -> None:
         try:
-            await asyncio.wait_for(probe, timeout=2.0)  # type: ignore[arg-type]
-            checks[name] = "ok"
+            verdict = await asyncio.wait_for(probe, timeout=2.0)
+            checks[name] = verdict if isinstance(verdict, str) else "ok"
         except Exception as exc:  # any failure means not ready; say which
             checks[name] = f"error: {type(exc).__name__}"
 
-    await asyncio.gather(check("database", ping(ctx.engine)), check("redis", ctx.redis.ping()))
+    require_aof = request.app.state.settings.redis_require_aof
+    await asyncio.gather(
+        check("database", ping(ctx.engine)),
+        check("redis", redis_readiness(ctx.redis, require_aof=require_aof)),
+    )
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from commerce.context import AppContext
 from commerce.errors import clean_validation_errors, error_body
+from commerce.outage import as_unavailable
 from shared.errors import AppError, ErrorCode, Unauthorized
 from shared.tokens import Principal
 
@@ -130,12 +131,15 @@ class HotRoutesMiddleware:
         try:
             response = await route.handler(request)
         except AppError as exc:
-            headers = tuple(
-                (k.lower().encode(), v.encode()) for k, v in exc.headers().items()
-            )
-            response = _error(exc.status, exc.code, exc.message, exc.details, headers)
+            response = _error(exc.status, exc.code, exc.message, exc.details, _headers(exc))
         except _HttpError as exc:
             response = _error(exc.status, exc.code, exc.message, exc.details)
+        except Exception as exc:
+            unavailable = as_unavailable(exc)
+            if unavailable is None:
+                raise  # a bug: the outermost handler answers 500 and logs it
+            response = _error(unavailable.status, unavailable.code, unavailable.message,
+                              unavailable.details, _headers(unavailable))
         await send({
             "type": "http.response.start",
             "status": response.status,
@@ -146,6 +150,10 @@ class HotRoutesMiddleware:
             ],
         })
         await send({"type": "http.response.body", "body": response.body})
+
+
+def _headers(exc: AppError) -> tuple[tuple[bytes, bytes], ...]:
+    return tuple((k.lower().encode(), v.encode()) for k, v in exc.headers().items())
 
 
 def _error(

@@ -21,6 +21,7 @@ from realtime.transport import (
     OrjsonJson,
     disable_ws_compression,
 )
+from shared.redis import readiness as redis_readiness
 from shared.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
@@ -111,8 +112,10 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     try:
-        await asyncio.wait_for(ctx.redis.ping(), 2.0)
-        checks = {"redis": "ok"}
+        verdict = await asyncio.wait_for(
+            redis_readiness(ctx.redis, require_aof=ctx.settings.redis_require_aof), 2.0
+        )
+        checks = {"redis": verdict}
     except Exception as exc:
         checks = {"redis": f"error: {type(exc).__name__}"}
     ready = all(v == "ok" for v in checks.values())

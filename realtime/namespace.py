@@ -23,6 +23,7 @@ from realtime.metrics import CONNECTED, EVENTS_IN
 from realtime.rooms import user_room
 from realtime.schemas import ChatIn, ModerateIn, PinIn, ReactIn, ResumeIn, StreamIn
 from shared.errors import AppError, ErrorCode, InvalidInput, Unauthorized
+from shared.outage import redis_down
 from shared.tokens import Principal
 
 log = structlog.get_logger(__name__)
@@ -52,11 +53,16 @@ def guarded(name: str) -> Callable[[EventHandler], Wrapped]:
                 result = fail(ErrorCode.INVALID, f"{where or 'payload'}: {message}")
             except AppError as exc:
                 result = from_error(exc)
-            except Exception:
-                # `event` is structlog's own first argument: passing it again as a keyword made
-                # this line raise, and the client got no ack at all.
-                log.exception("handler_failed", client_event=name)
-                result = fail(ErrorCode.INTERNAL, "internal error")
+            except Exception as exc:
+                if redis_down(exc):  # Redis is down or restarting: retry later, not a bug
+                    log.warning("handler_unavailable", client_event=name,
+                                error=type(exc).__name__)
+                    result = fail(ErrorCode.UNAVAILABLE, "temporarily unavailable; retry")
+                else:
+                    # `event` is structlog's own first argument: passing it again as a keyword
+                    # made this line raise, and the client got no ack at all.
+                    log.exception("handler_failed", client_event=name)
+                    result = fail(ErrorCode.INTERNAL, "internal error")
             EVENTS_IN.labels(name, "ok" if result.get("ok") else result["error"]["code"]).inc()
             return result
 

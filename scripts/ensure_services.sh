@@ -62,7 +62,10 @@ wait_for "MariaDB (tcp)" 30 mysql -uroot -h127.0.0.1 -e 'SELECT 1'
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   log "starting Redis"
   mkdir -p /var/lib/redis /var/log/redis
-  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+  # Persisted as production runs it (docs/operations.md): the append-only file, fsynced every
+  # second, so a restart keeps room state, revocations and undelivered events.
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+    --appendonly yes --appendfsync everysec \
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
 wait_for Redis 30 redis-cli -h 127.0.0.1 -p 6379 ping

@@ -13,6 +13,9 @@ import fakeredis
 import redis.asyncio as aioredis
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 @lru_cache(maxsize=1)
@@ -26,6 +29,22 @@ def _embedded_server() -> fakeredis.FakeServer:
 POOL_SIZE = 512
 POOL_WAIT_S = 10.0
 
+# After a Redis restart every pooled connection is dead. A connection idle this long is PINGed
+# before it is lent out (a dead one is replaced there, not found by the caller's command)...
+HEALTH_CHECK_INTERVAL_S = 1.0
+# ... and a command that meets a dead connection anyway (a busy one, never idle) is sent again
+# on a fresh connection, at most twice, 50-200 ms apart. Only on a connection error, which is
+# a command written to a socket the server had already closed (the live server never ran it, so
+# resending is safe even for INCR or XADD); the rare other case, a server dying mid-command,
+# falls in the AOF's one-second loss window anyway. Timeouts are not retried (the server may
+# have run the command); callers answer them 503 `unavailable`.
+RETRIES = 2
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=0.2, base=0.05), RETRIES,
+                 supported_errors=(RedisConnectionError,))
+
 
 def make_redis(url: str | None, *, decode_responses: bool = False) -> aioredis.Redis:
     if url:
@@ -36,7 +55,9 @@ def make_redis(url: str | None, *, decode_responses: bool = False) -> aioredis.R
             decode_responses=decode_responses,
             socket_connect_timeout=5,
             socket_timeout=30,
-            health_check_interval=30,
+            socket_keepalive=True,
+            health_check_interval=HEALTH_CHECK_INTERVAL_S,
+            retry=_retry(),
         )
         return aioredis.Redis.from_pool(pool)
     # fakeredis builds a plain pool (100 connections, raising when exhausted); rebuild it as a
@@ -51,6 +72,20 @@ def make_redis(url: str | None, *, decode_responses: bool = False) -> aioredis.R
         **template.connection_kwargs,
     )
     return fakeredis.FakeAsyncRedis.from_pool(pool)
+
+
+async def aof_enabled(redis: aioredis.Redis) -> bool:
+    """Whether Redis persists with its append-only file (`INFO persistence`)."""
+    info = await redis.info("persistence")
+    return str(info.get("aof_enabled", "0")) == "1"
+
+
+async def readiness(redis: aioredis.Redis, *, require_aof: bool) -> str:
+    """`/readyz`'s verdict on Redis: "ok", or what is wrong."""
+    await redis.ping()
+    if require_aof and not await aof_enabled(redis):
+        return "error: appendonly is off"
+    return "ok"
 
 
 def make_limiter(url: str | None) -> MovingWindowRateLimiter:

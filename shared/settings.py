@@ -44,6 +44,10 @@ class BaseAppSettings(BaseSettings):
     # Unset: in-process event bus, in-memory socket.io manager and an in-process Redis stand-in
     # (the embedded default). Set: everything shares this Redis.
     redis_url: str | None = None
+    # Readiness (`/readyz`) also requires Redis to persist with its append-only file: a Redis
+    # restart without it forgets room state, revocations and undelivered events at once. On
+    # for production deployments whose Redis runs `appendonly yes` (docs/operations.md).
+    redis_require_aof: bool = False
     events_stream: str = "events"
     events_stream_maxlen: int = 100_000
     gateway_consumer_group: str = "gateway"

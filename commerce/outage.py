@@ -1,0 +1,57 @@
+"""Dependency outages become 503 `unavailable` with `Retry-After`, never 500.
+
+`dependency_down` names the dependency an exception says is unreachable (database, Redis,
+broker) or returns None for anything else, which stays a 500: a bug must not hide as an outage.
+MySQL/MariaDB errors count only when they are about the connection (the server is gone, the
+connection was lost or refused, the pool timed out), not deadlocks or constraint failures.
+"""
+
+from __future__ import annotations
+
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy import exc as sa_exc
+
+from shared.errors import Unavailable
+from shared.outage import REDIS_DOWN, RETRY_AFTER_S, causes
+
+# CR_CONNECTION_ERROR, CR_CONN_HOST_ERROR, CR_SERVER_GONE_ERROR, CR_SERVER_LOST,
+# CR_SERVER_LOST_EXTENDED, ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED (MariaDB),
+# ER_CLIENT_INTERACTION_TIMEOUT.
+MYSQL_CONNECTION_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031})
+
+
+def dependency_down(exc: BaseException) -> str | None:
+    for e in causes(exc):
+        if isinstance(e, REDIS_DOWN):
+            return "redis"
+        if isinstance(e, sa_exc.TimeoutError):  # the connection pool waited in vain
+            return "database"
+        if isinstance(e, sa_exc.DBAPIError) and (
+            e.connection_invalidated or _mysql_code(e.orig) in MYSQL_CONNECTION_ERRORS
+        ):
+            return "database"
+        if isinstance(e, BrokerError):
+            return "broker"
+    return None
+
+
+def _mysql_code(orig: BaseException | None) -> int | None:
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+class DependencyDown(Unavailable):
+    """What an outage is answered with: 503 and when to try again."""
+
+    def __init__(self, dependency: str) -> None:
+        super().__init__(f"{dependency} is unavailable; try again shortly",
+                         details={"dependency": dependency})
+        self.retry_after = RETRY_AFTER_S
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def as_unavailable(exc: BaseException) -> DependencyDown | None:
+    dependency = dependency_down(exc)
+    return DependencyDown(dependency) if dependency else None

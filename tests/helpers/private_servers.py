@@ -1,0 +1,88 @@
+"""Private servers for fault-injection tests: our own processes, ports and data directories.
+
+The machine's shared MariaDB, Redis and RabbitMQ serve every other test run at the same time,
+so a test that kills or restarts a server never touches them: it starts its own here, kills
+and restarts that, and the process (group) is always stopped when the test ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis as sync_redis
+
+from tests.helpers.procs import free_port
+
+
+class PrivateRedis:
+    """A `redis-server` with its own port and directory, persisted as production runs it
+    (AOF, `appendfsync everysec`): `kill()` is a crash, `stop()` a clean shutdown, `start()`
+    brings the same server back on the same port and data."""
+
+    def __init__(
+        self, directory: Path, *, port: int | None = None, appendonly: bool = True
+    ) -> None:
+        self.appendonly = appendonly
+        self.dir = directory
+        self.port = port or free_port()
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> sync_redis.Redis:
+        return sync_redis.Redis(port=self.port, socket_connect_timeout=1)
+
+    def start(self, timeout: float = 10.0) -> float:
+        """Start (or restart) the server; returns the seconds until it answered PING."""
+        began = time.monotonic()
+        with open(self.dir / "redis.log", "ab") as log:
+            self.popen = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--dir", str(self.dir), "--appendonly", "yes" if self.appendonly else "no",
+                 "--appendfsync", "everysec",
+                 "--save", "", "--protected-mode", "no"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = began + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(sync_redis.RedisError), self.client() as client:
+                if client.ping():
+                    return time.monotonic() - began
+            if self.popen.poll() is not None:
+                raise RuntimeError((self.dir / "redis.log").read_text()[-2000:])
+            time.sleep(0.02)
+        raise TimeoutError(f"private redis on {self.port} did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: what is not yet fsynced to the AOF (up to a second) is lost."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, sig)
+        self.popen.wait(10)
+
+
+@contextlib.contextmanager
+def private_redis(directory: Path, *, appendonly: bool = True) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(directory, appendonly=appendonly)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
