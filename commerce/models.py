@@ -4,9 +4,9 @@ from commerce.auth.models import RefreshToken, SocialAccount, User
 from commerce.catalog.models import Product, ProductSearchGram, ProductSearchText
 from commerce.db import Base
 from commerce.media.models import Upload
-from commerce.orders.models import IdempotencyRecord, Order, OrderItem
+from commerce.orders.models import IdempotencyRecord, Order, OrderItem, Shipment
 from commerce.outbox import OutboxEvent
-from commerce.payments.models import Payment, PaymentNotification
+from commerce.payments.models import Payment, PaymentNotification, Refund
 from commerce.streams.models import Stream, StreamProduct
 
 __all__ = [
@@ -21,6 +21,8 @@ __all__ = [
     "ProductSearchGram",
     "ProductSearchText",
     "RefreshToken",
+    "Refund",
+    "Shipment",
     "SocialAccount",
     "Stream",
     "StreamProduct",

@@ -13,7 +13,11 @@ from commerce.db import Base, BigIntPK, UTCDateTime, utcnow
 
 class Order(Base):
     __tablename__ = "orders"
-    __table_args__ = (Index(None, "buyer_id", "id"), Index(None, "status", "expires_at"))
+    __table_args__ = (
+        Index(None, "buyer_id", "id"),
+        Index(None, "status", "expires_at"),
+        Index(None, "status", "fulfilled_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -24,6 +28,8 @@ class Order(Base):
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the last line shipped (the auto-complete clock starts here).
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -40,6 +46,27 @@ class OrderItem(Base):
     name: Mapped[str] = mapped_column(String(200))
     unit_price_minor: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(Integer)
+    # The line's life after payment. Each is set once by a conditional UPDATE `... IS NULL`, so
+    # shipping, refunding and giving stock back cannot happen twice to one line. No foreign keys:
+    # `refunds` belongs to payments (a layer above), and SQLite cannot add one without a rebuild.
+    shipment_id: Mapped[int | None] = mapped_column(BigInteger)
+    refund_id: Mapped[int | None] = mapped_column(BigInteger)
+    # When the line's units went back to stock (cancel, expiry, refund before shipping).
+    restocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Shipment(Base):
+    """One seller's parcel of an order: every line of theirs that was not refunded."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (UniqueConstraint("order_id", "seller_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    seller_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    carrier: Mapped[str] = mapped_column(String(50))
+    tracking_number: Mapped[str] = mapped_column(String(64))
+    shipped_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class IdempotencyRecord(Base):

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Header, Query, Response
 
 from commerce.deps import CtxDep, CurrentPrincipal, SessionDep
 from commerce.hot_routes import HotRequest, HotResponse
+from commerce.orders import fulfilment
 from commerce.orders import service as order_service
 from commerce.orders.dependencies import CurrentOrder, OrderId
-from commerce.orders.schemas import OrderCreate, OrderOut, OrderPage
+from commerce.orders.schemas import OrderCreate, OrderOut, OrderPage, ShipIn
+from commerce.orders.state import Status
 from commerce.pagination import Cursor, Limit
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -59,12 +61,18 @@ async def place_order_hot(request: HotRequest) -> HotResponse:
 async def list_orders(
     session: SessionDep,
     principal: CurrentPrincipal,
-    as_: Annotated[Literal["buyer", "seller"], Query(alias="as")] = "buyer",
+    as_: Annotated[
+        Literal["buyer", "seller"],
+        Query(alias="as", description="`seller`: orders holding the caller's products, each "
+              "showing only the caller's lines and their total (seller accounts)"),
+    ] = "buyer",
+    status: Annotated[Status | None, Query(description="only orders in this status")] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> OrderPage:
+    """The caller's orders newest first: as buyer (default) or as seller (`as=seller`)."""
     return await order_service.list_orders(
-        session, principal=principal, as_=as_, limit=limit, cursor=cursor
+        session, principal=principal, as_=as_, limit=limit, cursor=cursor, status=status
     )
 
 
@@ -76,3 +84,29 @@ async def get_order(order: CurrentOrder) -> OrderOut:
 @router.post("/{order_id}/cancel", response_model=OrderOut)
 async def cancel_order(order_id: OrderId, ctx: CtxDep, principal: CurrentPrincipal) -> OrderOut:
     return await order_service.cancel_order(ctx, order_id=order_id, principal=principal)
+
+
+@router.post(
+    "/{order_id}/ship",
+    response_model=OrderOut,
+    responses={403: {"description": "the caller sells nothing in this order"},
+               409: {"description": "invalid_transition (not paid), already_shipped"}},
+)
+async def ship_order(
+    order_id: OrderId, body: ShipIn, ctx: CtxDep, principal: CurrentPrincipal
+) -> OrderOut:
+    """Ship the caller's lines (a seller's parcel); the order is `fulfilled` once every line
+    that was not refunded has shipped. The buyer's sockets get `order_status`."""
+    return await fulfilment.ship(ctx, order_id=order_id, principal=principal, body=body)
+
+
+@router.post(
+    "/{order_id}/complete",
+    response_model=OrderOut,
+    responses={403: {"description": "not the buyer"},
+               409: {"description": "invalid_transition (not fulfilled)"}},
+)
+async def complete_order(order_id: OrderId, ctx: CtxDep, principal: CurrentPrincipal) -> OrderOut:
+    """The buyer confirms receipt (`fulfilled -> completed`); otherwise automatic
+    `ORDER_AUTO_COMPLETE_DAYS` after the last shipment."""
+    return await fulfilment.complete(ctx, order_id=order_id, principal=principal)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from commerce.orders.models import Order, OrderItem
+from commerce.orders.models import Order, OrderItem, Shipment
 from shared.money import from_minor
 
 MAX_LINES = 50
@@ -65,6 +65,34 @@ class OrderCreate(_Strict):
         return self
 
 
+LineStatus = Literal["open", "shipped", "refunded"]
+TrackingNumber = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,63}$")
+]
+
+
+class ShipIn(_Strict):
+    """The seller's parcel: who carries it and its tracking number (e.g. `黑貓宅急便`,
+    `Kerry Express`, `Thailand Post`)."""
+
+    carrier: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    tracking_number: TrackingNumber
+
+
+class RefundIn(_Strict):
+    """Which lines to refund: `product_ids` (default: every line the caller may refund that is
+    not refunded yet; for a seller, their own lines)."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    product_ids: list[DbId] | None = Field(default=None, min_length=1, max_length=MAX_LINES)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RefundIn:
+        if self.product_ids is not None and len(set(self.product_ids)) != len(self.product_ids):
+            raise ValueError("each product may appear once")
+        return self
+
+
 class OrderItemOut(BaseModel):
     product_id: int
     seller_id: int
@@ -72,13 +100,23 @@ class OrderItemOut(BaseModel):
     unit_price: str
     quantity: int
     line_total: str
+    # open (paid or awaiting payment), shipped, refunded (or being refunded).
+    status: LineStatus = "open"
+
+
+class ShipmentOut(BaseModel):
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+    product_ids: list[int]
 
 
 class OrderOut(BaseModel):
     """An order as its buyer, the sellers of its items and admins see it.
 
-    A seller sees the whole order (they need the address to ship); `items[].seller_id` tells
-    them which lines are theirs.
+    A seller who is not the buyer sees only their own lines, their own total and their own
+    shipments (plus the address, which they need to ship): another seller's part of a mixed
+    order is not theirs to see.
     """
 
     id: int
@@ -92,6 +130,8 @@ class OrderOut(BaseModel):
     expires_at: datetime
     created_at: datetime
     paid_at: datetime | None = None
+    fulfilled_at: datetime | None = None
+    shipments: list[ShipmentOut] = Field(default_factory=list)
 
 
 class OrderPage(BaseModel):
@@ -99,7 +139,27 @@ class OrderPage(BaseModel):
     next_cursor: str | None
 
 
-def order_out(order: Order, items: list[OrderItem]) -> OrderOut:
+def _line_status(item: OrderItem) -> LineStatus:
+    if item.refund_id is not None:
+        return "refunded"
+    return "shipped" if item.shipment_id is not None else "open"
+
+
+def order_out(
+    order: Order,
+    items: list[OrderItem],
+    shipments: list[Shipment] | None = None,
+    *,
+    seller_id: int | None = None,
+) -> OrderOut:
+    """The wire view; `seller_id` narrows it to that seller's lines, total and shipments."""
+    if seller_id is not None:
+        items = [i for i in items if i.seller_id == seller_id]
+        shipments = [s for s in shipments or [] if s.seller_id == seller_id]
+        total = sum(i.unit_price_minor * i.quantity for i in items)
+    else:
+        total = order.total_minor
+    lines = sorted(items, key=lambda i: i.id or 0)
     return OrderOut(
         id=order.id,
         buyer_id=order.buyer_id,
@@ -112,14 +172,25 @@ def order_out(order: Order, items: list[OrderItem]) -> OrderOut:
                 unit_price=from_minor(i.unit_price_minor),
                 quantity=i.quantity,
                 line_total=from_minor(i.unit_price_minor * i.quantity),
+                status=_line_status(i),
             )
-            for i in sorted(items, key=lambda i: i.id or 0)
+            for i in lines
         ],
-        total=from_minor(order.total_minor),
+        shipments=[
+            ShipmentOut(
+                carrier=s.carrier,
+                tracking_number=s.tracking_number,
+                shipped_at=s.shipped_at,
+                product_ids=[i.product_id for i in lines if i.shipment_id == s.id],
+            )
+            for s in sorted(shipments or [], key=lambda s: s.id)
+        ],
+        total=from_minor(total),
         currency=order.currency,
         stream_id=order.stream_id,
         shipping_address=order.shipping_address,
         expires_at=order.expires_at,
         created_at=order.created_at,
         paid_at=order.paid_at,
+        fulfilled_at=order.fulfilled_at,
     )

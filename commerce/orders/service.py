@@ -19,7 +19,7 @@ from commerce.db import utcnow
 from commerce.orders import reservations, state
 from commerce.orders.checkout import place_order
 from commerce.orders.errors import InvalidTransition
-from commerce.orders.models import Order, OrderItem
+from commerce.orders.models import Order, OrderItem, Shipment
 from commerce.orders.schemas import OrderOut, OrderPage, order_out
 from commerce.pagination import decode_cursor, encode_cursor
 from shared.errors import Forbidden, NotFound
@@ -49,6 +49,30 @@ async def _items_of(session: AsyncSession, order_ids: list[int]) -> dict[int, li
     return by_order
 
 
+async def _shipments_of(session: AsyncSession, order_ids: list[int]) -> dict[int, list[Shipment]]:
+    by_order: dict[int, list[Shipment]] = defaultdict(list)
+    if order_ids:
+        rows = await session.scalars(
+            select(Shipment).where(Shipment.order_id.in_(order_ids)).order_by(Shipment.id)
+        )
+        for shipment in rows:
+            by_order[shipment.order_id].append(shipment)
+    return by_order
+
+
+def _seller_view(principal: Principal, order: Order) -> int | None:
+    """The seller id to narrow the view to, or None for the whole order (buyer, admin)."""
+    if principal.role == "admin" or order.buyer_id == principal.user_id:
+        return None
+    return principal.user_id
+
+
+def _present(
+    principal: Principal, order: Order, items: list[OrderItem], shipments: list[Shipment]
+) -> OrderOut:
+    return order_out(order, items, shipments, seller_id=_seller_view(principal, order))
+
+
 def _can_see(principal: Principal, order: Order, items: list[OrderItem]) -> bool:
     return (
         principal.role == "admin"
@@ -65,7 +89,8 @@ async def visible_order(session: AsyncSession, *, order_id: int, principal: Prin
     items = (await _items_of(session, [order_id]))[order_id]
     if not _can_see(principal, order, items):
         raise NotFound("order not found")
-    return order_out(order, items)
+    shipments = (await _shipments_of(session, [order_id]))[order_id]
+    return _present(principal, order, items, shipments)
 
 
 async def list_orders(
@@ -75,9 +100,11 @@ async def list_orders(
     as_: ListAs,
     limit: int,
     cursor: str | None,
+    status: str | None = None,
 ) -> OrderPage:
-    """Newest first. Buyers list their own orders; `as_="seller"` lists orders that contain the
-    caller's products (through the `(seller_id, order_id)` index)."""
+    """Newest first, optionally in one `status`. Buyers list their own orders; `as_="seller"`
+    lists orders that contain the caller's products (through the `(seller_id, order_id)`
+    index), each narrowed to the caller's own lines and total."""
     key = decode_cursor(cursor, 1)
     before = int(key[0]) if key else None
     if as_ == "seller":
@@ -92,6 +119,10 @@ async def list_orders(
         )
         if before is not None:
             ids_query = ids_query.where(OrderItem.order_id < before)
+        if status is not None:
+            ids_query = ids_query.join(Order, Order.id == OrderItem.order_id).where(
+                Order.status == status
+            )
         ids = [int(i) for i in (await session.scalars(ids_query)).all()]
         orders = (
             (await session.scalars(select(Order).where(Order.id.in_(ids[:limit])))).all()
@@ -107,12 +138,21 @@ async def list_orders(
         )
         if before is not None:
             query = query.where(Order.id < before)
+        if status is not None:
+            query = query.where(Order.status == status)
         orders = (await session.scalars(query)).all()
         ids = [o.id for o in orders]
     page = sorted(orders, key=lambda o: o.id, reverse=True)[:limit]
-    items = await _items_of(session, [o.id for o in page])
+    page_ids = [o.id for o in page]
+    items = await _items_of(session, page_ids)
+    shipments = await _shipments_of(session, page_ids)
     next_cursor = encode_cursor(page[-1].id) if len(ids) > limit and page else None
-    return OrderPage(items=[order_out(o, items[o.id]) for o in page], next_cursor=next_cursor)
+    if as_ == "seller":  # the seller's own view, even of an order they also bought
+        views = [order_out(o, items[o.id], shipments[o.id], seller_id=principal.user_id)
+                 for o in page]
+    else:
+        views = [order_out(o, items[o.id], shipments[o.id]) for o in page]
+    return OrderPage(items=views, next_cursor=next_cursor)
 
 
 async def cancel_order(ctx: AppContext, *, order_id: int, principal: Principal) -> OrderOut:

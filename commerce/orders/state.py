@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.db import utcnow
 from commerce.orders import reservations
+from commerce.orders.errors import InvalidTransition
 from commerce.orders.models import Order, OrderItem
 from commerce.outbox import add_event
 from shared import events as ev
@@ -34,10 +35,12 @@ TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
         ("paid", "fulfilled"),
         ("fulfilled", "completed"),
         ("paid", "refunded"),
+        ("fulfilled", "refunded"),
     }
 )
-# Transitions that give the reserved units back to stock.
-RELEASES_STOCK = frozenset({"cancelled", "expired"})
+# Transitions that give the units still held by the order's lines back to stock (a shipped
+# line holds none; a line already given back, e.g. refunded earlier on its own, is skipped).
+RELEASES_STOCK = frozenset({"cancelled", "expired", "refunded"})
 CLOSED = frozenset({"cancelled", "expired", "completed", "refunded"})
 
 
@@ -75,6 +78,8 @@ async def transition(
     values: dict[str, Any] = {"status": to, "updated_at": now}
     if to == "paid":
         values["paid_at"] = now
+    if to == "fulfilled":
+        values["fulfilled_at"] = now
     if to in CLOSED:
         values["closed_at"] = now
     found: Any = None
@@ -97,24 +102,59 @@ async def transition(
     ).one()
     outcome = TransitionResult(matched=True, status_before=found)
     if to in RELEASES_STOCK:
-        lines: dict[int, int] = defaultdict(int)
-        rows = await session.execute(
-            select(OrderItem.product_id, OrderItem.quantity).where(OrderItem.order_id == order_id)
-        )
-        for pid, qty in rows.all():
-            lines[int(pid)] += int(qty)
-        outcome.released = dict(lines)
-        await reservations.release(
-            session, lines=outcome.released, stream_id=order.stream_id
+        outcome.released = await release_lines(
+            session, order_id, stream_id=order.stream_id, now=now
         )
     _state_event(session, order_id, order.buyer_id, order.stream_id, to)
     return outcome
 
 
-_EVENTS: dict[str, type[ev.OrderPaid] | type[ev.OrderCancelled] | type[ev.OrderExpired]] = {
+async def release_lines(
+    session: AsyncSession,
+    order_id: int,
+    *,
+    stream_id: int | None,
+    product_ids: list[int] | None = None,
+    now: datetime | None = None,
+) -> dict[int, int]:
+    """Give back the units the order's lines (or those of `product_ids`) still hold, once.
+
+    A line holds its units until it ships (sold) or is given back; `restocked_at` is set by a
+    conditional UPDATE, so no line returns its units twice. The caller holds the order row
+    (its transition matched, or it locked the row), which serialises releases of one order.
+    Returns product id -> units given back, for `reservations.after_commit`.
+    """
+    query = select(OrderItem.id, OrderItem.product_id, OrderItem.quantity).where(
+        OrderItem.order_id == order_id,
+        OrderItem.restocked_at.is_(None),
+        OrderItem.shipment_id.is_(None),
+    )
+    if product_ids is not None:
+        query = query.where(OrderItem.product_id.in_(product_ids))
+    rows = (await session.execute(query.with_for_update())).all()
+    if not rows:
+        return {}
+    marked = await session.execute(
+        update(OrderItem)
+        .where(OrderItem.id.in_([r.id for r in rows]), OrderItem.restocked_at.is_(None))
+        .values(restocked_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if marked.rowcount != len(rows):  # type: ignore[attr-defined]
+        raise InvalidTransition(details={"reason": "lines released concurrently"})
+    lines: dict[int, int] = defaultdict(int)
+    for row in rows:
+        lines[int(row.product_id)] += int(row.quantity)
+    await reservations.release(session, lines=lines, stream_id=stream_id)
+    return dict(lines)
+
+
+_EVENTS: dict[str, type[ev.OrderPaid] | type[ev.OrderCancelled] | type[ev.OrderExpired]
+              | type[ev.OrderCompleted]] = {
     "paid": ev.OrderPaid,
     "cancelled": ev.OrderCancelled,
     "expired": ev.OrderExpired,
+    "completed": ev.OrderCompleted,
 }
 
 

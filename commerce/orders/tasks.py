@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from commerce.context import AppContext
-from commerce.orders import idempotency
+from commerce.orders import fulfilment, idempotency
 from commerce.orders import service as order_service
 from commerce.tasks import async_task
 
@@ -20,3 +20,9 @@ async def expire_reservations(ctx: AppContext) -> int:
 async def purge_idempotency_records(ctx: AppContext) -> int:
     """Forget `Idempotency-Key`s past their 24-hour retention (idempotency.purge_expired)."""
     return await idempotency.purge_expired(ctx.sessions)
+
+
+@async_task("orders.complete_due", every=timedelta(minutes=10))
+async def complete_due(ctx: AppContext) -> int:
+    """Complete orders `ORDER_AUTO_COMPLETE_DAYS` after their last shipment (idempotent)."""
+    return await fulfilment.complete_due(ctx)

@@ -79,3 +79,31 @@ class PaymentNotification(Base):
     result: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# pending (lines claimed, provider being called) -> succeeded | failed (lines released again).
+REFUND_STATUSES = ("pending", "succeeded", "failed")
+
+
+class Refund(Base):
+    """Money given back for some lines of an order, through the payment that took it.
+
+    The lines point here (`order_items.refund_id`), claimed while `pending`, so a line is
+    refunded at most once; the sum of a payment's non-failed refunds never exceeds its amount.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (Index(None, "order_id", "id"), Index(None, "payment_id"))
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    product_ids: Mapped[list[int]] = mapped_column(JSON)
+    provider_refund_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -1,4 +1,4 @@
-"""Payment routes: start a payment, refund an order, and the providers' webhooks."""
+"""Payment routes: start a payment, refund lines of an order, and the providers' webhooks."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Request, Response
 
 from commerce.deps import CtxDep, CurrentPrincipal
 from commerce.orders.dependencies import OrderId
-from commerce.orders.schemas import OrderOut
-from commerce.payments import service, webhooks
+from commerce.orders.schemas import OrderOut, RefundIn
+from commerce.payments import refunds, service, webhooks
 from commerce.payments.gateways.base import RawNotification
 from commerce.payments.schemas import PaymentCreate, PaymentOut
 
@@ -35,14 +35,22 @@ async def create_payment(
     "/orders/{order_id}/refund",
     response_model=OrderOut,
     responses={
-        409: {"description": "invalid_transition, refund_unsupported, refund_refused (the "
+        403: {"description": "not a seller of the order, or another seller's lines"},
+        409: {"description": "invalid_transition (not paid or fulfilled), already_refunded, "
+                             "refund_exceeds_payment, refund_unsupported, refund_refused (the "
                              "provider said no; its code in details.provider_code)"},
+        422: {"description": "unknown_lines: product_ids not in the order"},
         502: {"description": "payment_provider_error: no usable answer from the provider"},
     },
 )
-async def refund_order(order_id: OrderId, ctx: CtxDep, principal: CurrentPrincipal) -> OrderOut:
-    """Refund a paid order through its provider (a seller of its items, or an admin)."""
-    return await service.refund_order(ctx, order_id=order_id, principal=principal)
+async def refund_order(
+    order_id: OrderId, body: RefundIn, ctx: CtxDep, principal: CurrentPrincipal
+) -> OrderOut:
+    """Refund lines through the provider that took the payment: a seller their own lines, an
+    admin any (`product_ids` omitted: every line the caller may refund). A partial refund
+    unless every line goes back; refunded lines that had not shipped return to stock once; the
+    order is `refunded` when every line is."""
+    return await refunds.refund(ctx, order_id=order_id, principal=principal, body=body)
 
 
 @router.post("/payments/webhooks/{provider}", responses={400: {"description": "invalid_signature"}})

@@ -1,4 +1,4 @@
-"""Payment attempts: create one for an order, and refund a paid order through its provider.
+"""Payment attempts: create one for an order (refunds are in `refunds.py`).
 
 Provider calls never happen inside a database transaction (a slow provider must not hold row
 locks): the attempt is committed as `created` first, the provider is called, and the outcome
@@ -10,17 +10,12 @@ from __future__ import annotations
 import secrets
 
 import structlog
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import update
 
 from commerce.context import AppContext
 from commerce.db import utcnow
-from commerce.orders import reservations, state
 from commerce.orders import service as order_service
-from commerce.orders.errors import InvalidTransition
-from commerce.orders.models import Order, OrderItem
-from commerce.orders.schemas import OrderOut
-from commerce.payments.errors import PaymentProviderError
+from commerce.orders.models import Order
 from commerce.payments.gateways.base import PaymentRequest
 from commerce.payments.gateways.registry import build, provider_for
 from commerce.payments.models import Payment
@@ -101,91 +96,3 @@ async def _set(ctx: AppContext, payment_id: int, **values: object) -> None:
         await session.execute(
             update(Payment).where(Payment.id == payment_id).values(updated_at=utcnow(), **values)
         )
-
-
-async def _claim_refund(session: AsyncSession, order_id: int) -> Payment | None:
-    """Move a succeeded payment of the order to `refunding` (conditional: one caller wins).
-
-    Payments recorded as `needs_refund` (money for an order that expired, was cancelled or
-    was already paid by another attempt) come first; then the one that paid the order.
-    """
-    payment = await session.scalar(
-        select(Payment)
-        .where(Payment.order_id == order_id, Payment.status == "succeeded")
-        .order_by(Payment.needs_refund.desc(), Payment.id.desc())
-        .limit(1)
-    )
-    if payment is None:
-        return None
-    claimed = await session.execute(
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.status == "succeeded")
-        .values(status="refunding", updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return payment if claimed.rowcount else None  # type: ignore[attr-defined]
-
-
-async def refund_order(ctx: AppContext, *, order_id: int, principal: Principal) -> OrderOut:
-    """Refund through the provider (sellers of the order's items and admins only).
-
-    A paid order moves to `refunded` and its stock returns (a `paid` order has not shipped).
-    Money recorded as `needs_refund` is refunded first and leaves the order as it is, so an
-    expired order that was paid late can be made whole through the same route.
-    """
-    async with ctx.sessions() as session, session.begin():
-        view = await order_service.visible_order(session, order_id=order_id, principal=principal)
-        sellers = {item.seller_id for item in view.items}
-        if principal.role != "admin" and principal.user_id not in sellers:
-            raise Forbidden("only a seller of the order's items or an admin can refund it")
-        payment = await _claim_refund(session, order_id)
-        if payment is None or (view.status != "paid" and not payment.needs_refund):
-            raise InvalidTransition(details={"status": view.status, "to": "refunded"})
-        ids = (payment.id, payment.provider, payment.provider_ref, payment.provider_txn_id,
-               payment.amount_minor, payment.currency, payment.needs_refund)
-    payment_id, provider, ref, txn, amount, currency, orphan = ids
-    try:
-        result = await build(ctx.settings, provider).refund(
-            provider_ref=ref, provider_txn_id=txn, amount_minor=amount, currency=currency
-        )
-    except Exception:
-        await _set(ctx, payment_id, status="succeeded")  # release the claim
-        raise
-    done = {"status": "refunded", "provider_refund_id": result.provider_refund_id,
-            "needs_refund": False}
-    if orphan:
-        await _set(ctx, payment_id, **done)
-        log.info("payment_refunded", order_id=order_id, payment_id=payment_id)
-        async with ctx.sessions() as session:
-            return await order_service.visible_order(
-                session, order_id=order_id, principal=principal
-            )
-    async with ctx.sessions() as session, session.begin():
-        moved = await state.transition(session, order_id, "refunded", expected_from="paid")
-        await session.execute(
-            update(Payment).where(Payment.id == payment_id).values(updated_at=utcnow(), **done)
-        )
-        if moved.matched and "refunded" not in state.RELEASES_STOCK:
-            moved.released = await _order_lines(session, order_id)
-            order = await session.get(Order, order_id)
-            await reservations.release(
-                session, lines=moved.released, stream_id=order.stream_id if order else None
-            )
-    if not moved.matched:  # the provider refunded, but the order moved meanwhile: record it
-        log.error("refund_order_moved", order_id=order_id, payment_id=payment_id)
-        raise PaymentProviderError("refunded at the provider, but the order changed meanwhile",
-                                   code="refund_order_conflict", status=409)
-    await reservations.after_commit(ctx, released=moved.released)
-    log.info("order_refunded", order_id=order_id, payment_id=payment_id, provider=provider)
-    async with ctx.sessions() as session:
-        return await order_service.visible_order(session, order_id=order_id, principal=principal)
-
-
-async def _order_lines(session: AsyncSession, order_id: int) -> dict[int, int]:
-    lines: dict[int, int] = {}
-    rows = await session.execute(
-        select(OrderItem.product_id, OrderItem.quantity).where(OrderItem.order_id == order_id)
-    )
-    for pid, qty in rows.all():
-        lines[int(pid)] = lines.get(int(pid), 0) + int(qty)
-    return lines

@@ -20,6 +20,7 @@ from tests.commerce.payments.helpers import wait_settled
 from tests.fakes.payments.ecpay import FakeEcpay
 
 WEBHOOK = "/api/v1/payments/webhooks"
+REFUND = {"reason": "buyer asked"}
 
 
 async def _order(
@@ -154,7 +155,9 @@ async def test_payment_for_expired_order_is_kept_for_refund(
                                json={"method": "ecpay"}, headers=buyer)
     assert again.status_code == 409 and again.json()["error"]["code"] == "order_not_payable"
     # The seller refunds the stray money through the same route; the order stays expired.
-    refunded = await pay_api.post(f"/api/v1/orders/{order['id']}/refund", headers=seller)
+    refunded = await pay_api.post(
+        f"/api/v1/orders/{order['id']}/refund", json=REFUND, headers=seller
+    )
     assert refunded.status_code == 200, refunded.text
     assert refunded.json()["status"] == "expired"
     payment = await _payment(pay_ctx, created["payment_id"])
@@ -173,18 +176,18 @@ async def test_refund_by_seller_returns_stock_and_refunds_at_provider(
     assert await stock_of(pay_ctx, product_id) == 3
 
     assert (await pay_api.post(f"/api/v1/orders/{order['id']}/refund",
-                               headers=buyer)).status_code == 403
+                               json=REFUND, headers=buyer)).status_code == 403
     _, stranger = await make_user(pay_ctx, "seller")
     assert (await pay_api.post(f"/api/v1/orders/{order['id']}/refund",
-                               headers=stranger)).status_code == 404
-    resp = await pay_api.post(f"/api/v1/orders/{order['id']}/refund", headers=seller)
+                               json=REFUND, headers=stranger)).status_code == 404
+    resp = await pay_api.post(f"/api/v1/orders/{order['id']}/refund", json=REFUND, headers=seller)
     assert resp.status_code == 200, resp.text
     assert resp.json()["status"] == "refunded"
     assert fake_ecpay.refunds[0]["TotalAmount"] == "2580"
     assert await stock_of(pay_ctx, product_id) == 5
     payment = await _payment(pay_ctx, created["payment_id"])
     assert payment.status == "refunded" and payment.provider_refund_id
-    again = await pay_api.post(f"/api/v1/orders/{order['id']}/refund", headers=seller)
+    again = await pay_api.post(f"/api/v1/orders/{order['id']}/refund", json=REFUND, headers=seller)
     assert again.status_code == 409
     assert len(fake_ecpay.refunds) == 1
 

@@ -22,6 +22,7 @@ from tests.fakes.payments.omise import FakeOmise
 from tests.fakes.payments.twoc2p import FakeTwoC2P
 
 WEBHOOK = "/api/v1/payments/webhooks"
+REFUND = {"reason": "buyer asked"}
 
 
 async def _pay(
@@ -160,7 +161,7 @@ async def test_twoc2p_paid_order_is_refunded_through_the_maintenance_api(
     (developer.2c2p.com/docs/payment-maintenance-refund-guide), order `paid → refunded`."""
     order_id, payment = await _paid_by_twoc2p(pay_api, pay_ctx, fake_twoc2p)
     _, admin = await make_user(pay_ctx, "admin", market="TH")
-    resp = await pay_api.post(f"/api/v1/orders/{order_id}/refund", headers=admin)
+    resp = await pay_api.post(f"/api/v1/orders/{order_id}/refund", json=REFUND, headers=admin)
     assert resp.status_code == 200, resp.text
     assert resp.json()["status"] == "refunded"
     [seen] = fake_twoc2p.refunds
@@ -169,7 +170,7 @@ async def test_twoc2p_paid_order_is_refunded_through_the_maintenance_api(
     refunded = await _ref(pay_ctx, payment.id)
     assert refunded.status == "refunded"
     assert (refunded.provider_refund_id or "").startswith("RF")
-    again = await pay_api.post(f"/api/v1/orders/{order_id}/refund", headers=admin)
+    again = await pay_api.post(f"/api/v1/orders/{order_id}/refund", json=REFUND, headers=admin)
     assert again.status_code == 409 and len(fake_twoc2p.refunds) == 1
 
 
@@ -181,13 +182,13 @@ async def test_twoc2p_refund_with_a_forged_reply_changes_nothing_here(
     order_id, payment = await _paid_by_twoc2p(pay_api, pay_ctx, fake_twoc2p)
     _, admin = await make_user(pay_ctx, "admin", market="TH")
     fake_twoc2p.signing_key_pem = twoc2p_keys.generate_private_pem()
-    forged = await pay_api.post(f"/api/v1/orders/{order_id}/refund", headers=admin)
+    forged = await pay_api.post(f"/api/v1/orders/{order_id}/refund", json=REFUND, headers=admin)
     assert forged.status_code == 502
     assert forged.json()["error"]["code"] == "payment_provider_error"
     assert await _order_status(pay_ctx, order_id) == "paid"
     assert (await _ref(pay_ctx, payment.id)).status == "succeeded"  # the claim is released
     fake_twoc2p.signing_key_pem = fake_twoc2p_module.PROVIDER_PRIVATE_PEM
-    refused = await pay_api.post(f"/api/v1/orders/{order_id}/refund", headers=admin)
+    refused = await pay_api.post(f"/api/v1/orders/{order_id}/refund", json=REFUND, headers=admin)
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "refund_refused"
     assert refused.json()["error"]["details"]["provider_code"] == "49"
