@@ -16,6 +16,7 @@ from commerce.errors import install_error_handlers
 from commerce.health import router as health_router
 from commerce.hot_routes import HotRoute, HotRoutesMiddleware
 from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from commerce.orders.checkout.flow import Checkout
 from commerce.orders.router import place_order_hot
 from commerce.orders.router import router as orders_router
 from commerce.outbox import OutboxRelay
@@ -31,7 +32,8 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = ctx or AppContext.build(settings)
-        app.state.ctx = context
+        if ctx is None:
+            _serve(app, context)
         relay_task = None
         relay = None
         if settings.outbox_relay_enabled:
@@ -62,7 +64,7 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
     )
     app.state.settings = settings
     if ctx is not None:
-        app.state.ctx = ctx
+        _serve(app, ctx)
     install_error_handlers(app)
     if settings.hot_routes_enabled:
         # Added first, so it is the innermost of our middleware (Starlette wraps in reverse).
@@ -86,3 +88,12 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
     if not settings.is_production:
         app.include_router(sandbox_router, prefix=api_router.prefix)
     return app
+
+
+def _serve(app: FastAPI, ctx: AppContext) -> None:
+    """Give the app its context and the services built from it (one each per app: the
+    checkout holds the group commit's queues)."""
+    app.state.ctx = ctx
+    app.state.checkout = Checkout.build(
+        ctx.settings, redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate
+    )

@@ -13,6 +13,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.db import make_engine, make_sessionmaker
+from commerce.inventory.gate import StockGate
 from shared.bus import EventBus, make_bus
 from shared.redis import make_limiter, make_redis
 from shared.settings import CommerceSettings
@@ -28,16 +29,19 @@ class AppContext:
     bus: EventBus
     tokens: TokenIssuer
     limiter: MovingWindowRateLimiter
+    stock_gate: StockGate
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: CommerceSettings) -> AppContext:
         engine = make_engine(settings)
+        sessions = make_sessionmaker(engine)
+        redis = make_redis(settings.redis_url, decode_responses=True)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=make_sessionmaker(engine),
-            redis=make_redis(settings.redis_url, decode_responses=True),
+            sessions=sessions,
+            redis=redis,
             bus=make_bus(
                 settings.redis_url,
                 stream=settings.events_stream,
@@ -45,6 +49,7 @@ class AppContext:
             ),
             tokens=make_issuer(settings),
             limiter=make_limiter(settings.redis_url),
+            stock_gate=StockGate(redis, sessions, ttl_s=settings.order_stock_gate_ttl_s),
         )
 
     async def close(self) -> None:

@@ -10,14 +10,40 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from commerce.context import AppContext
 from shared.errors import Forbidden, Unauthorized
 from shared.tokens import Principal, ensure_not_revoked
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None without one, with an
+    empty token or another scheme (as `HTTPBearer(auto_error=False)` decides: an optional
+    route then serves the anonymous caller, a required one answers 401). The one rule for
+    FastAPI routes (`_bearer`) and hot routes (`commerce.hot_routes`)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if not token or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+def not_authenticated() -> Unauthorized:
+    """The 401 of a route that requires a caller when the request names none."""
+    return Unauthorized("authentication required")
+
+
+class _BearerHeader(HTTPBearer):
+    """`HTTPBearer` for the OpenAPI security scheme, parsing the header with `bearer_token`."""
+
+    async def __call__(self, request: HTTPConnection) -> str | None:  # type: ignore[override]
+        return bearer_token(request.headers.get("Authorization"))
+
+
+_bearer = _BearerHeader(auto_error=False, description="Access token from /auth/login")
 
 
 async def get_ctx(request: Request) -> AppContext:
@@ -46,21 +72,16 @@ async def principal_from_token(ctx: AppContext, token: str) -> Principal:
 
 
 async def get_optional_principal(
-    ctx: CtxDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ctx: CtxDep, token: Annotated[str | None, Depends(_bearer)]
 ) -> Principal | None:
-    if credentials is None:
-        return None
-    if credentials.scheme.lower() != "bearer":
-        raise Unauthorized("use a Bearer token")
-    return await principal_from_token(ctx, credentials.credentials)
+    return None if token is None else await principal_from_token(ctx, token)
 
 
 async def get_principal(
     principal: Annotated[Principal | None, Depends(get_optional_principal)],
 ) -> Principal:
     if principal is None:
-        raise Unauthorized("authentication required")
+        raise not_authenticated()
     return principal
 
 

@@ -6,6 +6,8 @@ mapped here too, so a client never sees FastAPI's default `{"detail": ...}` nor 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -50,7 +52,36 @@ def error_response(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
-def clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class ErrorAnswer:
+    """An error answer before it is rendered: by the handlers below as a `JSONResponse`, by the
+    hot routes (`commerce.hot_routes`) as raw ASGI messages. Both routes of a path answer the
+    same errors with the same envelope because both get them from here."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body, status_code=self.status, headers=self.headers or None)
+
+
+def app_error_answer(exc: AppError) -> ErrorAnswer:
+    return ErrorAnswer(exc.status, error_body(exc.code, exc.message, exc.details), exc.headers())
+
+
+def validation_answer(errors: Sequence[Any]) -> ErrorAnswer:
+    """400 `malformed_json` for a body that is not JSON, else 422 `invalid` with the errors
+    (pydantic's, `loc` starting at `body`, `query`, ...) under `details`."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return ErrorAnswer(400, error_body("malformed_json", "request body is not valid JSON"))
+    return ErrorAnswer(
+        422,
+        error_body(ErrorCode.INVALID, "request validation failed", clean_validation_errors(errors)),
+    )
+
+
+def clean_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     # Never echo the input back: it may hold a password or a token.
     return [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
@@ -60,18 +91,12 @@ def clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = exc.headers() or None
-    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+    return app_error_answer(exc).response()
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = list(exc.errors())
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(400, "malformed_json", "request body is not valid JSON")
-    return error_response(
-        422, ErrorCode.INVALID, "request validation failed", clean_validation_errors(errors)
-    )
+    return validation_answer(list(exc.errors())).response()
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

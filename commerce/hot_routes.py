@@ -7,7 +7,9 @@ and a `Response`) was 35-40 % of the API process's CPU (py-spy, BENCHMARKS.md), 
 work itself. A hot route skips that machinery and keeps everything that matters: it sits inside
 the same middleware (request id, access log and metrics, body size limit, CORS, the 500 handler),
 validates with the same pydantic models, authenticates with the same function, calls the same
-service and answers with the same error envelope (`commerce.errors.error_body`).
+service, reads the Bearer token with the same rule (`commerce.deps.bearer_token`) and answers
+errors with the same envelopes (`commerce.errors.ErrorAnswer`): only the parsing of the request
+differs.
 
 The FastAPI route of the same path stays declared: it documents the route in OpenAPI and
 serves it when `HOT_ROUTES_ENABLED=false`. The orders tests run against both.
@@ -17,16 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from commerce.context import AppContext
-from commerce.errors import clean_validation_errors, error_body
+from commerce.deps import bearer_token, not_authenticated
+from commerce.errors import ErrorAnswer, app_error_answer, error_body, validation_answer
 from commerce.outage import as_unavailable
-from shared.errors import AppError, ErrorCode, Unauthorized
+from shared.errors import AppError, ErrorCode
 from shared.tokens import Principal
 
 M = TypeVar("M", bound=BaseModel)
@@ -47,9 +51,14 @@ class HotRoute:
 
 @dataclass(slots=True)
 class HotRequest:
-    ctx: AppContext
+    state: State  # the app's (`ctx`, and what `create_app` built beside it)
     headers: Headers
     body: bytes
+
+    @property
+    def ctx(self) -> AppContext:
+        ctx: AppContext = self.state.ctx
+        return ctx
 
     def header(self, name: bytes) -> str | None:
         value = self.headers.get(name)
@@ -58,15 +67,12 @@ class HotRequest:
     def signed_principal(self) -> Principal:
         """The caller whose Bearer token's signature and claims verify, as
         `commerce.deps.CurrentPrincipal` decides it, but NOT yet checked for revocation: the
-        route must have that done (`order_service.place_order(revocation_checked=False)` does
-        it in the same Redis round trip as its stock gate)."""
-        authorization = self.header(b"authorization")
-        scheme, _, token = (authorization or "").partition(" ")
-        if not authorization or not token:
-            raise Unauthorized("authentication required")
-        if scheme.lower() != "bearer":
-            raise Unauthorized("use a Bearer token")
-        return self.ctx.tokens.verify_access(token.strip())
+        route must have that done (`Checkout.place_order(revocation_checked=False)` does it in
+        the same Redis round trip as its stock gate)."""
+        token = bearer_token(self.header(b"authorization"))
+        if token is None:
+            raise not_authenticated()
+        return self.ctx.tokens.verify_access(token)
 
     def json_model(self, model: type[M]) -> M:
         """The body as `model`, with FastAPI's answers: 400 `malformed_json`, 415 for a body
@@ -75,24 +81,21 @@ class HotRequest:
         if content_type is not None:
             media = content_type.partition(";")[0].strip().lower()
             if media != "application/json" and not media.endswith("+json"):
-                raise _HttpError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+                raise _Answer(ErrorAnswer(
+                    415, error_body(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+                ))
         if not self.body:
-            raise _HttpError(
-                422, ErrorCode.INVALID, "request validation failed",
-                [{"loc": ["body"], "msg": "Field required", "type": "missing"}],
-            )
+            missing = {"loc": ["body"], "msg": "Field required", "type": "missing"}
+            raise _Answer(validation_answer([missing]))
         try:
             data = orjson.loads(self.body)
         except orjson.JSONDecodeError:
-            raise _HttpError(400, "malformed_json", "request body is not valid JSON") from None
+            raise _Answer(validation_answer([{"type": "json_invalid"}])) from None
         try:
             return model.model_validate(data)
         except ValidationError as exc:
             errors = [{**e, "loc": ["body", *e.get("loc", ())]} for e in exc.errors()]
-            raise _HttpError(
-                422, ErrorCode.INVALID, "request validation failed",
-                clean_validation_errors(errors),
-            ) from None
+            raise _Answer(validation_answer(errors)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +105,12 @@ class HotResponse:
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
-class _HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details
+class _Answer(Exception):
+    """An error answer decided while parsing the request (FastAPI's own answers for these)."""
+
+    def __init__(self, answer: ErrorAnswer) -> None:
+        super().__init__(answer.status)
+        self.answer = answer
 
 
 class HotRoutesMiddleware:
@@ -127,19 +132,18 @@ class HotRoutesMiddleware:
         body = await _body(receive)
         if body is None:
             return  # the client went away before sending its whole body: nothing to answer
-        request = HotRequest(scope["app"].state.ctx, dict(scope["headers"]), body)
+        request = HotRequest(scope["app"].state, dict(scope["headers"]), body)
         try:
             response = await route.handler(request)
         except AppError as exc:
-            response = _error(exc.status, exc.code, exc.message, exc.details, _headers(exc))
-        except _HttpError as exc:
-            response = _error(exc.status, exc.code, exc.message, exc.details)
+            response = _error(app_error_answer(exc))
+        except _Answer as exc:
+            response = _error(exc.answer)
         except Exception as exc:
             unavailable = as_unavailable(exc)
             if unavailable is None:
                 raise  # a bug: the outermost handler answers 500 and logs it
-            response = _error(unavailable.status, unavailable.code, unavailable.message,
-                              unavailable.details, _headers(unavailable))
+            response = _error(app_error_answer(unavailable))
         await send({
             "type": "http.response.start",
             "status": response.status,
@@ -152,15 +156,9 @@ class HotRoutesMiddleware:
         await send({"type": "http.response.body", "body": response.body})
 
 
-def _headers(exc: AppError) -> tuple[tuple[bytes, bytes], ...]:
-    return tuple((k.lower().encode(), v.encode()) for k, v in exc.headers().items())
-
-
-def _error(
-    status: int, code: str, message: str, details: Any = None,
-    headers: tuple[tuple[bytes, bytes], ...] = (),
-) -> HotResponse:
-    return HotResponse(status, orjson.dumps(error_body(code, message, details)), headers)
+def _error(answer: ErrorAnswer) -> HotResponse:
+    headers = tuple((k.lower().encode(), v.encode()) for k, v in answer.headers.items())
+    return HotResponse(answer.status, orjson.dumps(answer.body), headers)
 
 
 async def _body(receive: Receive) -> bytes | None:

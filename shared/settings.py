@@ -186,14 +186,15 @@ class CommerceSettings(BaseAppSettings):
     # A fulfilled order the buyer has not completed is completed this many days after its last
     # shipment (the beat's `orders.complete_due`); refunds by line stay possible until then.
     order_auto_complete_days: int = Field(default=7, ge=1, le=90)
-    # Redis stock gate in front of checkout (commerce/orders/stock_gate.py): a hint whose TTL
+    # Redis stock gate in front of checkout (commerce/inventory/gate.py): a hint whose TTL
     # bounds how long a wrong value (e.g. after a crash) can cause false out_of_stock.
     order_stock_gate_enabled: bool = True
     order_stock_gate_ttl_s: int = Field(default=30, ge=1)
     # How long a rejected checkout (409 out_of_stock, 422 own_product, ...) stays the first
-    # answer to its Idempotency-Key (commerce/orders/idempotency.py). Successes stay 24 hours in
-    # the database; rejections are kept in Redis, about 250 bytes each, and a flash sale's flood
-    # is mostly rejections: 10 minutes covers a client's retries without holding the flood.
+    # answer to its Idempotency-Key (commerce/orders/checkout/answers.py). Successes stay 24
+    # hours in the database; rejections are kept in Redis, about 250 bytes each, and a flash
+    # sale's flood is mostly rejections: 10 minutes covers a client's retries without holding
+    # the flood.
     order_rejection_replay_ttl_s: int = Field(default=600, ge=1, le=24 * 3600)
     cart_ttl_s: int = 7 * 24 * 3600
     # Serve the flash-sale routes (POST /orders) as bare ASGI endpoints (commerce/hot_routes.py)

@@ -34,5 +34,5 @@ async def delete_item(ctx: CtxDep, principal: CurrentPrincipal, product_id: Prod
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)
 async def clear_cart(ctx: CtxDep, principal: CurrentPrincipal) -> Response:
-    await service.clear_cart(ctx, principal.user_id)
+    await service.clear_cart(ctx.redis, principal.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

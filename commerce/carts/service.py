@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from commerce.carts.schemas import CartLine, CartOut
@@ -72,18 +73,18 @@ def _parse(raw: dict[Any, Any]) -> dict[int, int]:
     return cart
 
 
-async def read_cart(ctx: AppContext, user_id: int) -> dict[int, int]:
+async def read_cart(redis: aioredis.Redis, user_id: int) -> dict[int, int]:
     """{product_id: quantity} as stored (products may since have been deleted)."""
-    return _parse(await ctx.redis.hgetall(cart_key(user_id)))
+    return _parse(await redis.hgetall(cart_key(user_id)))
 
 
-async def clear_cart(ctx: AppContext, user_id: int) -> None:
-    await ctx.redis.delete(cart_key(user_id))
+async def clear_cart(redis: aioredis.Redis, user_id: int) -> None:
+    await redis.delete(cart_key(user_id))
 
 
 async def get_cart(ctx: AppContext, *, user_id: int) -> CartOut:
     """The cart priced from the catalog; lines of deleted products are dropped for good."""
-    cart = await read_cart(ctx, user_id)
+    cart = await read_cart(ctx.redis, user_id)
     async with ctx.sessions() as session:
         products = await catalog.load_active_products(session, list(cart))
     gone = [product_id for product_id in cart if product_id not in products]

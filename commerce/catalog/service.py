@@ -20,10 +20,8 @@ from commerce.catalog.models import Product
 from commerce.catalog.schemas import ProductCreate, ProductUpdate
 from commerce.context import AppContext
 from commerce.db import transaction
-from commerce.orders import reservations
-from commerce.outbox import add_event
+from commerce.inventory import stock
 from commerce.pagination import decode_cursor, encode_cursor
-from shared import events as ev
 from shared import livedata
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.money import MARKET_CURRENCY, from_minor
@@ -119,23 +117,12 @@ async def update_product(ctx: AppContext, *, product_id: int, data: ProductUpdat
             await search.reindex(session, product)
         stock_changed = "stock" in changes and product.stock != old_stock
         if stock_changed:
-            _stock_events(session, product)
+            await stock.edited(session, product_id=product.id, stock=product.stock)
         await session.flush()
     if stock_changed:
-        # The checkout's Redis stock gate caches availability: reload it from the new truth,
-        # or a restocked product would keep answering out_of_stock until the gate's TTL.
-        await reservations.gate(ctx).forget([product.id])
+        await ctx.stock_gate.forget([product.id])
     await _publish_snapshot(ctx, product)
     return product
-
-
-def _stock_events(session: AsyncSession, product: Product) -> None:
-    add_event(
-        session,
-        ev.StockChanged(data=ev.StockChangedData(product_id=product.id, stock=product.stock)),
-    )
-    if product.stock == 0:
-        add_event(session, ev.ProductSoldOut(data=ev.SoldOutData(product_id=product.id)))
 
 
 async def delete_product(ctx: AppContext, *, product_id: int) -> None:
@@ -149,7 +136,7 @@ async def delete_product(ctx: AppContext, *, product_id: int) -> None:
         product.is_deleted = True
         await search.unindex(session, product.id)
         await session.flush()
-    await reservations.gate(ctx).forget([product.id])
+    await ctx.stock_gate.forget([product.id])
     await _publish_snapshot(ctx, product)
 
 

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from commerce.inventory.errors import OutOfStock
 from shared.errors import Conflict, InvalidInput
 
-
-class OutOfStock(Conflict):
-    """Not enough units for one line; nothing of the order was reserved."""
-
-    def __init__(self, *, product_id: int, available: int) -> None:
-        super().__init__(
-            "not enough stock",
-            code="out_of_stock",
-            details={"product_id": product_id, "available": max(0, available)},
-        )
+__all__ = ["IdempotencyConflict", "InvalidTransition", "OrderInputError", "OutOfStock"]
 
 
 class IdempotencyConflict(Conflict):

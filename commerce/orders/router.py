@@ -10,7 +10,7 @@ from commerce.deps import CtxDep, CurrentPrincipal, SessionDep
 from commerce.hot_routes import HotRequest, HotResponse
 from commerce.orders import fulfilment
 from commerce.orders import service as order_service
-from commerce.orders.dependencies import CurrentOrder, OrderId
+from commerce.orders.dependencies import CheckoutDep, CurrentOrder, OrderId, checkout_of
 from commerce.orders.schemas import OrderCreate, OrderOut, OrderPage, ShipIn
 from commerce.orders.state import Status
 from commerce.pagination import Cursor, Limit
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 )
 async def place_order(
     body: OrderCreate,
-    ctx: CtxDep,
+    checkout: CheckoutDep,
     principal: CurrentPrincipal,
     idempotency_key: Annotated[
         str | None,
@@ -34,8 +34,8 @@ async def place_order(
     ] = None,
 ) -> Response:
     """Reserve stock and create a `pending_payment` order; replays for a repeated key."""
-    stored = await order_service.place_order(
-        ctx=ctx, principal=principal, body=body, idempotency_key=idempotency_key
+    stored = await checkout.place_order(
+        principal=principal, body=body, idempotency_key=idempotency_key
     )
     headers = {"Idempotent-Replayed": "true"} if stored.replayed else None
     return Response(
@@ -49,8 +49,8 @@ async def place_order_hot(request: HotRequest) -> HotResponse:
     above, in the same order (authenticate, validate, place), without FastAPI's machinery."""
     principal = request.signed_principal()
     body = request.json_model(OrderCreate)
-    stored = await order_service.place_order(
-        ctx=request.ctx, principal=principal, body=body,
+    stored = await checkout_of(request.state).place_order(
+        principal=principal, body=body,
         idempotency_key=request.header(b"idempotency-key"), revocation_checked=False,
     )
     headers = ((b"idempotent-replayed", b"true"),) if stored.replayed else ()

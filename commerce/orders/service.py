@@ -1,4 +1,4 @@
-"""Orders: placing (see `checkout.py`), reading, cancelling and expiring.
+"""Orders: reading, cancelling and expiring (placing: `commerce.orders.checkout`).
 
 Reads check visibility in one place (`visible_order`): the buyer, a seller with at least one
 line in the order, or an admin; everyone else gets 404 so order ids leak nothing.
@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.context import AppContext
 from commerce.db import utcnow
-from commerce.orders import reservations, state
-from commerce.orders.checkout import place_order
+from commerce.inventory import stock
+from commerce.orders import state
 from commerce.orders.errors import InvalidTransition
 from commerce.orders.models import Order, OrderItem, Shipment
 from commerce.orders.schemas import OrderOut, OrderPage, order_out
@@ -29,7 +29,6 @@ __all__ = [
     "cancel_order",
     "expire_due",
     "list_orders",
-    "place_order",
     "visible_order",
 ]
 
@@ -169,7 +168,7 @@ async def cancel_order(ctx: AppContext, *, order_id: int, principal: Principal) 
         if not result.matched:
             current = await session.scalar(select(Order.status).where(Order.id == order_id))
             raise InvalidTransition(details={"status": current, "to": "cancelled"})
-    await reservations.after_commit(ctx, released=result.released)
+    await stock.after_commit(ctx.stock_gate, released=result.released)
     async with ctx.sessions() as session:
         return await visible_order(session, order_id=order_id, principal=principal)
 
@@ -204,7 +203,7 @@ async def expire_due(
                 )
             if result.matched:
                 expired += 1
-                await reservations.after_commit(ctx, released=result.released)
+                await stock.after_commit(ctx.stock_gate, released=result.released)
         if len(ids) < batch_size:
             break
     if expired:

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.db import utcnow
-from commerce.orders import reservations
+from commerce.inventory import stock
 from commerce.orders.errors import InvalidTransition
 from commerce.orders.models import Order, OrderItem
 from commerce.outbox import add_event
@@ -50,7 +50,7 @@ def sources(to: str) -> list[str]:
 
 @dataclass
 class TransitionResult:
-    """What happened; `released` feeds `reservations.after_commit` once committed."""
+    """What happened; `released` feeds `inventory.stock.after_commit` once committed."""
 
     matched: bool
     status_before: str | None = None
@@ -69,7 +69,7 @@ async def transition(
 
     `matched=False` means the order was not in a state that allows `to` (someone else got
     there first, or it never could): nothing was changed. The caller commits; after the commit
-    it should pass the result to `reservations.after_commit` to sync Redis.
+    it should pass the result to `inventory.stock.after_commit` to sync Redis.
     """
     froms = sources(to) if expected_from is None else [expected_from]
     if not froms or any((src, to) not in TRANSITIONS for src in froms):
@@ -122,7 +122,7 @@ async def release_lines(
     A line holds its units until it ships (sold) or is given back; `restocked_at` is set by a
     conditional UPDATE, so no line returns its units twice. The caller holds the order row
     (its transition matched, or it locked the row), which serialises releases of one order.
-    Returns product id -> units given back, for `reservations.after_commit`.
+    Returns product id -> units given back, for `inventory.stock.after_commit`.
     """
     query = select(OrderItem.id, OrderItem.product_id, OrderItem.quantity).where(
         OrderItem.order_id == order_id,
@@ -145,7 +145,7 @@ async def release_lines(
     lines: dict[int, int] = defaultdict(int)
     for row in rows:
         lines[int(row.product_id)] += int(row.quantity)
-    await reservations.release(session, lines=lines, stream_id=stream_id)
+    await stock.release(session, lines=lines, stream_id=stream_id)
     return dict(lines)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from commerce.context import AppContext
-from commerce.orders import fulfilment, idempotency
+from commerce.orders import fulfilment
 from commerce.orders import service as order_service
+from commerce.orders.checkout import answers
 from commerce.tasks import async_task
 
 
@@ -18,8 +19,8 @@ async def expire_reservations(ctx: AppContext) -> int:
 
 @async_task("orders.purge_idempotency_records", every=timedelta(minutes=10))
 async def purge_idempotency_records(ctx: AppContext) -> int:
-    """Forget `Idempotency-Key`s past their 24-hour retention (idempotency.purge_expired)."""
-    return await idempotency.purge_expired(ctx.sessions)
+    """Forget `Idempotency-Key`s past their 24-hour retention (answers.purge_expired)."""
+    return await answers.purge_expired(ctx.sessions)
 
 
 @async_task("orders.complete_due", every=timedelta(minutes=10))

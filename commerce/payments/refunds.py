@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.context import AppContext
 from commerce.db import utcnow
-from commerce.orders import reservations, state
+from commerce.inventory import stock
 from commerce.orders import service as order_service
+from commerce.orders import state
 from commerce.orders.errors import InvalidTransition
 from commerce.orders.fulfilment import lock_order, settle_fulfilment
 from commerce.orders.models import OrderItem
@@ -110,7 +111,7 @@ async def refund(
         ))
     if status not in ("refunded", *REFUNDABLE):  # completed meanwhile: money went back anyway
         log.error("refund_order_moved", order_id=order_id, status=status)
-    await reservations.after_commit(ctx, released=released)
+    await stock.after_commit(ctx.stock_gate, released=released)
     log.info("order_lines_refunded", order_id=order_id, refund_id=claim.id,
              amount_minor=claim.amount_minor, status=status, provider=payment.provider)
     async with ctx.sessions() as session:

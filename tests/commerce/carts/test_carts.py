@@ -47,7 +47,7 @@ async def test_cart_flow(api: httpx.AsyncClient, ctx: AppContext) -> None:
         "subtotal": "2581.50",
         "count": 5,
     }
-    assert await service.read_cart(ctx, buyer.id) == {earbuds.id: 2, case.id: 3}
+    assert await service.read_cart(ctx.redis, buyer.id) == {earbuds.id: 2, case.id: 3}
 
     # Setting a quantity replaces it; prices always come fresh from the catalog.
     await api.put(item_url(earbuds.id), json={"quantity": 1}, headers=headers)
@@ -58,7 +58,7 @@ async def test_cart_flow(api: httpx.AsyncClient, ctx: AppContext) -> None:
 
     assert (await api.delete(item_url(case.id), headers=headers)).status_code == 204
     assert (await api.delete(item_url(case.id), headers=headers)).status_code == 204  # idempotent
-    assert await service.read_cart(ctx, buyer.id) == {earbuds.id: 1}
+    assert await service.read_cart(ctx.redis, buyer.id) == {earbuds.id: 1}
     assert (await api.delete(CART, headers=headers)).status_code == 204
     assert (await api.get(CART, headers=headers)).json()["items"] == []
 
@@ -94,7 +94,7 @@ async def test_deleted_products_leave_the_cart(api: httpx.AsyncClient, ctx: AppC
 
     cart = (await api.get(CART, headers=headers)).json()
     assert [i["product_id"] for i in cart["items"]] == [kept.id]
-    assert await service.read_cart(ctx, buyer.id) == {kept.id: 1}  # dropped from the hash too
+    assert await service.read_cart(ctx.redis, buyer.id) == {kept.id: 1}  # dropped from the hash too
     again = await api.put(item_url(gone.id), json={"quantity": 1}, headers=headers)
     assert again.status_code == 404
     assert again.json()["error"]["code"] == "not_found"
@@ -125,7 +125,7 @@ async def test_bad_quantities_are_422(
     response = await api.put(item_url(product.id), json=body, headers=headers)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid"
-    assert await service.read_cart(ctx, buyer.id) == {}
+    assert await service.read_cart(ctx.redis, buyer.id) == {}
 
 
 async def test_errors(api: httpx.AsyncClient, ctx: AppContext) -> None:
@@ -226,7 +226,7 @@ async def test_clear_cart_helper(ctx: AppContext) -> None:
     buyer, _ = await make_user(ctx, "buyer")
     product = await make_product(ctx, seller)
     await service.set_item(ctx, user_id=buyer.id, product_id=product.id, quantity=2)
-    assert await service.read_cart(ctx, buyer.id) == {product.id: 2}
-    await service.clear_cart(ctx, buyer.id)
-    assert await service.read_cart(ctx, buyer.id) == {}
+    assert await service.read_cart(ctx.redis, buyer.id) == {product.id: 2}
+    await service.clear_cart(ctx.redis, buyer.id)
+    assert await service.read_cart(ctx.redis, buyer.id) == {}
     assert await ctx.redis.exists(service.cart_key(buyer.id)) == 0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import func, select
 
 from commerce.catalog.models import Product
 from commerce.context import AppContext
+from commerce.orders.checkout.flow import Checkout
 from commerce.orders.models import Order
 from commerce.outbox import OutboxEvent
 from commerce.streams.models import Stream
@@ -22,6 +25,21 @@ ADDRESS: dict[str, Any] = {
     "postal_code": "110",
     "country": "TW",
 }
+
+
+def use_stock_gate(
+    monkeypatch: pytest.MonkeyPatch, api: httpx.AsyncClient, ctx: AppContext, on: bool
+) -> None:
+    """Turn the stock gate on or off for one test: the settings, and the app's checkout built
+    from them (as `create_app` builds it)."""
+    settings = ctx.settings.model_copy(update={"order_stock_gate_enabled": on})
+    monkeypatch.setattr(ctx, "settings", settings)
+    transport = api._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    checkout = Checkout.build(
+        settings, redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate
+    )
+    monkeypatch.setattr(transport.app.state, "checkout", checkout)  # type: ignore[attr-defined]
 
 
 def order_body(*lines: tuple[int, int], **extra: Any) -> dict[str, Any]:

@@ -6,10 +6,10 @@ import httpx
 import pytest
 
 from commerce.context import AppContext
-from commerce.orders import stock_gate
+from commerce.inventory import gate as stock_gate
 from shared.tokens import denylist_key, family_revoked_key, user_revoked_before_key
 from tests.commerce.factories import make_product, make_user
-from tests.commerce.orders.helpers import ADDRESS, order_body, stock_of
+from tests.commerce.orders.helpers import ADDRESS, order_body, stock_of, use_stock_gate
 
 
 async def test_authorization_matrix(api: httpx.AsyncClient, ctx: AppContext) -> None:
@@ -134,10 +134,7 @@ async def test_revoked_tokens_are_refused_and_take_nothing(
     refresh family) and whichever way the route checks it (with the stock gate's script, or on
     its own), a revoked token gets 401: no order, no units taken, no replay of its stored
     response, not even for a request the gate would reject."""
-    monkeypatch.setattr(
-        ctx, "settings",
-        ctx.settings.model_copy(update={"order_stock_gate_enabled": gate == "gate-on"}),
-    )
+    use_stock_gate(monkeypatch, api, ctx, gate == "gate-on")
     seller, _ = await make_user(ctx, "seller")
     buyer, _ = await make_user(ctx)
     product = await make_product(ctx, seller, stock=3)

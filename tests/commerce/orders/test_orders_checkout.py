@@ -8,8 +8,9 @@ import json
 import httpx
 
 from commerce.context import AppContext
-from commerce.orders import idempotency as idem
-from commerce.orders import stock_gate
+from commerce.inventory import gate as stock_gate
+from commerce.orders.checkout import answers as idem
+from commerce.orders.checkout import fastpath
 from shared import events as ev
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import (
@@ -193,42 +194,49 @@ async def test_from_cart_orders_the_cart_and_clears_it(
     assert await ctx.redis.exists(f"cart:{buyer.id}") == 0
 
 
+def _fastpath(ctx: AppContext, **ttls: int) -> fastpath.FastPath:
+    gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
+    return fastpath.FastPath(gate, idem.FirstAnswers(ctx.redis, ctx.sessions, **ttls))
+
+
 async def test_gate_checks_and_records_the_key_in_the_same_round_trip(ctx: AppContext) -> None:
-    """`take(..., key_check=)`: a rejection says whether the success marker exists, and when it
-    does not, stores itself as the key's first answer (NX, with its TTL) so later takes with
-    the key return it before anything else; a success takes units from the gate keys only and
-    sets the marker, with its TTL, before the checkout can store a record under the key."""
+    """The fast path's `take(..., answer=)`: a rejection says whether the success marker
+    exists, and when it does not, stores itself as the key's first answer (NX, with its TTL)
+    so later takes with the key return it before anything else; a success takes units from the
+    gate keys only and sets the marker, with its TTL, before the checkout can store a record
+    under the key."""
     seller, _ = await make_user(ctx, "seller")
     product = await make_product(ctx, seller, stock=2)
-    gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
+    gate = _fastpath(ctx, rejection_ttl_s=600)
+    short_marker = _fastpath(ctx, rejection_ttl_s=600, marker_ttl_s=60)
 
-    def check(name: str, **ttls: int) -> stock_gate.KeyCheck:
-        return stock_gate.KeyCheck(f"test:marker:{name}", f"test:rejection:{name}",
-                                   f"digest-{name}", rejection_ttl_s=600, **ttls)
+    def check(name: str) -> idem.AnswerKey:
+        return idem.AnswerKey(0, name, f"digest-{name}", f"test:marker:{name}",
+                              f"test:rejection:{name}")
 
-    first, taken, other = check("first"), check("taken"), check("other", marker_ttl_s=60)
-    rejected = await gate.take({product.id: 5}, key_check=first)
-    assert rejected == stock_gate.Rejected(product_id=product.id, available=2, marked=False)
+    first, taken, other = check("first"), check("taken"), check("other")
+    rejected = await gate.take({product.id: 5}, answer=first)
+    assert rejected == fastpath.Rejected(product_id=product.id, available=2, marked=False)
     assert await ctx.redis.exists(first.marker_key) == 0
     stored = await ctx.redis.get(first.rejection_key)
     assert json.loads(stored) == {"d": "digest-first", "k": "out_of_stock",
                                   "p": str(product.id), "a": "2"}
     assert 595 <= await ctx.redis.ttl(first.rejection_key) <= 600
     # The first answer comes back before the stock is looked at, even if it would pass now.
-    replay = await gate.take({product.id: 1}, key_check=first)
-    assert replay == stock_gate.FirstAnswer(stored, marked=False)
+    replay = await gate.take({product.id: 1}, answer=first)
+    assert replay == fastpath.Answered(stored, marked=False)
     assert int(await ctx.redis.get(stock_gate.key(product.id))) == 2
 
-    assert await gate.take({product.id: 1}, key_check=taken) is None
+    assert await gate.take({product.id: 1}, answer=taken) == fastpath.TAKEN
     assert int(await ctx.redis.get(taken.marker_key)) == 1
     assert idem.MARKER_TTL_S - 5 <= await ctx.redis.ttl(taken.marker_key) <= idem.MARKER_TTL_S
-    rejected = await gate.take({product.id: 5}, key_check=taken)
-    assert rejected == stock_gate.Rejected(product_id=product.id, available=1, marked=True)
+    rejected = await gate.take({product.id: 5}, answer=taken)
+    assert rejected == fastpath.Rejected(product_id=product.id, available=1, marked=True)
     assert await ctx.redis.exists(taken.rejection_key) == 0  # the success may be the first
-    rejected = await gate.take({product.id: 5}, key_check=other)
-    assert rejected == stock_gate.Rejected(product_id=product.id, available=1, marked=False)
+    rejected = await short_marker.take({product.id: 5}, answer=other)
+    assert rejected == fastpath.Rejected(product_id=product.id, available=1, marked=False)
     await ctx.redis.delete(other.rejection_key)
-    assert await gate.take({product.id: 1}, key_check=other) is None
+    assert await short_marker.take({product.id: 1}, answer=other) == fastpath.TAKEN
     assert int(await ctx.redis.get(stock_gate.key(product.id))) == 0
     assert 55 <= await ctx.redis.ttl(other.marker_key) <= 60
 
@@ -236,12 +244,12 @@ async def test_gate_checks_and_records_the_key_in_the_same_round_trip(ctx: AppCo
 async def test_a_stored_rejection_keeps_a_bigint_product_id(ctx: AppContext) -> None:
     """The gate's script writes ids as strings: Lua's cjson prints numbers with 14 significant
     digits, which would turn a BIGINT id into another product's."""
-    gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
+    gate = _fastpath(ctx, rejection_ttl_s=60)
     big = 2**62 + 1
     await ctx.redis.set(stock_gate.key(big), 0, ex=30)
-    check = stock_gate.KeyCheck("test:marker:big", "test:rejection:big", "d", rejection_ttl_s=60)
-    rejected = await gate.take({big: 1}, key_check=check)
-    assert rejected == stock_gate.Rejected(product_id=big, available=0, marked=False)
-    replayed = idem.replay_rejection(await ctx.redis.get(check.rejection_key), "d")
+    check = idem.AnswerKey(0, "big", "d", "test:marker:big", "test:rejection:big")
+    rejected = await gate.take({big: 1}, answer=check)
+    assert rejected == fastpath.Rejected(product_id=big, available=0, marked=False)
+    replayed = idem.FirstAnswers.replay(await ctx.redis.get(check.rejection_key), "d")
     assert (replayed.status, replayed.code) == (409, "out_of_stock")
     assert replayed.details == {"product_id": big, "available": 0}

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from commerce.auth.models import User
 from commerce.context import AppContext
 from commerce.db import utcnow
-from commerce.orders import stock_gate
+from commerce.inventory import gate as stock_gate
 from commerce.orders.models import Order, OrderItem
 from commerce.orders.tasks import expire_reservations
 from tests.commerce.factories import make_product, make_user

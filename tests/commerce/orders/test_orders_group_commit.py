@@ -1,6 +1,6 @@
-"""Group commit (commerce/orders/group_commit.py) on MariaDB + Redis: concurrent checkouts of
-a product share transactions, and a group that cannot commit as a whole falls back to the
-per-order path, so every order gets the answer it would have got alone."""
+"""Group commit (commerce/orders/checkout/group_commit.py) on MariaDB + Redis: concurrent
+checkouts of a product share transactions, and a group that cannot commit as a whole falls back
+to the per-order path, so every order gets the answer it would have got alone."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from sqlalchemy import select
 
 from commerce.auth.models import User
 from commerce.context import AppContext
-from commerce.orders import idempotency as idem
+from commerce.orders.checkout.answers import AnswerKey
+from commerce.orders.checkout.flow import Checkout
+from commerce.orders.checkout.group_commit import GroupCommit
+from commerce.orders.checkout.transaction import CheckoutRequest, DuplicateKey
 from commerce.orders.errors import OrderInputError, OutOfStock
-from commerce.orders.group_commit import GroupCommit
 from commerce.orders.models import Order, OrderItem
 from commerce.orders.schemas import OrderCreate
-from commerce.orders.transaction import CheckoutRequest, DuplicateKey
 from shared.tokens import Principal
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import events, order_body, order_count, stock_of
@@ -27,8 +28,14 @@ from tests.commerce.orders.helpers import events, order_body, order_count, stock
 def _request(user: User, *lines: tuple[int, int], key: str | None = None) -> CheckoutRequest:
     body = OrderCreate.model_validate(order_body(*lines))
     principal = Principal(user.id, user.role, user.display_name, f"jti-{user.id}", 2**31)
-    digest = idem.request_hash(body.model_dump(mode="json")) if key else ""
-    return CheckoutRequest(principal, body, dict(lines), key, digest)
+    answer = AnswerKey.of(user.id, key, body.model_dump(mode="json"))
+    return CheckoutRequest(principal, body, dict(lines), answer)
+
+
+def _group_commit(ctx: AppContext) -> GroupCommit:
+    return Checkout.build(
+        ctx.settings, redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate
+    ).group_commit
 
 
 async def _all(group: GroupCommit, reqs: list[CheckoutRequest]) -> list[Any]:
@@ -39,7 +46,7 @@ async def test_concurrent_checkouts_share_transactions(ctx: AppContext) -> None:
     seller, _ = await make_user(ctx, "seller")
     product = await make_product(ctx, seller, stock=100)
     buyers = [(await make_user(ctx))[0] for _ in range(30)]
-    group = GroupCommit(ctx)
+    group = _group_commit(ctx)
 
     results = await _all(group, [_request(b, (product.id, 2), key=f"k{b.id}") for b in buyers])
 
@@ -75,7 +82,7 @@ async def test_a_group_that_cannot_commit_falls_back_to_single_orders(ctx: AppCo
     seller, _ = await make_user(ctx, "seller")
     product = await make_product(ctx, seller, stock=3)
     buyers = [(await make_user(ctx))[0] for _ in range(5)]
-    group = GroupCommit(ctx)
+    group = _group_commit(ctx)
     first = await group.checkout(_request(buyers[0], (product.id, 1), key="dup"))
     assert isinstance(first, tuple)
 
@@ -103,7 +110,7 @@ async def test_groups_of_unrelated_products_do_not_wait_for_each_other(
     a = await make_product(ctx, seller, stock=size)
     b = await make_product(ctx, seller, stock=size)
     buyer, _ = await make_user(ctx)
-    group = GroupCommit(ctx)
+    group = _group_commit(ctx)
     reqs = [_request(buyer, (a.id, 1)) for _ in range(size)]
     reqs += [_request(buyer, (b.id, 1)) for _ in range(size)]
     reqs.append(_request(buyer, (a.id, 1), (b.id, 1)))  # joins a's group; one unit too many

@@ -10,7 +10,13 @@ import pytest
 
 from commerce.context import AppContext
 from tests.commerce.factories import make_product, make_user
-from tests.commerce.orders.helpers import ADDRESS, order_body, order_count, stock_of
+from tests.commerce.orders.helpers import (
+    ADDRESS,
+    order_body,
+    order_count,
+    stock_of,
+    use_stock_gate,
+)
 
 
 async def test_same_key_same_body_replays_the_first_response(
@@ -120,8 +126,7 @@ async def test_a_rejection_is_the_first_answer_for_its_key(
     """Out of stock is the first answer for its key, whoever gave it (the stock gate's script,
     or the database with the gate off): after a restock the same key and body replay it, another
     body is a conflict, and a new key buys."""
-    monkeypatch.setattr(ctx, "settings", ctx.settings.model_copy(
-        update={"order_stock_gate_enabled": gate == "gate-on"}))
+    use_stock_gate(monkeypatch, api, ctx, gate == "gate-on")
     seller, seller_headers = await make_user(ctx, "seller")
     _, headers = await make_user(ctx)
     product = await make_product(ctx, seller, stock=0)
@@ -236,7 +241,7 @@ async def test_keys_are_forgotten_after_their_retention(
     from sqlalchemy import func, select, update
 
     from commerce.db import utcnow
-    from commerce.orders import idempotency
+    from commerce.orders.checkout import answers as idempotency
     from commerce.orders.models import IdempotencyRecord
     from commerce.orders.tasks import purge_idempotency_records
     from commerce.tasks import BEAT, REGISTRY
@@ -260,7 +265,7 @@ async def test_keys_are_forgotten_after_their_retention(
             .where(IdempotencyRecord.key == "old")
             .values(created_at=utcnow() - timedelta(seconds=idempotency.RETENTION_S + 60))
         )
-    await ctx.redis.delete(idempotency.marker_key(buyer.id, "orders.create", "old"))  # its TTL
+    await ctx.redis.delete(idempotency.AnswerKey.of(buyer.id, "old", {}).marker_key)  # its TTL
 
     assert await purge_idempotency_records(ctx) == 1
     assert await purge_idempotency_records(ctx) == 0

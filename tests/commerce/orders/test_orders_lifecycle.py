@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 
 from commerce.context import AppContext
 from commerce.db import utcnow
-from commerce.orders import state, stock_gate
+from commerce.inventory import gate as stock_gate
+from commerce.orders import state
 from commerce.orders.models import Order
 from commerce.orders.tasks import expire_reservations
 from commerce.tasks import BEAT, REGISTRY

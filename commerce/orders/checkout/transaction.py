@@ -1,10 +1,10 @@
-"""The checkout transaction: reserve stock and write the orders, their lines, the idempotency
-records and the outbox events together, for one order or a group (`group_commit`).
+"""The checkout transaction: reserve stock and write the orders, their lines, the keys' first
+answers and the outbox events together, for one order or a group (`group_commit`).
 
 Order of work inside the transaction, chosen for the hot product row:
 1. products are read with a plain (non-locking) read for names, prices (never trusted from the
    client), sellers and currency, and the order rows are inserted;
-2. the idempotency rows are inserted before any stock is touched: a concurrent duplicate waits
+2. the first answers' rows are inserted before any stock is touched: a concurrent duplicate waits
    on them, and a key already used fails the unique index, rolls back and is answered from the
    stored record (no SELECT first: the index is the check, and most requests are new);
 3. only then the conditional stock UPDATEs run (primary-key order), followed by the order
@@ -28,14 +28,13 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.catalog.models import Product
-from commerce.context import AppContext
 from commerce.db import insert_returning_ids, table_of, utcnow
+from commerce.inventory import stock
 from commerce.metrics import ORDERS_PLACED
-from commerce.orders import idempotency as idem
-from commerce.orders import reservations
+from commerce.orders.checkout.answers import AnswerKey, Claim, FirstAnswers, StoredResponse
 from commerce.orders.errors import OrderInputError
 from commerce.orders.models import Order, OrderItem
 from commerce.orders.schemas import OrderCreate, order_out
@@ -44,7 +43,6 @@ from commerce.streams.models import Stream
 from shared import events as ev
 from shared.tokens import Principal
 
-SCOPE = "orders.create"
 OPEN_STREAM_STATUSES = ("scheduled", "live")
 _ORDERS = table_of(Order)
 _ITEMS = table_of(OrderItem)
@@ -83,9 +81,8 @@ class CheckoutRequest:
     principal: Principal
     body: OrderCreate
     lines: dict[int, int]
-    key: str | None
-    digest: str
-    # The key's idempotency marker is already set (by the stock gate's take).
+    answer: AnswerKey | None
+    # The key's success marker is already set (by the fast path).
     marked: bool = False
 
 
@@ -97,7 +94,7 @@ class Written:
     request: CheckoutRequest
     order: Order
     items: list[OrderItem]
-    response: idem.StoredResponse
+    response: StoredResponse
 
 
 def mask_name(name: str) -> str:
@@ -108,53 +105,69 @@ def mask_name(name: str) -> str:
     return f"{name[0]}***{name[-1]}" if len(name) > 1 else f"{name}***"
 
 
-Outcome = tuple[idem.StoredResponse, dict[int, int]]
+Outcome = tuple[StoredResponse, dict[int, int]]
 
 
-async def checkout_one(ctx: AppContext, req: CheckoutRequest) -> Outcome:
-    """One order in its own transaction. Returns the response and the products' new stock."""
-    [outcome] = await checkout_group(ctx, [req])
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome
+class CheckoutTransaction:
+    """Runs checkouts in database transactions (one order, or a group of them)."""
 
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        answers: FirstAnswers,
+        *,
+        reservation_ttl_s: int,
+    ) -> None:
+        self.sessions = sessions
+        self.answers = answers
+        self.reservation_ttl_s = reservation_ttl_s
 
-async def checkout_group(
-    ctx: AppContext, reqs: Sequence[CheckoutRequest]
-) -> list[Outcome | OrderInputError]:
-    """One transaction for `reqs`: per request its outcome, or the rule it broke (such a
-    request is left out). Raises, rolling back all of them, when they cannot commit together:
-    `OutOfStock` for the summed quantities, `DuplicateKey`, or any database error."""
-    outcomes: list[Outcome | OrderInputError | None] = [None] * len(reqs)
-    written: list[Written] = []
-    async with ctx.sessions() as session, session.begin():
-        products = await load_products(session, sorted({pid for r in reqs for pid in r.lines}))
-        stream_ids = [r.body.stream_id for r in reqs if r.body.stream_id is not None]
-        statuses = await stream_statuses(session, stream_ids) if stream_ids else {}
-        live = []
-        for i, req in enumerate(reqs):
-            try:
-                validate(products, req)
-                validate_stream(statuses, req)
-            except OrderInputError as exc:
-                outcomes[i] = exc
-            else:
-                live.append(i)
-        if live:
-            written = await insert_orders(session, ctx, [reqs[i] for i in live], products)
-            await insert_idempotency(session, ctx, written)
-            totals: Counter[int] = Counter()
-            for i in live:
-                totals.update(reqs[i].lines)
-            stocks = await reservations.reserve(session, lines=dict(totals))
-            await insert_lines_and_events(session, written, stocks)
-            for i, w in zip(live, written, strict=True):
-                outcomes[i] = (w.response, {pid: stocks[pid] for pid in w.request.lines})
-    for w in written:  # committed: counted here, where each order's currency is at hand
-        ORDERS_PLACED.labels(w.order.currency).inc()
-    settled = [o for o in outcomes if o is not None]
-    assert len(settled) == len(reqs)  # every request is either invalid or in the transaction
-    return settled
+    async def one(self, req: CheckoutRequest) -> Outcome:
+        """One order in its own transaction. Returns the response and the products' new
+        stock."""
+        [outcome] = await self.group([req])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def group(self, reqs: Sequence[CheckoutRequest]) -> list[Outcome | OrderInputError]:
+        """One transaction for `reqs`: per request its outcome, or the rule it broke (such a
+        request is left out). Raises, rolling back all of them, when they cannot commit
+        together: `OutOfStock` for the summed quantities, `DuplicateKey`, or any database
+        error."""
+        outcomes: list[Outcome | OrderInputError | None] = [None] * len(reqs)
+        written: list[Written] = []
+        async with self.sessions() as session, session.begin():
+            products = await load_products(session, sorted({p for r in reqs for p in r.lines}))
+            stream_ids = [r.body.stream_id for r in reqs if r.body.stream_id is not None]
+            statuses = await stream_statuses(session, stream_ids) if stream_ids else {}
+            live = []
+            for i, req in enumerate(reqs):
+                try:
+                    validate(products, req)
+                    validate_stream(statuses, req)
+                except OrderInputError as exc:
+                    outcomes[i] = exc
+                else:
+                    live.append(i)
+            if live:
+                written = await insert_orders(
+                    session, [reqs[i] for i in live], products,
+                    reservation_ttl_s=self.reservation_ttl_s,
+                )
+                await claim_answers(session, self.answers, written)
+                totals: Counter[int] = Counter()
+                for i in live:
+                    totals.update(reqs[i].lines)
+                stocks = await stock.reserve(session, lines=dict(totals))
+                await insert_lines_and_events(session, written, stocks)
+                for i, w in zip(live, written, strict=True):
+                    outcomes[i] = (w.response, {pid: stocks[pid] for pid in w.request.lines})
+        for w in written:  # committed: counted here, where each order's currency is at hand
+            ORDERS_PLACED.labels(w.order.currency).inc()
+        settled = [o for o in outcomes if o is not None]
+        assert len(settled) == len(reqs)  # every request is either invalid or in the transaction
+        return settled
 
 
 async def load_products(session: AsyncSession, ids: Sequence[int]) -> dict[int, ProductFacts]:
@@ -205,15 +218,17 @@ def validate_stream(statuses: Mapping[int, str], req: CheckoutRequest) -> None:
 
 async def insert_orders(
     session: AsyncSession,
-    ctx: AppContext,
     reqs: Sequence[CheckoutRequest],
     products: Mapping[int, ProductFacts],
+    *,
+    reservation_ttl_s: int,
 ) -> list[Written]:
     """Insert one `orders` row per request: one statement for all of them where the engine
     reports the new ids of a multi-row INSERT (`db.insert_returning_ids`)."""
     connection = await session.connection()
     now = utcnow()
-    orders = [_new_order(ctx, req, products, now) for req in reqs]
+    expires_at = now + timedelta(seconds=reservation_ttl_s)
+    orders = [_new_order(req, products, now, expires_at) for req in reqs]
     ids = await insert_returning_ids(connection, _ORDERS, [_columns(o, _ORDERS) for o in orders])
     return [
         _written(req, order, order_id, products)
@@ -222,7 +237,8 @@ async def insert_orders(
 
 
 def _new_order(
-    ctx: AppContext, req: CheckoutRequest, products: Mapping[int, ProductFacts], now: datetime
+    req: CheckoutRequest, products: Mapping[int, ProductFacts], now: datetime,
+    expires_at: datetime,
 ) -> Order:
     return Order(
         buyer_id=req.principal.user_id,
@@ -231,7 +247,7 @@ def _new_order(
         currency=products[next(iter(req.lines))].currency,
         total_minor=sum(products[pid].price_minor * q for pid, q in req.lines.items()),
         shipping_address=req.body.shipping_address.model_dump(mode="json"),
-        expires_at=now + timedelta(seconds=ctx.settings.order_reservation_ttl_s),
+        expires_at=expires_at,
         created_at=now,
         updated_at=now,
     )
@@ -253,35 +269,26 @@ def _written(
         )
         for pid in sorted(req.lines)
     ]
-    response = idem.StoredResponse(
+    response = StoredResponse(
         201, orjson.dumps(order_out(order, items).model_dump(mode="json"))
     )
     return Written(req, order, items, response)
 
 
-async def insert_idempotency(
-    session: AsyncSession, ctx: AppContext, written: Sequence[Written]
+async def claim_answers(
+    session: AsyncSession, answers: FirstAnswers, written: Sequence[Written]
 ) -> None:
-    """Claim the keys of the keyed orders (one statement), then set the Redis markers the
-    stock gate has not; a key already taken raises `DuplicateKey` (the transaction must be
-    rolled back)."""
-    keyed = [w for w in written if w.request.key]
-    if not keyed:
-        return
-    records = [
-        idem.Record(
-            user_id=w.request.principal.user_id, key=w.request.key or "",
-            digest=w.request.digest, response=w.response,
-        )
-        for w in keyed
+    """Store the keyed orders' responses as their keys' first answers (`FirstAnswers.claim`);
+    a key already taken raises `DuplicateKey` (the transaction must be rolled back)."""
+    claims = [
+        Claim(w.request.answer, w.response, w.request.marked)
+        for w in written
+        if w.request.answer is not None
     ]
     try:
-        await idem.insert_records(session, scope=SCOPE, records=records)
+        await answers.claim(session, claims)
     except IntegrityError:
         raise DuplicateKey() from None
-    unmarked = [r for r, w in zip(records, keyed, strict=True) if not w.request.marked]
-    if unmarked:  # the stock gate sets the markers of the requests it passes
-        await idem.mark_many(ctx.redis, scope=SCOPE, records=unmarked)
 
 
 async def insert_lines_and_events(
@@ -298,7 +305,7 @@ async def insert_lines_and_events(
         touched = {
             pid for w in written if w.order.stream_id == stream_id for pid in w.request.lines
         }
-        events += reservations.stock_events({pid: stocks[pid] for pid in touched}, stream_id)
+        events += stock.stock_events({pid: stocks[pid] for pid in touched}, stream_id)
     events += [_placed_event(w) for w in written]
     await insert_events(session, events)
 

@@ -1,4 +1,5 @@
-"""Stock reservation and release inside the caller's transaction, and the Redis sync after it.
+"""Stock changes inside the caller's transaction, the one rule for the events they publish,
+and the stock gate's sync after a commit.
 
 The database is the only oversell guard: one conditional `UPDATE ... WHERE stock >= :q` per
 line, lines in primary-key order so two orders over the same products lock rows in the same
@@ -6,6 +7,9 @@ order and cannot deadlock. No read-modify-write in Python, no global lock.
 
 MariaDB has no `UPDATE ... RETURNING`, so the new stock is read back after the updates; the
 rows are locked by this transaction by then, so the read sees exactly our own result.
+
+Every change of stock (a reservation, a release, a seller's edit) publishes its events through
+`stock_events`, so the gateway's view of the stock has one source rule.
 """
 
 from __future__ import annotations
@@ -17,17 +21,17 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.catalog.models import Product
-from commerce.context import AppContext
 from commerce.db import table_of
-from commerce.orders.errors import OutOfStock
-from commerce.orders.stock_gate import StockGate
+from commerce.inventory.errors import OutOfStock
+from commerce.inventory.gate import StockGate
 from commerce.outbox import insert_events
 from shared import events as ev
 
 log = structlog.get_logger(__name__)
-# Core, not ORM: these statements run while the product rows are locked (see transaction.py).
+# Core, not ORM: these statements run while the product rows are locked (see the checkout's
+# transaction module).
 _products = table_of(Product)
-# Built once (see transaction.py): one stock line each, in primary-key order.
+# Built once: one stock line each, in primary-key order.
 _TAKE = (
     update(_products)
     .where(_products.c.id == bindparam("pid"), _products.c.stock >= bindparam("qty"),
@@ -76,6 +80,13 @@ async def release(
     await insert_events(session, stock_events(stocks, stream_id))
 
 
+async def edited(session: AsyncSession, *, product_id: int, stock: int) -> None:
+    """A seller set a product's stock (in the caller's transaction, which holds the row): its
+    events. After the commit the caller calls `StockGate.forget`, or a restocked product would
+    keep answering out_of_stock from the gate until the key's TTL."""
+    await insert_events(session, stock_events({product_id: stock}, None))
+
+
 async def _stocks(session: AsyncSession, product_ids: list[int]) -> dict[int, int]:
     connection = await session.connection()
     rows = await connection.execute(_STOCKS, {"ids": product_ids})
@@ -83,7 +94,8 @@ async def _stocks(session: AsyncSession, product_ids: list[int]) -> dict[int, in
 
 
 def stock_events(stocks: Mapping[int, int], stream_id: int | None) -> list[ev.DomainEvent]:
-    """`stock.changed` for each product, and `product.sold_out` for those now at zero."""
+    """The one stock-event rule: `stock.changed` for each product, and `product.sold_out` for
+    those now at zero."""
     events: list[ev.DomainEvent] = []
     for pid in sorted(stocks):
         events.append(
@@ -98,23 +110,13 @@ def stock_events(stocks: Mapping[int, int], stream_id: int | None) -> list[ev.Do
     return events
 
 
-def gate(ctx: AppContext) -> StockGate:
-    """The process's stock gate (built once per context: it registers its Lua scripts)."""
-    existing = ctx.extras.get("orders.stock_gate")
-    if isinstance(existing, StockGate):
-        return existing
-    made = StockGate(ctx.redis, ctx.sessions, ttl_s=ctx.settings.order_stock_gate_ttl_s)
-    ctx.extras["orders.stock_gate"] = made
-    return made
-
-
-async def after_commit(ctx: AppContext, *, released: Mapping[int, int] | None) -> None:
+async def after_commit(gate: StockGate, *, released: Mapping[int, int] | None) -> None:
     """Best-effort sync of the stock gate after a commit that released units. A failure here is
     logged, not raised: the change is committed and the gate heals by its TTL. (The gateway's
     view of the stock follows the `stock.changed` events, in commit order: `shared.livedata`.)"""
     if not released:
         return
     try:
-        await gate(ctx).give_back(released)
+        await gate.give_back(released)
     except Exception:
         log.warning("stock_gate_sync_failed", product_ids=sorted(released), exc_info=True)

@@ -9,7 +9,7 @@ outbox events, one commit. A lone checkout goes at once, in a group of one.
 
 All or nothing per group, and the per-order path is the reference: if the group cannot commit
 as a whole (not enough stock for all of it, a duplicate `Idempotency-Key`, any error), it is
-rolled back and each of its orders is checked out on its own (`transaction.checkout_one`),
+rolled back and each of its orders is checked out on its own (`CheckoutTransaction.one`),
 getting exactly the answer it would have got alone. Orders that break a rule (`validate`) are
 answered at once and left out of the group.
 
@@ -27,16 +27,14 @@ from typing import Any
 
 import structlog
 
-from commerce.context import AppContext
 from commerce.metrics import CHECKOUT_GROUP_SIZE
-from commerce.orders.errors import OrderInputError, OutOfStock
-from commerce.orders.transaction import (
+from commerce.orders.checkout.transaction import (
     CheckoutRequest,
+    CheckoutTransaction,
     DuplicateKey,
     Outcome,
-    checkout_group,
-    checkout_one,
 )
+from commerce.orders.errors import OrderInputError, OutOfStock
 
 log = structlog.get_logger(__name__)
 
@@ -52,13 +50,13 @@ class _Queue:
 class GroupCommit:
     """One per process (`checkout`): queues by group key, one worker task per busy group."""
 
-    def __init__(self, ctx: AppContext, *, max_group: int = MAX_GROUP) -> None:
-        self.ctx = ctx
+    def __init__(self, transaction: CheckoutTransaction, *, max_group: int = MAX_GROUP) -> None:
+        self.transaction = transaction
         self.max_group = max_group
         self._queues: dict[int, _Queue] = {}
 
     async def checkout(self, req: CheckoutRequest) -> Outcome:
-        """The outcome of `req`'s checkout, as `transaction.checkout_one` would give it."""
+        """The outcome of `req`'s checkout, as `CheckoutTransaction.one` would give it."""
         group = min(req.lines)
         queue = self._queues.setdefault(group, _Queue())
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -82,10 +80,10 @@ class GroupCommit:
         CHECKOUT_GROUP_SIZE.observe(len(batch))
         if len(batch) == 1:
             [(req, future)] = batch
-            await self._settle(future, checkout_one(self.ctx, req))
+            await self._settle(future, self.transaction.one(req))
             return
         try:
-            outcomes = await checkout_group(self.ctx, [req for req, _ in batch])
+            outcomes = await self.transaction.group([req for req, _ in batch])
         except (DuplicateKey, OutOfStock, OrderInputError):
             outcomes = None  # expected: the group cannot commit as a whole
         except Exception:
@@ -93,7 +91,7 @@ class GroupCommit:
             outcomes = None
         if outcomes is None:
             for req, future in batch:  # the reference path, one by one
-                await self._settle(future, checkout_one(self.ctx, req))
+                await self._settle(future, self.transaction.one(req))
             return
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():
@@ -115,14 +113,4 @@ class GroupCommit:
             return
         if not future.done():
             future.set_result(result)
-
-
-def group_commit(ctx: AppContext) -> GroupCommit:
-    """The process's group commit (one per context, like the stock gate)."""
-    existing = ctx.extras.get("orders.group_commit")
-    if isinstance(existing, GroupCommit):
-        return existing
-    made = GroupCommit(ctx)
-    ctx.extras["orders.group_commit"] = made
-    return made
 

@@ -1,0 +1,163 @@
+"""A Redis stock gate in front of the checkout transaction, for flash sales.
+
+In a flash sale most requests arrive after the last unit is gone. Without a gate each of them
+costs a DB transaction that queues on the one hot product row; with it they are rejected by one
+Redis round trip. The gate is a hint, never the truth: `stockgate:{product_id}` holds an upper
+bound of what the database has, and the conditional `UPDATE ... WHERE stock >= :q`
+(`commerce.inventory.stock.reserve`) alone decides whether an order succeeds. Hence:
+
+- `take` atomically (one Lua script over all lines, `gate.lua`) checks every line and
+  decrements all or none. A key that is missing is loaded from the database with `SET NX` and
+  a short TTL.
+- A checkout that took units and then fails (DB says out of stock, validation, commit error,
+  crash) gives them back (`give_back`); a release (cancel, expiry) adds them back after commit.
+- Errors only push the gate in two directions. Too high (a give-back after a reload, a reload
+  that read stock before an in-flight order committed): more requests reach the database, which
+  rejects them; harmless. Too low (a process died between `take` and the give-back): false
+  `out_of_stock` until the key's TTL ends and it is reloaded from the database. Neither can
+  oversell, and the TTL bounds how long a wrong value lives.
+- Adding units to a missing key would create a wrong value without a TTL, so `give_back` only
+  touches keys that exist.
+
+The gate is about stock only. The checkout's fast path (`commerce.orders.checkout.fastpath`)
+runs the same rule (`STOCK_LUA`) in its own script, together with the Idempotency-Key and
+revocation checks, and loads missing keys through `with_loaded_keys`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from commerce.catalog.models import Product
+
+KEY_PREFIX = "stockgate:"
+# The rule as Lua functions (`check_stock`, `take_stock`), for scripts that run it.
+STOCK_LUA = Path(__file__).with_name("gate.lua").read_text(encoding="utf-8")
+
+# KEYS: the gate keys. ARGV[1]: '1' to let missing keys through; then the quantities.
+# Returns {'taken'}, {'short', i, available} or {'missing', i, ...}; nothing is taken unless
+# 'taken'.
+_TAKE = STOCK_LUA + """
+local lenient = ARGV[1] == '1'
+local quantities = {unpack(ARGV, 2, 1 + #KEYS)}
+local verdict, line, available = check_stock(KEYS, quantities, lenient)
+if verdict == 'short' then return {'short', line, available} end
+if verdict == 'missing' then return {'missing', unpack(line)} end
+take_stock(KEYS, quantities)
+return {'taken'}
+"""
+
+_GIVE_BACK = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[i]) end
+end
+return 1
+"""
+
+R = TypeVar("R")
+
+
+def key(product_id: int) -> str:
+    return f"{KEY_PREFIX}{product_id}"
+
+
+@dataclass(frozen=True)
+class Short:
+    """The gate knows this line cannot be served: answer 409 without touching the database."""
+
+    product_id: int
+    available: int
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Lines (1-based, in the script's order) whose gate key does not exist yet."""
+
+    lines: tuple[int, ...]
+
+
+class GateError(RuntimeError):
+    """A script reported missing keys on its lenient pass, which it never may."""
+
+
+class StockGate:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        ttl_s: int,
+    ) -> None:
+        self.redis = redis
+        self.sessions = sessions
+        self.ttl_s = ttl_s
+        self._take = redis.register_script(_TAKE)
+        self._give_back = redis.register_script(_GIVE_BACK)
+
+    async def take(self, lines: Mapping[int, int]) -> Short | None:
+        """Take `lines` (product id → quantity) from the gate (None), or say which is short."""
+        ids = sorted(lines)
+        quantities = [lines[pid] for pid in ids]
+
+        async def attempt(lenient: bool) -> Short | Missing | None:
+            result = await self._take(
+                keys=[key(pid) for pid in ids], args=[int(lenient), *quantities]
+            )
+            verdict = str(result[0])
+            if verdict == "taken":
+                return None
+            if verdict == "short":
+                return Short(product_id=ids[int(result[1]) - 1], available=int(result[2]))
+            return Missing(tuple(int(i) for i in result[1:]))
+
+        return await self.with_loaded_keys(attempt, ids)
+
+    async def with_loaded_keys(
+        self, attempt: Callable[[bool], Awaitable[R | Missing]], ids: Sequence[int]
+    ) -> R:
+        """Run a script that applies the gate's rule to `ids` (in this order): if it reports
+        `Missing` keys, load them from the database and run it once more, letting keys that
+        are still missing through (no such product: the database will answer for it)."""
+        result = await attempt(False)
+        if not isinstance(result, Missing):
+            return result
+        await self.load([ids[i - 1] for i in result.lines])
+        result = await attempt(True)
+        if isinstance(result, Missing):
+            raise GateError(f"the stock gate reported missing keys when lenient: {result}")
+        return result
+
+    async def give_back(self, lines: Mapping[int, int]) -> None:
+        """Return units taken by a checkout that did not commit, or released by an order."""
+        if not lines:
+            return
+        ids = sorted(lines)
+        await self._give_back(keys=[key(pid) for pid in ids], args=[lines[pid] for pid in ids])
+
+    async def load(self, product_ids: list[int]) -> None:
+        """(Re)load keys from the database; `SET NX` so a fresher concurrent load wins."""
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Product.id, Product.stock).where(
+                        Product.id.in_(product_ids), Product.is_deleted.is_(False)
+                    )
+                )
+            ).all()
+        if rows:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for pid, stock in rows:
+                    pipe.set(key(pid), max(0, int(stock)), nx=True, ex=self.ttl_s)
+                await pipe.execute()
+
+    async def forget(self, product_ids: list[int]) -> None:
+        """Drop keys so the next checkout reloads them (call after a seller edits stock)."""
+        if product_ids:
+            await self.redis.delete(*[key(pid) for pid in product_ids])

@@ -1,0 +1,194 @@
+"""`POST /orders`, top to bottom: admit, transact, record.
+
+1. **Admit** (`_admit`): the caller's token is not revoked, the Idempotency-Key's first answer
+   (if any) wins, the order's lines are read (from the body or the cart), and the stock gate
+   lets them through. With the gate on, one Redis round trip does all three checks
+   (`fastpath`); a cart order looks its key up first, as its first success cleared the cart.
+2. **Transact** (`_transact`): the checkout transaction (`transaction`), grouped with
+   concurrent orders of the same product (`group_commit`). Units taken from the gate go back
+   if nothing commits.
+3. **Record** (`_record_rejection`, and the cart): a rejection the checkout decided becomes
+   the key's first answer (`answers`); a committed cart order clears the cart.
+
+Every answer to a repeated key is its first answer (`answers.FirstAnswers`): a stored success
+wins over a rejection decided later, because a retry of an order that succeeded may fail today.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from commerce.carts import service as cart_service
+from commerce.inventory.errors import OutOfStock
+from commerce.inventory.gate import StockGate
+from commerce.metrics import ORDERS_REJECTED
+from commerce.orders.checkout.answers import AnswerKey, FirstAnswers, StoredResponse
+from commerce.orders.checkout.fastpath import Answered, FastPath, Rejected, Revoked
+from commerce.orders.checkout.group_commit import GroupCommit
+from commerce.orders.checkout.transaction import (
+    CheckoutRequest,
+    CheckoutTransaction,
+    DuplicateKey,
+)
+from commerce.orders.errors import OrderInputError
+from commerce.orders.schemas import MAX_LINES, MAX_QUANTITY, OrderCreate
+from shared.errors import Unauthorized
+from shared.settings import CommerceSettings
+from shared.tokens import Principal, ensure_not_revoked
+
+Lines = dict[int, int]
+
+
+class Checkout:
+    """Places orders. One per process: it holds the group commit's queues."""
+
+    def __init__(
+        self,
+        *,
+        redis: aioredis.Redis,
+        answers: FirstAnswers,
+        group_commit: GroupCommit,
+        fastpath: FastPath | None,
+    ) -> None:
+        self.redis = redis
+        self.answers = answers
+        self.group_commit = group_commit
+        self.fastpath = fastpath  # None: the stock gate is off
+        self.gate = fastpath.gate if fastpath is not None else None
+
+    @classmethod
+    def build(
+        cls,
+        settings: CommerceSettings,
+        *,
+        redis: aioredis.Redis,
+        sessions: async_sessionmaker[AsyncSession],
+        gate: StockGate,
+    ) -> Checkout:
+        answers = FirstAnswers(
+            redis, sessions, rejection_ttl_s=settings.order_rejection_replay_ttl_s
+        )
+        transaction = CheckoutTransaction(
+            sessions, answers, reservation_ttl_s=settings.order_reservation_ttl_s
+        )
+        fastpath = FastPath(gate, answers) if settings.order_stock_gate_enabled else None
+        return cls(
+            redis=redis, answers=answers, group_commit=GroupCommit(transaction), fastpath=fastpath
+        )
+
+    async def place_order(
+        self,
+        *,
+        principal: Principal,
+        body: OrderCreate,
+        idempotency_key: str | None,
+        revocation_checked: bool = True,
+    ) -> StoredResponse:
+        """Create an order (201), or answer a repeated key with its first answer: the stored
+        success, or the stored rejection raised again.
+
+        `revocation_checked=False`: `principal`'s signature is verified but not its
+        revocation; it is checked before anything else reads or changes state, inside the fast
+        path's round trip when the gate runs, else on its own.
+        """
+        answer = AnswerKey.of(principal.user_id, idempotency_key, body.model_dump(mode="json"))
+        admitted = await self._admit(principal, body, answer, revocation_checked)
+        if isinstance(admitted, StoredResponse):
+            return admitted
+        request = admitted
+        try:
+            stored, committed = await self._transact(request)
+        except (OrderInputError, OutOfStock) as exc:
+            replay = await self._record_rejection(answer, exc)
+            stored, committed = replay, False
+        if committed and body.from_cart:
+            await cart_service.clear_cart(self.redis, principal.user_id)
+        return stored
+
+    # 1. Admit ----------------------------------------------------------------------------
+
+    async def _admit(
+        self,
+        principal: Principal,
+        body: OrderCreate,
+        answer: AnswerKey | None,
+        revocation_checked: bool,
+    ) -> CheckoutRequest | StoredResponse:
+        """The request to check out, or the key's stored success (a stored rejection and the
+        gate's rejections are raised)."""
+        if self.fastpath is None or body.from_cart:
+            if not revocation_checked:
+                await ensure_not_revoked(self.redis, principal)
+                revocation_checked = True
+            if answer is not None and (stored := await self.answers.lookup(answer)):
+                return stored
+        lines = await self._lines(principal.user_id, body)
+        if self.fastpath is None:
+            return CheckoutRequest(principal, body, lines, answer)
+        if answer is None and revocation_checked:
+            if short := await self.fastpath.gate.take(lines):  # nothing else to check: stock only
+                raise OutOfStock(product_id=short.product_id, available=short.available)
+            return CheckoutRequest(principal, body, lines, answer)
+        result = await self.fastpath.take(
+            lines, answer=answer, unrevoked=None if revocation_checked else principal
+        )
+        if isinstance(result, Revoked):
+            raise Unauthorized("token revoked")
+        if isinstance(result, Answered | Rejected):
+            # A flash sale's cheap path: one Redis round trip, which also stored a rejection as
+            # the key's first answer unless the success marker exists. If it does, a stored
+            # success wins (an earlier request, or a concurrent retry that committed).
+            if answer is not None and result.marked and (stored := await self.answers.find(answer)):
+                return stored
+            if isinstance(result, Answered):
+                raise self.answers.replay(result.stored, answer or "")
+            raise OutOfStock(product_id=result.product_id, available=result.available)
+        return CheckoutRequest(principal, body, lines, answer, marked=answer is not None)
+
+    async def _lines(self, user_id: int, body: OrderCreate) -> Lines:
+        if body.items is not None:
+            return {line.product_id: line.quantity for line in body.items}
+        lines = await cart_service.read_cart(self.redis, user_id)
+        if not lines:
+            raise OrderInputError("the cart is empty", code="cart_empty")
+        if len(lines) > MAX_LINES or any(not 1 <= q <= MAX_QUANTITY for q in lines.values()):
+            raise OrderInputError(
+                f"a cart order takes 1-{MAX_LINES} lines of 1-{MAX_QUANTITY} units",
+                code="invalid_cart",
+            )
+        return lines
+
+    # 2. Transact -------------------------------------------------------------------------
+
+    async def _transact(self, request: CheckoutRequest) -> tuple[StoredResponse, bool]:
+        """The order's response and whether it committed now (False: the key's stored success,
+        committed by an earlier or concurrent request)."""
+        committed = False
+        try:
+            stored, _ = await self.group_commit.checkout(request)
+            committed = True
+        except DuplicateKey:
+            replay = await self.answers.find(request.answer) if request.answer else None
+            if replay is None:  # the record was purged between the two reads (after 24 hours)
+                raise
+            stored = replay
+        finally:
+            if self.gate is not None and not committed:
+                await self.gate.give_back(request.lines)
+        return stored, committed
+
+    # 3. Record ---------------------------------------------------------------------------
+
+    async def _record_rejection(
+        self, answer: AnswerKey | None, exc: OrderInputError | OutOfStock
+    ) -> StoredResponse:
+        """A retry of an order that succeeded may fail today (product deleted, stream ended,
+        sold out): the stored success wins, as it would have with a SELECT first. Otherwise
+        the rejection becomes the key's first answer and is raised."""
+        if answer is not None and (replay := await self.answers.lookup(answer)):
+            return replay
+        ORDERS_REJECTED.labels(str(exc.code)).inc()
+        if answer is not None:
+            await self.answers.remember_rejection(answer, exc)
+        raise exc

@@ -1,0 +1,45 @@
+"""The stock gate on its own (commerce/inventory/gate.py) on MariaDB + Redis: take all lines or
+none, load missing keys from the database, and raise instead of passing when a script breaks
+its own rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from commerce.context import AppContext
+from commerce.inventory import gate as stock_gate
+from tests.commerce.factories import make_product, make_user
+
+
+async def test_take_is_all_or_nothing_and_loads_missing_keys(ctx: AppContext) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    a = await make_product(ctx, seller, stock=3)
+    b = await make_product(ctx, seller, stock=1)
+    gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
+
+    assert await gate.take({a.id: 2, b.id: 1}) is None  # both keys loaded from the database
+    assert int(await ctx.redis.get(stock_gate.key(a.id))) == 1
+    assert int(await ctx.redis.get(stock_gate.key(b.id))) == 0
+    assert 0 < await ctx.redis.ttl(stock_gate.key(a.id)) <= 30
+
+    short = await gate.take({a.id: 1, b.id: 1})
+    assert short == stock_gate.Short(product_id=b.id, available=0)
+    assert int(await ctx.redis.get(stock_gate.key(a.id))) == 1  # nothing taken
+
+    # No such product: the key stays missing and the database will answer for it.
+    assert await gate.take({a.id: 1, 2**40: 1}) is None
+    assert await ctx.redis.exists(stock_gate.key(2**40)) == 0
+
+
+async def test_a_script_reporting_missing_keys_when_lenient_raises(ctx: AppContext) -> None:
+    """It used to fall through to "taken"; now the broken promise is an error."""
+    gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
+    calls: list[bool] = []
+
+    async def always_missing(lenient: bool) -> stock_gate.Missing:
+        calls.append(lenient)
+        return stock_gate.Missing((1,))
+
+    with pytest.raises(stock_gate.GateError):
+        await gate.with_loaded_keys(always_missing, [2**40])
+    assert calls == [False, True]
