@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from commerce.deps import CtxDep, OptionalPrincipal, SellerPrincipal, SessionDep
 from commerce.pagination import Cursor, Limit, Page
-from commerce.streams import service
+from commerce.streams import service, views
 from commerce.streams.schemas import StreamCreate, StreamOut, StreamStatus, StreamUpdate
 
 router = APIRouter(tags=["streams"])
@@ -19,7 +19,7 @@ StreamId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 @router.post("/streams", status_code=201, response_model=StreamOut)
 async def create_stream(body: StreamCreate, ctx: CtxDep, principal: SellerPrincipal) -> StreamOut:
     stream = await service.create_stream(ctx, host_id=principal.user_id, data=body)
-    return service.present(ctx, stream, body.product_ids, principal)
+    return views.present(ctx, stream, body.product_ids, principal)
 
 
 @router.get("/streams", response_model=Page[StreamOut])
@@ -35,7 +35,7 @@ async def list_streams(
     rows, next_cursor = await service.list_streams(
         session, status=status, host_id=host_id, limit=limit, cursor=cursor
     )
-    items = [service.present(ctx, stream, lineup, viewer) for stream, lineup in rows]
+    items = [views.present(ctx, stream, lineup, viewer) for stream, lineup in rows]
     return Page[StreamOut](items=items, next_cursor=next_cursor)
 
 
@@ -44,7 +44,7 @@ async def get_stream(
     stream_id: StreamId, ctx: CtxDep, session: SessionDep, viewer: OptionalPrincipal
 ) -> StreamOut:
     stream, lineup = await service.get_stream(session, stream_id=stream_id)
-    return service.present(ctx, stream, lineup, viewer)
+    return views.present(ctx, stream, lineup, viewer)
 
 
 @router.patch("/streams/{stream_id}", response_model=StreamOut)
@@ -54,7 +54,7 @@ async def update_stream(
     stream, lineup = await service.update_stream(
         ctx, stream_id=stream_id, principal=principal, data=body
     )
-    return service.present(ctx, stream, lineup, principal)
+    return views.present(ctx, stream, lineup, principal)
 
 
 @router.post(
@@ -68,7 +68,7 @@ async def start_stream(
     """Go live (host): allowed once the provider reports the host's encoder connected."""
     stream = await service.start_stream(ctx, stream_id=stream_id, principal=principal)
     _, lineup = await service.get_stream(session, stream_id=stream.id)
-    return service.present(ctx, stream, lineup, principal)
+    return views.present(ctx, stream, lineup, principal)
 
 
 @router.post("/streams/{stream_id}/end", response_model=StreamOut)
@@ -77,7 +77,7 @@ async def end_stream(
 ) -> StreamOut:
     stream = await service.end_stream(ctx, stream_id=stream_id, principal=principal)
     _, lineup = await service.get_stream(session, stream_id=stream.id)
-    return service.present(ctx, stream, lineup, principal)
+    return views.present(ctx, stream, lineup, principal)
 
 
 @router.post(

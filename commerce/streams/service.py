@@ -33,9 +33,9 @@ from commerce.context import AppContext
 from commerce.db import transaction, utcnow
 from commerce.outbox import add_event
 from commerce.pagination import decode_cursor, encode_cursor
-from commerce.streams import cloudflare, playback, webhooks
+from commerce.streams import cloudflare, webhooks
 from commerce.streams.models import Stream, StreamProduct
-from commerce.streams.schemas import Ingest, Playback, StreamCreate, StreamOut, StreamUpdate
+from commerce.streams.schemas import StreamCreate, StreamUpdate
 from commerce.streams.webhooks import StreamSignal
 from shared import events as ev
 from shared import livedata
@@ -381,46 +381,6 @@ async def poll_live_inputs(ctx: AppContext, *, page: int = 200, concurrency: int
             return changed
         changed += sum(await asyncio.gather(*(check(stream) for stream in batch)))
         after = batch[-1].id
-
-
-def present(
-    ctx: AppContext, stream: Stream, lineup: list[int], viewer: Principal | None
-) -> StreamOut:
-    """The API view: ingest only for the host; private playback signed per signed-in viewer."""
-    is_host = viewer is not None and (viewer.user_id == stream.host_id or viewer.role == "admin")
-    ingest = Ingest.model_validate(stream.ingest) if is_host and stream.ingest else None
-    play: Playback | None = None
-    uid = stream.live_input_uid
-    if uid is not None and (not stream.is_private or viewer is not None):
-        urls = (
-            playback.signed_playback_urls(ctx.settings, uid)
-            if stream.is_private
-            else cloudflare.playback_urls(ctx.settings, uid)
-        )
-        vod: dict[str, str] = {}
-        if stream.recording_video_uid:
-            vod_urls = (
-                playback.signed_playback_urls(ctx.settings, stream.recording_video_uid)
-                if stream.is_private
-                else cloudflare.playback_urls(ctx.settings, stream.recording_video_uid)
-            )
-            vod = {"vod_hls_url": vod_urls["hls_url"], "vod_dash_url": vod_urls["dash_url"]}
-        play = Playback(**urls, **vod)
-    return StreamOut(
-        id=stream.id,
-        host_id=stream.host_id,
-        title=stream.title,
-        status=stream.status,
-        is_private=stream.is_private,
-        scheduled_at=stream.scheduled_at,
-        started_at=stream.started_at,
-        ended_at=stream.ended_at,
-        product_ids=lineup,
-        ingest=ingest,
-        playback=play,
-        recording_video_uid=stream.recording_video_uid,
-        created_at=stream.created_at,
-    )
 
 
 async def receive_webhook(ctx: AppContext, *, headers: dict[str, str], body: bytes) -> None:
