@@ -86,7 +86,7 @@ class EncoderSandbox:
         if stream.status == "ended" or not stream.live_input_uid:
             raise Conflict("the stream has ended", code="stream_ended")
         state: EncoderState = "connected" if connected else "disconnected"
-        live = self._inputs.set_state(stream.live_input_uid, state)
+        live = await self._inputs.set_state(stream.live_input_uid, state)
         headers, body = live_input_notification(
             live.uid, f"live_input.{state}", secret=self._secret, at=live.state_since
         )

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, cast
 
 import httpx
+import orjson
+import redis.asyncio as aioredis
 import structlog
 
 from commerce.context import AppContext
@@ -162,11 +164,24 @@ class LocalLiveInputs:
     Nothing actually ingests video here; the URLs point at where a local media server (e.g.
     MediaMTX on :1935/:8890/:8889) would listen, so an OBS profile can be tried against one.
     The encoder's connection state is whatever `set_state` last said (the sandbox route, see
-    `commerce/sandbox/streams.py`), reported as Cloudflare reports `status.current`.
+    `commerce/sandbox/streams.py`), reported as Cloudflare reports `status.current`. Inputs are
+    kept in Redis (the embedded stand-in on `make run`), so every API process, the beat and the
+    workers see the same ones, as they would see Cloudflare's.
     """
 
-    def __init__(self) -> None:
-        self._inputs: dict[str, LiveInput] = {}
+    PREFIX = "sandbox:streams:input:"
+    TTL_S = 30 * 24 * 3600
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+
+    async def _save(self, live: LiveInput) -> None:
+        record = {
+            "uid": live.uid, "ingest": live.ingest, "state": live.state,
+            "state_since": live.state_since.isoformat() if live.state_since else None,
+            "raw": live.raw,
+        }
+        await self._redis.set(self.PREFIX + live.uid, orjson.dumps(record), ex=self.TTL_S)
 
     async def create_live_input(
         self, *, name: str, meta: dict[str, str], require_signed_urls: bool
@@ -190,32 +205,29 @@ class LocalLiveInputs:
                 "created": datetime.now(UTC).isoformat(),
             },
         )
-        self._inputs[uid] = live
+        await self._save(live)
         return live
 
     async def get_live_input(self, uid: str) -> LiveInput:
-        try:
-            return self._inputs[uid]
-        except KeyError:
-            raise NotFound("live input not found") from None
+        raw = await self._redis.get(self.PREFIX + uid)
+        if raw is None:
+            raise NotFound("live input not found")
+        record = orjson.loads(raw)
+        since = record.get("state_since")
+        return LiveInput(
+            uid=record["uid"], ingest=record["ingest"], state=record.get("state"),
+            state_since=datetime.fromisoformat(since) if since else None, raw=record["raw"],
+        )
 
     async def delete_live_input(self, uid: str) -> None:
-        self._inputs.pop(uid, None)
+        await self._redis.delete(self.PREFIX + uid)
 
-    def set_state(self, uid: str, state: Literal["connected", "disconnected"]) -> LiveInput:
+    async def set_state(self, uid: str, state: Literal["connected", "disconnected"]) -> LiveInput:
         """Record the encoder's new state, as Cloudflare would after an encoder (dis)connects."""
-        try:
-            live = self._inputs[uid]
-        except KeyError:
-            raise NotFound("live input not found") from None
+        live = await self.get_live_input(uid)
         updated = replace(live, state=state, state_since=datetime.now(UTC))
-        self._inputs[uid] = updated
+        await self._save(updated)
         return updated
-
-
-# One per process: the embedded runner's API and beat timers use different AppContexts but must
-# see the same live inputs.
-_LOCAL = LocalLiveInputs()
 
 
 def provider(ctx: AppContext) -> LiveInputProvider:
@@ -229,7 +241,7 @@ def provider(ctx: AppContext) -> LiveInputProvider:
             found = CloudflareStream(ctx.settings)
         else:
             log.info("stream_provider_sandbox", reason="no Cloudflare credentials")
-            found = _LOCAL
+            found = LocalLiveInputs(ctx.redis)
         ctx.extras["live_inputs"] = found
     return cast(LiveInputProvider, found)
 
