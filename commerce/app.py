@@ -16,14 +16,28 @@ from commerce.errors import install_error_handlers
 from commerce.health import router as health_router
 from commerce.hot_routes import HotRoute, HotRoutesMiddleware
 from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from commerce.notifications.consumer import EventConsumer
+from commerce.notifications.events import handle as handle_event
 from commerce.orders.checkout.flow import Checkout
 from commerce.orders.router import place_order_hot
 from commerce.orders.router import router as orders_router
 from commerce.outbox import OutboxRelay
 from commerce.sandbox.router import router as sandbox_router
+from shared import events as ev
 from shared.settings import CommerceSettings
 
 log = structlog.get_logger(__name__)
+
+
+def notification_consumer(context: AppContext) -> EventConsumer:
+    """Commerce's own consumer group on the event stream: notifications follow events."""
+
+    async def handler(event: ev.DomainEvent) -> None:
+        await handle_event(context, event)
+
+    return EventConsumer(
+        context.bus, group=context.settings.notifications_consumer_group, handler=handler
+    )
 
 
 def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> FastAPI:
@@ -44,10 +58,19 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
                 min_interval_s=settings.outbox_relay_min_interval_s,
             )
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        consumer, consumer_task = None, None
+        if settings.notifications_consumer_enabled:
+            consumer = notification_consumer(context)
+            consumer_task = asyncio.create_task(consumer.run(), name="notifications-consumer")
         log.info("commerce_started", env=settings.app_env, db=context.engine.url.drivername)
         try:
             yield
         finally:
+            if consumer and consumer_task:
+                consumer.stop()
+                consumer_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer_task
             if relay and relay_task:
                 relay.stop()
                 relay_task.cancel()

@@ -24,7 +24,7 @@ from sqlalchemy import (
     insert,
     text,
 )
-from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -153,6 +153,14 @@ async def insert_returning_ids(
 def _insert_statements(table: Table) -> tuple[Insert, ReturningInsert[Any]]:
     """A table's INSERT, without and with `RETURNING id`, built once (hot paths use them)."""
     return insert(table), insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+def insert_ignore(session: AsyncSession, table: Table) -> Insert:
+    """INSERT that skips rows colliding with a unique key (MySQL/MariaDB and SQLite): the
+    idempotent write of rows whose unique key says they exist once."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return mysql.insert(table).prefix_with("IGNORE")
 
 
 def table_of(model: type[Base]) -> Table:

@@ -1,9 +1,12 @@
 """Imports every domain's models so `Base.metadata` is complete (Alembic, tests)."""
 
+from commerce.analytics.models import StreamAnalytics
 from commerce.auth.models import RefreshToken, SocialAccount, User
 from commerce.catalog.models import Product, ProductSearchGram, ProductSearchText
 from commerce.db import Base
+from commerce.follows.models import Follow
 from commerce.media.models import Upload
+from commerce.notifications.models import Notification, NotificationDelivery
 from commerce.orders.models import IdempotencyRecord, Order, OrderItem, Shipment
 from commerce.outbox import OutboxEvent
 from commerce.payments.models import Payment, PaymentNotification, Refund
@@ -11,7 +14,10 @@ from commerce.streams.models import Stream, StreamProduct
 
 __all__ = [
     "Base",
+    "Follow",
     "IdempotencyRecord",
+    "Notification",
+    "NotificationDelivery",
     "Order",
     "OrderItem",
     "OutboxEvent",
@@ -25,6 +31,7 @@ __all__ = [
     "Shipment",
     "SocialAccount",
     "Stream",
+    "StreamAnalytics",
     "StreamProduct",
     "Upload",
     "User",

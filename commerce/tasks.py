@@ -106,19 +106,23 @@ def async_task(
     return deco
 
 
-async def enqueue(ctx: AppContext, body: AsyncBody, *args: Any) -> None:
-    """Run `body(*args)` in the background: on a worker if a broker is set, else in-process."""
+async def enqueue(ctx: AppContext, body: AsyncBody, *args: Any, countdown: float = 0) -> None:
+    """Run `body(*args)` in the background (after `countdown` seconds): on a worker if a broker
+    is set, else in-process."""
     name: str = body.task_name  # type: ignore[attr-defined]
     if ctx.settings.celery_broker_url:
         from commerce.worker import celery_app
 
         await asyncio.to_thread(
-            celery_app.send_task, name, args=list(args), queue=body.queue  # type: ignore[attr-defined]
+            celery_app.send_task, name, args=list(args), queue=body.queue,  # type: ignore[attr-defined]
+            countdown=countdown or None,
         )
         return
 
     async def inline() -> None:
         try:
+            if countdown:
+                await asyncio.sleep(countdown)
             await body(ctx, *args)
             CELERY_TASKS.labels(name, "success").inc()
         except Exception:

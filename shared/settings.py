@@ -394,6 +394,47 @@ class CommerceSettings(BaseAppSettings):
             return self.stream_provider == "sandbox"
         return self.cloudflare_api_token is None
 
+    # --- Notifications (commerce/notifications). A channel with no credentials is, outside
+    # production, a sandbox whose messages `GET /api/v1/sandbox/mailbox` lists; in production it
+    # is off (its deliveries are `skipped`). Email: SendGrid when its key is set, else SMTP (AWS
+    # SES's SMTP interface) when a host is set.
+    notifications_consumer_enabled: bool = True  # the event consumer runs in the API process
+    notifications_consumer_group: str = "commerce-notifications"
+    notifications_http_timeout_s: float = Field(default=10.0, gt=0)
+    # Bounded retries with exponential back-off (base * 2^attempt, capped) per delivery.
+    notifications_max_attempts: int = Field(default=5, ge=1, le=20)
+    notifications_retry_base_s: float = Field(default=5.0, ge=0)
+    # Marketing kinds (stream_live, stream_reminder, cart_abandoned) send no email or SMS
+    # between these hours of the user's local time (equal hours: no quiet window).
+    notifications_quiet_start_hour: int = Field(default=22, ge=0, le=23)
+    notifications_quiet_end_hour: int = Field(default=8, ge=0, le=23)
+    email_from_address: str = "no-reply@livecommerce.example"
+    email_from_name: str = "Live Commerce"
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_url: str = "https://api.sendgrid.com/v3/mail/send"
+    smtp_host: str | None = None  # e.g. email-smtp.ap-southeast-1.amazonaws.com
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None  # an E.164 number, or a Messaging Service SID (MG...)
+    twilio_api_base: str = "https://api.twilio.com"
+    sandbox_mailbox_size: int = Field(default=1000, ge=1)
+    # Followers told per fan-out task when a seller goes live.
+    follower_fanout_batch: int = Field(default=500, ge=1, le=10_000)
+    # Followers are reminded this many minutes before a scheduled stream starts.
+    stream_reminder_minutes: int = Field(default=15, ge=1)
+    # A cart untouched this long is reminded (once per cart state).
+    cart_abandoned_after_s: int = Field(default=6 * 3600, ge=60)
+    # Cleanup (beat): rows older than these are deleted.
+    retention_outbox_days: int = Field(default=7, ge=1)
+    retention_payment_notifications_days: int = Field(default=90, ge=1)
+    retention_read_notifications_days: int = Field(default=90, ge=1)
+    # Tasks that exhaust their retries are published here with their arguments and last error.
+    dead_letter_queue: str = "dead_letter"
+
     def _extra_production_problems(self) -> list[str]:
         problems: list[str] = self._payment_production_problems()
         # streams + media

@@ -157,6 +157,9 @@ def commerce_settings(
         jwt_public_key=public,
         events_stream=f"events-{channel}",
         bcrypt_rounds=4,
+        # Off unless a test is about notifications (tests/commerce/notifications turns it on):
+        # every other test's events would otherwise become notification writes.
+        notifications_consumer_enabled=False,
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -20,6 +20,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="buyer")  # buyer | seller | admin
     locale: Mapped[str] = mapped_column(String(8), default="en")  # en | zh_TW | th
     market: Mapped[str] = mapped_column(String(2), default="TW")  # TW | TH
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164, for SMS notifications
+    # {"email": bool, "sms": bool, "in_app": bool}; None: every channel on (see notifications)
+    notification_prefs: Mapped[dict[str, bool] | None] = mapped_column(JSON)
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

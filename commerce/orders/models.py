@@ -17,6 +17,7 @@ class Order(Base):
         Index(None, "buyer_id", "id"),
         Index(None, "status", "expires_at"),
         Index(None, "status", "fulfilled_at"),
+        Index(None, "stream_id"),  # stream analytics
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from commerce.sandbox import streams
+from commerce.sandbox import mailbox, streams
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
 router.include_router(streams.router)
+router.include_router(mailbox.router)

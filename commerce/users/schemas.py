@@ -39,6 +39,24 @@ class StrictInput(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+class NotificationPrefs(BaseModel):
+    """Where notifications go; every channel is on until the user turns it off."""
+
+    email: bool = True
+    sms: bool = True
+    in_app: bool = True
+
+
+class NotificationPrefsUpdate(StrictInput):
+    email: bool | None = None
+    sms: bool | None = None
+    in_app: bool | None = None
+
+
+# E.164: "+", country code, subscriber number; 8 to 15 digits in all.
+Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{7,14}$")]
+
+
 class UserOut(BaseModel):
     id: int
     email: str
@@ -46,6 +64,8 @@ class UserOut(BaseModel):
     role: Role
     locale: Locale
     market: Market
+    phone: str | None = None
+    notification_prefs: NotificationPrefs = NotificationPrefs()
     created_at: datetime
 
     @classmethod
@@ -57,6 +77,8 @@ class UserOut(BaseModel):
             role=user.role,
             locale=user.locale,
             market=user.market,
+            phone=user.phone,
+            notification_prefs=NotificationPrefs(**(user.notification_prefs or {})),
             created_at=user.created_at,
         )
 
@@ -67,13 +89,24 @@ class ProfileUpdate(StrictInput):
     display_name: DisplayName | None = None
     locale: Locale | None = None
     market: Market | None = None
+    # `null` removes the phone number (no more SMS).
+    phone: Phone | None = None
+    # Only the channels sent change.
+    notification_prefs: NotificationPrefsUpdate | None = None
 
-    @field_validator("display_name", "locale", "market", mode="before")
+    @field_validator("display_name", "locale", "market", "notification_prefs", mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:  # runs only for fields actually sent
             raise ValueError("must not be null (leave the field out to keep it)")
         return value
 
-    def changes(self) -> dict[str, str]:
-        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
+    def changes(self) -> dict[str, str | None]:
+        """Plain profile fields sent (`phone` may be None: removed)."""
+        sent = self.model_dump(exclude_unset=True, exclude={"notification_prefs"})
+        return {k: v for k, v in sent.items() if v is not None or k == "phone"}
+
+    def prefs_changes(self) -> dict[str, bool]:
+        if self.notification_prefs is None:
+            return {}
+        return self.notification_prefs.model_dump(exclude_unset=True, exclude_none=True)

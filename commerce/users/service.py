@@ -24,10 +24,14 @@ async def get_active_user(session: AsyncSession, *, user_id: int) -> User:
 
 
 async def update_profile(ctx: AppContext, *, user_id: int, data: ProfileUpdate) -> User:
-    """Apply only the fields sent. A new display name reaches chat with the next access token
+    """Apply only the fields sent (notification preferences merge channel by channel). A new
+    display name reaches chat with the next access token
     (tokens carry the name the gateway shows), i.e. within one refresh."""
     async with transaction(ctx.sessions) as session:
         user = await get_active_user(session, user_id=user_id)
         for field, value in data.changes().items():
             setattr(user, field, value)
+        if prefs := data.prefs_changes():
+            # A new dict: the JSON column sees assignment, not in-place mutation.
+            user.notification_prefs = {**(user.notification_prefs or {}), **prefs}
     return user

@@ -1,0 +1,1 @@
+"""Follows: buyers follow sellers and hear when they go live."""

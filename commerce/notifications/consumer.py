@@ -1,0 +1,86 @@
+"""Commerce's own consumer group on the domain-event stream (not the gateway's).
+
+Runs inside each API process (several processes share the group, so each event is handled by
+one of them). An event is acknowledged only after its handler returned; one that raised stays
+pending and is claimed again (`XAUTOCLAIM`) after `claim_idle_ms`, by this or another process.
+Handlers are idempotent (unique keys), so a redelivery is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from shared import events as ev
+from shared.bus import Delivery, EventBus
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[ev.DomainEvent], Awaitable[None]]
+
+
+class EventConsumer:
+    def __init__(
+        self, bus: EventBus, *, group: str, handler: Handler, claim_idle_ms: int = 30_000,
+        block_ms: int = 1000, count: int = 100,
+    ) -> None:
+        self.bus = bus
+        self.group = group
+        self.handler = handler
+        self.claim_idle_ms = claim_idle_ms
+        self.block_ms = block_ms
+        self.count = count
+        self.name = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
+        self._stopping = asyncio.Event()
+
+    async def _handle(self, deliveries: list[Delivery]) -> None:
+        done: list[str] = []
+        for d in deliveries:
+            if d.event is None:
+                log.warning("event_undecodable_skipped", message_id=d.message_id)
+                done.append(d.message_id)
+                continue
+            try:
+                await self.handler(d.event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event_handler_failed", event_type=d.event.type,
+                              event_id=d.event.id)
+                continue  # stays pending: claimed and retried later
+            done.append(d.message_id)
+        await self.bus.ack(self.group, done)
+
+    async def run_once(self) -> int:
+        stale = await self.bus.claim_stale(
+            self.group, self.name, min_idle_ms=self.claim_idle_ms, count=self.count
+        )
+        fresh = await self.bus.read(self.group, self.name, count=self.count,
+                                    block_ms=1 if stale else self.block_ms)
+        await self._handle(stale + fresh)
+        return len(stale) + len(fresh)
+
+    async def run(self) -> None:
+        """Until `stop()`; a failing bus (Redis down) is retried every second, not fatal."""
+        log.info("event_consumer_started", group=self.group, consumer=self.name)
+        ready = False
+        while not self._stopping.is_set():
+            try:
+                if not ready:
+                    await self.bus.ensure_group(self.group)
+                    ready = True
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event_consumer_failed", group=self.group)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+
+    def stop(self) -> None:
+        self._stopping.set()
