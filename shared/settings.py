@@ -128,10 +128,18 @@ class BaseAppSettings(BaseSettings):
         return []
 
 
-PaymentProvider = Literal["ecpay", "newebpay", "linepay", "omise", "twoc2p", "promptpay"]
+PaymentProvider = Literal[
+    "ecpay", "newebpay", "linepay", "omise", "twoc2p", "tappay", "promptpay"
+]
 PAYMENT_PROVIDERS: tuple[PaymentProvider, ...] = (
-    "ecpay", "newebpay", "linepay", "omise", "twoc2p", "promptpay"
+    "ecpay", "newebpay", "linepay", "omise", "twoc2p", "tappay", "promptpay"
 )
+# Where a provider's traffic goes (`<PROVIDER>_SANDBOX`): `local` is the in-process sandbox
+# (commerce/sandbox/payments: no network, no account), `public` the provider's own public
+# sandbox with the credentials configured, `auto` local in development while the provider has
+# no credentials of its own configured (all its settings below are still the example values),
+# else the configured host. Production refuses `local` and `public`.
+PaymentSandbox = Literal["auto", "local", "public"]
 
 # Per provider: every setting whose public sandbox/example value must not reach production.
 PAYMENT_SANDBOX_DEFAULTS: dict[str, dict[str, str]] = {
@@ -161,6 +169,11 @@ PAYMENT_SANDBOX_DEFAULTS: dict[str, dict[str, str]] = {
         "twoc2p_secret_key": "1F4EDB965BBB3094F791A83750FBDCDA3852131CB5218E21E4F42929A1975E60",
         "twoc2p_base_url": "https://sandbox-pgw.2c2p.com",
         "twoc2p_maintenance_url": "https://demo2.2c2p.com/2C2PFrontend/PaymentAction/2.0/action",
+    },
+    "tappay": {
+        "tappay_partner_key": "partner_sandbox_example",
+        "tappay_merchant_id": "livecommerce_sandbox",
+        "tappay_base_url": "https://sandbox.tappaysdk.com",
     },
     "promptpay": {"promptpay_id": "0812345678"},
 }
@@ -259,8 +272,41 @@ class CommerceSettings(BaseAppSettings):
     twoc2p_merchant_private_key_file: Path | None = None
     twoc2p_public_key: str | None = None
     twoc2p_public_key_file: Path | None = None
+    # TapPay (Cherri Tech): Apple Pay and Google Pay in TWD (Pay by Prime; docs.tappaysdk.com).
+    # Partner key and merchant id come from the TapPay Portal; TapPay publishes no shared
+    # example account, so the defaults are placeholders only the local sandbox accepts.
+    tappay_partner_key: SecretStr = SecretStr("partner_sandbox_example")
+    tappay_merchant_id: str = "livecommerce_sandbox"
+    tappay_base_url: str = "https://sandbox.tappaysdk.com"
     # Direct PromptPay QR target (phone / national id / e-wallet): no notification exists.
     promptpay_id: str = "0812345678"
+    # Local sandbox or the provider's own (see `PaymentSandbox`), one setting per provider.
+    ecpay_sandbox: PaymentSandbox = "auto"
+    newebpay_sandbox: PaymentSandbox = "auto"
+    linepay_sandbox: PaymentSandbox = "auto"
+    omise_sandbox: PaymentSandbox = "auto"
+    twoc2p_sandbox: PaymentSandbox = "auto"
+    tappay_sandbox: PaymentSandbox = "auto"
+
+    def uses_local_sandbox(self, provider: str) -> bool:
+        """Whether `provider`'s adapter talks to the in-process sandbox instead of a host."""
+        mode = getattr(self, f"{provider}_sandbox", None)
+        if mode is None or self.is_production:
+            return False
+        if mode != "auto":
+            return bool(mode == "local")
+        return self.app_env == "development" and all(
+            _plain(getattr(self, name)) == default
+            for name, default in PAYMENT_SANDBOX_DEFAULTS[provider].items()
+        )
+
+    def _sandbox_production_problems(self) -> list[str]:
+        told = [
+            f"{p.upper()}_SANDBOX={getattr(self, f'{p}_sandbox')}"
+            for p in PAYMENT_PROVIDERS
+            if getattr(self, f"{p}_sandbox", "auto") != "auto"
+        ]
+        return [f"payment sandboxes are for development only: {', '.join(told)}"] if told else []
 
     def _payment_production_problems(self) -> list[str]:
         """Name every enabled payment provider still on a public sandbox credential or host."""
@@ -437,6 +483,7 @@ class CommerceSettings(BaseAppSettings):
 
     def _extra_production_problems(self) -> list[str]:
         problems: list[str] = self._payment_production_problems()
+        problems.extend(self._sandbox_production_problems())
         # streams + media
         if self.stream_provider == "sandbox":
             problems.append("STREAM_PROVIDER=sandbox is for development only")

@@ -16,6 +16,7 @@ from commerce.context import AppContext
 from commerce.db import utcnow
 from commerce.orders import service as order_service
 from commerce.orders.models import Order
+from commerce.payments import settlement, tasks
 from commerce.payments.gateways.base import PaymentRequest
 from commerce.payments.gateways.registry import build, provider_for
 from commerce.payments.models import Payment
@@ -49,7 +50,6 @@ async def create_payment(
 ) -> PaymentOut:
     """Start paying a `pending_payment` order (owner only) with `body.method`."""
     settings = ctx.settings
-    provider = provider_for(settings, body.method)
     async with ctx.sessions() as session, session.begin():
         view = await order_service.visible_order(session, order_id=order_id, principal=principal)
         if view.buyer_id != principal.user_id:
@@ -61,6 +61,7 @@ async def create_payment(
                 "the order is not awaiting payment", code="order_not_payable",
                 details={"status": order.status},
             )
+        provider = provider_for(settings, body.method, order.currency)
         payment = Payment(
             order_id=order.id, provider=provider, method=body.method, status="created",
             amount_minor=order.total_minor, currency=order.currency,
@@ -71,7 +72,7 @@ async def create_payment(
         payment_id, amount, currency = payment.id, order.total_minor, order.currency
         ref = payment.provider_ref
     base = settings.payments_public_base_url.rstrip("/")
-    back = f"{settings.payments_return_url}?order_id={order_id}&payment_id={payment_id}"
+    back = f"{settings.payments_return_url}?order_id={order_id}&payment_id={payment_id}&ref={ref}"
     request = PaymentRequest(
         trade_no=ref, method=body.method, amount_minor=amount, currency=currency,
         description=f"Order {order_id}", notify_url=f"{base}/api/v1/payments/webhooks/{provider}",
@@ -85,6 +86,10 @@ async def create_payment(
         raise
     await _set(ctx, payment_id, status="pending", action=created.action,
                provider_txn_id=created.provider_txn_id)
+    if created.settled is not None:  # the provider's answer was the result: settle it as one
+        notification_id, new = await settlement.store_notification(ctx, provider, created.settled)
+        if new:
+            await tasks.enqueue_notification(ctx, notification_id)
     async with ctx.sessions() as session:
         stored = await session.get(Payment, payment_id)
         assert stored is not None

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from commerce.sandbox import mailbox, streams
+from commerce.sandbox.payments.router import router as payments_router
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
 router.include_router(streams.router)
 router.include_router(mailbox.router)
+router.include_router(payments_router)

@@ -47,10 +47,14 @@ class PaymentRequest:
 
 @dataclass(frozen=True, slots=True)
 class CreatedPayment:
-    """What the client does next (`action`) and the provider's id for the attempt, if any."""
+    """What the client does next (`action`) and the provider's id for the attempt, if any.
+
+    `settled` is set when the provider's answer to our own authenticated call is already the
+    result (TapPay without a 3-D Secure step): it is recorded like a verified notification."""
 
     action: dict[str, Any]
     provider_txn_id: str | None = None
+    settled: ParsedNotification | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,9 @@ class GatewayDefaults:
 
     name: str = ""
     timeout_s: float = 10.0
+    # Where HTTP calls go: None is the network; the local sandbox passes an in-process transport
+    # (commerce/sandbox/payments), so the same adapter code runs against it with no network.
+    transport: httpx.AsyncBaseTransport | None = None
 
     async def confirm(
         self, parsed: ParsedNotification, *, amount_minor: int, currency: str
@@ -163,7 +170,9 @@ class GatewayDefaults:
         """A short-lived client with explicit timeouts (one per call: adapters run on the API's
         loop and on Celery's worker loop, and a pooled client must not cross loops)."""
         timeout = httpx.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s))
-        return httpx.AsyncClient(base_url=base_url, timeout=timeout, **kwargs)
+        return httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, transport=self.transport, **kwargs
+        )
 
 
 async def send(client: httpx.AsyncClient, request: httpx.Request, provider: str) -> httpx.Response:

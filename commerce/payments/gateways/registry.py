@@ -2,10 +2,16 @@
 
 `promptpay` goes through Omise's `promptpay` source when Omise is enabled (the provider then
 notifies us); only without Omise does it fall back to the direct QR, which nothing confirms.
+Apple Pay and Google Pay go through TapPay in TWD and through Omise in THB.
+
+A provider on its local sandbox (`CommerceSettings.uses_local_sandbox`, development only) gets
+the same adapter, pointed at the sandbox's URL with an in-process transport
+(commerce/sandbox/payments): the adapter's code runs unchanged, with no network.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Literal
 
@@ -17,7 +23,10 @@ from commerce.payments.gateways.linepay import LinepayConfig, LinepayGateway
 from commerce.payments.gateways.newebpay import NewebpayConfig, NewebpayGateway
 from commerce.payments.gateways.omise import OmiseConfig, OmiseGateway
 from commerce.payments.gateways.promptpay import PromptPayGateway
+from commerce.payments.gateways.tappay import TappayConfig, TappayGateway
 from commerce.payments.gateways.twoc2p import TwoC2PConfig, TwoC2PGateway
+from commerce.sandbox.payments import providers as sandbox
+from commerce.sandbox.payments.twoc2p import provider_public_pem
 from shared.settings import CommerceSettings
 
 Method = Literal[
@@ -35,10 +44,33 @@ METHOD_PROVIDER: dict[str, str] = {
     "promptpay": "omise",
     "twoc2p": "twoc2p",
 }
+# Methods whose provider depends on the currency (TapPay documents both wallets for TWD).
+CURRENCY_PROVIDER: dict[tuple[str, str], str] = {
+    ("applepay", "TWD"): "tappay",
+    ("googlepay", "TWD"): "tappay",
+}
 
 
 def build(settings: CommerceSettings, provider: str) -> PaymentGateway:
-    """The adapter for `provider` with this process's credentials and timeouts."""
+    """The adapter for `provider` with this process's credentials and timeouts (or its local
+    sandbox's URL and in-process transport)."""
+    if provider == "promptpay" or not settings.uses_local_sandbox(provider):
+        return _build(settings, provider)
+    local = sandbox.base_url(settings, provider)
+    urls: dict[str, str] = {
+        "omise": {"omise_api_url": local, "omise_vault_url": local},
+        "twoc2p": {"twoc2p_base_url": local,
+                   "twoc2p_maintenance_url": sandbox.twoc2p_maintenance_url(settings)},
+    }.get(provider, {f"{provider}_base_url": local})
+    gateway = _build(settings.model_copy(update=urls), provider)
+    if isinstance(gateway, TwoC2PGateway):
+        gateway.config = replace(gateway.config, maintenance_keys=lambda: (
+            twoc2p_keys.merchant_private_pem(settings), provider_public_pem()))
+    gateway.transport = sandbox.transport(settings)  # type: ignore[attr-defined]
+    return gateway
+
+
+def _build(settings: CommerceSettings, provider: str) -> PaymentGateway:
     t = settings.payments_http_timeout_s
     if provider == "ecpay":
         return EcpayGateway(
@@ -92,14 +124,23 @@ def build(settings: CommerceSettings, provider: str) -> PaymentGateway:
             ),
             timeout_s=t,
         )
+    if provider == "tappay":
+        return TappayGateway(
+            TappayConfig(
+                partner_key=settings.tappay_partner_key.get_secret_value(),
+                merchant_id=settings.tappay_merchant_id,
+                base_url=settings.tappay_base_url,
+            ),
+            timeout_s=t,
+        )
     if provider == "promptpay":
         return PromptPayGateway(settings.promptpay_id)
     raise UnsupportedPayment(f"unknown payment provider {provider!r}", code="unknown_provider")
 
 
-def provider_for(settings: CommerceSettings, method: str) -> str:
-    """The enabled provider that serves `method`, or `UnsupportedPayment`."""
-    provider = METHOD_PROVIDER.get(method)
+def provider_for(settings: CommerceSettings, method: str, currency: str) -> str:
+    """The enabled provider that serves `method` in `currency`, or `UnsupportedPayment`."""
+    provider = CURRENCY_PROVIDER.get((method, currency), METHOD_PROVIDER.get(method))
     if method == "promptpay" and "omise" not in settings.payments_enabled:
         provider = "promptpay"
     if provider is None or provider not in settings.payments_enabled:

@@ -25,6 +25,8 @@ PRODUCTION_VALUES: dict[str, str] = {
     "twoc2p_maintenance_url": "https://t.2c2p.com/PaymentAction/2.0/action",
     "twoc2p_merchant_private_key": fake_2c2p.MERCHANT_PRIVATE_PEM,
     "twoc2p_public_key": fake_2c2p.PROVIDER_PUBLIC_PEM,
+    "tappay_partner_key": "partner_live", "tappay_merchant_id": "shop_CTBC",
+    "tappay_base_url": "https://prod.tappaysdk.com",
     "promptpay_id": "0899999999",
 }
 
