@@ -22,6 +22,7 @@ from commerce.orders.checkout.flow import Checkout
 from commerce.orders.router import place_order_hot
 from commerce.orders.router import router as orders_router
 from commerce.outbox import OutboxRelay
+from commerce.payments.router import pages as payment_pages
 from commerce.sandbox.payments import providers as payment_sandboxes
 from commerce.sandbox.router import router as sandbox_router
 from shared import events as ev
@@ -108,6 +109,7 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
+    app.include_router(payment_pages)
     app.include_router(api_router)
     if not settings.is_production:
         app.include_router(sandbox_router, prefix=api_router.prefix)

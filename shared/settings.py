@@ -222,6 +222,8 @@ class CommerceSettings(BaseAppSettings):
     # Catalog search (`GET /products?q=`) per address: anonymous, and each query scans the
     # postings of its bigrams. Generous, as carrier-grade NAT puts many shoppers on one address.
     rate_limit_search_per_ip: str = "600/minute"
+    # The payment return page's status polls (`GET /payments/status`), per address.
+    rate_limit_payment_status_per_ip: str = "300/minute"
     # bcrypt work factor (2^rounds); 12 is ~0.25 s a hash here. Tests lower it to 4.
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])

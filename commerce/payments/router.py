@@ -1,19 +1,24 @@
-"""Payment routes: start a payment, refund lines of an order, and the providers' webhooks."""
+"""Payment routes: start a payment, refund lines of an order, the providers' webhooks, and the
+payment return page with the status it follows."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from commerce.deps import CtxDep, CurrentPrincipal
+from commerce import throttle
+from commerce.deps import ClientIP, CtxDep, CurrentPrincipal
 from commerce.orders.dependencies import OrderId
 from commerce.orders.schemas import OrderOut, RefundIn
-from commerce.payments import refunds, service, webhooks
+from commerce.payments import refunds, returns, service, webhooks
 from commerce.payments.gateways.base import RawNotification
-from commerce.payments.schemas import PaymentCreate, PaymentOut
+from commerce.payments.schemas import PaymentCreate, PaymentOut, PaymentStatusOut
 
 router = APIRouter(tags=["payments"])
+# The payment return page and its assets, outside /api/v1 (commerce.app includes it).
+pages = APIRouter(tags=["payments"], include_in_schema=False)
+ASSET_TYPES = {"return.js": "text/javascript", "return.css": "text/css"}
 
 Provider = Annotated[str, Path(min_length=1, max_length=16, pattern=r"^[a-z0-9_]+$")]
 
@@ -70,3 +75,37 @@ async def payment_webhook(provider: Provider, request: Request, ctx: CtxDep) -> 
 async def payment_return(provider: Provider, request: Request, ctx: CtxDep) -> Response:
     """LINE Pay sends the shopper back to its confirm URL with `?transactionId=&orderId=`."""
     return await payment_webhook(provider, request, ctx)
+
+
+@router.get(
+    "/payments/status",
+    response_model=PaymentStatusOut,
+    responses={404: {"description": "no payment with this reference"},
+               429: {"description": "rate_limited"}},
+)
+async def payment_status(
+    ctx: CtxDep, ip: ClientIP,
+    ref: Annotated[str, Query(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9]+$",
+                              description="our reference at the provider (the return URL's)")],
+) -> PaymentStatusOut:
+    """A payment's and its order's state by the reference in the return URL (no login: the
+    reference is the secret); what the payment return page follows."""
+    limit = ctx.settings.rate_limit_payment_status_per_ip
+    await throttle.enforce(ctx.limiter, limit, "payment-status-ip", ip)
+    return await returns.payment_status(ctx, ref=ref)
+
+
+@pages.get("/payments/return")
+async def payment_return_page() -> Response:
+    """Where the shopper lands after a provider's page; follows the order to paid."""
+    return Response(returns.asset("return.html"), media_type="text/html; charset=utf-8",
+                    headers={"Content-Security-Policy": returns.PAGE_CSP,
+                             "Cache-Control": "no-store"})
+
+
+@pages.get("/payments/{name}")
+async def payment_return_asset(name: str) -> Response:
+    if name not in ASSET_TYPES:
+        return Response(status_code=404)
+    return Response(returns.asset(name), media_type=ASSET_TYPES[name],
+                    headers={"Cache-Control": "public, max-age=300"})

@@ -29,3 +29,15 @@ class PaymentOut(BaseModel):
     amount: str
     currency: str
     action: dict[str, Any]
+
+
+class PaymentStatusOut(BaseModel):
+    """What the return page shows: the payment's and the order's state, nothing else."""
+
+    payment_id: int
+    order_id: int
+    status: str
+    order_status: str
+    method: str
+    amount: str
+    currency: str
