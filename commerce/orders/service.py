@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 import structlog
 from sqlalchemy import select
@@ -37,25 +37,20 @@ log = structlog.get_logger(__name__)
 ListAs = Literal["buyer", "seller"]
 
 
-async def _items_of(session: AsyncSession, order_ids: list[int]) -> dict[int, list[OrderItem]]:
-    by_order: dict[int, list[OrderItem]] = defaultdict(list)
-    if order_ids:
-        rows = await session.scalars(
-            select(OrderItem).where(OrderItem.order_id.in_(order_ids)).order_by(OrderItem.id)
-        )
-        for item in rows:
-            by_order[item.order_id].append(item)
-    return by_order
+Row = TypeVar("Row", OrderItem, Shipment)
 
 
-async def _shipments_of(session: AsyncSession, order_ids: list[int]) -> dict[int, list[Shipment]]:
-    by_order: dict[int, list[Shipment]] = defaultdict(list)
+async def _rows_of(
+    session: AsyncSession, model: type[Row], order_ids: list[int]
+) -> dict[int, list[Row]]:
+    """`model` rows (lines or shipments) of the given orders, grouped by order, in id order."""
+    by_order: dict[int, list[Row]] = defaultdict(list)
     if order_ids:
         rows = await session.scalars(
-            select(Shipment).where(Shipment.order_id.in_(order_ids)).order_by(Shipment.id)
+            select(model).where(model.order_id.in_(order_ids)).order_by(model.id)
         )
-        for shipment in rows:
-            by_order[shipment.order_id].append(shipment)
+        for row in rows:
+            by_order[row.order_id].append(row)
     return by_order
 
 
@@ -85,10 +80,10 @@ async def visible_order(session: AsyncSession, *, order_id: int, principal: Prin
     order = await session.get(Order, order_id)
     if order is None:
         raise NotFound("order not found")
-    items = (await _items_of(session, [order_id]))[order_id]
+    items = (await _rows_of(session, OrderItem, [order_id]))[order_id]
     if not _can_see(principal, order, items):
         raise NotFound("order not found")
-    shipments = (await _shipments_of(session, [order_id]))[order_id]
+    shipments = (await _rows_of(session, Shipment, [order_id]))[order_id]
     return _present(principal, order, items, shipments)
 
 
@@ -143,8 +138,8 @@ async def list_orders(
         ids = [o.id for o in orders]
     page = sorted(orders, key=lambda o: o.id, reverse=True)[:limit]
     page_ids = [o.id for o in page]
-    items = await _items_of(session, page_ids)
-    shipments = await _shipments_of(session, page_ids)
+    items = await _rows_of(session, OrderItem, page_ids)
+    shipments = await _rows_of(session, Shipment, page_ids)
     next_cursor = encode_cursor(page[-1].id) if len(ids) > limit and page else None
     if as_ == "seller":  # the seller's own view, even of an order they also bought
         views = [order_out(o, items[o.id], shipments[o.id], seller_id=principal.user_id)

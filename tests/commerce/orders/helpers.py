@@ -15,6 +15,7 @@ from commerce.orders.models import Order
 from commerce.outbox import OutboxEvent
 from commerce.streams.models import Stream
 from shared import events as ev
+from tests.commerce.factories import make_product, make_user
 
 ADDRESS: dict[str, Any] = {
     "name": "王小明",
@@ -76,3 +77,19 @@ async def make_stream(ctx: AppContext, host_id: int, status: str = "live") -> in
         session.add(stream)
         await session.flush()
         return stream.id
+
+
+async def mixed_order(api: httpx.AsyncClient, ctx: AppContext) -> dict[str, Any]:
+    """A placed order with one line of seller A (2 units of 1290.00) and one of seller B (500.00):
+    ids, headers (`a`, `b`, `buyer`), product ids (`pa`, `pb`) and the order's `url`."""
+    a, a_h = await make_user(ctx, "seller")
+    b, b_h = await make_user(ctx, "seller")
+    _, buyer_h = await make_user(ctx)
+    pa = await make_product(ctx, a, price="1290.00", stock=5)
+    pb = await make_product(ctx, b, price="500.00", stock=5)
+    placed = await api.post("/api/v1/orders", json=order_body((pa.id, 2), (pb.id, 1)),
+                            headers=buyer_h)
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["id"]
+    return {"id": order_id, "a": a_h, "b": b_h, "buyer": buyer_h, "pa": pa.id, "pb": pb.id,
+            "url": f"/api/v1/orders/{order_id}"}

@@ -12,26 +12,17 @@ from commerce.context import AppContext
 from commerce.db import utcnow
 from commerce.orders import fulfilment, state
 from tests.commerce.factories import make_product, make_user
-from tests.commerce.orders.helpers import events, order_body
+from tests.commerce.orders.helpers import events, mixed_order, order_body
 
 SHIP = {"carrier": "黑貓宅急便", "tracking_number": "TW-123456789"}
 
 
 async def _mixed_paid_order(api: httpx.AsyncClient, ctx: AppContext) -> dict[str, Any]:
     """A paid order with one line of seller A (2 units) and one of seller B."""
-    a, a_h = await make_user(ctx, "seller")
-    b, b_h = await make_user(ctx, "seller")
-    _, buyer_h = await make_user(ctx)
-    pa = await make_product(ctx, a, price="1290.00", stock=5)
-    pb = await make_product(ctx, b, price="500.00", stock=5)
-    placed = await api.post("/api/v1/orders", json=order_body((pa.id, 2), (pb.id, 1)),
-                            headers=buyer_h)
-    assert placed.status_code == 201, placed.text
-    order = placed.json()
+    order = await mixed_order(api, ctx)
     async with ctx.sessions() as session, session.begin():
         assert (await state.transition(session, order["id"], "paid")).matched
-    return {"id": order["id"], "a": a_h, "b": b_h, "buyer": buyer_h, "pa": pa.id, "pb": pb.id,
-            "url": f"/api/v1/orders/{order['id']}"}
+    return order
 
 
 async def test_each_seller_ships_their_lines_then_the_buyer_completes(

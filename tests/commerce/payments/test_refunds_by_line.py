@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from commerce.context import AppContext
 from commerce.payments.models import Payment
-from tests.commerce.factories import make_product, make_user
-from tests.commerce.orders.helpers import events, order_body, stock_of
+from tests.commerce.factories import make_user
+from tests.commerce.orders.helpers import events, mixed_order, stock_of
 from tests.commerce.payments.helpers import wait_settled
 from tests.commerce.payments.test_payment_flow import WEBHOOK, _ecpay_checkout, _payment
 from tests.fakes.payments.ecpay import FakeEcpay
@@ -21,22 +21,14 @@ from tests.fakes.payments.ecpay import FakeEcpay
 async def _paid_mixed_order(
     api: httpx.AsyncClient, ctx: AppContext, fake: FakeEcpay
 ) -> dict[str, Any]:
-    a, a_h = await make_user(ctx, "seller")
-    b, b_h = await make_user(ctx, "seller")
-    _, buyer_h = await make_user(ctx)
-    pa = await make_product(ctx, a, price="1290.00", stock=5)
-    pb = await make_product(ctx, b, price="500.00", stock=5)
-    placed = await api.post("/api/v1/orders", json=order_body((pa.id, 2), (pb.id, 1)),
-                            headers=buyer_h)
-    assert placed.status_code == 201, placed.text
-    order_id = placed.json()["id"]
+    order = await mixed_order(api, ctx)
+    order_id, buyer_h = order["id"], order["buyer"]
     created = await _ecpay_checkout(api, fake, order_id, buyer_h)
     headers, body = fake.notification(created["action"]["fields"]["MerchantTradeNo"])
     assert (await api.post(f"{WEBHOOK}/ecpay", content=body, headers=headers)).text == "1|OK"
     [note] = await wait_settled(ctx, "ecpay")
     assert note.result == "paid"
-    return {"id": order_id, "url": f"/api/v1/orders/{order_id}", "a": a_h, "b": b_h,
-            "buyer": buyer_h, "pa": pa.id, "pb": pb.id, "payment_id": created["payment_id"]}
+    return {**order, "payment_id": created["payment_id"]}
 
 
 async def test_each_seller_refunds_only_their_lines_and_stock_returns_once(
