@@ -61,6 +61,31 @@ class _WorkerLoop:
 WORKER_LOOP = _WorkerLoop()
 
 
+def _dead_lettering_base(dead_letter_queue: str, queue: str) -> type[Task]:
+    """A Task class whose final failure (retries exhausted, or an error not retried) publishes
+    the task's arguments and last error to the dead-letter queue (commerce/deadletter.py)."""
+
+    class DeadLettering(Task):
+        def on_failure(
+            self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+        ) -> None:
+            from commerce import deadletter
+
+            record = deadletter.record_of(
+                task=self.name, task_id=task_id, args=args, kwargs=kwargs, queue=queue, exc=exc,
+                retries=self.request.retries,
+            )
+            try:
+                deadletter.publish(self.app, dead_letter_queue, record)
+            except Exception:
+                log.exception("dead_letter_publish_failed", task=self.name, task_id=task_id)
+            else:
+                log.warning("task_dead_lettered", task=self.name, task_id=task_id,
+                            error=record["error"], queue=dead_letter_queue)
+
+    return DeadLettering
+
+
 def register(celery: Celery, settings: WorkerSettings) -> None:
     """Create one Celery task per registered async body (called once by worker.py)."""
     for name, body in REGISTRY.items():
@@ -77,6 +102,7 @@ def register(celery: Celery, settings: WorkerSettings) -> None:
 
         celery.task(
             name=name,
+            base=_dead_lettering_base(settings.dead_letter_queue, queue),
             bind=True,
             queue=queue,
             acks_late=True,

@@ -60,6 +60,9 @@ def cart_key(user_id: int) -> str:
     return f"cart:{user_id}"
 
 
+CART_KEY_PATTERN = "cart:*"  # every cart_key (the abandoned-cart job scans them)
+
+
 def _parse(raw: dict[Any, Any]) -> dict[int, int]:
     """Hash fields as ints; anything unparsable (never written by us) is ignored."""
     cart: dict[int, int] = {}
