@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 
 import structlog
@@ -23,6 +24,7 @@ from commerce.orders.router import place_order_hot
 from commerce.orders.router import router as orders_router
 from commerce.outbox import OutboxRelay
 from commerce.payments.router import pages as payment_pages
+from commerce.recovery import restore_redis_state
 from commerce.sandbox.payments import providers as payment_sandboxes
 from commerce.sandbox.router import router as sandbox_router
 from shared import events as ev
@@ -58,6 +60,8 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
                 context.bus,
                 poll_interval_s=settings.outbox_poll_interval_s,
                 min_interval_s=settings.outbox_relay_min_interval_s,
+                replay_window_s=settings.outbox_replay_window_s,
+                on_stream_loss=functools.partial(restore_redis_state, context),
             )
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         consumer, consumer_task = None, None

@@ -14,6 +14,9 @@ HTTP_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox events published", ["type"])
+OUTBOX_REPLAYED = Counter(
+    "outbox_replayed_total", "Published outbox rows requeued because the event stream lost them"
+)
 OUTBOX_RELAY_LAG = Histogram(
     "outbox_relay_lag_seconds",
     "Age of the oldest row in a relayed batch",

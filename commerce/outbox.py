@@ -5,6 +5,16 @@ Exactly-once: the relay publishes each row with its id as the bus's dedup key an
 published. A crash between the two republishes the row on restart, which the bus drops. Several
 relays (one per API process) may run: they take rows with a blocking `FOR UPDATE` (not SKIP
 LOCKED; SQLite serialises writers anyway), so batches go out one after another in id order.
+
+A lost stream: Redis can come back from a crash with its last second of writes missing (AOF
+`everysec`), fail over to a replica that lagged, or lose everything. Published rows stay in the
+table. Each publish carries the last row the database says was published, and the bus refuses
+it (`StreamLost`) when the stream's high-water mark (the highest outbox id it holds) is lower;
+the relay also compares the two every second while idle. Either way (`check_stream`), the rows
+after the mark are marked unpublished again and go out through the normal path, in id order,
+before anything newer; when the mark is gone, so are those published within `replay_window_s`.
+The dedup keys, restored or lost with the entries themselves, drop the rows Redis still had;
+the gateway's per-room dedup drops what rooms already got.
 """
 
 from __future__ import annotations
@@ -13,8 +23,8 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import BigInteger, Index, String, Text, bindparam, insert, select, update
@@ -22,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import Base, BigIntPK, UTCDateTime, table_of, utcnow
-from commerce.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_LAG
+from commerce.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_LAG, OUTBOX_REPLAYED
 from shared import events as ev
-from shared.bus import EventBus
+from shared.bus import EventBus, StreamLost
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +59,13 @@ _MARK_PUBLISHED = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
     .values(published_at=bindparam("now"))
+)
+# The last published row: read backwards along the primary key, past the unpublished tail.
+_LAST_PUBLISHED = (
+    select(_OUTBOX.c.id)
+    .where(_OUTBOX.c.published_at.is_not(None))
+    .order_by(_OUTBOX.c.id.desc())
+    .limit(1)
 )
 
 
@@ -102,12 +119,20 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval_s: float = 0.1,
         min_interval_s: float = 0.05,
+        replay_window_s: float = 300.0,
+        stream_check_interval_s: float = 1.0,
+        on_stream_loss: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.min_interval_s = min_interval_s
+        self.replay_window_s = replay_window_s
+        self.stream_check_interval_s = stream_check_interval_s
+        # Called once a loss is found (after the rows are requeued): restores the rest of what
+        # Redis held that the database can rebuild (commerce/recovery.py).
+        self.on_stream_loss = on_stream_loss
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._pending = (
@@ -125,10 +150,15 @@ class OutboxRelay:
             rows = (await connection.execute(self._pending)).all()
             if not rows:
                 return 0
+            # What the stream must hold already: anything newer waits until a lost stream got
+            # its lost rows back, in order (StreamLost; `check_stream`).
+            expect = await connection.scalar(_LAST_PUBLISHED)
             # One round trip for the batch (in id order): in a flash sale the relay publishes
             # a few events per order, and one publish each was a fifth of a core.
             await self.bus.publish_many_raw(
-                [(row.payload.encode(), f"outbox:{row.id}") for row in rows]
+                [(row.payload.encode(), f"outbox:{row.id}") for row in rows],
+                high_water=rows[-1].id,
+                expect=expect,
             )
             for row in rows:
                 OUTBOX_PUBLISHED.labels(row.event_type).inc()
@@ -136,6 +166,33 @@ class OutboxRelay:
             OUTBOX_RELAY_LAG.observe(max(0.0, (now - rows[0].created_at).total_seconds()))
             await connection.execute(_MARK_PUBLISHED, {"ids": [r.id for r in rows], "now": now})
             return len(rows)
+
+    async def check_stream(self) -> int:
+        """Requeue what the stream lost (see the module docstring); returns how many rows."""
+        # The database first: a row is marked published only after its publish, so a mark read
+        # afterwards is at least that row's id unless Redis lost it.
+        async with self.sessions() as session:
+            last = await session.scalar(_LAST_PUBLISHED)
+        if last is None:
+            return 0
+        mark = await self.bus.high_water()
+        if mark is not None and mark >= last:
+            return 0
+        if mark is None:
+            since = utcnow() - timedelta(seconds=self.replay_window_s)
+            lost = _OUTBOX.c.published_at >= since
+        else:
+            lost = (_OUTBOX.c.id > mark) & _OUTBOX.c.published_at.is_not(None)
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(update(_OUTBOX).where(lost).values(published_at=None))
+        count = int(getattr(result, "rowcount", 0) or 0)
+        OUTBOX_REPLAYED.inc(count)
+        log.warning("event_stream_lost_entries", high_water=mark, last_published=last,
+                    requeued=count)
+        if self.on_stream_loss is not None:
+            await self.on_stream_loss()
+        self._wake.set()
+        return count
 
     async def run(self) -> None:
         log.info("outbox_relay_started")
@@ -147,7 +204,16 @@ class OutboxRelay:
 
     async def _loop(self) -> None:
         last_busy_pass = -math.inf
+        last_check = -math.inf
         while not self._stopping.is_set():
+            if time.monotonic() - last_check >= self.stream_check_interval_s:
+                last_check = time.monotonic()
+                try:
+                    await self.check_stream()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning("outbox_stream_check_failed", exc_info=True)
             # A pass costs a transaction of four statements whatever it carries: under load
             # (a wake-up per checkout group) a pass comes at least `min_interval_s` after the
             # last one that published something, so each takes what several groups wrote;
@@ -164,9 +230,14 @@ class OutboxRelay:
                 handled = await self.relay_once()
             except asyncio.CancelledError:
                 raise
+            except StreamLost:
+                log.warning("outbox_stream_lost")
+                last_check = -math.inf  # requeue what it lost, then go on at once
+                continue
             except Exception:
                 log.exception("outbox_relay_failed")
                 handled = 0
+                last_check = -math.inf  # the stream may have lost entries: check first
                 await asyncio.sleep(1.0)
             if handled >= self.batch_size:
                 last_busy_pass = -math.inf  # a backlog: the next batch goes at once

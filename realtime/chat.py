@@ -39,23 +39,27 @@ if TYPE_CHECKING:
 HISTORY_TTL_MS = 2 * 24 * 3600 * 1000
 PENDING_TTL_MS = 60_000
 
-# KEYS: seq, log, history, window counter, pending queue, flush lock.
+# KEYS: seq, log, epoch, history, window counter, pending queue, flush lock.
 # ARGV: message json (no seq), ts, max events, log ttl ms, history size, window ms, busy
-# threshold, lock px. Returns {seq, mode}: 0 emit now, 1 queued, 2 queued and this node flushes.
+# threshold, lock px. Returns {seq, mode, epoch}: mode 0 emit now, 1 queued, 2 queued and this
+# node flushes.
 _SEND = STAMP_LUA + f"""
 local entry = '{{"event":"chat","ts":' .. ARGV[2] .. ',"data":' .. ARGV[1] .. '}}'
-local seq = stamp(KEYS[1], KEYS[2], entry, ARGV[3], ARGV[4])
-local stamped = string.sub(ARGV[1], 1, -2) .. ',"seq":' .. seq .. '}}'
-redis.call('RPUSH', KEYS[3], stamped)
-redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
-redis.call('PEXPIRE', KEYS[3], {HISTORY_TTL_MS})
-local n = redis.call('INCR', KEYS[4])
-if n == 1 then redis.call('PEXPIRE', KEYS[4], ARGV[6]) end
-if n <= tonumber(ARGV[7]) and redis.call('EXISTS', KEYS[5]) == 0 then return {{seq, 0}} end
-redis.call('RPUSH', KEYS[5], stamped)
-redis.call('PEXPIRE', KEYS[5], {PENDING_TTL_MS})
-if redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[8]) then return {{seq, 2}} end
-return {{seq, 1}}
+local seq = stamp(KEYS[1], KEYS[2], KEYS[3], entry, ARGV[3], ARGV[4])
+local stamped = string.sub(ARGV[1], 1, -2) .. ',"seq":' .. seq .. ',"epoch":' .. stamp_epoch
+  .. '}}'
+redis.call('RPUSH', KEYS[4], stamped)
+redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
+redis.call('PEXPIRE', KEYS[4], {HISTORY_TTL_MS})
+local n = redis.call('INCR', KEYS[5])
+if n == 1 then redis.call('PEXPIRE', KEYS[5], ARGV[6]) end
+if n <= tonumber(ARGV[7]) and redis.call('EXISTS', KEYS[6]) == 0 then
+  return {{seq, 0, stamp_epoch}}
+end
+redis.call('RPUSH', KEYS[6], stamped)
+redis.call('PEXPIRE', KEYS[6], {PENDING_TTL_MS})
+if redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[8]) then return {{seq, 2, stamp_epoch}} end
+return {{seq, 1, stamp_epoch}}
 """
 
 # KEYS: pending queue, flush lock. Returns the queued messages (stamped json), oldest first.
@@ -102,7 +106,7 @@ class Chat:
         }
         s = self.ctx.settings
         room_events = self.ctx.room_events
-        seq, mode = await self._send(
+        seq, mode, epoch = await self._send(
             keys=[
                 *room_events.keys(stream_id),
                 rooms.chat_history(stream_id),
@@ -121,6 +125,7 @@ class Chat:
             ],
         )
         message["seq"] = int(seq)
+        message["epoch"] = int(epoch)
         CHAT_MESSAGES.inc()
         if mode == 0:
             await room_events.send(stream_id, "chat", message)

@@ -50,17 +50,23 @@ class Membership:
             member.rooms.add(stream_id)
             await self.ctx.sio.enter_room(sid, rooms.stream_room(stream_id))
             await self.ctx.services.presence.add(stream_id, self._member(member, sid))
+        return await self._state(stream_id, meta)
+
+    async def _state(self, stream_id: int, meta: StreamMeta) -> dict[str, Any]:
+        """The room as a (re)joining client needs it: the join ack, and `resume`'s reload."""
         pipe = self.ctx.redis.pipeline(transaction=False)
         pipe.get(rooms.pin(stream_id))
         pipe.lrange(rooms.chat_history(stream_id), 0, -1)
+        await self.ctx.room_events.epoch(stream_id, client=pipe)
         pipe.get(rooms.key(stream_id, "seq"))
         pipe.hlen(rooms.viewers(stream_id))
-        pin, history, seq, viewers = await pipe.execute()
+        pin, history, epoch, seq, viewers = await pipe.execute()
         return {
             "viewers": int(viewers),
             "pinned": orjson.loads(pin) if pin else None,
             "recent_messages": [orjson.loads(m) for m in history],
             "seq": int(seq or 0),
+            "epoch": int(epoch),
             "status": meta.status,
         }
 
@@ -79,10 +85,22 @@ class Membership:
             await self.ctx.services.presence.remove(stream_id, self._member(member, sid))
 
     async def resume(
-        self, *, member: Member, stream_id: int, since_seq: int
-    ) -> tuple[list[dict[str, Any]], bool]:
-        await self._visible_stream(member.principal, stream_id)
-        return await self.ctx.room_events.since(stream_id, since_seq)
+        self, *, member: Member, stream_id: int, since_seq: int, epoch: int | None = None
+    ) -> dict[str, Any]:
+        """Events after `since_seq`, or, when the room's seq was reset since the client's
+        (another epoch, or a seq the room never reached), `reload`: the room's state as `join`
+        answers it, from which the client starts over. Never `not_found` for a stream that
+        exists, whatever Redis lost."""
+        meta = await self._visible_stream(member.principal, stream_id)
+        room_events = self.ctx.room_events
+        current_epoch = int(await room_events.epoch(stream_id))
+        if (epoch is not None and epoch != current_epoch) or (
+            since_seq > await room_events.current_seq(stream_id)
+        ):
+            state = await self._state(stream_id, meta)
+            return {"missed": [], "complete": False, "epoch": state["epoch"], "reload": state}
+        missed, complete = await room_events.since(stream_id, since_seq)
+        return {"missed": missed, "complete": complete, "epoch": current_epoch}
 
     @staticmethod
     def _member(member: Member, sid: str) -> str:

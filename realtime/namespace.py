@@ -207,10 +207,11 @@ class LiveNamespace(socketio.AsyncNamespace):
     @guarded("resume")
     async def on_resume(self, sid: str, data: Any) -> Ack:
         req = ResumeIn.model_validate(data)
-        missed, complete = await self.services.membership.resume(
-            member=self.session(sid), stream_id=req.stream_id, since_seq=req.since_seq
+        answer = await self.services.membership.resume(
+            member=self.session(sid), stream_id=req.stream_id, since_seq=req.since_seq,
+            epoch=req.epoch,
         )
-        return ok(missed=missed, complete=complete)
+        return ok(**answer)
 
     # --- node-to-node commands (control.py) --------------------------------------------------
 

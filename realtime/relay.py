@@ -178,7 +178,7 @@ async def room_events_for(event: ev.DomainEvent, services: Services) -> list[Roo
         case ev.OrderPlaced(data=data) if sid is not None:
             return [
                 (sid, "order_placed", {"product_id": line.product_id, "quantity": line.quantity,
-                                       "buyer": data.buyer_masked})
+                                       "buyer": data.buyer_masked, "order_id": data.order_id})
                 for line in data.items
             ]
         case ev.StockChanged(data=data):
@@ -220,8 +220,12 @@ class RelayHandler:
     async def __call__(self, event: ev.DomainEvent) -> None:
         if isinstance(event, ev.StreamStatusChanged) and event.stream_id is not None:
             self.ctx.streams.forget(event.stream_id)
+        emitted: dict[int, int] = {}
         for stream_id, name, payload in await room_events_for(event, self.ctx.services):
-            await self.ctx.room_events.emit(stream_id, name, payload)
+            # Each room event of this domain event has a key of its own (an order of two
+            # lines is two `order_placed` in one room), so a second delivery adds none.
+            n = emitted[stream_id] = emitted.get(stream_id, -1) + 1
+            await self.ctx.room_events.emit(stream_id, name, payload, once=f"{event.id}:{n}")
         if isinstance(event, ORDER_STATUS_EVENTS):
             # The buyer's own sockets (any room, any node) learn their order's new status.
             await self.ctx.sio.emit(

@@ -48,6 +48,9 @@ class PinIn(_In):
 class ResumeIn(_In):
     stream_id: Id
     since_seq: Annotated[StrictInt, Field(ge=0, lt=2**53)]
+    # The epoch `since_seq` belongs to (from the join ack or the last event); optional, so
+    # clients that predate epochs keep working.
+    epoch: Annotated[StrictInt, Field(ge=0, lt=2**53)] | None = None
 
 
 class ModerateIn(_In):

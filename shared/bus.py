@@ -11,6 +11,12 @@ semantics (groups, pending entries, claiming) in memory, so the same relay code 
 
 Publishing takes a `dedup_key` (the outbox row id): a retried publish after a crash between the
 publish and the outbox update is dropped, which makes outbox delivery exactly-once.
+
+A batch publish also records the highest outbox id it carried (`high_water`), in the same
+script. The outbox relay compares it with the database: a Redis that restarted from an AOF a
+second old, failed over, or lost everything has a lower mark (or none) than the rows the
+database says were published, and the relay publishes those again (commerce/outbox.py); the
+dedup keys, lost or kept together with the entries, let through exactly the lost ones.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ log = structlog.get_logger(__name__)
 DEDUP_TTL_S = 24 * 3600
 
 
+class StreamLost(Exception):
+    """The stream lacks entries it was given (its high-water mark is behind): Redis lost data.
+    The outbox relay requeues them before it publishes anything newer (commerce/outbox.py)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     message_id: str
@@ -57,8 +68,17 @@ class EventBus(Protocol):
 
     async def publish_raw(self, raw: bytes, *, dedup_key: str | None = None) -> str | None: ...
 
-    async def publish_many_raw(self, items: Sequence[tuple[bytes, str]]) -> list[str | None]:
-        """`publish_raw` for several (raw, dedup_key) pairs, in order, in one round trip."""
+    async def publish_many_raw(
+        self, items: Sequence[tuple[bytes, str]], *, high_water: int | None = None,
+        expect: int | None = None,
+    ) -> list[str | None]:
+        """`publish_raw` for several (raw, dedup_key) pairs, in order, in one round trip;
+        `high_water` (the batch's highest outbox id) raises the stream's mark. Raises
+        `StreamLost`, publishing nothing, when the mark is below `expect`."""
+        ...
+
+    async def high_water(self) -> int | None:
+        """The highest outbox id ever published to this stream, None if the mark is gone."""
         ...
 
     async def ensure_group(self, group: str) -> None: ...
@@ -94,15 +114,23 @@ end
 return false
 """
 
-# The same for a batch: KEYS stream, dedup keys; ARGV maxlen, ttl, then one raw per dedup key.
+# The same for a batch: KEYS stream, high-water mark, dedup keys; ARGV maxlen, ttl, high water
+# (0: none), the mark the stream must already have (0: any), then one raw per dedup key.
 _PUBLISH_MANY_ONCE = """
+if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[4]) then
+  return redis.error_reply('STREAMLOST the stream lacks entries it was given')
+end
 local out = {}
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[2]) then
-    out[i - 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1])
+    out[i - 2] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 2])
   else
-    out[i - 1] = false
+    out[i - 2] = false
   end
+end
+local hw = tonumber(ARGV[3])
+if hw > 0 and hw > tonumber(redis.call('GET', KEYS[2]) or '0') then
+  redis.call('SET', KEYS[2], hw)
 end
 return out
 """
@@ -116,6 +144,7 @@ class RedisStreamBus:
         self._publish_once = redis.register_script(_PUBLISH_ONCE)
         self._publish_many_once = redis.register_script(_PUBLISH_MANY_ONCE)
         self._claim_cursor: dict[str, str] = {}
+        self._high_water_key = f"{stream}:outbox:high_water"
 
     async def publish(self, event: ev.DomainEvent, *, dedup_key: str | None = None) -> str | None:
         return await self.publish_raw(ev.encode(event), dedup_key=dedup_key)
@@ -132,14 +161,28 @@ class RedisStreamBus:
         )
         return _s(mid) if mid else None
 
-    async def publish_many_raw(self, items: Sequence[tuple[bytes, str]]) -> list[str | None]:
+    async def publish_many_raw(
+        self, items: Sequence[tuple[bytes, str]], *, high_water: int | None = None,
+        expect: int | None = None,
+    ) -> list[str | None]:
         if not items:
             return []
-        mids = await self._publish_many_once(
-            keys=[self.stream, *(f"{self.stream}:dedup:{key}" for _, key in items)],
-            args=[self.maxlen, DEDUP_TTL_S, *(raw for raw, _ in items)],
-        )
+        try:
+            mids = await self._publish_many_once(
+                keys=[self.stream, self._high_water_key,
+                      *(f"{self.stream}:dedup:{key}" for _, key in items)],
+                args=[self.maxlen, DEDUP_TTL_S, high_water or 0, expect or 0,
+                      *(raw for raw, _ in items)],
+            )
+        except ResponseError as exc:
+            if "STREAMLOST" in str(exc):
+                raise StreamLost(str(exc)) from None
+            raise
         return [_s(mid) if mid else None for mid in mids]
+
+    async def high_water(self) -> int | None:
+        value = await self.redis.get(self._high_water_key)
+        return int(value) if value is not None else None
 
     async def ensure_group(self, group: str) -> None:
         try:
@@ -251,6 +294,7 @@ class InProcessBus:
         self._seen: dict[str, float] = {}
         self._maxlen = maxlen
         self._changed = asyncio.Event()
+        self._high_water: int | None = None
 
     async def publish(self, event: ev.DomainEvent, *, dedup_key: str | None = None) -> str | None:
         return await self.publish_raw(ev.encode(event), dedup_key=dedup_key)
@@ -270,8 +314,19 @@ class InProcessBus:
         self._changed.set()
         return mid
 
-    async def publish_many_raw(self, items: Sequence[tuple[bytes, str]]) -> list[str | None]:
-        return [await self.publish_raw(raw, dedup_key=key) for raw, key in items]
+    async def publish_many_raw(
+        self, items: Sequence[tuple[bytes, str]], *, high_water: int | None = None,
+        expect: int | None = None,
+    ) -> list[str | None]:
+        if (self._high_water or 0) < (expect or 0):
+            raise StreamLost("the stream lacks entries it was given")
+        out = [await self.publish_raw(raw, dedup_key=key) for raw, key in items]
+        if high_water is not None:
+            self._high_water = max(self._high_water or 0, high_water)
+        return out
+
+    async def high_water(self) -> int | None:
+        return self._high_water
 
     async def ensure_group(self, group: str) -> None:
         self._groups.setdefault(group, _Group(next_index=self._offset))

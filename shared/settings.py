@@ -195,6 +195,10 @@ class CommerceSettings(BaseAppSettings):
     # many checkout groups (a pass costs the same few statements whatever it carries); the
     # first event after a quiet spell goes out at once.
     outbox_relay_min_interval_s: float = Field(default=0.05, ge=0, le=1)
+    # Published outbox rows the relay publishes again when the event stream lost everything
+    # (a Redis restarted without its AOF, or a new one): those of the last this many seconds.
+    # A stream that lost only its newest entries gets exactly those back, whatever this says.
+    outbox_replay_window_s: float = Field(default=300.0, ge=0)
     order_reservation_ttl_s: int = 15 * 60
     # A fulfilled order the buyer has not completed is completed this many days after its last
     # shipment (the beat's `orders.complete_due`); refunds by line stay possible until then.

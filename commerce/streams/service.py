@@ -77,6 +77,20 @@ async def _sync_live(ctx: AppContext, stream: Stream, product_ids: list[int]) ->
         log.exception("stream_livedata_failed", stream_id=stream.id)
 
 
+async def restore_live_data(ctx: AppContext) -> int:
+    """Write the gateway's view of every stream whose room is open (scheduled or live) again,
+    after Redis lost it: otherwise `join` and `resume` answer `not_found` for a stream that
+    exists. Returns how many were written."""
+    async with ctx.sessions() as session:
+        streams = list(await session.scalars(
+            select(Stream).where(Stream.status.in_(("scheduled", "live")))
+        ))
+        lineups = [await _lineup(session, stream.id) for stream in streams]
+    for stream, lineup in zip(streams, lineups, strict=True):
+        await _sync_live(ctx, stream, lineup)
+    return len(streams)
+
+
 async def _check_lineup(session: AsyncSession, *, host_id: int, product_ids: list[int]) -> None:
     if len(set(product_ids)) != len(product_ids):
         raise InvalidInput("product_ids has duplicates", code="invalid_products")

@@ -43,7 +43,7 @@ async def test_moderation_actions(
                                         "seconds": 60}) == {"ok": True}
     event = (await viewer.wait_for(lambda: viewer.of("moderation")))[0]
     assert event == {"action": "mute", "by": 1, "target": 9, "seconds": 60, "stream_id": 1,
-                     "seq": event["seq"]}
+                     "seq": event["seq"], "epoch": event["epoch"]}
     for t in troll:
         assert (await t.call("chat", {"stream_id": 1, "text": "x"}))["error"]["code"] == "muted"
     await host.call("moderate", {"stream_id": 1, "action": "unmute", "target": 9})

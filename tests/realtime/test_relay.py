@@ -93,9 +93,10 @@ async def test_stock_events_reach_every_pinning_room_once_across_nodes(
             assert len(c.of("stock")) == 1 and len(c.of("sold_out")) == (0 if s == 3 else 1)
             assert len(c.of("order_placed")) == (1 if s == 1 else 0)
             assert len(c.of("stream_status")) == (1 if s == 2 else 0)
-    assert watchers[1][0].of("order_placed")[0] == {
-        "stream_id": 1, "product_id": 5, "quantity": 2, "buyer": "N***",
-        "seq": watchers[1][0].of("order_placed")[0]["seq"]}
+    placed = watchers[1][0].of("order_placed")[0]
+    assert placed == {
+        "stream_id": 1, "product_id": 5, "quantity": 2, "buyer": "N***", "order_id": 9,
+        "seq": placed["seq"], "epoch": placed["epoch"]}
 
     # The stored pin snapshot followed the stock, so late joiners see it.
     late = await Client("late").connect(url_b)
