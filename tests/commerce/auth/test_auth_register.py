@@ -30,7 +30,8 @@ async def test_register_returns_user_and_working_tokens(
     assert user["email"] == "mei.lin@example.test"
     assert user["display_name"] == "林美"
     assert (user["role"], user["locale"], user["market"]) == ("seller", "zh_TW", "TW")
-    assert set(user) == {"id", "email", "display_name", "role", "locale", "market", "created_at"}
+    assert set(user) == {"id", "email", "display_name", "role", "locale", "market", "phone",
+                         "notification_prefs", "created_at"}
 
     principal = ctx.tokens.verify_access(body["access_token"])
     assert principal.user_id == user["id"] and principal.role == "seller"
