@@ -5,21 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import socketio
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from realtime.badinput import BadInputGuard
 from realtime.context import GatewayContext
 from realtime.namespace import LiveNamespace
+from realtime.protocol import SocketServer
+from realtime.protocol.engine import BadInputSink
 from realtime.relay import Relay, RelayHandler, RelayLease
 from realtime.rooms import relay_leader
+from realtime.throttle import EventThrottle
 from realtime.transport import (
     DirectFanout,
     DirectFanoutRedisManager,
+    DirectWebSocket,
     OrjsonJson,
-    disable_ws_compression,
 )
 from shared.redis import readiness as redis_readiness
 from shared.settings import GatewaySettings
@@ -28,34 +33,68 @@ log = structlog.get_logger(__name__)
 CTX = web.AppKey("ctx", GatewayContext)
 
 
-def make_server(settings: GatewaySettings) -> socketio.AsyncServer:
+def transport_options(settings: GatewaySettings) -> dict[str, Any]:
+    """Engine.IO options of every gateway server (the conformance entry point uses them too).
+
+    One `maxPayload` for both transports: the WebSocket message limit and the polling body limit
+    are the same number, and it is the one the handshake advertises. CORS follows
+    `CORS_ORIGINS` as the API does: `*` allows any origin without credentials; listed origins
+    get credentials; others are refused.
+    """
+    return {
+        "async_mode": "aiohttp",
+        "json": OrjsonJson,
+        "cors_allowed_origins": "*" if "*" in settings.cors_origins else settings.cors_origins,
+        "ping_interval": settings.ping_interval_s,
+        "ping_timeout": settings.ping_timeout_s,
+        "max_http_buffer_size": settings.socket_max_payload_bytes,
+        "websocket_compression": settings.websocket_compression,
+        "websocket_class": DirectWebSocket,
+    }
+
+
+def make_server(settings: GatewaySettings, bad_input: BadInputSink | None = None) -> SocketServer:
     manager: socketio.AsyncManager = (
         DirectFanoutRedisManager(settings.redis_url, channel=settings.socketio_channel)
         if settings.redis_url
         else DirectFanout()
     )
-    sio = socketio.AsyncServer(
-        async_mode="aiohttp",
+    return SocketServer(
         client_manager=manager,
-        json=OrjsonJson,
-        cors_allowed_origins="*" if "*" in settings.cors_origins else settings.cors_origins,
-        ping_interval=settings.ping_interval_s,
-        ping_timeout=settings.ping_timeout_s,
-        max_http_buffer_size=64 * 1024,
+        connect_timeout=settings.connect_timeout_s,
+        bad_input=bad_input,
         logger=False,
         engineio_logger=False,
+        **transport_options(settings),
     )
-    if not settings.websocket_compression:
-        disable_ws_compression(sio)
-    return sio
+
+
+def web_app(settings: GatewaySettings) -> web.Application:
+    """The aiohttp application around a gateway server: body limit, no version banner."""
+    app = web.Application(client_max_size=settings.socket_max_payload_bytes)
+    app.on_response_prepare.append(_no_banner)
+    return app
+
+
+async def _no_banner(_request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp sets `Server: Python/3.x aiohttp/3.y` unless the header is already there.
+    response.headers["Server"] = "livecommerce"
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
-    sio = make_server(settings)
+    bad_input = BadInputGuard(
+        disconnect_after=settings.bad_input_disconnect_after,
+        window_s=settings.bad_input_window_s,
+    )
+    sio = make_server(settings, bad_input)
     ctx = GatewayContext.build(settings, sio)
-    namespace = LiveNamespace(ctx)
+    namespace = LiveNamespace(
+        ctx,
+        throttle=EventThrottle(settings.event_rate_limit),
+        bad_input=bad_input,
+    )
     sio.register_namespace(namespace)
-    app = web.Application(client_max_size=64 * 1024)
+    app = web_app(settings)
     app[CTX] = ctx
     sio.attach(app, socketio_path="socket.io")
 

@@ -27,3 +27,12 @@ FANOUT_WRITES = Counter(
     "the socket's Engine.IO queue (queued: polling, busy writer, slow reader)",
     ["path"],
 )
+BAD_INPUT = Counter(
+    "gateway_bad_input_total",
+    "Bad client input: protocol violations (engineio, socketio, connect_timeout) and event "
+    "payloads that failed validation (invalid)",
+    ["kind"],
+)
+BAD_INPUT_DISCONNECTS = Counter(
+    "gateway_bad_input_disconnects_total", "Sockets disconnected for too much bad input"
+)

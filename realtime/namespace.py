@@ -7,6 +7,7 @@ into `{ok: false, error}` acks and logs anything unexpected.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,34 +18,51 @@ from pydantic import ValidationError
 
 from realtime.acks import fail, from_error, ok
 from realtime.auth import authenticate
+from realtime.badinput import BadInputGuard
 from realtime.context import GatewayContext
 from realtime.control import Command
 from realtime.metrics import CONNECTED, EVENTS_IN
 from realtime.rooms import user_room
-from realtime.schemas import ChatIn, ModerateIn, PinIn, ReactIn, ResumeIn, StreamIn
-from shared.errors import AppError, ErrorCode, InvalidInput, Unauthorized
+from realtime.schemas import (
+    ChatIn,
+    ModerateIn,
+    PinIn,
+    ReactIn,
+    ResumeIn,
+    StreamIn,
+    has_lone_surrogate,
+)
+from realtime.throttle import EventThrottle
+from shared.errors import AppError, ErrorCode, InvalidInput, RateLimited, Unauthorized
 from shared.outage import redis_down
 from shared.tokens import Principal
 
 log = structlog.get_logger(__name__)
 
 Ack = dict[str, Any]
-EventHandler = Callable[[Any, str, Any], Awaitable[Ack]]
+EventHandler = Callable[["LiveNamespace", str, Any], Awaitable[Ack]]
 Wrapped = Callable[..., Awaitable[Ack]]
 
 
 def guarded(name: str) -> Callable[[EventHandler], Wrapped]:
     """Turn any failure of a client-event handler into an error ack.
 
-    A client may send an event with no argument or several; only exactly one payload is valid.
+    Rate limits come first (`EventThrottle`). A client may send an event with no argument or
+    several; only exactly one payload is valid, and no string in it may hold a lone surrogate.
+    Invalid payloads count as bad input (`BadInputGuard`): past its limit the socket is
+    disconnected, after this ack.
     """
 
     def wrap(fn: EventHandler) -> Wrapped:
         @functools.wraps(fn)
-        async def inner(self: Any, sid: str, *args: Any) -> Ack:
+        async def inner(self: LiveNamespace, sid: str, *args: Any) -> Ack:
             try:
+                if not await self.throttle.allow(sid, name):
+                    raise RateLimited(f"too many {name} events")
                 if len(args) != 1:
                     raise InvalidInput("expected one payload object")
+                if has_lone_surrogate(args[0]):
+                    raise InvalidInput("text must be valid Unicode (lone surrogate)")
                 result = await fn(self, sid, args[0])
             except ValidationError as exc:
                 errors = exc.errors()
@@ -63,7 +81,10 @@ def guarded(name: str) -> Callable[[EventHandler], Wrapped]:
                     # made this line raise, and the client got no ack at all.
                     log.exception("handler_failed", client_event=name)
                     result = fail(ErrorCode.INTERNAL, "internal error")
-            EVENTS_IN.labels(name, "ok" if result.get("ok") else result["error"]["code"]).inc()
+            code = "ok" if result.get("ok") else result["error"]["code"]
+            EVENTS_IN.labels(name, code).inc()
+            if code == ErrorCode.INVALID:
+                self.bad_input(sid, f"{name}: {result['error']['message']}")
             return result
 
         return inner
@@ -87,20 +108,46 @@ CLIENT_EVENTS = frozenset(
 
 
 class LiveNamespace(socketio.AsyncNamespace):
-    def __init__(self, ctx: GatewayContext, namespace: str = "/") -> None:
+    def __init__(
+        self,
+        ctx: GatewayContext,
+        *,
+        throttle: EventThrottle,
+        bad_input: BadInputGuard,
+        namespace: str = "/",
+    ) -> None:
         super().__init__(namespace)
         self.ctx = ctx
+        self.throttle = throttle
+        self.bad_input_guard = bad_input
         self.services = ctx.services
         self.sessions: dict[str, Session] = {}
         self.user_sids: dict[int, set[str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         ctx.services.control.handler = self.on_control
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
-        """Known events go to their handler; anything else gets an `invalid` ack."""
+        """Known events go to their handler; anything else gets an `invalid` ack.
+
+        `connect` and `disconnect` come only from the server itself: realtime/protocol closes a
+        connection whose client sends an event under a reserved name.
+        """
         if event in CLIENT_EVENTS or event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
         EVENTS_IN.labels("unknown", ErrorCode.INVALID).inc()
+        if args:
+            self.bad_input(args[0], "unknown event")
         return fail(ErrorCode.INVALID, "unknown event")
+
+    def bad_input(self, sid: str, detail: str) -> None:
+        """Count an invalid event of this socket; disconnect it once past the limit."""
+        eio_sid = self.ctx.sio.manager.eio_sid_from_sid(sid, self.namespace)
+        if eio_sid is None:
+            return
+        if self.bad_input_guard.report(eio_sid, "invalid", detail):
+            task = asyncio.ensure_future(self.ctx.sio.disconnect(sid, namespace=self.namespace))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:

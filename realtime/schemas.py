@@ -7,6 +7,7 @@ bounded before any normalisation work is done on them. Handlers validate with
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
@@ -86,3 +87,21 @@ class ModerateIn(_In):
     def message_id(self) -> str:
         assert isinstance(self.target, str)
         return self.target
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(value: object) -> bool:
+    """True if any string in the payload holds a lone UTF-16 surrogate (`"\\ud800"`).
+
+    JSON and JavaScript strings may carry them, Python keeps them, but UTF-8 (Redis, MariaDB,
+    every other client's decoder) cannot: such a payload is refused as `invalid` up front.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_lone_surrogate(v) for v in value)
+    return False

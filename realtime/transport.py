@@ -1,11 +1,10 @@
 """Transport tuning of python-socketio/engineio on aiohttp.
 
 - orjson for packet encoding (the fan-out hot path encodes once per room emit).
-- WebSocket permessage-deflate off: python-engineio's aiohttp driver opens `WebSocketResponse`
-  with aiohttp's default `compress=True`, which keeps ~36 KB of zlib state per connection and
-  compresses every broadcast once per client (DESIGN.md). Node's Engine.IO v4 turned it off by
-  default for the same reason; python-engineio has no switch, so the driver's WebSocket class is
-  replaced on this server instance only.
+- WebSocket permessage-deflate off unless `WEBSOCKET_COMPRESSION` (realtime/protocol/engine.py
+  has the switch python-engineio lacks): it keeps ~36 KB of zlib state per connection and
+  compresses every broadcast once per client (DESIGN.md), which is why Node's Engine.IO v4 turned
+  it off by default.
 - Room emits write one pre-built WebSocket frame straight to each idle recipient's transport
   (`DirectFanout`), instead of a task, a queue hop and a frame build per recipient.
 """
@@ -13,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
 from typing import Any
 
@@ -20,25 +20,40 @@ import engineio.packet
 import orjson
 import socketio
 import socketio.packet
-from aiohttp.web import WebSocketResponse
-from engineio.async_drivers.aiohttp import WebSocket as _AiohttpWebSocket
+from aiohttp import web
 
 from realtime.metrics import FANOUT_WRITES
+from realtime.protocol import EngineWebSocket
 
 _DIRECT_WRITES = FANOUT_WRITES.labels("direct")
 _QUEUED_WRITES = FANOUT_WRITES.labels("queued")
 
 
 class OrjsonJson:
-    """The `json` module interface socket.io expects, backed by orjson."""
+    """The `json` module interface socket.io expects, backed by orjson.
+
+    orjson refuses what JSON allows but UTF-8 cannot hold: lone surrogates (`"\\ud800"`, which a
+    JavaScript client can send). Those go through the standard library instead, so the packet
+    still reaches its handler (which answers `invalid`) instead of failing to decode, unanswered.
+    """
 
     @staticmethod
     def dumps(obj: Any, **_kw: Any) -> str:
-        return orjson.dumps(obj).decode()
+        try:
+            return orjson.dumps(obj).decode()
+        except TypeError:
+            return json.dumps(obj, separators=(",", ":"))
 
     @staticmethod
     def loads(data: str | bytes, **_kw: Any) -> Any:
-        return orjson.loads(data)
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data, parse_constant=_no_constants)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: refused, as by orjson and Node
 
 
 # A frame is written directly only while the socket's transport has less than this buffered:
@@ -46,26 +61,21 @@ class OrjsonJson:
 DIRECT_WRITE_MAX_BUFFER = 64 * 1024
 
 
-class UncompressedWebSocket(_AiohttpWebSocket):
-    async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
-        request = environ["aiohttp.request"]
-        self._sock = WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=False
-        )
-        await self._sock.prepare(request)
-        self.environ = environ
-        # `handler` is the Engine.IO socket's bound `_websocket_handler`: give that socket its
-        # raw transport so `DirectFanout` can write frames to it (uncompressed, so one frame's
-        # bytes are the same for every recipient).
+class DirectWebSocket(EngineWebSocket):
+    """Gives the Engine.IO socket its raw transport while the WebSocket is open, so that
+    `DirectFanout` can write frames to it (uncompressed: one frame's bytes serve everyone)."""
+
+    async def serve(self, request: web.Request) -> None:
+        # `handler` is the Engine.IO socket's bound `_websocket_handler`.
         eio_socket = getattr(self.handler, "__self__", None)
-        if eio_socket is not None:
-            eio_socket.direct_transport = request.transport
+        direct = eio_socket is not None and not self.server.websocket_compression
+        if direct:
+            eio_socket.direct_transport = request.transport  # type: ignore[union-attr]
         try:
             await self.handler(self)
         finally:
-            if eio_socket is not None:
-                eio_socket.direct_transport = None
-        return self._sock
+            if direct:
+                eio_socket.direct_transport = None  # type: ignore[union-attr]
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -92,6 +102,7 @@ def direct_transport(sock: Any) -> asyncio.WriteTransport | None:
         or not sock.upgraded
         or sock.upgrading
         or sock.closed
+        or sock.holding
         or not sock.queue.empty()
         or not getattr(sock.queue, "_getters", None)  # asyncio.Queue's waiting getters
         or transport.is_closing()
@@ -99,10 +110,6 @@ def direct_transport(sock: Any) -> asyncio.WriteTransport | None:
     ):
         return None
     return transport
-
-
-def disable_ws_compression(sio: socketio.AsyncServer) -> None:
-    sio.eio._async = {**sio.eio._async, "websocket": UncompressedWebSocket}
 
 
 class DirectFanout(socketio.AsyncManager):
@@ -169,7 +176,7 @@ class DirectFanout(socketio.AsyncManager):
                 direct += 1
             else:
                 for eio_pkt in eio_pkts:
-                    sock.queue.put_nowait(eio_pkt)
+                    sock.send_nowait(eio_pkt)
                 queued += 1
         _DIRECT_WRITES.inc(direct)
         _QUEUED_WRITES.inc(queued)

@@ -44,11 +44,18 @@ def configure_logging(*, level: str = "INFO", json: bool = True, service: str = 
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    # Route stdlib logging (uvicorn, aiohttp, celery, sqlalchemy) through the same renderer.
+    # Route stdlib logging (uvicorn, aiohttp, engineio, celery, sqlalchemy) through the same
+    # renderer. ProcessorFormatter hands a record's `exc_info` over as the live exception tuple;
+    # `format_exc_info` must turn it into the formatted stack (`exception`) before the JSON
+    # renderer, which would otherwise print "<traceback object at 0x…>".
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processor=renderer,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
     )

@@ -520,8 +520,20 @@ class GatewaySettings(BaseAppSettings):
     # Permessage-deflate costs ~36 KB per socket and one compression per client per
     # broadcast (see DESIGN.md); off by default, as in Node's Engine.IO v4.
     websocket_compression: bool = False
-    ping_interval_s: int = 20
-    ping_timeout_s: int = 20
+    ping_interval_s: float = 20
+    ping_timeout_s: float = 20
+    # A connection that has joined no namespace this long after its handshake is closed.
+    connect_timeout_s: float = 5
+    # The largest WebSocket message and polling POST body a client may send; advertised to
+    # clients as Engine.IO's `maxPayload` (the one limit for both transports).
+    socket_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Per socket and event, for every client event without a limit of its own (join, leave,
+    # resume, pin, unpin, moderate; chat and react have theirs below).
+    event_rate_limit: str = "20/10 seconds"
+    # Bad input (a protocol violation, or an event payload that fails validation) is logged once
+    # per connection and counted; past this many within the window the socket is disconnected.
+    bad_input_disconnect_after: int = 20
+    bad_input_window_s: float = 60
     presence_ttl_s: int = 15
     chat_history_size: int = 50
     chat_max_chars: int = 200

@@ -41,7 +41,10 @@ BAD_PAYLOADS: list[tuple[str, Any]] = [
 async def test_bad_payloads_get_invalid_acks(
     gateway_factory: GatewayFactory, world: World, clients: list[Client]
 ) -> None:
-    _, url = gateway_factory()
+    # Limits off: here every bad payload must reach validation (test_hostile.py tests them).
+    _, url = gateway_factory(
+        EVENT_RATE_LIMIT="1000/second", BAD_INPUT_DISCONNECT_AFTER="1000"
+    )
     await world.stream(1)
     c = await Client("c").connect(url, world.token(1))
     clients.append(c)

@@ -44,6 +44,7 @@ class _Socket:
     def __init__(self, transport: Any) -> None:
         self.direct_transport = transport
         self.upgraded, self.upgrading, self.closed = True, False, False
+        self.holding = False  # packets held until a CONNECT reply (realtime/protocol)
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
 
 
@@ -63,7 +64,9 @@ async def test_direct_path_only_for_an_idle_websocket_writer() -> None:
     waiter = asyncio.ensure_future(sock.queue.get())
     await asyncio.sleep(0)
     assert direct_transport(sock) is transport
-    for attr, value in (("upgraded", False), ("upgrading", True), ("closed", True)):
+    for attr, value in (
+        ("upgraded", False), ("upgrading", True), ("closed", True), ("holding", True)
+    ):
         setattr(sock, attr, value)
         assert direct_transport(sock) is None, attr
         setattr(sock, attr, not value)

@@ -9,28 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers.node import JS_DIR, node_with_modules
 from tests.realtime.clients import Client, World
 from tests.realtime.conftest import GatewayFactory
-
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
 
 
 @pytest.fixture(scope="session")
 def node_client() -> list[str]:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("Node.js 20+ and npm are needed for the JavaScript client test")
-    if not (JS_DIR / "node_modules" / "socket.io-client").is_dir():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True,
-                       capture_output=True, timeout=180)
-    return [node, str(JS_DIR / "client.mjs")]
+    return [node_with_modules("socket.io-client"), str(JS_DIR / "client.mjs")]
 
 
 async def run_node(cmd: list[str], *args: str) -> list[dict[str, Any]]:

@@ -1,0 +1,524 @@
+"""Engine.IO 4 fixes over python-engineio's asyncio server and its aiohttp driver.
+
+Each fix names the rule it follows: the Engine.IO protocol document (engine.io-protocol, v4,
+"Transports", "Heartbeat", "Upgrade", "Packet encoding") and, where the document is silent, the
+Node reference server (engine.io 6), which is what clients are written against.
+
+- Handshake: `pingInterval` is advertised in exact milliseconds (python-engineio truncates the
+  seconds first, so 0.3 s became 0); a missing or unknown `transport` is 400 (it was taken as
+  polling), as is any method but GET, POST and OPTIONS (a PUT was 405, or aiohttp's 405).
+- Heartbeat: the server closes the session `pingTimeout` after an unanswered PING, at that
+  moment (python-engineio noticed only lazily, up to `pingInterval + pingTimeout` later).
+- Polling: a POST is answered `ok`; a POST that does not decode closes the session and gets 400
+  (it was answered 200 and logged as a server error); a second concurrent GET closes the session
+  (the waiting one gets the CLOSE packet, the duplicate 400); closing a session releases a waiting
+  GET with NOOP; the body is read whole up to `maxPayload` (a short read cut payloads, and a
+  too-large POST with no poll waiting hung for ever in `close(wait=True)`).
+- Upgrade: the NOOP that ends the pending poll goes to that poll only (it leaked onto the
+  WebSocket as an extra `6`); a WebSocket for a session that is already upgraded, upgrading or
+  unknown is accepted and closed (it was refused with HTTP 400, which WebSocket clients report
+  as an error, not as a close).
+- WebSocket: a frame that is not an Engine.IO packet closes the session at once, running the
+  disconnect handler (it aborted the handler and left the session, and the application's
+  presence, alive until the ping timeout); a CLOSE packet or a server-side close ends the
+  connection at once (it waited for the next read timeout). Message data is passed on as sent
+  (python-engineio JSON-decoded text that looked like JSON).
+- WebSocket message limit = polling body limit = the advertised `maxPayload`, inclusive on
+  both (aiohttp refused a WebSocket message of exactly the limit); compression optional
+  (python-engineio's aiohttp driver always offered permessage-deflate).
+- CORS: `*` answers `Access-Control-Allow-Origin: *` without credentials; credentials are
+  allowed only for origins listed by name (python-engineio echoed any origin with credentials).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import engineio
+from aiohttp import web
+from engineio import exceptions
+from engineio.async_socket import AsyncSocket
+from engineio.packet import CLOSE, MESSAGE, NOOP, OPEN, PING, PONG, UPGRADE, Packet
+
+PACKET_TYPES = "0123456"
+# Longest wait for the writer before held packets are sent anyway (a writer blocked on a slow
+# reader must not hold up the connect handshake).
+HELD_FLUSH_WAIT_S = 0.5
+
+
+class InvalidPacketError(exceptions.EngineIOError):
+    """What the client sent is not an Engine.IO packet or payload."""
+
+
+class BadInputSink(Protocol):
+    """Told about each protocol violation of a connection (logging, metrics, limits)."""
+
+    def report(self, eio_sid: str, kind: str, detail: str) -> bool: ...
+
+    def forget(self, eio_sid: str) -> None: ...
+
+
+def decode_packet(encoded: str | bytes) -> Packet:
+    """One Engine.IO packet; message data stays exactly as sent (no JSON decoding)."""
+    if isinstance(encoded, bytes | bytearray):
+        return Packet(MESSAGE, bytes(encoded))
+    if not encoded:
+        raise InvalidPacketError("empty packet")
+    if encoded[0] == "b":
+        try:
+            return Packet(MESSAGE, base64.b64decode(encoded[1:], validate=True))
+        except binascii.Error:
+            raise InvalidPacketError("bad base64 packet") from None
+    if encoded[0] not in PACKET_TYPES:
+        raise InvalidPacketError("unknown packet type")
+    return Packet(int(encoded[0]), encoded[1:])
+
+
+async def read_body(stream: Any, declared: str | None, limit: int) -> bytes:
+    """The whole request body, refusing more than `limit` bytes (declared or actually sent)."""
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise InvalidPacketError("bad Content-Length") from None
+        if length > limit:
+            raise exceptions.ContentTooLongError()
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await stream.read(65536):
+        size += len(chunk)
+        if size > limit:
+            raise exceptions.ContentTooLongError()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class EngineSocket(AsyncSocket):
+    """One Engine.IO session (see the module docstring for what differs from the library)."""
+
+    def __init__(self, server: EngineServer, sid: str) -> None:
+        super().__init__(server, sid)
+        self.polling = False  # a GET poll is waiting for packets
+        self._awaiting_pong: int | None = None
+        self._pings = 0
+        self._hold = 0
+        self._held: list[Packet] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- sending, and holding packets back while an application handshake is answered ------
+
+    def hold(self) -> None:
+        """Keep packets sent from now on until `release()` (nested calls nest)."""
+        self._hold += 1
+
+    @property
+    def holding(self) -> bool:
+        return self._hold > 0
+
+    async def release(self) -> None:
+        """Send what was held, after the WebSocket writer has taken what was sent past it.
+
+        Waiting for the writer gives the handshake answer a write of its own, as Node's
+        Engine.IO does (it flushes the next packets only once a write has completed).
+        """
+        self._hold = max(0, self._hold - 1)
+        if self._hold or not self._held:
+            return
+        if self.upgraded and not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.queue.join(), HELD_FLUSH_WAIT_S)
+        held, self._held = self._held, []
+        for pkt in held:
+            await AsyncSocket.send(self, pkt)
+
+    async def send(self, pkt: Packet) -> None:
+        if self._hold:
+            self._held.append(pkt)
+        else:
+            await super().send(pkt)
+
+    async def send_first(self, pkt: Packet) -> None:
+        """Send past a hold (the handshake answer that the held packets must follow)."""
+        await AsyncSocket.send(self, pkt)
+
+    def send_nowait(self, pkt: Packet) -> None:
+        """Queue a packet without waiting (room fan-out), keeping the hold's order."""
+        if self._hold:
+            self._held.append(pkt)
+        else:
+            self.queue.put_nowait(pkt)
+
+    # --- heartbeat ---------------------------------------------------------------------------
+
+    def schedule_ping(self) -> None:
+        self.last_ping = None
+        self._awaiting_pong = None
+        self._spawn(self._send_ping())
+
+    async def _send_ping(self) -> None:
+        await asyncio.sleep(self.server.ping_interval)
+        if self.closing or self.closed:
+            return
+        self._pings += 1
+        ping = self._awaiting_pong = self._pings
+        self.last_ping = time.time()  # type: ignore[assignment]
+        await self.send(Packet(PING))
+        await asyncio.sleep(self.server.ping_timeout)
+        if self._awaiting_pong == ping and not (self.closing or self.closed):
+            await self.close(wait=False, reason=self.server.reason.PING_TIMEOUT)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    async def receive(self, pkt: Packet) -> None:
+        kind = pkt.packet_type
+        if kind == MESSAGE:
+            await self.server._trigger_event(
+                "message", self.sid, pkt.data, run_async=self.server.async_handlers
+            )
+        elif kind == PONG:
+            if self._awaiting_pong is not None:  # an unsolicited PONG changes nothing
+                self.schedule_ping()
+        elif kind == CLOSE:
+            await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
+        elif kind == PING:
+            # v4 heartbeats go server -> client; a client PING outside the upgrade probe is an
+            # error in the reference server too ("invalid heartbeat direction").
+            raise exceptions.UnknownPacketError("invalid heartbeat direction")
+        elif kind not in (OPEN, UPGRADE, NOOP):  # these three are ignored, as in Node
+            raise exceptions.UnknownPacketError("unknown packet type")
+
+    async def _invalid(self, exc: Exception) -> None:
+        """The client broke the protocol: report it and close the session now."""
+        self.server.report_bad_input(self.sid, "engineio", str(exc) or type(exc).__name__)
+        await self.close(wait=False, reason=self.server.reason.TRANSPORT_ERROR)
+
+    # --- polling -----------------------------------------------------------------------------
+
+    async def handle_get_request(self, environ: dict[str, Any]) -> Any:
+        connections = [s.strip() for s in environ.get("HTTP_CONNECTION", "").lower().split(",")]
+        if "upgrade" in connections and environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            return await self._upgrade_websocket(environ)
+        if self.upgrading or self.upgraded:
+            return [Packet(NOOP)]  # the poll that the upgrade ends
+        if self.polling:
+            # Two polls at once: the protocol closes the session; the waiting poll carries the
+            # CLOSE packet, this one fails.
+            await self._invalid(exceptions.EngineIOError("duplicate poll"))
+            raise exceptions.EngineIOError("duplicate poll")
+        self.polling = True
+        try:
+            return await self.poll()
+        except exceptions.QueueEmpty:
+            await self.close(wait=False, reason=self.server.reason.TRANSPORT_ERROR)
+            raise
+        finally:
+            self.polling = False
+
+    async def handle_post_request(self, environ: dict[str, Any]) -> None:
+        try:
+            body = await read_body(
+                environ["wsgi.input"],
+                environ.get("CONTENT_LENGTH"),
+                self.server.max_http_buffer_size,
+            )
+            packets = [decode_packet(p) for p in body.decode("utf-8").split("\x1e")]
+        except (InvalidPacketError, UnicodeDecodeError, exceptions.ContentTooLongError) as exc:
+            await self._invalid(exc)
+            raise InvalidPacketError(str(exc)) from None
+        for pkt in packets:
+            if self.closed:
+                break
+            try:
+                await self.receive(pkt)
+            except exceptions.UnknownPacketError as exc:
+                await self._invalid(exc)
+                raise InvalidPacketError(str(exc)) from None
+
+    # --- closing -----------------------------------------------------------------------------
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        """Close now and release whoever waits for packets (a poll, the WebSocket writer).
+
+        Never waits for the queue to drain: with no poll coming, `wait=True` hung for ever.
+        """
+        if self.closed or self.closing:
+            return
+        self._hold = 0
+        self._held.clear()
+        await super().close(wait=False, abort=abort, reason=reason)
+        if not self.upgraded and self.queue.empty():
+            self.queue.put_nowait(Packet(NOOP))  # a waiting poll ends with NOOP
+        self.queue.put_nowait(None)  # ... and the WebSocket writer stops
+
+    # --- WebSocket ---------------------------------------------------------------------------
+
+    async def _websocket_handler(self, ws: EngineWebSocket) -> None:
+        if self.connected and not await self._upgrade(ws):  # type: ignore[has-type]
+            return
+        if not self.connected:  # type: ignore[has-type]
+            self.connected = True
+            self.upgraded = True
+        writer = asyncio.ensure_future(self._websocket_writer(ws))
+        reason = self.server.reason.TRANSPORT_CLOSE
+        try:
+            while not self.closed:
+                try:
+                    frame = await ws.wait()
+                except OSError:
+                    break  # closed by the client, by the network or by our writer
+                try:
+                    await self.receive(decode_packet(frame))
+                except (InvalidPacketError, exceptions.UnknownPacketError) as exc:
+                    reason = self.server.reason.TRANSPORT_ERROR
+                    await self._invalid(exc)
+                    break
+        finally:
+            await self.close(wait=False, abort=True, reason=reason)
+            self.queue.put_nowait(None)
+            await writer
+
+    async def _upgrade(self, ws: EngineWebSocket) -> bool:
+        """The probe exchange of an upgrade from polling; False if the client gave up."""
+        self.upgrading = True
+        try:
+            probe = decode_packet(await ws.wait())
+            if probe.packet_type != PING or probe.data != "probe":
+                return False
+            await ws.send(Packet(PONG, data="probe").encode())
+            if self.polling:
+                self.queue.put_nowait(Packet(NOOP))  # ends the waiting poll, and only it
+            if decode_packet(await ws.wait()).packet_type != UPGRADE:
+                return False
+            self.upgraded = True
+            return True
+        except (OSError, InvalidPacketError):
+            return False
+        finally:
+            self.upgrading = False
+
+    async def _websocket_writer(self, ws: EngineWebSocket) -> None:
+        try:
+            while True:
+                try:
+                    packets = await self.poll()
+                except exceptions.QueueEmpty:
+                    break
+                if not packets:
+                    break
+                for pkt in packets:
+                    await ws.send(pkt.encode())
+        except (OSError, RuntimeError, ConnectionError):
+            pass  # the connection broke: the reader sees it too and closes the session
+        finally:
+            await ws.close()
+
+
+class EngineWebSocket:
+    """python-engineio's aiohttp WebSocket wrapper, with the server's message limit and an
+    explicit compression choice (aiohttp offers permessage-deflate unless told not to)."""
+
+    def __init__(self, handler: Callable[..., Any], server: EngineServer) -> None:
+        self.handler = handler
+        self.server = server
+        self._sock: web.WebSocketResponse | None = None
+        self.environ: dict[str, Any] = {}
+
+    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        request = environ["aiohttp.request"]
+        self._sock = web.WebSocketResponse(
+            # aiohttp refuses a message of exactly `max_msg_size` bytes; maxPayload is inclusive
+            # (a polling body of maxPayload bytes is accepted), so the two limits agree with +1.
+            max_msg_size=self.server.max_http_buffer_size + 1,
+            compress=self.server.websocket_compression,
+        )
+        await self._sock.prepare(request)
+        self.environ = environ
+        await self.serve(request)
+        return self._sock
+
+    async def serve(self, request: web.Request) -> None:
+        await self.handler(self)
+
+    async def close(self) -> None:
+        assert self._sock is not None
+        await self._sock.close()
+
+    async def send(self, message: str | bytes) -> None:
+        assert self._sock is not None
+        if isinstance(message, bytes):
+            await self._sock.send_bytes(message)
+        else:
+            await self._sock.send_str(message)
+
+    async def wait(self) -> str | bytes:
+        """The next text or binary message; OSError once the connection is closing."""
+        assert self._sock is not None
+        msg = await self._sock.receive()
+        if not isinstance(msg.data, str | bytes):
+            raise OSError("websocket closed")
+        return msg.data
+
+
+def _create_route(app: web.Application, server: EngineServer, endpoint: str) -> None:
+    # Every method reaches the server, so that a wrong one gets the protocol's 400 rather
+    # than aiohttp's 405.
+    app.router.add_route("*", endpoint, server.handle_request)
+
+
+class EngineServer(engineio.AsyncServer):
+    """python-engineio's `AsyncServer` (aiohttp only) with the fixes of this module.
+
+    Extra arguments: `websocket_compression` (permessage-deflate, default off as in Node's
+    Engine.IO 4), `websocket_class` (an `EngineWebSocket` subclass) and `bad_input` (a
+    `BadInputSink` told about every protocol violation; by default the first of each connection
+    is logged at INFO).
+    """
+
+    socket_class: type[EngineSocket] = EngineSocket
+
+    def __init__(
+        self,
+        *args: Any,
+        websocket_compression: bool = False,
+        websocket_class: type[EngineWebSocket] = EngineWebSocket,
+        bad_input: BadInputSink | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if self.async_mode != "aiohttp":
+            raise ValueError("EngineServer supports async_mode='aiohttp' only")
+        self.websocket_compression = websocket_compression
+        self.bad_input = bad_input
+        self._async = {
+            **self._async,  # type: ignore[has-type]
+            "websocket": websocket_class,
+            "create_route": _create_route,
+        }
+
+    def report_bad_input(self, sid: str, kind: str, detail: str) -> None:
+        if self.bad_input is not None:
+            self.bad_input.report(sid, kind, detail)
+        else:
+            self.logger.info("%s: protocol violation (%s): %s", sid, kind, detail)
+
+    async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
+        environ = self._async["translate_request"](*args, **kwargs)
+        method = environ["REQUEST_METHOD"]
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        transport = query.get("transport", [None])[0]
+        if method not in ("GET", "POST", "OPTIONS"):
+            return await self._make_response(self._bad_request("Bad request method"), environ)
+        if method != "OPTIONS" and transport not in self.transports:
+            return await self._make_response(self._bad_request("Invalid transport"), environ)
+        sid = query.get("sid", [None])[0]
+        if (
+            sid is not None
+            and method == "GET"
+            and transport == "websocket"
+            and environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+            and self._origin_allowed(environ)
+        ):
+            existing = self.sockets.get(sid)
+            if existing is None or existing.closed or existing.upgraded or existing.upgrading:
+                return await self._accept_and_close(environ)
+        return await super().handle_request(*args, **kwargs)
+
+    def _origin_allowed(self, environ: dict[str, Any]) -> bool:
+        origin = environ.get("HTTP_ORIGIN")
+        if self.cors_allowed_origins == [] or not origin:
+            return True
+        allowed = self._cors_allowed_origins(environ)
+        return allowed is None or origin in allowed
+
+    async def _accept_and_close(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        async def close_at_once(ws: EngineWebSocket) -> None:
+            await ws.close()
+
+        ws = self._async["websocket"](close_at_once, self)
+        return await ws(environ)
+
+    async def _handle_connect(
+        self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
+    ) -> Any:
+        # python-engineio 4.15.1's `_handle_connect`, with `socket_class` and exact timings.
+        if self.start_service_task:  # type: ignore[has-type]
+            self.start_service_task = False
+            self.service_task_handle = self.start_background_task(self._service_task)
+        sid = self.generate_id()
+        s = self.socket_class(self, sid)
+        self.sockets[sid] = s
+        interval = self.ping_interval + self.ping_interval_grace_period
+        await s.send(
+            Packet(
+                OPEN,
+                {
+                    "sid": sid,
+                    "upgrades": self._upgrades(sid, transport),
+                    "pingTimeout": round(self.ping_timeout * 1000),
+                    "pingInterval": round(interval * 1000),
+                    "maxPayload": self.max_http_buffer_size,
+                },
+            )
+        )
+        ret = await self._trigger_event("connect", sid, environ, run_async=False)
+        if ret is not None and ret is not True:
+            del self.sockets[sid]
+            self.logger.warning("Application rejected connection")
+            return self._unauthorized(ret or None)
+        s.schedule_ping()
+        if transport == "websocket":
+            ret = await s.handle_get_request(environ)
+            if s.closed and sid in self.sockets:
+                del self.sockets[sid]
+            return ret
+        s.connected = True
+        try:
+            return self._ok(await s.poll(), jsonp_index=jsonp_index)
+        except exceptions.QueueEmpty:
+            return self._bad_request()
+
+    def _ok(
+        self,
+        packets: list[Packet] | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        jsonp_index: int | None = None,
+    ) -> dict[str, Any]:
+        if packets is None:  # a POST's answer: lower-case "ok", as the protocol shows it
+            return {
+                "status": "200 OK",
+                "headers": [("Content-Type", "text/plain; charset=UTF-8")],
+                "response": b"ok",
+            }
+        return super()._ok(packets, headers=headers, jsonp_index=jsonp_index)
+
+    def _cors_headers(self, environ: dict[str, Any]) -> list[tuple[str, str]]:
+        if self.cors_allowed_origins == []:
+            return []
+        headers: list[tuple[str, str]] = []
+        origin = environ.get("HTTP_ORIGIN")
+        allowed = self._cors_allowed_origins(environ)
+        if origin and allowed is None:
+            headers.append(("Access-Control-Allow-Origin", "*"))
+        elif origin and origin in allowed:
+            headers += [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+            if self.cors_credentials:
+                headers.append(("Access-Control-Allow-Credentials", "true"))
+        if environ["REQUEST_METHOD"] == "OPTIONS":
+            headers.append(("Access-Control-Allow-Methods", "OPTIONS, GET, POST"))
+            if "HTTP_ACCESS_CONTROL_REQUEST_HEADERS" in environ:
+                headers.append(
+                    ("Access-Control-Allow-Headers", environ["HTTP_ACCESS_CONTROL_REQUEST_HEADERS"])
+                )
+        return headers
