@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from limits.aio.strategies import MovingWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from commerce.broker import TaskProducer
 from commerce.db import make_engine, make_sessionmaker
 from commerce.inventory.gate import StockGate
 from shared.bus import EventBus, make_bus
@@ -30,6 +31,7 @@ class AppContext:
     tokens: TokenIssuer
     limiter: MovingWindowRateLimiter
     stock_gate: StockGate
+    producer: TaskProducer
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -50,6 +52,7 @@ class AppContext:
             tokens=make_issuer(settings),
             limiter=make_limiter(settings.redis_url),
             stock_gate=StockGate(redis, sessions, ttl_s=settings.order_stock_gate_ttl_s),
+            producer=TaskProducer(settings),
         )
 
     async def close(self) -> None:

@@ -87,7 +87,8 @@ def _dead_lettering_base(dead_letter_queue: str, queue: str) -> type[Task]:
 
 
 def register(celery: Celery, settings: WorkerSettings) -> None:
-    """Create one Celery task per registered async body (called once by worker.py)."""
+    """Create one Celery task per registered async body (called once by
+    `worker.create_worker_app`)."""
     for name, body in REGISTRY.items():
         queue = getattr(body, "queue", "celery")
 
@@ -136,12 +137,9 @@ async def enqueue(ctx: AppContext, body: AsyncBody, *args: Any, countdown: float
     """Run `body(*args)` in the background (after `countdown` seconds): on a worker if a broker
     is set, else in-process."""
     name: str = body.task_name  # type: ignore[attr-defined]
-    if ctx.settings.celery_broker_url:
-        from commerce.worker import celery_app
-
-        await asyncio.to_thread(
-            celery_app.send_task, name, args=list(args), queue=body.queue,  # type: ignore[attr-defined]
-            countdown=countdown or None,
+    if ctx.producer.enabled:
+        await ctx.producer.send(
+            name, args, queue=body.queue, countdown=countdown  # type: ignore[attr-defined]
         )
         return
 

@@ -3,6 +3,11 @@
 RabbitMQ by default in deployments (`CELERY_BROKER_URL`); without a broker the embedded runner
 executes the same task bodies in-process and runs the beat schedule as asyncio timers
 (`run_embedded_beat`).
+
+`create_worker_app(settings)` builds the worker's app from the settings it is given. Importing
+this module does nothing else: the `app` that `celery -A commerce.worker` looks up is built on
+that first look-up (`__getattr__`), from the environment's settings, with the worker's logging
+and Sentry.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from datetime import timedelta
 
 import structlog
 from celery import Celery, signals
-from kombu import Exchange, Queue
 
+from commerce.broker import make_celery
 from commerce.context import AppContext
 from commerce.tasks import BEAT, REGISTRY, register
 from shared.cli import run_or_die
@@ -29,42 +34,47 @@ TASK_MODULES = ["commerce.system_tasks", "commerce.orders.tasks", "commerce.stre
                 "commerce.media.tasks", "commerce.payments.tasks", "commerce.notifications.tasks",
                 "commerce.jobs"]
 
-QUEUES = ("celery", "payments", "media", "notifications")
-
 
 def _import_tasks() -> None:
     for module in TASK_MODULES:
         importlib.import_module(module)
 
 
-def make_celery(settings: WorkerSettings) -> Celery:
+def create_worker_app(settings: WorkerSettings) -> Celery:
+    """The worker's Celery app: the shared configuration (`commerce.broker`), every task, and
+    the beat schedule."""
     _import_tasks()
-    app = Celery("livecommerce")
-    app.conf.update(
-        broker_url=settings.celery_broker_url or "memory://",
-        result_backend=settings.celery_result_backend,
-        task_ignore_result=settings.celery_result_backend is None,
-        task_serializer="json",
-        accept_content=["json"],
-        result_serializer="json",
-        timezone="UTC",
-        enable_utc=True,
-        task_default_queue="celery",
-        task_queues=[Queue(q, Exchange(q), routing_key=q) for q in QUEUES],
-        task_acks_late=True,
-        worker_prefetch_multiplier=4,
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=5,
-        broker_transport_options={"confirm_publish": True},
-        beat_schedule={name: {"task": name, "schedule": every} for name, every in BEAT.items()},
-        worker_hijack_root_logger=False,
-        # Task events feed Flower's live view and its Prometheus metrics (flower_events_total):
-        # a worker's own counters live in its pool children, which nothing scrapes.
-        worker_send_task_events=True,
-        task_send_sent_event=True,
-    )
+    app = make_celery(settings, beat=BEAT)
     register(app, settings)
     return app
+
+
+def _main_app() -> Celery:
+    """The app of a `celery -A commerce.worker` process: settings from the environment, the
+    worker's structured logs and Sentry."""
+    settings = run_or_die(lambda: load(WorkerSettings))
+
+    def setup_logging(**_kwargs: object) -> None:
+        # Connecting this stops Celery from installing its own handlers.
+        configure_logging(level=settings.log_level, json=settings.log_json, service="worker")
+
+    signals.setup_logging.connect(setup_logging, weak=False)
+    init_sentry(settings, service="worker")
+    return create_worker_app(settings)
+
+
+_app: Celery | None = None
+
+
+def __getattr__(name: str) -> Celery:
+    """`app` (what `celery -A commerce.worker` looks up) and its older alias `celery_app`,
+    built on first use."""
+    global _app
+    if name not in ("app", "celery_app"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _app is None:
+        _app = _main_app()
+    return _app
 
 
 async def run_embedded_beat(settings: CommerceSettings) -> None:
@@ -90,18 +100,3 @@ async def run_embedded_beat(settings: CommerceSettings) -> None:
         for t in tasks:
             t.cancel()
         await ctx.close()
-
-
-_settings = run_or_die(lambda: load(WorkerSettings))
-
-
-@signals.setup_logging.connect
-def _logging(**_kwargs: object) -> None:
-    """Our structured logs in worker and beat processes (connecting this stops Celery from
-    installing its own handlers); importing this module elsewhere leaves logging alone."""
-    configure_logging(level=_settings.log_level, json=_settings.log_json, service="worker")
-
-
-init_sentry(_settings, service="worker")
-celery_app = make_celery(_settings)
-app = celery_app

@@ -172,10 +172,6 @@ class Chat:
             stream_id, "chat_batch", {"messages": messages}, seq=int(messages[-1]["seq"])
         )
 
-    async def recent(self, stream_id: int) -> list[dict[str, Any]]:
-        raw = await self.ctx.redis.lrange(rooms.chat_history(stream_id), 0, -1)
-        return [orjson.loads(m) for m in raw]
-
     async def delete(self, stream_id: int, message_id: str) -> bool:
         """Remove a message from the history (and a pending batch); True if it was there."""
         removed = 0

@@ -123,10 +123,6 @@ class Pins:
         ):
             await self.ctx.room_events.emit(stream_id, "product_unpinned", {})
 
-    async def pinned(self, stream_id: int) -> dict[str, Any] | None:
-        raw = await self.ctx.redis.get(rooms.pin(stream_id))
-        return orjson.loads(raw) if raw else None
-
     async def stock_changed(self, product_id: int, stock: int) -> list[int]:
         """Record a product's new stock and update its stored pins; returns the streams where
         it is pinned. Called by the relay, one event at a time in the outbox's order."""

@@ -7,6 +7,9 @@
   it off by default.
 - Room emits write one pre-built WebSocket frame straight to each idle recipient's transport
   (`DirectFanout`), instead of a task, a queue hop and a frame build per recipient.
+
+Several of these reach into library internals; `realtime.internals` (imported first) refuses
+to import this module on library versions they were not checked against.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ import socketio
 import socketio.packet
 from aiohttp import web
 
+from realtime import internals
 from realtime.metrics import FANOUT_WRITES
 from realtime.protocol import EngineWebSocket
 
+internals.check()  # at import: refuse library versions these internals were not checked on
 _DIRECT_WRITES = FANOUT_WRITES.labels("direct")
 _QUEUED_WRITES = FANOUT_WRITES.labels("queued")
 

@@ -53,12 +53,6 @@ class AppError(Exception):
         """HTTP headers the answer carries (sockets ignore them)."""
         return {}
 
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": str(self.code), "message": self.message}
-        if self.details is not None:
-            body["details"] = self.details
-        return body
-
 
 class InvalidInput(AppError):
     code = ErrorCode.INVALID

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any
 
 import structlog
 from sqlalchemy import select, update
 
-from commerce.catalog import service as catalog_service
 from commerce.catalog.models import Product
 from commerce.catalog.schemas import MAX_IMAGES
 from commerce.context import AppContext
 from commerce.db import transaction
-from commerce.media import images
+from commerce.media import images, tasks
 from commerce.media.models import Upload
 from commerce.media.storage import LocalStorage, PresignedPut, storage
-from shared import livedata
 from shared.errors import AppError, Conflict, NotFound
 from shared.tokens import Principal
 
@@ -83,8 +80,6 @@ async def _reject(ctx: AppContext, upload: Upload, error: AppError) -> None:
 
 async def complete_upload(ctx: AppContext, *, key: str, principal: Principal) -> Upload:
     """Validate the uploaded object; rejects are deleted and raised, accepted ones queued."""
-    from commerce.media import tasks  # the task module imports this one
-
     upload = await get_upload(ctx, key=key, principal=principal)
     if upload.status == "rejected":
         raise images.ImageRejected(upload.error or "the upload was rejected", code="rejected")
@@ -123,53 +118,6 @@ async def complete_upload(ctx: AppContext, *, key: str, principal: Principal) ->
     if moved.rowcount == 1:  # type: ignore[attr-defined]
         await tasks.enqueue_thumbnails(ctx, upload.id)
     return await get_upload(ctx, key=key, principal=principal)
-
-
-async def make_thumbnails(ctx: AppContext, *, upload_id: int) -> dict[str, Any]:
-    """Render, store and attach the thumbnails of one validated upload (idempotent)."""
-    async with ctx.sessions() as session:
-        upload = await session.get(Upload, upload_id)
-    if upload is None or upload.status != "processing":
-        return upload.variants if upload else {}
-    settings = ctx.settings
-    store = storage(ctx)
-    data = await store.read(upload.object_key)
-    rendered = await asyncio.to_thread(
-        images.thumbnails,
-        data,
-        settings.media_thumbnail_sizes,
-        max_pixels=settings.media_max_pixels,
-    )
-    variants: dict[str, Any] = {}
-    for size, webp in rendered.items():
-        object_key = f"products/{upload.product_id}/{upload.key}-{size}.webp"
-        await store.put(object_key, webp, content_type="image/webp")
-        variants[str(size)] = store.public_url(object_key)
-    primary = variants[str(max(rendered))]
-    async with transaction(ctx.sessions) as session:
-        product = await session.scalar(
-            select(Product).where(Product.id == upload.product_id).with_for_update()
-        )
-        done = await session.execute(
-            update(Upload)
-            .where(Upload.id == upload.id, Upload.status == "processing")
-            .values(status="ready", variants=variants)
-        )
-        won = done.rowcount == 1  # type: ignore[attr-defined]
-        if (
-            product is not None
-            and won
-            and primary not in product.images
-            and len(product.images) < MAX_IMAGES
-        ):
-            product.images = [*product.images, primary]
-    if product is not None and not product.is_deleted:
-        try:
-            await livedata.put_product(ctx.redis, catalog_service.snapshot(product))
-        except Exception:
-            log.exception("product_snapshot_failed", product_id=product.id)
-    log.info("thumbnails_ready", key=upload.key, sizes=sorted(rendered))
-    return variants
 
 
 async def store_local_upload(

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from commerce.context import AppContext
-from commerce.media import service
+from commerce.media import thumbnails
 from commerce.media.storage import storage
 from commerce.streams import cloudflare
 from commerce.streams.models import Stream
@@ -28,7 +28,7 @@ FFMPEG_TIMEOUT_S = 120
 
 @async_task("media.make_thumbnails", queue="media")
 async def make_thumbnails(ctx: AppContext, upload_id: int) -> dict[str, Any]:
-    return await service.make_thumbnails(ctx, upload_id=upload_id)
+    return await thumbnails.make_thumbnails(ctx, upload_id=upload_id)
 
 
 async def enqueue_thumbnails(ctx: AppContext, upload_id: int) -> None:

@@ -1,0 +1,184 @@
+"""The import graph of `shared/`, `commerce/` and `realtime/`: no cycles, and the layers of
+DESIGN.md (shared <- commerce, realtime; inventory <- catalog, orders <- payments, streams).
+
+A small AST walk, so every import counts: module-level, inside functions and under
+`TYPE_CHECKING` (a cycle hidden there is still a cycle in the design). `from a import b`
+counts as importing `a.b` when that is a module, else `a`.
+
+Data models (`commerce.<domain>.models`) are the bottom layer of commerce (they import only
+`commerce.db` and each other): any domain may read another's tables through them, as the
+checkout reads products and streams, so they do not count as an arrow between domains.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("shared", "commerce", "realtime")
+Graph = Mapping[str, set[str]]
+# Being removed (issue 19): the gateway's services reach each other through the context.
+REALTIME_SERVICES = [
+    "realtime.chat", "realtime.context", "realtime.membership", "realtime.moderation",
+    "realtime.pins", "realtime.presence", "realtime.reactions",
+]
+# Open (noticed in issue 19, the payments sandbox's own work in progress): the gateway registry
+# builds sandbox transports (payments -> sandbox) while the sandbox signs with the gateways'
+# wire-format helpers (sandbox -> payments). Between domains only; no module cycle.
+PAYMENTS_SANDBOX = ["commerce.payments", "commerce.sandbox"]
+
+
+@cache
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _owner(name: str) -> str | None:
+    """The module of ours that `name` (a module or a name in one) belongs to."""
+    while name and name not in modules():
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imported(module: str, path: Path) -> Iterable[str]:
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+@cache
+def graph() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = defaultdict(set)
+    for module, path in modules().items():
+        for name in _imported(module, path):
+            owner = _owner(name)
+            if owner is not None and owner != module:
+                edges[module].add(owner)
+    return dict(edges)
+
+
+def cycles(edges: Graph) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for succ in edges.get(node, ()):
+            if succ not in index:
+                visit(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def domain(module: str) -> str:
+    """`commerce.orders.checkout.flow` -> `commerce.orders`; `shared.bus` -> `shared.bus`."""
+    return ".".join(module.split(".")[:2])
+
+
+def domain_graph() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = defaultdict(set)
+    for module, targets in graph().items():
+        for target in targets:
+            if domain(target) != domain(module) and not target.endswith(".models"):
+                edges[domain(module)].add(domain(target))
+    return dict(edges)
+
+
+def arrows(source: str, target: str) -> list[str]:
+    """Imports from modules under `source` to modules under `target`, models aside."""
+    return sorted(
+        f"{module} -> {imported}"
+        for module, targets in graph().items()
+        if module == source or module.startswith(source + ".")
+        for imported in targets
+        if (imported == target or imported.startswith(target + "."))
+        and not imported.endswith(".models")
+    )
+
+
+def test_the_walk_sees_imports_inside_functions_and_type_checking() -> None:
+    edges = cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
+    assert edges == [["a", "b", "c"]]
+    assert "commerce.context" in graph()["commerce.app"]  # a plain module-level import
+    assert len(modules()) > 100
+
+
+def test_no_module_import_cycles() -> None:
+    assert cycles(graph()) == [REALTIME_SERVICES]
+
+
+def test_no_cycles_between_domains() -> None:
+    assert cycles(domain_graph()) == [PAYMENTS_SANDBOX, REALTIME_SERVICES]
+
+
+def test_shared_imports_neither_service() -> None:
+    assert arrows("shared", "commerce") == []
+    assert arrows("shared", "realtime") == []
+
+
+def test_commerce_and_realtime_stand_side_by_side() -> None:
+    assert arrows("commerce", "realtime") == []
+    assert arrows("realtime", "commerce") == []
+
+
+def test_inventory_is_below_catalog_and_orders() -> None:
+    for above in ("catalog", "orders", "carts", "payments", "streams", "media", "auth"):
+        assert arrows("commerce.inventory", f"commerce.{above}") == []
+
+
+def test_catalog_and_orders_do_not_reach_up() -> None:
+    for upper in ("payments", "streams", "media"):
+        assert arrows("commerce.catalog", f"commerce.{upper}") == []
+        assert arrows("commerce.orders", f"commerce.{upper}") == []
+    assert arrows("commerce.catalog", "commerce.orders") == []
+
+
+def test_models_import_only_models_and_the_database() -> None:
+    allowed = {"commerce.db", "commerce.models"}
+    for module, targets in graph().items():
+        # (`commerce.models` itself gathers every table for Alembic.)
+        if module.endswith(".models") and module.startswith("commerce.") and module != (
+            "commerce.models"
+        ):
+            assert {
+                t for t in targets
+                if t.startswith("commerce.") and t not in allowed and not t.endswith(".models")
+            } == set(), module
