@@ -25,6 +25,7 @@ import orjson
 from celery import Celery
 from kombu import Queue
 
+from commerce.broker import make_celery
 from shared.cli import run_or_die
 from shared.settings import WorkerSettings, load
 
@@ -90,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.celery_broker_url:
         print("error: CELERY_BROKER_URL is not set (no broker, no dead letters)", file=sys.stderr)
         return 2
-    from commerce.worker import celery_app
-
-    records = drain(celery_app, settings.dead_letter_queue, limit=options.limit,
+    records = drain(make_celery(settings), settings.dead_letter_queue, limit=options.limit,
                     replay=options.action == "replay")
     for record in records:
         sys.stdout.write(orjson.dumps(record).decode() + "\n")

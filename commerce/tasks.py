@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 from celery import Celery, Task
 
+from commerce import deadletter
 from commerce.context import AppContext
 from commerce.metrics import CELERY_TASKS
 from shared.settings import WorkerSettings
@@ -69,8 +70,6 @@ def _dead_lettering_base(dead_letter_queue: str, queue: str) -> type[Task]:
         def on_failure(
             self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
         ) -> None:
-            from commerce import deadletter
-
             record = deadletter.record_of(
                 task=self.name, task_id=task_id, args=args, kwargs=kwargs, queue=queue, exc=exc,
                 retries=self.request.retries,
