@@ -20,6 +20,7 @@ from aiohttp import web
 
 from commerce.app import create_app as create_commerce
 from commerce.preflight import alembic_config, preflight
+from commerce.server import server_config
 from realtime.app import create_app as create_gateway
 from shared.cli import run_or_die
 from shared.logging import configure_logging
@@ -38,17 +39,7 @@ def migrate(settings: CommerceSettings) -> None:
 
 async def serve(commerce: CommerceSettings, gateway: GatewaySettings) -> None:
     await preflight(commerce)
-    api = uvicorn.Server(
-        uvicorn.Config(
-            create_commerce(commerce),
-            host=commerce.host,
-            port=commerce.port,
-            log_config=None,
-            access_log=False,
-            proxy_headers=True,
-            forwarded_allow_ips=",".join(commerce.trusted_proxies),
-        )
-    )
+    api = uvicorn.Server(server_config(create_commerce(commerce), commerce))
     api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     runner = web.AppRunner(create_gateway(gateway), access_log=None)
     await runner.setup()

@@ -9,6 +9,7 @@ import uvicorn
 
 from commerce.app import create_app
 from commerce.preflight import preflight
+from commerce.server import server_config
 from shared.cli import run_or_die
 from shared.logging import configure_logging
 from shared.observability import init_sentry
@@ -25,19 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(level=settings.log_level, json=settings.log_json, service="commerce")
     init_sentry(settings, service="commerce")
     run_or_die(lambda: asyncio.run(preflight(settings)))
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.trusted_proxies),
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
-    uvicorn.Server(config).run()
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
 
 
 if __name__ == "__main__":

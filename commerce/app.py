@@ -16,6 +16,7 @@ from commerce.context import AppContext
 from commerce.errors import install_error_handlers
 from commerce.health import router as health_router
 from commerce.hot_routes import HotRoute, HotRoutesMiddleware
+from commerce.media.storage import LOCAL_ROUTE
 from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from commerce.notifications.consumer import EventConsumer
 from commerce.notifications.events import handle as handle_event
@@ -28,6 +29,7 @@ from commerce.recovery import restore_redis_state
 from commerce.sandbox.payments import providers as payment_sandboxes
 from commerce.sandbox.router import router as sandbox_router
 from shared import events as ev
+from commerce.security_headers import SecurityHeadersMiddleware
 from shared.settings import CommerceSettings
 
 log = structlog.get_logger(__name__)
@@ -110,8 +112,22 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         allow_headers=["*"],
         expose_headers=["X-Request-ID", "Retry-After"],
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    webhooks = settings.webhook_max_body_bytes
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        by_prefix={
+            # The local upload stand-in takes what the upload ticket advertises.
+            LOCAL_ROUTE + "/": settings.media_max_upload_bytes,
+            api_router.prefix + "/payments/webhooks/": webhooks,
+            api_router.prefix + "/webhooks/": webhooks,
+        },
+    )
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: every answer, including 413s and 429s from inner layers, carries the headers.
+    app.add_middleware(
+        SecurityHeadersMiddleware, metrics_networks=settings.metrics_allowed_networks
+    )
     app.include_router(health_router)
     app.include_router(payment_pages)
     app.include_router(api_router)

@@ -14,6 +14,7 @@ from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from commerce import throttle
 from commerce.context import AppContext
 from shared.errors import Forbidden, Unauthorized
 from shared.tokens import Principal, ensure_not_revoked
@@ -106,5 +107,21 @@ def client_ip(request: Request) -> str:
 
 
 ClientIP = Annotated[str, Depends(client_ip)]
+
+
+def rate_limited(action: throttle.Action) -> object:
+    """The caller, once `action` is counted against their per-user and per-address limits
+    (429 `rate_limited` with Retry-After when either is used up)."""
+
+    async def check(ctx: CtxDep, principal: CurrentPrincipal, ip: ClientIP) -> Principal:
+        await throttle.enforce_action(ctx, action, user_id=principal.user_id, ip=ip)
+        return principal
+
+    return Depends(check)
+
+
+OrderingPrincipal = Annotated[Principal, rate_limited("orders")]
+PayingPrincipal = Annotated[Principal, rate_limited("payments")]
+CartWriter = Annotated[Principal, rate_limited("cart")]
 SellerPrincipal = Annotated[Principal, require_role("seller", "admin")]
 AdminPrincipal = Annotated[Principal, require_role("admin")]

@@ -54,6 +54,7 @@ class HotRequest:
     state: State  # the app's (`ctx`, and what `create_app` built beside it)
     headers: Headers
     body: bytes
+    client_ip: str  # as `commerce.deps.client_ip` gives it (after uvicorn's proxy headers)
 
     @property
     def ctx(self) -> AppContext:
@@ -132,7 +133,10 @@ class HotRoutesMiddleware:
         body = await _body(receive)
         if body is None:
             return  # the client went away before sending its whole body: nothing to answer
-        request = HotRequest(scope["app"].state, dict(scope["headers"]), body)
+        client = scope.get("client")
+        request = HotRequest(
+            scope["app"].state, dict(scope["headers"]), body, client[0] if client else "unknown"
+        )
         try:
             response = await route.handler(request)
         except AppError as exc:

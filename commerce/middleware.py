@@ -63,24 +63,39 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """413 for bodies over `max_bytes`, by Content-Length or while streaming."""
+    """413 for bodies over the limit, by Content-Length or while streaming.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    One default (`max_bytes`) and per-path-prefix limits (`by_prefix`, first match wins): the
+    local upload route takes what the upload ticket advertises (`MEDIA_MAX_UPLOAD_BYTES`), and
+    anonymous webhooks take much less than the default.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, by_prefix: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.by_prefix = tuple((by_prefix or {}).items())
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.by_prefix:
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["path"]) if self.by_prefix else self.max_bytes
         for name, value in scope.get("headers") or []:
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await _reject(send, self.max_bytes)
+                    await _reject(send, limit)
                     return
         received = 0
 
@@ -89,14 +104,14 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await _reject(send, self.max_bytes)
+            await _reject(send, limit)
 
 
 class _TooLarge(Exception):

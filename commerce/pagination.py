@@ -19,7 +19,10 @@ from shared.errors import InvalidInput
 T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=100, description="page size (1-100)")]
-Cursor = Annotated[str | None, Query(max_length=512, description="from the previous page")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=512, pattern=r"^[A-Za-z0-9_-]*$", description="from the previous page"),
+]
 
 
 class Page(BaseModel, Generic[T]):
@@ -27,21 +30,50 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None
 
 
-def encode_cursor(*key: Any) -> str:
+_MAX_KEY = 2**63 - 1  # keys are BIGINT columns or small ranks: anything larger is tampering
+_MAX_TEXT = 64
+
+
+def encode_cursor(*key: int | str) -> str:
+    """The opaque cursor for a page that ends at the row with sort key `key`."""
     return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
+    """The sort key a cursor holds, or 422 `invalid_cursor`.
+
+    The one codec every list uses: a key is exactly `arity` parts, each an integer in the signed
+    64-bit range (the lists sort on BIGINT ids and small integer ranks) or a short string (an ISO
+    timestamp), so nothing a client makes up (floats, `2**63`, `1e300`, nesting, booleans)
+    reaches a query. `decode_id_cursor` is the common one-integer case.
+    """
     if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = orjson.loads(raw)
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        raise InvalidInput("malformed cursor", code="invalid_cursor") from None
+        raise _invalid() from None
     if not isinstance(key, list) or len(key) != arity:
-        raise InvalidInput("malformed cursor", code="invalid_cursor")
+        raise _invalid()
     for part in key:
-        if not isinstance(part, int | str | float) or isinstance(part, bool):
-            raise InvalidInput("malformed cursor", code="invalid_cursor")
+        if isinstance(part, str):
+            if len(part) > _MAX_TEXT:
+                raise _invalid()
+        elif not isinstance(part, int) or isinstance(part, bool) or not -_MAX_KEY <= part <= _MAX_KEY:
+            raise _invalid()
     return key
+
+
+def decode_id_cursor(cursor: str | None) -> int | None:
+    """The id of the last row of the previous page (lists ordered by id, newest first)."""
+    key = decode_cursor(cursor, 1)
+    if key is None:
+        return None
+    if not isinstance(key[0], int):
+        raise _invalid()
+    return key[0]
+
+
+def _invalid() -> InvalidInput:
+    return InvalidInput("malformed cursor", code="invalid_cursor")

@@ -1,4 +1,5 @@
-"""Rate limits on the shared `limits` moving-window limiter (Redis): logins, sign-ups, search.
+"""Rate limits on the shared `limits` moving-window limiter (Redis): logins, sign-ups, search,
+and the writes a bot repeats (orders, payment starts, cart writes; per user and per address).
 
 Limits are settings in `limits` notation ("10/minute"); a refused hit becomes 429 `rate_limited`
 with `Retry-After` = seconds until the oldest hit in the window expires (when one slot frees).
@@ -8,15 +9,20 @@ hashing, a search query), so parallel callers cannot overshoot the limit while t
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import math
 import time
+from typing import TYPE_CHECKING, Literal
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import RateLimiter
 
 from shared.errors import RateLimited
+
+if TYPE_CHECKING:
+    from commerce.context import AppContext
 
 
 @functools.lru_cache(maxsize=32)
@@ -29,10 +35,79 @@ async def enforce(limiter: RateLimiter, spec: str, scope: str, key: str) -> None
     item = _item(spec)
     if await limiter.hit(item, "auth", scope, key):
         return
-    stats = await limiter.get_window_stats(item, "auth", scope, key)
     raise RateLimited(
-        "too many attempts; try again later", retry_after=math.ceil(stats.reset_time - time.time())
+        "too many attempts; try again later",
+        retry_after=await _retry_after(limiter, item, scope, key),
     )
+
+
+async def _retry_after(limiter: RateLimiter, item: RateLimitItem, scope: str, key: str) -> int:
+    stats = await limiter.get_window_stats(item, "auth", scope, key)
+    return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+async def enforce_user_and_address(
+    limiter: RateLimiter, *, action: str, per_user: str, per_ip: str, user_id: int, ip: str
+) -> None:
+    """Count one `action` for the user and for the address (both, concurrently: one Redis round
+    trip of latency); 429 `rate_limited` if either limit is used up. Per user stops one account
+    (and its many sessions); per address stops many throw-away accounts behind one address."""
+    user_item, ip_item = _item(per_user), _item(per_ip)
+    user_key, ip_key = f"{action}-user", f"{action}-ip"
+    user_ok, ip_ok = await asyncio.gather(
+        limiter.hit(user_item, "auth", user_key, str(user_id)),
+        limiter.hit(ip_item, "auth", ip_key, ip),
+    )
+    if user_ok and ip_ok:
+        return
+    item, scope, key = (user_item, user_key, str(user_id)) if not user_ok else (ip_item, ip_key, ip)
+    raise RateLimited(
+        f"too many {action.replace('_', ' ')} requests; try again later",
+        retry_after=await _retry_after(limiter, item, scope, key),
+    )
+
+
+Action = Literal["orders", "payments", "cart"]
+
+
+async def enforce_action(
+    ctx: AppContext, action: Action, *, user_id: int, ip: str
+) -> None:
+    """The per-user and per-address limits of one of the writes a bot repeats (settings
+    `RATE_LIMIT_<ACTION>_PER_USER` / `_PER_IP`)."""
+    settings = ctx.settings
+    per_user, per_ip = {
+        "orders": (settings.rate_limit_orders_per_user, settings.rate_limit_orders_per_ip),
+        "payments": (settings.rate_limit_payments_per_user, settings.rate_limit_payments_per_ip),
+        "cart": (settings.rate_limit_cart_per_user, settings.rate_limit_cart_per_ip),
+    }[action]
+    await enforce_user_and_address(
+        ctx.limiter, action=action, per_user=per_user, per_ip=per_ip, user_id=user_id, ip=ip
+    )
+
+
+async def allowed(limiter: RateLimiter, spec: str, scope: str, key: str) -> bool:
+    """Whether `scope`/`key` has room left, without counting anything."""
+    return await limiter.test(_item(spec), "auth", scope, key)
+
+
+async def count(limiter: RateLimiter, spec: str, scope: str, key: str) -> None:
+    """Count one hit (e.g. a failure, once known) whether or not the limit is used up."""
+    await limiter.hit(_item(spec), "auth", scope, key)
+
+
+async def refuse_if_used_up(limiter: RateLimiter, spec: str, scope: str, key: str) -> None:
+    """429 `rate_limited` if `scope`/`key` has no room left; counts nothing."""
+    item = _item(spec)
+    if not await limiter.test(item, "auth", scope, key):
+        raise RateLimited(
+            "too many failed attempts; try again later",
+            retry_after=await _retry_after(limiter, item, scope, key),
+        )
+
+
+async def reset(limiter: RateLimiter, spec: str, scope: str, key: str) -> None:
+    await limiter.clear(_item(spec), "auth", scope, key)
 
 
 def account_key(email: str) -> str:

@@ -46,20 +46,23 @@ def _retry() -> Retry:
                  supported_errors=(RedisConnectionError,))
 
 
+def _blocking_pool(url: str, *, decode_responses: bool = False) -> aioredis.BlockingConnectionPool:
+    return aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=POOL_SIZE,
+        timeout=POOL_WAIT_S,
+        decode_responses=decode_responses,
+        socket_connect_timeout=5,
+        socket_timeout=30,
+        socket_keepalive=True,
+        health_check_interval=HEALTH_CHECK_INTERVAL_S,
+        retry=_retry(),
+    )
+
+
 def make_redis(url: str | None, *, decode_responses: bool = False) -> aioredis.Redis:
     if url:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=POOL_SIZE,
-            timeout=POOL_WAIT_S,
-            decode_responses=decode_responses,
-            socket_connect_timeout=5,
-            socket_timeout=30,
-            socket_keepalive=True,
-            health_check_interval=HEALTH_CHECK_INTERVAL_S,
-            retry=_retry(),
-        )
-        return aioredis.Redis.from_pool(pool)
+        return aioredis.Redis.from_pool(_blocking_pool(url, decode_responses=decode_responses))
     # fakeredis builds a plain pool (100 connections, raising when exhausted); rebuild it as a
     # blocking one with the same connection class and arguments.
     template = fakeredis.FakeAsyncRedis(
@@ -90,8 +93,15 @@ async def readiness(redis: aioredis.Redis, *, require_aof: bool) -> str:
 
 def make_limiter(url: str | None) -> MovingWindowRateLimiter:
     """A `limits` moving-window limiter on the same Redis (redis-py client), or in memory when
-    embedded (one process holds all the counters then)."""
+    embedded (one process holds all the counters then). Its pool blocks like `make_redis`'s:
+    orders, payments and cart writes are limited, so a flash sale's burst goes through it."""
     if not url:
         return MovingWindowRateLimiter(storage_from_string("async+memory://"))
-    uri = url if url.startswith("async+") else "async+" + url
-    return MovingWindowRateLimiter(storage_from_string(uri, implementation="redispy"))
+    plain = url.removeprefix("async+")
+    return MovingWindowRateLimiter(
+        storage_from_string(
+            "async+" + plain,
+            implementation="redispy",
+            connection_pool=_blocking_pool(plain),  # type: ignore[arg-type]  # documented option
+        )
+    )

@@ -7,6 +7,7 @@ process keeps each process's knobs next to each other while sharing the common o
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -218,16 +219,60 @@ class CommerceSettings(BaseAppSettings):
     # instead of through FastAPI's router; same validation, auth, service and errors.
     hot_routes_enabled: bool = True
     max_body_bytes: int = 1_000_000
+    # Request-head limits of the API's HTTP server (commerce/server.py): bytes of the request
+    # line plus all headers, the number of headers, and seconds to send the whole head.
+    http_max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    http_max_headers: int = Field(default=100, ge=10)
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    # Payment and Cloudflare webhooks are anonymous: their bodies are small (a provider
+    # notification is a few KB), so they get a much smaller limit than the default.
+    webhook_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Who may read `GET /metrics` on the API port (others get 404): loopback and the private
+    # ranges Prometheus scrapes from (the cluster, Kubernetes pods). Empty: nobody.
+    metrics_allowed_networks: list[str] = Field(
+        default_factory=lambda: [
+            "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+            "fc00::/7",
+        ]
+    )
+
+    @field_validator("metrics_allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {network!r}") from None
+        return value
     # Rate limits (limits library notation). Per-address limits key on the address nginx
     # forwards; the embedded default is loose enough for local load tests.
     rate_limit_login_per_ip: str = "1000/minute"
-    rate_limit_login_per_account: str = "10/minute"
+    # Login throttling that cannot lock the owner out (OWASP Authentication Cheat Sheet):
+    # failed logins are counted per (account, address) pair, and only that pair is refused
+    # (429) once its budget is used up; failures of one account from all addresses past
+    # `login_slow_path_after` send every attempt on it down a slower path (a delay before the
+    # password check) instead of refusing it, so the owner can still sign in.
+    rate_limit_login_failures_per_pair: str = "10/15 minutes"
+    login_slow_path_after: str = "30/hour"
+    login_slow_path_delay_s: float = Field(default=2.0, ge=0, le=30)
     rate_limit_register_per_ip: str = "1000/minute"
     # Catalog search (`GET /products?q=`) per address: anonymous, and each query scans the
     # postings of its bigrams. Generous, as carrier-grade NAT puts many shoppers on one address.
     rate_limit_search_per_ip: str = "600/minute"
     # The payment return page's status polls (`GET /payments/status`), per address.
     rate_limit_payment_status_per_ip: str = "300/minute"
+    # The writes a bot repeats, per user and per address (429 `rate_limited`). Per address is
+    # generous: carrier-grade NAT and the embedded default's local load tests share one address.
+    rate_limit_orders_per_user: str = "60/minute"
+    rate_limit_orders_per_ip: str = "6000/minute"
+    rate_limit_payments_per_user: str = "30/minute"
+    rate_limit_payments_per_ip: str = "3000/minute"
+    rate_limit_cart_per_user: str = "120/minute"
+    rate_limit_cart_per_ip: str = "6000/minute"
+    # Anonymous provider returns (`GET /payments/webhooks/linepay?transactionId=`): each costs
+    # one call to the provider's API, so they are limited per address.
+    rate_limit_payment_return_per_ip: str = "60/minute"
     # bcrypt work factor (2^rounds); 12 is ~0.25 s a hash here. Tests lower it to 4.
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])

@@ -13,6 +13,7 @@ gateways drop sockets, so a reconnect with the same token is already refused.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -89,24 +90,43 @@ async def register(ctx: AppContext, *, data: RegisterIn, client_ip: str) -> Toke
 
 async def login(ctx: AppContext, *, data: LoginIn, client_ip: str) -> TokenPair:
     """Same error, and the same bcrypt work, for an unknown email, a wrong password, a
-    social-only account and a disabled one: the answer never tells which emails exist."""
+    social-only account and a disabled one: the answer never tells which emails exist.
+
+    Throttling (OWASP): every attempt counts against the address; failures count against the
+    (account, address) pair, which alone is refused once its budget is used up, so a guesser
+    elsewhere cannot lock the owner out. Many failures of one account from everywhere make
+    every attempt on it slower (a delay before the check), never impossible; a success clears
+    its pair's failures."""
     settings = ctx.settings
-    await throttle.enforce(ctx.limiter, settings.rate_limit_login_per_ip, "login-ip", client_ip)
-    await throttle.enforce(
-        ctx.limiter,
-        settings.rate_limit_login_per_account,
-        "login-account",
-        throttle.account_key(data.email),
-    )
+    limiter = ctx.limiter
+    await throttle.enforce(limiter, settings.rate_limit_login_per_ip, "login-ip", client_ip)
+    account = throttle.account_key(data.email)
+    pair_key = f"{account}:{client_ip}"
+    pair_limit = settings.rate_limit_login_failures_per_pair
+    await throttle.refuse_if_used_up(limiter, pair_limit, "login-fail-pair", pair_key)
+    if not await throttle.allowed(
+        limiter, settings.login_slow_path_after, "login-fail-account", account
+    ):
+        log.info("login_slow_path", account=account)
+        await asyncio.sleep(settings.login_slow_path_delay_s)
     async with ctx.sessions() as session:
         user = await session.scalar(select(User).where(User.email == data.email))
     stored = user.password_hash if user is not None else None
     rounds = settings.bcrypt_rounds
-    if not await passwords.verify_password(data.password, stored, rounds=rounds):
+    if (
+        not await passwords.verify_password(data.password, stored, rounds=rounds)
+        or user is None
+        or not user.is_active
+    ):
+        await asyncio.gather(
+            throttle.count(limiter, pair_limit, "login-fail-pair", pair_key),
+            throttle.count(
+                limiter, settings.login_slow_path_after, "login-fail-account", account
+            ),
+        )
         raise InvalidCredentials()
-    assert user is not None and stored is not None
-    if not user.is_active:
-        raise InvalidCredentials()
+    assert stored is not None
+    await throttle.reset(limiter, pair_limit, "login-fail-pair", pair_key)
     new_hash = None
     if passwords.needs_rehash(stored, rounds=rounds):  # the cost was raised: upgrade quietly
         new_hash = await passwords.hash_password(data.password, rounds=rounds)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response, status
 from commerce.carts import service
 from commerce.carts.schemas import CartItemPut, CartOut
 from commerce.catalog.dependencies import ProductId
-from commerce.deps import CtxDep, CurrentPrincipal
+from commerce.deps import CartWriter, CtxDep, CurrentPrincipal
 
 router = APIRouter(prefix="/cart", tags=["cart"])
 
@@ -19,7 +19,7 @@ async def get_cart(ctx: CtxDep, principal: CurrentPrincipal) -> CartOut:
 
 @router.put("/items/{product_id}", response_model=CartOut)
 async def put_item(
-    ctx: CtxDep, principal: CurrentPrincipal, product_id: ProductId, body: CartItemPut
+    ctx: CtxDep, principal: CartWriter, product_id: ProductId, body: CartItemPut
 ) -> CartOut:
     return await service.set_item(
         ctx, user_id=principal.user_id, product_id=product_id, quantity=body.quantity
@@ -27,12 +27,12 @@ async def put_item(
 
 
 @router.delete("/items/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_item(ctx: CtxDep, principal: CurrentPrincipal, product_id: ProductId) -> Response:
+async def delete_item(ctx: CtxDep, principal: CartWriter, product_id: ProductId) -> Response:
     await service.remove_item(ctx, user_id=principal.user_id, product_id=product_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)
-async def clear_cart(ctx: CtxDep, principal: CurrentPrincipal) -> Response:
+async def clear_cart(ctx: CtxDep, principal: CartWriter) -> Response:
     await service.clear_cart(ctx.redis, principal.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -25,6 +25,7 @@ from commerce.catalog import service
 from commerce.catalog.models import Product
 from commerce.deps import SellerPrincipal, SessionDep
 from shared.errors import NotFound
+from shared.jsonbounds import check_depth
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -43,8 +44,9 @@ def _malformed() -> RequestValidationError:
 def parse_exact_json(raw: bytes) -> Any:
     """JSON with fractions and exponents as `Decimal`; NaN/Infinity and absurd nesting refused."""
     try:
+        check_depth(raw)
         return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):  # JSONDecodeError, bad UTF-8, int digit limit
+    except ValueError:  # JsonTooDeep, JSONDecodeError, bad UTF-8, int digit limit
         raise _malformed() from None
 
 

@@ -31,6 +31,7 @@ from pydantic import (
 
 from commerce.catalog.models import Product
 from shared.money import Currency, from_minor, to_minor
+from shared.text import block_validator, line_validator
 
 MAX_PRICE = Decimal("99999999.99")
 MAX_STOCK = 1_000_000
@@ -117,8 +118,18 @@ def _bounded_attributes(value: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=5000)]
+# Names and descriptions are shown to every viewer of a room (pinned products): shared.text
+# removes control and bidi characters and refuses a name with nothing visible in it.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(line_validator(200)),
+]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=5000),
+    AfterValidator(block_validator(5000, allow_empty=True)),
+]
 Stock = Annotated[int, Field(ge=0, le=MAX_STOCK)]
 Attributes = Annotated[dict[str, Any], AfterValidator(_bounded_attributes)]
 ImageUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_https_url)]

@@ -8,8 +8,6 @@ fatal to the write (the snapshot has a TTL and is rewritten on the next change).
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +19,7 @@ from commerce.catalog.schemas import ProductCreate, ProductUpdate
 from commerce.context import AppContext
 from commerce.db import transaction
 from commerce.inventory import stock
-from commerce.pagination import decode_cursor, encode_cursor
+from commerce.pagination import decode_cursor, decode_id_cursor, encode_cursor
 from shared import livedata
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.money import MARKET_CURRENCY, from_minor
@@ -151,12 +149,12 @@ async def list_products(
     """A page of products: newest first, or by search rank when `q` is given."""
     if q is not None:
         return await _search_page(session, q=q, seller_id=seller_id, limit=limit, cursor=cursor)
-    key = decode_cursor(cursor, 1)
+    before = decode_id_cursor(cursor)
     stmt = select(Product).where(Product.is_deleted.is_(False))
     if seller_id is not None:
         stmt = stmt.where(Product.seller_id == seller_id)
-    if key is not None:
-        stmt = stmt.where(Product.id < _int_part(key[0]))
+    if before is not None:
+        stmt = stmt.where(Product.id < before)
     products = list(await session.scalars(stmt.order_by(Product.id.desc()).limit(limit + 1)))
     more = len(products) > limit
     products = products[:limit]
@@ -170,7 +168,9 @@ async def _search_page(
     key = decode_cursor(cursor, 4)
     after: search.RankKey | None = None
     if key is not None:
-        tier, position, name_length, product_id = (_int_part(part) for part in key)
+        if not all(isinstance(part, int) for part in key):
+            raise InvalidInput("malformed cursor", code="invalid_cursor")
+        tier, position, name_length, product_id = key
         after = (tier, position, name_length, -product_id)
     hits = await search.search(
         session, query=query, seller_id=seller_id, after=after, limit=limit + 1
@@ -185,8 +185,3 @@ async def _search_page(
         next_cursor = encode_cursor(tier, position, name_length, -negative_id)
     return products, next_cursor
 
-
-def _int_part(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
-        raise InvalidInput("malformed cursor", code="invalid_cursor")
-    return value

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,8 @@ class S3Storage:
 
 
 LOCAL_ROUTE = "/api/v1/media/local"
+# Object keys we write: `uploads/<id>/<hex>.<ext>`, `products/<id>/<hex>-<size>.webp`, ...
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._/-]{0,254}")
 
 
 class LocalStorage:
@@ -138,6 +141,11 @@ class LocalStorage:
         self._secret = secret.encode()
 
     def _path(self, key: str) -> Path:
+        """The file for `key`, or FileNotFoundError for anything that is not a plain key under
+        the root: NUL and other odd characters (`Path.resolve` raises ValueError on NUL), `..`,
+        absolute paths, and keys that resolve outside the root."""
+        if not _SAFE_KEY.fullmatch(key) or ".." in key.split("/"):
+            raise FileNotFoundError(key)
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root):
             raise FileNotFoundError(key)
@@ -161,10 +169,12 @@ class LocalStorage:
         )
 
     async def size(self, key: str) -> int | None:
+        """The object's size; None when there is none (a directory is not an object)."""
         try:
-            return self._path(key).stat().st_size
+            path = self._path(key)
         except FileNotFoundError:
             return None
+        return path.stat().st_size if path.is_file() else None
 
     async def read(self, key: str) -> bytes:
         return await asyncio.to_thread(self._path(key).read_bytes)

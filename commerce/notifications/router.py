@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from commerce.deps import CtxDep, CurrentPrincipal, SessionDep
 from commerce.notifications import inbox
 from commerce.notifications.schemas import NotificationOut
-from commerce.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from commerce.pagination import Cursor, Limit, Page, decode_id_cursor, encode_cursor
 
 router = APIRouter(prefix="/users/me/notifications", tags=["notifications"])
 
@@ -17,8 +17,7 @@ async def list_notifications(
     principal: CurrentPrincipal, session: SessionDep, limit: Limit = 20, cursor: Cursor = None
 ) -> Page[NotificationOut]:
     """Newest first, in the locale the user had when each was written."""
-    key = decode_cursor(cursor, 1)
-    before = int(key[0]) if key else None
+    before = decode_id_cursor(cursor)
     rows = await inbox.list_inbox(
         session, user_id=principal.user_id, limit=limit + 1, before_id=before
     )

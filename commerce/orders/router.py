@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from commerce.deps import CtxDep, CurrentPrincipal, SessionDep
+from commerce import throttle
+from commerce.deps import CtxDep, CurrentPrincipal, OrderingPrincipal, SessionDep
 from commerce.hot_routes import HotRequest, HotResponse
 from commerce.orders import fulfilment
 from commerce.orders import service as order_service
@@ -22,12 +23,15 @@ router = APIRouter(prefix="/orders", tags=["orders"])
     "",
     status_code=201,
     response_model=OrderOut,
-    responses={409: {"description": "out_of_stock, idempotency_conflict"}},
+    responses={
+        409: {"description": "out_of_stock, idempotency_conflict"},
+        429: {"description": "rate_limited (per user and per address)"},
+    },
 )
 async def place_order(
     body: OrderCreate,
     checkout: CheckoutDep,
-    principal: CurrentPrincipal,
+    principal: OrderingPrincipal,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", description="1-255 visible ASCII characters"),
@@ -48,6 +52,9 @@ async def place_order_hot(request: HotRequest) -> HotResponse:
     """`POST /orders` as a hot route (`commerce.hot_routes`): the same steps as `place_order`
     above, in the same order (authenticate, validate, place), without FastAPI's machinery."""
     principal = request.signed_principal()
+    await throttle.enforce_action(
+        request.ctx, "orders", user_id=principal.user_id, ip=request.client_ip
+    )
     body = request.json_model(OrderCreate)
     stored = await checkout_of(request.state).place_order(
         principal=principal, body=body,

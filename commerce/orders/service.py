@@ -21,7 +21,7 @@ from commerce.orders import state
 from commerce.orders.errors import InvalidTransition
 from commerce.orders.models import Order, OrderItem, Shipment
 from commerce.orders.schemas import OrderOut, OrderPage, order_out
-from commerce.pagination import decode_cursor, encode_cursor
+from commerce.pagination import decode_id_cursor, encode_cursor
 from shared.errors import Forbidden, NotFound
 from shared.tokens import Principal
 
@@ -99,8 +99,7 @@ async def list_orders(
     """Newest first, optionally in one `status`. Buyers list their own orders; `as_="seller"`
     lists orders that contain the caller's products (through the `(seller_id, order_id)`
     index), each narrowed to the caller's own lines and total."""
-    key = decode_cursor(cursor, 1)
-    before = int(key[0]) if key else None
+    before = decode_id_cursor(cursor)
     if as_ == "seller":
         if principal.role not in ("seller", "admin"):
             raise Forbidden("listing as seller requires a seller account")

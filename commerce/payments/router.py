@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from commerce import throttle
-from commerce.deps import ClientIP, CtxDep, CurrentPrincipal
+from commerce.deps import ClientIP, CtxDep, CurrentPrincipal, PayingPrincipal
 from commerce.orders.dependencies import OrderId
 from commerce.orders.schemas import OrderOut, RefundIn
 from commerce.payments import refunds, returns, service, webhooks
@@ -27,10 +27,14 @@ Provider = Annotated[str, Path(min_length=1, max_length=16, pattern=r"^[a-z0-9_]
     "/orders/{order_id}/payments",
     status_code=201,
     response_model=PaymentOut,
-    responses={409: {"description": "order_not_payable"}, 502: {"description": "provider"}},
+    responses={
+        409: {"description": "order_not_payable"},
+        429: {"description": "rate_limited (per user and per address)"},
+        502: {"description": "provider"},
+    },
 )
 async def create_payment(
-    order_id: OrderId, body: PaymentCreate, ctx: CtxDep, principal: CurrentPrincipal
+    order_id: OrderId, body: PaymentCreate, ctx: CtxDep, principal: PayingPrincipal
 ) -> PaymentOut:
     """Start a payment attempt; `action` tells the client what to do next."""
     return await service.create_payment(ctx, order_id=order_id, principal=principal, body=body)
@@ -71,9 +75,20 @@ async def payment_webhook(provider: Provider, request: Request, ctx: CtxDep) -> 
                     headers=headers)
 
 
-@router.get("/payments/webhooks/{provider}", responses={400: {"description": "invalid_signature"}})
-async def payment_return(provider: Provider, request: Request, ctx: CtxDep) -> Response:
-    """LINE Pay sends the shopper back to its confirm URL with `?transactionId=&orderId=`."""
+@router.get(
+    "/payments/webhooks/{provider}",
+    responses={400: {"description": "invalid_signature"}, 429: {"description": "rate_limited"}},
+)
+async def payment_return(
+    provider: Provider, request: Request, ctx: CtxDep, ip: ClientIP
+) -> Response:
+    """LINE Pay sends the shopper back to its confirm URL with `?transactionId=&orderId=`.
+
+    Anonymous, and each one is checked with a call to LINE Pay's API: limited per address
+    (`RATE_LIMIT_PAYMENT_RETURN_PER_IP`), so nobody can make us flood the provider."""
+    await throttle.enforce(
+        ctx.limiter, ctx.settings.rate_limit_payment_return_per_ip, "payment-return-ip", ip
+    )
     return await payment_webhook(provider, request, ctx)
 
 

@@ -15,10 +15,17 @@ from pydantic import (
     model_validator,
 )
 
+from shared.text import line_validator
+
 MAX_LINEUP = 50
 
 StreamStatus = Literal["scheduled", "live", "ended"]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Shown to every viewer: control and bidi characters removed, invisible-only titles refused.
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(line_validator(200)),
+]
 ProductIdIn = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 

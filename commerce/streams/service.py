@@ -32,7 +32,7 @@ from commerce.catalog import service as catalog_service
 from commerce.context import AppContext
 from commerce.db import transaction, utcnow
 from commerce.outbox import add_event
-from commerce.pagination import decode_cursor, encode_cursor
+from commerce.pagination import decode_id_cursor, encode_cursor
 from commerce.streams import cloudflare, webhooks
 from commerce.streams.models import Stream, StreamProduct
 from commerce.streams.schemas import StreamCreate, StreamUpdate
@@ -213,14 +213,14 @@ async def list_streams(
     cursor: str | None,
 ) -> tuple[list[tuple[Stream, list[int]]], str | None]:
     """Newest first, keyset-paginated on id."""
-    after = decode_cursor(cursor, 1)
+    before = decode_id_cursor(cursor)
     query = select(Stream).order_by(Stream.id.desc()).limit(limit + 1)
     if status is not None:
         query = query.where(Stream.status == status)
     if host_id is not None:
         query = query.where(Stream.host_id == host_id)
-    if after is not None:
-        query = query.where(Stream.id < int(after[0]))
+    if before is not None:
+        query = query.where(Stream.id < before)
     rows = list(await session.scalars(query))
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     rows = rows[:limit]

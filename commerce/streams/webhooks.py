@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,6 +27,9 @@ import orjson
 import redis.asyncio as aioredis
 
 from shared.errors import AppError
+from shared.jsonbounds import JsonTooDeep, check_depth
+
+_UNIX_TIME = re.compile(r"[0-9]{1,12}")
 
 
 class WebhookRejected(AppError):
@@ -52,10 +56,12 @@ def _parse_signature_header(header: str) -> tuple[int, str]:
         key, sep, value = item.strip().partition("=")
         if sep:
             parts[key] = value
-    try:
-        return int(parts["time"]), parts["sig1"]
-    except (KeyError, ValueError):
-        raise WebhookRejected("malformed Webhook-Signature", code="invalid_signature") from None
+    at, sig = parts.get("time", ""), parts.get("sig1")
+    # Unix seconds: at most 12 digits. A longer number is no timestamp, and must not reach float
+    # arithmetic (a 400-digit int overflows it).
+    if sig is None or not _UNIX_TIME.fullmatch(at):
+        raise WebhookRejected("malformed Webhook-Signature", code="invalid_signature")
+    return int(at), sig
 
 
 def sign_stream_webhook(secret: str, body: bytes, at: int) -> str:
@@ -65,7 +71,7 @@ def sign_stream_webhook(secret: str, body: bytes, at: int) -> str:
 
 
 def _check_fresh(at: int, now: float, tolerance_s: int) -> None:
-    if abs(now - at) > tolerance_s:
+    if abs(int(now) - at) > tolerance_s:  # integer arithmetic: no float overflow for any `at`
         raise WebhookRejected("webhook timestamp outside the allowed window", code="stale_webhook")
 
 
@@ -76,8 +82,9 @@ async def _once(redis: aioredis.Redis, key: str, ttl_s: int) -> None:
 
 def _json(body: bytes) -> dict[str, Any]:
     try:
+        check_depth(body)
         parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except (JsonTooDeep, orjson.JSONDecodeError):
         raise WebhookRejected("body is not JSON", code="malformed_json") from None
     if not isinstance(parsed, dict):
         raise WebhookRejected("body is not a JSON object", code="malformed_json")

@@ -6,13 +6,13 @@ fields, so a client cannot slip `role` or `email` into a profile update.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
 from commerce.auth.models import User
+from shared.text import line_validator
 
 Locale = Literal["en", "zh_TW", "th"]
 Market = Literal["TW", "TH"]
@@ -20,18 +20,13 @@ Role = Literal["buyer", "seller", "admin"]
 DISPLAY_NAME_MAX = 50
 
 
-def _printable(value: str) -> str:
-    # Control characters (newlines, NUL, bidi overrides' neighbours in Cc) have no place in a
-    # name shown in chat and order notices; format characters (Cf, e.g. emoji ZWJ) are kept.
-    if any(unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") for ch in value):
-        raise ValueError("display_name must not contain control characters")
-    return value
-
-
+# Shown in chat and order notices: shared.text removes control and bidi characters (NUL,
+# CR/LF, U+202E) and refuses a name with nothing visible; format characters inside visible text
+# (emoji ZWJ sequences) are kept.
 DisplayName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=DISPLAY_NAME_MAX),
-    AfterValidator(_printable),
+    AfterValidator(line_validator(DISPLAY_NAME_MAX)),
 ]
 
 

@@ -46,6 +46,7 @@ from commerce.outbox import add_event
 from commerce.users.schemas import DISPLAY_NAME_MAX
 from shared import events as ev
 from shared.errors import Forbidden
+from shared.text import TextRejected, clean_text
 from shared.tokens import family_revoked_key, user_revoked_before_key
 
 log = structlog.get_logger(__name__)
@@ -159,8 +160,10 @@ def _placeholder(provider: str) -> str:
 
 
 def _display_name(identity: SocialIdentity) -> str:
-    name = " ".join((identity.name or "").split())  # collapse whitespace, drop control chars
-    name = "".join(ch for ch in name if ch.isprintable())[:DISPLAY_NAME_MAX].strip()
+    try:  # the same hygiene as a typed display name (shared.text)
+        name = " ".join(clean_text(identity.name or "").split())[:DISPLAY_NAME_MAX].strip()
+    except TextRejected:
+        name = ""
     if name:
         return name
     if identity.email and identity.email_verified:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from commerce.payments.gateways.wire_errors import WireFormatError
+from shared.jsonbounds import JsonTooDeep, check_depth
 
 
 def _reject_constant(name: str) -> Any:
@@ -22,11 +23,18 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads(raw: str | bytes) -> Any:
-    """Parse JSON: integers stay exact `int`, fractions and exponents become `Decimal`."""
+    """Parse JSON: integers stay exact `int`, fractions and exponents become `Decimal`.
+
+    Nesting is bounded first (`shared.jsonbounds`): these payloads come from anonymous callers,
+    and the stdlib parser would otherwise recurse into a 5,000-level document and raise
+    `RecursionError`. Integers longer than Python's digit limit are refused as well."""
     try:
+        check_depth(raw)
         return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (JsonTooDeep, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WireFormatError("payload is not JSON") from exc
+    except ValueError as exc:  # int digit limit (sys.set_int_max_str_digits)
+        raise WireFormatError("payload has an out-of-range number") from exc
 
 
 def dumps(value: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -105,16 +106,55 @@ def _assert_429(response: httpx.Response, window_s: int = 60) -> None:
     assert 1 <= int(response.headers["Retry-After"]) <= window_s
 
 
-async def test_login_is_limited_per_account(limited_client: ClientFactory) -> None:
-    async with limited_client(rate_limit_login_per_account="3/minute") as client:
+async def test_failed_logins_are_limited_per_account_and_address_pair(
+    limited_client: ClientFactory,
+) -> None:
+    async with limited_client(rate_limit_login_failures_per_pair="3/minute") as client:
         email = (await register(client))["user"]["email"]
         for _ in range(3):
             wrong = await client.post(URL, json={"email": email, "password": "nope-nope-nope"})
             assert wrong.status_code == 401
-        # Now even the right password waits: guessing cannot continue at any speed.
+        # This address has used up its guesses on this account, even with the right password.
         _assert_429(await client.post(URL, json={"email": email, "password": PASSWORD}))
         other = (await register(client))["user"]["email"]  # other accounts are unaffected
         assert (await client.post(URL, json={"email": other, "password": PASSWORD})).is_success
+    # The owner, at another address, is not locked out by the guesser.
+    async with limited_client(
+        client_ip="198.51.100.20", rate_limit_login_failures_per_pair="3/minute"
+    ) as owner:
+        assert (await owner.post(URL, json={"email": email, "password": PASSWORD})).is_success
+
+
+async def test_a_success_clears_the_pairs_failures(limited_client: ClientFactory) -> None:
+    async with limited_client(rate_limit_login_failures_per_pair="3/minute") as client:
+        email = (await register(client))["user"]["email"]
+        for _ in range(2):
+            wrong = await client.post(URL, json={"email": email, "password": "x" * 12})
+            assert wrong.status_code == 401
+        assert (await client.post(URL, json={"email": email, "password": PASSWORD})).is_success
+        for _ in range(2):  # a typo after a success does not inherit the earlier ones
+            wrong = await client.post(URL, json={"email": email, "password": "x" * 12})
+            assert wrong.status_code == 401
+        assert (await client.post(URL, json={"email": email, "password": PASSWORD})).is_success
+
+
+async def test_many_failures_from_everywhere_slow_the_account_down_but_never_lock_it(
+    limited_client: ClientFactory,
+) -> None:
+    slow = {"login_slow_path_after": "2/minute", "login_slow_path_delay_s": 0.6}
+    async with limited_client(client_ip="203.0.113.1", **slow) as first:
+        email = (await register(first))["user"]["email"]
+        wrong = await first.post(URL, json={"email": email, "password": "y" * 12})
+        assert wrong.status_code == 401
+    async with limited_client(client_ip="203.0.113.2", **slow) as second:
+        wrong = await second.post(URL, json={"email": email, "password": "y" * 12})
+        assert wrong.status_code == 401
+    async with limited_client(client_ip="198.51.100.30", **slow) as owner:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        response = await owner.post(URL, json={"email": email, "password": PASSWORD})
+        assert response.is_success  # the slower path, not a refusal
+        assert loop.time() - started >= 0.6
 
 
 async def test_login_is_limited_per_address(limited_client: ClientFactory) -> None:

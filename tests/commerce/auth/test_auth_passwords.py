@@ -8,11 +8,16 @@ from commerce.auth import passwords
 from commerce.auth.errors import WeakPassword
 
 
-def test_blocklist_is_the_full_seclists_10k() -> None:
+def test_blocklist_is_the_breach_derived_list() -> None:
+    shipped = passwords.breached_passwords()
+    assert len(shipped) >= 400_000 and len(set(shipped)) == len(shipped)
+    assert shipped == sorted(shipped) and all(p == p.strip().lower() and p for p in shipped)
     common = passwords.common_passwords()
-    assert len(common) == 10_000
-    assert {"password", "123456", "qwertyuiop", "1234567890"} <= common
-    assert not any(p.startswith("#") for p in common)
+    assert all(len(p) >= passwords.MIN_LENGTH for p in common)
+    assert common == {p for p in shipped if len(p) >= passwords.MIN_LENGTH}
+    # Breach-list favourites the previous 10k list (SecLists' 10k-most-common) did not have.
+    assert {"q1w2e3r4t5", "password123", "1qaz2wsx3edc", "qwerty12345", "qazwsxedcrfv"} <= common
+    assert {"qwertyuiop", "1234567890"} <= common  # and what it had
 
 
 @pytest.mark.parametrize(
@@ -21,6 +26,8 @@ def test_blocklist_is_the_full_seclists_10k() -> None:
         ("abcdefghi", "x@example.test", "too_short"),
         ("bo", "bo@example.test", "too_short"),
         ("Basketball", "x@example.test", "common"),
+        ("Password123", "x@example.test", "common"),
+        ("1QAZ2wsx3edc", "x@example.test", "common"),
         ("AB-and-more-text", "ab@example.test", None),  # a 2-letter local part may appear
         ("longer-nameXYZ", "longer-name@example.test", "contains_email"),
         ("a sentence of my own", "x@example.test", None),
