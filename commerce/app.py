@@ -28,8 +28,8 @@ from commerce.payments.router import pages as payment_pages
 from commerce.recovery import restore_redis_state
 from commerce.sandbox.payments import providers as payment_sandboxes
 from commerce.sandbox.router import router as sandbox_router
-from shared import events as ev
 from commerce.security_headers import SecurityHeadersMiddleware
+from shared import events as ev
 from shared.settings import CommerceSettings
 
 log = structlog.get_logger(__name__)

@@ -56,13 +56,15 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
         raise _invalid() from None
     if not isinstance(key, list) or len(key) != arity:
         raise _invalid()
-    for part in key:
-        if isinstance(part, str):
-            if len(part) > _MAX_TEXT:
-                raise _invalid()
-        elif not isinstance(part, int) or isinstance(part, bool) or not -_MAX_KEY <= part <= _MAX_KEY:
-            raise _invalid()
+    if not all(_valid_part(part) for part in key):
+        raise _invalid()
     return key
+
+
+def _valid_part(part: object) -> bool:
+    if isinstance(part, str):
+        return len(part) <= _MAX_TEXT
+    return isinstance(part, int) and not isinstance(part, bool) and -_MAX_KEY <= part <= _MAX_KEY
 
 
 def decode_id_cursor(cursor: str | None) -> int | None:

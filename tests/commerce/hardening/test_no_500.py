@@ -36,6 +36,8 @@ TAMPERED = [
     _cursor([True]),
     _cursor([[1]]),
     _cursor({"id": 1}),
+    _cursor(["x" * 65, 1]),
+    _cursor(["2026-01-01T00:00:00", 2**63]),
     base64.urlsafe_b64encode(b"[1e300]").decode().rstrip("="),
     base64.urlsafe_b64encode(b"[" + b"9" * 400 + b"]").decode().rstrip("="),
     "not base64!",
@@ -54,6 +56,8 @@ async def test_tampered_cursors_are_422_on_every_list(
         ("/api/v1/products?q=tea", None),
         ("/api/v1/orders", seller),
         ("/api/v1/orders?as=seller", seller),
+        ("/api/v1/users/me/notifications", seller),
+        ("/api/v1/users/me/following", seller),
     ]
     for path, headers in lists:
         sep = "&" if "?" in path else "?"
