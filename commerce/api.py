@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from commerce.auth.router import router as auth_router
 from commerce.auth.social.router import router as social_auth_router
+from commerce.auth.twofactor_router import router as two_factor_router
 from commerce.carts.router import router as carts_router
 from commerce.catalog.router import router as catalog_router
 from commerce.follows.router import router as follows_router
@@ -18,6 +19,7 @@ from commerce.users.router import router as users_router
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth_router)
+api_router.include_router(two_factor_router)
 api_router.include_router(social_auth_router)
 api_router.include_router(users_router)
 api_router.include_router(notifications_router)

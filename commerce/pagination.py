@@ -21,7 +21,7 @@ T = TypeVar("T")
 Limit = Annotated[int, Query(ge=1, le=100, description="page size (1-100)")]
 Cursor = Annotated[
     str | None,
-    Query(max_length=512, pattern=r"^[A-Za-z0-9_-]*$", description="from the previous page"),
+    Query(max_length=512, description="from the previous page"),
 ]
 
 

@@ -19,30 +19,17 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from shared import text as text_rules
 from shared.errors import InvalidInput
-
-# Bidirectional overrides and isolates can make text render in misleading order.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_WHITESPACE_CONTROLS = frozenset("\t\n\r\v\f\x85")
 
 
 def clean_text(raw: str, *, max_chars: int) -> str:
-    """NFC, control characters stripped (line breaks and tabs become spaces), trimmed, 1..max."""
-    text = unicodedata.normalize("NFC", raw)
-    chars: list[str] = []
-    for ch in text:
-        if ch in _WHITESPACE_CONTROLS:
-            chars.append(" ")
-        elif unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS:
-            continue
-        else:
-            chars.append(ch)
-    cleaned = "".join(chars).strip()
-    if not cleaned:
-        raise InvalidInput("text is empty")
-    if len(cleaned) > max_chars:
-        raise InvalidInput(f"text is longer than {max_chars} characters")
-    return cleaned
+    """The platform's one text rule (`shared.text`): NFC, control and bidi characters removed,
+    line breaks and tabs made spaces, trimmed; 1..max characters, and not invisible only."""
+    try:
+        return text_rules.clean_text(raw, max_chars=max_chars)
+    except text_rules.TextRejected as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _is_separator(ch: str) -> bool:

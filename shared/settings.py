@@ -273,6 +273,15 @@ class CommerceSettings(BaseAppSettings):
     # Anonymous provider returns (`GET /payments/webhooks/linepay?transactionId=`): each costs
     # one call to the provider's API, so they are limited per address.
     rate_limit_payment_return_per_ip: str = "60/minute"
+    # Two-factor authentication (TOTP, commerce/auth/twofactor.py). The secrets are encrypted
+    # at rest under a key derived from `totp_encryption_key` (production refuses the dev value).
+    totp_encryption_key: SecretStr = SecretStr("dev-totp-encryption-key")
+    totp_issuer: str = "Live Commerce"
+    # The login's second step: its challenge token lives this long and takes this many codes.
+    two_factor_challenge_ttl_s: int = Field(default=300, ge=30, le=3600)
+    two_factor_max_attempts: int = Field(default=5, ge=1, le=20)
+    # Enrolment, confirmation and disabling per user (each checks a code).
+    rate_limit_two_factor_per_user: str = "10/minute"
     # bcrypt work factor (2^rounds); 12 is ~0.25 s a hash here. Tests lower it to 4.
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
@@ -540,6 +549,8 @@ class CommerceSettings(BaseAppSettings):
             problems.append("STREAM_PROVIDER=sandbox is for development only")
         if self.cloudflare_api_token is None or not self.cloudflare_account_id:
             problems.append("CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN must be set")
+        if self.totp_encryption_key.get_secret_value().startswith("dev-"):
+            problems.append("TOTP_ENCRYPTION_KEY must be set (it encrypts 2FA secrets)")
         secrets = (self.cloudflare_stream_webhook_secret, self.cloudflare_notification_secret)
         if any(s.get_secret_value().startswith("dev-") for s in secrets):
             problems.append(

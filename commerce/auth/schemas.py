@@ -82,3 +82,48 @@ class TokenOut(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth token type, not a secret)
     expires_in: int = Field(description="seconds until the access token expires")
+
+
+TotpCode = Annotated[str, Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")]
+RecoveryCodeIn = Annotated[str, Field(min_length=10, max_length=20, pattern=r"^[A-Za-z0-9 -]+$")]
+
+
+class TwoFactorChallengeOut(BaseModel):
+    """Login's answer when 2FA is on: send `challenge_token` and a code to `/auth/2fa/verify`."""
+
+    two_factor_required: Literal[True] = True
+    challenge_token: str
+    expires_in: int = Field(description="seconds the challenge can be answered")
+
+
+class TwoFactorVerifyIn(StrictInput):
+    """Exactly one of `code` (from the authenticator app) or `recovery_code`."""
+
+    challenge_token: str = Field(min_length=20, max_length=100)
+    code: TotpCode | None = None
+    recovery_code: RecoveryCodeIn | None = None
+
+    @model_validator(mode="after")
+    def _one_code(self) -> TwoFactorVerifyIn:
+        if (self.code is None) == (self.recovery_code is None):
+            raise ValueError("send exactly one of code or recovery_code")
+        return self
+
+
+class TwoFactorCodeIn(StrictInput):
+    code: TotpCode
+
+
+class TwoFactorEnrolmentOut(BaseModel):
+    secret: str = Field(description="base32; for apps that cannot scan the QR code")
+    otpauth_uri: str
+    qr_png_base64: str
+
+
+class TwoFactorStatusOut(BaseModel):
+    enabled: bool
+    recovery_codes_left: int
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str] = Field(description="shown once; each works once")

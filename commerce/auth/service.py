@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import throttle
-from commerce.auth import passwords, refresh
+from commerce.auth import passwords, refresh, twofactor
 from commerce.auth.errors import EmailTaken, InvalidCredentials, InvalidRefreshToken
 from commerce.auth.models import User
 from commerce.auth.schemas import LoginIn, RegisterIn
@@ -88,7 +88,9 @@ async def register(ctx: AppContext, *, data: RegisterIn, client_ip: str) -> Toke
     return pair
 
 
-async def login(ctx: AppContext, *, data: LoginIn, client_ip: str) -> TokenPair:
+async def login(
+    ctx: AppContext, *, data: LoginIn, client_ip: str
+) -> TokenPair | twofactor.Challenge:
     """Same error, and the same bcrypt work, for an unknown email, a wrong password, a
     social-only account and a disabled one: the answer never tells which emails exist.
 
@@ -96,7 +98,8 @@ async def login(ctx: AppContext, *, data: LoginIn, client_ip: str) -> TokenPair:
     (account, address) pair, which alone is refused once its budget is used up, so a guesser
     elsewhere cannot lock the owner out. Many failures of one account from everywhere make
     every attempt on it slower (a delay before the check), never impossible; a success clears
-    its pair's failures."""
+    its pair's failures. With 2FA on, a correct password gives a challenge token for the second
+    step (`login_second_step`) instead of tokens."""
     settings = ctx.settings
     limiter = ctx.limiter
     await throttle.enforce(limiter, settings.rate_limit_login_per_ip, "login-ip", client_ip)
@@ -127,6 +130,9 @@ async def login(ctx: AppContext, *, data: LoginIn, client_ip: str) -> TokenPair:
         raise InvalidCredentials()
     assert stored is not None
     await throttle.reset(limiter, pair_limit, "login-fail-pair", pair_key)
+    async with ctx.sessions() as session:
+        if await twofactor.is_enabled(session, user_id=user.id):
+            return await twofactor.begin_challenge(ctx, user_id=user.id)
     new_hash = None
     if passwords.needs_rehash(stored, rounds=rounds):  # the cost was raised: upgrade quietly
         new_hash = await passwords.hash_password(data.password, rounds=rounds)
@@ -139,6 +145,20 @@ async def login(ctx: AppContext, *, data: LoginIn, client_ip: str) -> TokenPair:
             )
         pair = await open_session(ctx, session, user=user)
     return pair
+
+
+async def login_second_step(
+    ctx: AppContext, *, challenge_token: str, code: str | None, recovery_code: str | None
+) -> TokenPair:
+    """Answer a login's 2FA challenge with a TOTP or recovery code and open the session."""
+    user_id = await twofactor.complete_challenge(
+        ctx, token=challenge_token, code=code, recovery_code=recovery_code
+    )
+    async with transaction(ctx.sessions) as session:
+        user = await session.get(User, user_id)
+        if user is None or not user.is_active:
+            raise InvalidCredentials()
+        return await open_session(ctx, session, user=user)
 
 
 async def refresh_session(ctx: AppContext, *, token: str) -> TokenPair:

@@ -20,8 +20,8 @@ Role = Literal["buyer", "seller", "admin"]
 DISPLAY_NAME_MAX = 50
 
 
-# Shown in chat and order notices: shared.text removes control and bidi characters (NUL,
-# CR/LF, U+202E) and refuses a name with nothing visible; format characters inside visible text
+# Shown in chat and order notices: shared.text (strict) refuses control and bidi characters
+# (NUL, CR/LF, U+202E) and names with nothing visible; format characters inside visible text
 # (emoji ZWJ sequences) are kept.
 DisplayName = Annotated[
     str,

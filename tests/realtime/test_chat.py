@@ -27,7 +27,8 @@ async def test_chat_policy_text_rules_and_history(
                         "error": {"code": "unauthorized", "message": "sign in to chat"}}
 
     # Length is counted after trimming and stripping control characters.
-    for bad in ["", "   ", "\x00\x07", "x" * 201]:
+    # Invisible-only text (zero-width, fillers, a lone bidi override) is refused too.
+    for bad in ["", "   ", "\x00\x07", "x" * 201, "\u200b\u200d", "\u3164", "\u202e "]:
         ack = await ann.call("chat", {"stream_id": 1, "text": bad})
         assert ack["error"]["code"] == "invalid", bad
     ok = await ann.call("chat", {"stream_id": 1, "text": "  cafe\u0301\x00 é\nok " + "y" * 150})

@@ -18,14 +18,11 @@ bank account with no notification, so it is for display; confirmation goes throu
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 from enum import StrEnum
 
-import qrcode
-from qrcode.constants import ERROR_CORRECT_M
-
 from commerce.payments.gateways.wire_errors import WireFormatError
+from shared import qr
 
 PROMPTPAY_AID = "A000000677010111"
 CURRENCY_THB = "764"
@@ -137,15 +134,9 @@ def verify_crc(text: str) -> bool:
 
 
 def render_png(text: str, *, box_size: int = 10, border: int = 4) -> bytes:
-    """Render `text` as a PNG QR code, error correction M (recovers ~15% damage).
+    """Render `text` as a PNG QR code, error correction M (`shared.qr`).
 
     The payload uses only digits, upper-case letters and `.`, so qrcode packs it in
     alphanumeric mode and the symbol stays small enough to scan off a phone screen.
     """
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=box_size, border=border)
-    qr.add_data(text)
-    qr.make(fit=True)
-    image = qr.make_image(fill_color="black", back_color="white")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return qr.render_png(text, box_size=box_size, border=border)
