@@ -265,11 +265,11 @@ class CommerceSettings(BaseAppSettings):
     # The writes a bot repeats, per user and per address (429 `rate_limited`). Per address is
     # generous: carrier-grade NAT and the embedded default's local load tests share one address.
     rate_limit_orders_per_user: str = "60/minute"
-    rate_limit_orders_per_ip: str = "6000/minute"
+    rate_limit_orders_per_ip: str = "20000/minute"
     rate_limit_payments_per_user: str = "30/minute"
-    rate_limit_payments_per_ip: str = "3000/minute"
-    rate_limit_cart_per_user: str = "120/minute"
-    rate_limit_cart_per_ip: str = "6000/minute"
+    rate_limit_payments_per_ip: str = "10000/minute"
+    rate_limit_cart_per_user: str = "300/minute"
+    rate_limit_cart_per_ip: str = "30000/minute"
     # Anonymous provider returns (`GET /payments/webhooks/linepay?transactionId=`): each costs
     # one call to the provider's API, so they are limited per address.
     rate_limit_payment_return_per_ip: str = "60/minute"
