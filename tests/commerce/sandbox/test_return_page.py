@@ -4,9 +4,14 @@ status it follows to `paid` without a reload."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from commerce.context import AppContext
 from tests.commerce.sandbox.test_payment_sandbox import SANDBOX, start_payment, wait_status
+
+# Backend-independent behaviour: MariaDB and Redis only (the CI time budget).
+pytestmark = pytest.mark.parametrize("sandbox_ctx", ["mariadb"], indirect=True)
+
 
 
 async def test_return_page_follows_the_order_to_paid(

@@ -18,6 +18,10 @@ from commerce.payments.models import Payment, PaymentNotification
 from commerce.sandbox.payments import providers
 from tests.commerce.sandbox.test_payment_sandbox import start_payment, wait_status
 
+# Backend-independent behaviour: MariaDB and Redis only (the CI time budget).
+pytestmark = pytest.mark.parametrize("sandbox_ctx", ["mariadb"], indirect=True)
+
+
 
 def request(**fields: object) -> PaymentRequest:
     base: dict[str, object] = {
