@@ -106,6 +106,35 @@ class ProviderSandbox:
     async def save(self, ref: str, trade: dict[str, Any]) -> None:
         await self.store.put(self.name, ref, trade)
 
+    async def remember(self, kind: str, key: str, ref: str) -> None:
+        """Index the trade `ref` under a provider id (a transaction or charge id)."""
+        await self.store.put(f"{self.name}-{kind}", key, {"ref": ref})
+
+    async def trade_by(self, kind: str, key: str) -> tuple[str, dict[str, Any]] | None:
+        """The trade a provider id names, with its `ref`, or None."""
+        index = await self.store.get(f"{self.name}-{kind}", key)
+        trade = await self.trade(index["ref"]) if index else None
+        return (index["ref"], trade) if index and trade else None
+
+    async def checkout_page(self, ref: str, new: dict[str, Any]) -> Response:
+        """The page for a checkout form the shopper posted: a repeat keeps the first trade."""
+        trade = await self.trade(ref)
+        if trade is None:
+            trade = new
+            await self.save(ref, trade)
+        return self.page(ref, trade)
+
+    async def decide(self, ref: str, outcome: Outcome) -> tuple[dict[str, Any], bool]:
+        """The trade and whether it already had this outcome (a repeat re-sends the same
+        result); `SandboxConflict` when it had the other one."""
+        trade = await self.trade(ref)
+        if trade is None:
+            raise SandboxConflict("unknown payment")
+        previous = trade.get("outcome")
+        if previous is not None and previous != outcome:
+            raise SandboxConflict(f"this payment was already completed as {previous}")
+        return trade, previous is not None
+
     async def complete(self, app: ASGIApp, ref: str, outcome: Outcome) -> Completion:
         raise NotImplementedError
 
@@ -128,7 +157,7 @@ class ProviderSandbox:
     async def _choose(self, request: Request) -> Response:
         ref = request.path_params["ref"]
         outcome = (await request.form()).get("outcome")
-        if outcome not in OUTCOMES or await self.trade(ref) is None:
+        if outcome not in OUTCOMES:
             return error_page("choose paid or failed for a known payment", 400)
         try:
             done = await self.complete(request.app, ref, outcome)
@@ -136,13 +165,12 @@ class ProviderSandbox:
             return error_page(str(exc), 409)
         return RedirectResponse(done.redirect_url, status_code=303)
 
-    @staticmethod
-    def settled_before(trade: dict[str, Any], outcome: Outcome) -> bool:
-        """True when `trade` already has this outcome (a repeat re-sends the same result);
-        `SandboxConflict` when it has the other one."""
-        previous = trade.get("outcome")
-        if previous is None:
-            return False
-        if previous != outcome:
-            raise SandboxConflict(f"this payment was already completed as {previous}")
-        return True
+
+def refundable(amount: object, trade: dict[str, Any]) -> int | None:
+    """`amount` (whole units, as text or a number) if it is positive and at most what is left
+    of the trade's whole-unit `amount` after its `refunded`; else None."""
+    text = str(amount)
+    if not text.isdigit():
+        return None
+    value = int(text)
+    return value if 0 < value <= int(trade["amount"]) - int(trade["refunded"]) else None

@@ -21,7 +21,13 @@ from starlette.types import ASGIApp
 
 from commerce.payments.gateways.ecpay_mac import check_mac_value, verify_check_mac_value
 from commerce.payments.gateways.phpurl import php_build_query
-from commerce.sandbox.payments.base import Completion, Outcome, ProviderSandbox, deliver
+from commerce.sandbox.payments.base import (
+    Completion,
+    Outcome,
+    ProviderSandbox,
+    deliver,
+    refundable,
+)
 from commerce.sandbox.payments.pages import error_page
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -61,18 +67,12 @@ class EcpaySandbox(ProviderSandbox):
         fields = await self._signed_form(request)
         if fields is None:
             return error_page("10200073|CheckMacValue Error")
-        ref = fields["MerchantTradeNo"]
-        trade = await self.trade(ref)
-        if trade is None:
-            trade = {"fields": fields, "amount": fields["TotalAmount"], "currency": "TWD",
-                     "description": fields.get("ItemName", ""), "refunded": 0}
-            await self.save(ref, trade)
-        return self.page(ref, trade)
+        return await self.checkout_page(fields["MerchantTradeNo"], {
+            "fields": fields, "amount": fields["TotalAmount"], "currency": "TWD",
+            "description": fields.get("ItemName", ""), "refunded": 0})
 
     async def complete(self, app: ASGIApp, ref: str, outcome: Outcome) -> Completion:
-        trade = await self.trade(ref)
-        assert trade is not None
-        again = self.settled_before(trade, outcome)
+        trade, again = await self.decide(ref, outcome)
         if not again:
             seq = await self.store.next_id(self.name)
             trade.update(outcome=outcome, trade_no=f"{2412000000000000 + seq}",
@@ -125,10 +125,10 @@ class EcpaySandbox(ProviderSandbox):
             return _reply(fields, "0", "查無此交易")
         if fields.get("Action") != "R":
             return _reply(fields, "0", "Action not supported by the sandbox")
-        amount = fields.get("TotalAmount", "")
-        if not amount.isdigit() or not 0 < int(amount) <= int(trade["amount"]) - trade["refunded"]:
+        amount = refundable(fields.get("TotalAmount", ""), trade)
+        if amount is None:
             return _reply(fields, "0", "退款金額錯誤")
-        trade["refunded"] += int(amount)
+        trade["refunded"] += amount
         await self.save(ref, trade)
         return _reply(fields, "1", "Succeeded")
 

@@ -66,10 +66,15 @@ class LinepaySandbox(ProviderSandbox):
         except WireFormatError:
             return None
 
-    async def _by_txn(self, txn: int) -> tuple[str, dict[str, Any]] | None:
-        index = await self.store.get("linepay-txn", str(txn))
-        trade = await self.trade(index["ref"]) if index else None
-        return (index["ref"], trade) if index and trade else None
+    async def _known(self, request: Request) -> tuple[Any, str, dict[str, Any]] | Response:
+        """(signed body, ref, trade) of a call about `{txn}`, or LINE Pay's error answer."""
+        asked = await self._signed(request)
+        if asked is None:
+            return _reply("1106", "Header information error.")
+        found = await self.trade_by("txn", str(request.path_params["txn"]))
+        if found is None:
+            return _reply("1150", "Transaction record not found.")
+        return asked, *found
 
     async def _request(self, request: Request) -> Response:
         payload = await self._signed(request)
@@ -85,27 +90,22 @@ class LinepaySandbox(ProviderSandbox):
             "currency": payload["currency"], "description": products[0].get("name", ""),
             "redirect": payload.get("redirectUrls") or {}, "refunded": "0",
         })
-        await self.store.put("linepay-txn", str(txn), {"ref": ref})
+        await self.remember("txn", str(txn), ref)
         return _reply("0000", info={
             "paymentUrl": {"web": self.pay_url(ref), "app": self.pay_url(ref)},
             "transactionId": txn, "paymentAccessToken": f"{txn % 10**12:012d}"})
 
     async def _check(self, request: Request) -> Response:
-        if await self._signed(request) is None:
-            return _reply("1106", "Header information error.")
-        found = await self._by_txn(request.path_params["txn"])
-        if found is None:
-            return _reply("1150", "Transaction record not found.")
-        return _reply(CHECK_CODES[found[1]["state"]])
+        known = await self._known(request)
+        if isinstance(known, Response):
+            return known
+        return _reply(CHECK_CODES[known[2]["state"]])
 
     async def _confirm(self, request: Request) -> Response:
-        asked = await self._signed(request)
-        if asked is None:
-            return _reply("1106", "Header information error.")
-        found = await self._by_txn(request.path_params["txn"])
-        if found is None:
-            return _reply("1150", "Transaction record not found.")
-        ref, trade = found
+        known = await self._known(request)
+        if isinstance(known, Response):
+            return known
+        asked, ref, trade = known
         if trade["state"] != "approved":
             return _reply("1172", "Existing same orderId.")
         try:
@@ -121,13 +121,10 @@ class LinepaySandbox(ProviderSandbox):
             "payInfo": [{"method": "BALANCE", "amount": Decimal(trade["amount"])}]})
 
     async def _refund(self, request: Request) -> Response:
-        asked = await self._signed(request)
-        if asked is None:
-            return _reply("1106", "Header information error.")
-        found = await self._by_txn(request.path_params["txn"])
-        if found is None:
-            return _reply("1150", "Transaction record not found.")
-        ref, trade = found
+        known = await self._known(request)
+        if isinstance(known, Response):
+            return known
+        asked, ref, trade = known
         if trade["state"] not in ("confirmed", "refunded"):
             return _reply("1165", "A transaction has already been refunded.")
         left = Decimal(trade["amount"]) - Decimal(trade["refunded"])
@@ -147,9 +144,7 @@ class LinepaySandbox(ProviderSandbox):
                                     "refundTransactionDate": "2024-12-01T12:00:00Z"})
 
     async def complete(self, app: ASGIApp, ref: str, outcome: Outcome) -> Completion:
-        trade = await self.trade(ref)
-        assert trade is not None
-        again = self.settled_before(trade, outcome)
+        trade, again = await self.decide(ref, outcome)
         redirect = trade["redirect"]
         if outcome == "failed":
             if not again:

@@ -26,7 +26,13 @@ from commerce.payments.gateways.newebpay_crypto import (
     verify_trade_sha,
 )
 from commerce.payments.gateways.phpurl import php_build_query
-from commerce.sandbox.payments.base import Completion, Outcome, ProviderSandbox, deliver
+from commerce.sandbox.payments.base import (
+    Completion,
+    Outcome,
+    ProviderSandbox,
+    deliver,
+    refundable,
+)
 from commerce.sandbox.payments.pages import error_page
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -55,19 +61,13 @@ class NewebpaySandbox(ProviderSandbox):
         ):
             return error_page("MPG03009 TradeSha error")
         params = dict(parse_qsl(decrypt(info, *self._keys), keep_blank_values=True))
-        ref = params["MerchantOrderNo"]
-        trade = await self.trade(ref)
-        if trade is None:
-            trade = {"params": params, "amount": params["Amt"], "currency": "TWD",
-                     "description": params.get("ItemDesc", ""), "refunded": 0}
-            await self.save(ref, trade)
-        return self.page(ref, trade)
+        return await self.checkout_page(params["MerchantOrderNo"], {
+            "params": params, "amount": params["Amt"], "currency": "TWD",
+            "description": params.get("ItemDesc", ""), "refunded": 0})
 
     async def complete(self, app: ASGIApp, ref: str, outcome: Outcome) -> Completion:
-        trade = await self.trade(ref)
-        assert trade is not None
+        trade, again = await self.decide(ref, outcome)
         params = trade["params"]
-        again = self.settled_before(trade, outcome)
         if not again:
             seq = await self.store.next_id(self.name)
             pay_time = datetime.now(UTC).astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M:%S")
@@ -105,11 +105,11 @@ class NewebpaySandbox(ProviderSandbox):
         trade = await self.trade(ref)
         if trade is None or trade.get("outcome") != "paid" or params.get("CloseType") != "2":
             return JSONResponse({"Status": "TRA10021", "Message": "查無交易"})
-        amount = params.get("Amt", "")
-        if not amount.isdigit() or not 0 < int(amount) <= int(trade["amount"]) - trade["refunded"]:
+        amount = refundable(params.get("Amt", ""), trade)
+        if amount is None:
             return JSONResponse({"Status": "TRA10035", "Message": "退款金額錯誤"})
-        trade["refunded"] += int(amount)
+        trade["refunded"] += amount
         await self.save(ref, trade)
         return JSONResponse({"Status": "SUCCESS", "Message": "退款成功", "Result": {
-            "MerchantID": self.settings.newebpay_merchant_id, "Amt": int(amount),
+            "MerchantID": self.settings.newebpay_merchant_id, "Amt": amount,
             "MerchantOrderNo": ref, "TradeNo": trade["trade_no"]}})

@@ -128,39 +128,34 @@ class OmiseSandbox(ProviderSandbox):
             charge["source"] = source
         else:
             return _error(400, "invalid_charge", "card or source is required")
-        await self.store.put("omise-charge", charge_id, {"ref": ref})
+        await self.remember("charge", charge_id, ref)
         await self.save(ref, {"charge": charge, "amount": f"{charge['amount'] / 100:.2f}",
                               "currency": form.get("currency", ""),
                               "description": charge["description"] or ""})
         return JSONResponse(charge)
 
-    async def _charge(self, charge_id: str) -> tuple[str, dict[str, Any]] | None:
-        index = await self.store.get("omise-charge", charge_id)
-        trade = await self.trade(index["ref"]) if index else None
-        return (index["ref"], trade) if index and trade else None
+    async def _known_charge(self, request: Request) -> tuple[str, dict[str, Any]] | Response:
+        """(ref, trade) of the `{id}` charge for a secret-key call, or Omise's error."""
+        if not self._key_ok(request, "secret"):
+            return _error(401, "authentication_failure", "authentication failed")
+        found = await self.trade_by("charge", request.path_params["id"])
+        return found or _error(404, "not_found", "charge was not found")
 
     async def _get_charge(self, request: Request) -> Response:
-        if not self._key_ok(request, "secret"):
-            return _error(401, "authentication_failure", "authentication failed")
-        found = await self._charge(request.path_params["id"])
-        return JSONResponse(found[1]["charge"]) if found else _error(
-            404, "not_found", "charge was not found")
+        known = await self._known_charge(request)
+        return known if isinstance(known, Response) else JSONResponse(known[1]["charge"])
 
     async def _qr(self, request: Request) -> Response:
-        if not self._key_ok(request, "secret"):
-            return _error(401, "authentication_failure", "authentication failed")
-        found = await self._charge(request.path_params["id"])
-        if found is None:
-            return _error(404, "not_found", "charge was not found")
-        return Response(promptpay_qr.render_png(self.pay_url(found[0])), media_type="image/png")
+        known = await self._known_charge(request)
+        if isinstance(known, Response):
+            return known
+        return Response(promptpay_qr.render_png(self.pay_url(known[0])), media_type="image/png")
 
     async def _refund(self, request: Request) -> Response:
-        if not self._key_ok(request, "secret"):
-            return _error(401, "authentication_failure", "authentication failed")
-        found = await self._charge(request.path_params["id"])
-        if found is None:
-            return _error(404, "not_found", "charge was not found")
-        ref, trade = found
+        known = await self._known_charge(request)
+        if isinstance(known, Response):
+            return known
+        ref, trade = known
         charge = trade["charge"]
         amount_text = (await self._form(request)).get("amount", "")
         amount = int(amount_text) if amount_text.isdigit() else 0
@@ -190,9 +185,7 @@ class OmiseSandbox(ProviderSandbox):
         return event
 
     async def complete(self, app: ASGIApp, ref: str, outcome: Outcome) -> Completion:
-        trade = await self.trade(ref)
-        assert trade is not None
-        again = self.settled_before(trade, outcome)
+        trade, again = await self.decide(ref, outcome)
         charge = trade["charge"]
         if not again:
             paid = outcome == "paid"

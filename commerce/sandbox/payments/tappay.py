@@ -55,11 +55,6 @@ class TappaySandbox(ProviderSandbox):
             return None
         return body
 
-    async def _by_rec(self, rec: str) -> tuple[str, dict[str, Any]] | None:
-        index = await self.store.get("tappay-rec", rec)
-        trade = await self.trade(index["ref"]) if index else None
-        return (index["ref"], trade) if index and trade else None
-
     async def _pay_by_prime(self, request: Request) -> Response:
         body = await self._body(request)
         if body is None:
@@ -79,7 +74,7 @@ class TappaySandbox(ProviderSandbox):
                               "currency": body.get("currency", "TWD"),
                               "description": body.get("details", ""), "refunded": 0,
                               "result_url": result_url})
-        await self.store.put("tappay-rec", rec, {"ref": ref})
+        await self.remember("rec", rec, ref)
         return _json({"status": 0, "msg": "Success", "rec_trade_id": rec,
                       "bank_transaction_id": f"TP{rec}", "amount": amount,
                       "currency": body.get("currency", "TWD"), "order_number": ref,
@@ -97,7 +92,7 @@ class TappaySandbox(ProviderSandbox):
         if body is None:
             return _json({"status": 4, "msg": "Authentication Error: partner_key"})
         rec = str((body.get("filters") or {}).get("rec_trade_id", ""))
-        found = await self._by_rec(rec)
+        found = await self.trade_by("rec", rec)
         records = [self._record(*found)] if found else []
         return _json({"status": 0 if records else 2, "msg": "Success",
                       "records_per_page": 1, "page": 0, "total_page_count": len(records),
@@ -107,7 +102,7 @@ class TappaySandbox(ProviderSandbox):
         body = await self._body(request)
         if body is None:
             return _json({"status": 4, "msg": "Authentication Error: partner_key"})
-        found = await self._by_rec(str(body.get("rec_trade_id", "")))
+        found = await self.trade_by("rec", str(body.get("rec_trade_id", "")))
         if found is None:
             return _json({"status": 10005, "msg": "rec_trade_id not found"})
         ref, trade = found
@@ -125,9 +120,7 @@ class TappaySandbox(ProviderSandbox):
                       "is_captured": True, "currency": trade["currency"]})
 
     async def complete(self, app: ASGIApp, ref: str, outcome: Outcome) -> Completion:
-        trade = await self.trade(ref)
-        assert trade is not None
-        again = self.settled_before(trade, outcome)
+        trade, again = await self.decide(ref, outcome)
         if not again:
             trade.update(outcome=outcome, state=outcome)
             await self.save(ref, trade)

@@ -108,9 +108,7 @@ class TwoC2PSandbox(ProviderSandbox):
         return self._signed(self._result(ref, trade))
 
     async def complete(self, app: ASGIApp, ref: str, outcome: Outcome) -> Completion:
-        trade = await self.trade(ref)
-        assert trade is not None
-        again = self.settled_before(trade, outcome)
+        trade, again = await self.decide(ref, outcome)
         if not again:
             seq = await self.store.next_id(self.name)
             trade.update(outcome=outcome, tran_ref=f"{seq:07d}",
