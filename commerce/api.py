@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from commerce.analytics.router import router as analytics_router
 from commerce.auth.router import router as auth_router
 from commerce.auth.social.router import router as social_auth_router
 from commerce.auth.twofactor_router import router as two_factor_router
@@ -30,3 +31,4 @@ api_router.include_router(orders_router)
 api_router.include_router(payments_router)
 api_router.include_router(streams_router)
 api_router.include_router(media_router)
+api_router.include_router(analytics_router)

@@ -32,7 +32,7 @@ log = structlog.get_logger(__name__)
 # Every module that defines tasks; importing it registers them.
 TASK_MODULES = ["commerce.system_tasks", "commerce.orders.tasks", "commerce.streams.tasks",
                 "commerce.media.tasks", "commerce.payments.tasks", "commerce.notifications.tasks",
-                "commerce.jobs"]
+                "commerce.jobs", "commerce.analytics.tasks"]
 
 
 def _import_tasks() -> None:

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 HISTORY_TTL_MS = 2 * 24 * 3600 * 1000
 PENDING_TTL_MS = 60_000
 
-# KEYS: seq, log, epoch, history, window counter, pending queue, flush lock.
+# KEYS: seq, log, epoch, history, window counter, pending queue, flush lock, message count
+# (analytics).
 # ARGV: message json (no seq), ts, max events, log ttl ms, history size, window ms, busy
 # threshold, lock px. Returns {seq, mode, epoch}: mode 0 emit now, 1 queued, 2 queued and this
 # node flushes.
@@ -48,6 +49,7 @@ local entry = '{{"event":"chat","ts":' .. ARGV[2] .. ',"data":' .. ARGV[1] .. '}
 local seq = stamp(KEYS[1], KEYS[2], KEYS[3], entry, ARGV[3], ARGV[4])
 local stamped = string.sub(ARGV[1], 1, -2) .. ',"seq":' .. seq .. ',"epoch":' .. stamp_epoch
   .. '}}'
+redis.call('INCR', KEYS[8])
 redis.call('RPUSH', KEYS[4], stamped)
 redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
 redis.call('PEXPIRE', KEYS[4], {HISTORY_TTL_MS})
@@ -113,6 +115,7 @@ class Chat:
                 rooms.chat_window(stream_id),
                 rooms.chat_pending(stream_id),
                 rooms.chat_flush_lock(stream_id),
+                rooms.chat_count(stream_id),
             ],
             args=[
                 orjson.dumps(message),

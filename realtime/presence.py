@@ -41,14 +41,18 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: node hash, room viewers, node rooms set, uniques. ARGV: member, stream id.
+# KEYS: node hash, room viewers, node rooms set, uniques, peak, signed-in uniques.
+# ARGV: member, stream id.
 _ADD = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], 1) == 1 then
   redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 end
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('PFADD', KEYS[4], ARGV[1])
-return redis.call('HLEN', KEYS[2])
+if string.sub(ARGV[1], 1, 2) == 'u:' then redis.call('PFADD', KEYS[6], ARGV[1]) end
+local n = redis.call('HLEN', KEYS[2])
+if n > tonumber(redis.call('GET', KEYS[5]) or '0') then redis.call('SET', KEYS[5], n) end
+return n
 """
 
 # KEYS: node hash, room viewers, node rooms set. ARGV: member, stream id.
@@ -161,6 +165,8 @@ class Presence:
             rooms.viewers(stream_id),
             rooms.node_rooms(self.node),
             rooms.uniques(stream_id),
+            rooms.peak_viewers(stream_id),
+            rooms.signed_in_uniques(stream_id),
         ]
 
     async def heartbeat(self) -> None:

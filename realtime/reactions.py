@@ -35,14 +35,18 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# ARGV: lock px, pending tpl, lock tpl, json [[stream_id, {kind: n}], ...].
+# ARGV: lock px, pending tpl, lock tpl, json [[stream_id, {kind: n}], ...], total tpl (analytics).
 # Returns the stream ids whose window this node now owns.
 _PUSH = """
 local owned = {}
 for _, item in ipairs(cjson.decode(ARGV[4])) do
   local s = item[1]
   local pending = string.gsub(ARGV[2], '{room}', s)
-  for kind, n in pairs(item[2]) do redis.call('HINCRBY', pending, kind, n) end
+  local total = string.gsub(ARGV[5], '{room}', s)
+  for kind, n in pairs(item[2]) do
+    redis.call('HINCRBY', pending, kind, n)
+    redis.call('INCRBY', total, n)
+  end
   redis.call('PEXPIRE', pending, 60000)
   if redis.call('SET', (string.gsub(ARGV[3], '{room}', s)), '1', 'NX', 'PX', ARGV[1]) then
     table.insert(owned, s)
@@ -97,6 +101,7 @@ class Reactions:
                 # strings: Lua number formatting differs between Lua versions (fakeredis)
                 orjson.dumps([[str(s), {k: str(n) for k, n in c.items()}]
                               for s, c in batch.items()]),
+                rooms.reaction_count(rooms.ROOM),
             ]
         )
         for s in owned:

@@ -8,6 +8,8 @@ on one Redis (or a primary with replicas) but not on Redis Cluster.
 
 from __future__ import annotations
 
+from shared import roomstats
+
 ROOM = "{room}"
 NODE = "{node}"
 
@@ -82,7 +84,24 @@ def node_viewers(stream_id: int | str, node_id: str) -> str:
 
 def uniques(stream_id: int) -> str:
     """HyperLogLog of distinct viewers (analytics)."""
-    return key(stream_id, "uniques")
+    return roomstats.uniques(stream_id)
+
+
+def signed_in_uniques(stream_id: int) -> str:
+    """HyperLogLog of distinct signed-in viewers (analytics: conversion)."""
+    return roomstats.signed_in_uniques(stream_id)
+
+
+def peak_viewers(stream_id: int) -> str:
+    return roomstats.peak_viewers(stream_id)
+
+
+def chat_count(stream_id: int) -> str:
+    return roomstats.chat_messages(stream_id)
+
+
+def reaction_count(stream_id: int | str) -> str:
+    return roomstats.reactions(stream_id)
 
 
 # --- gateway-wide state --------------------------------------------------------------------

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,9 @@ async def _stock(api: httpx.AsyncClient, product_id: int) -> int:
 async def run_journey(api: httpx.AsyncClient, gateway: str, *, pay: Pay = sandbox_pay) -> None:
     host, other_seller = await register(api, "seller"), await register(api, "seller")
     buyer = await register(api, "buyer")
+    fan = await register(api, "buyer")  # follows the host: told when the stream goes live
+    followed = await api.post(f"/api/v1/sellers/{host.id}/follow", headers=fan.headers)
+    assert followed.status_code == 204, followed.text
     twd = await _product(api, host, name="藍牙耳機 Pro", price="1290.00", currency="TWD")
     thb = await _product(api, host, name="หูฟังบลูทูธ", price="350.00", currency="THB")
     theirs = await _product(api, other_seller, name="Phone case", price="500.00",
@@ -212,6 +216,32 @@ async def run_journey(api: httpx.AsyncClient, gateway: str, *, pay: Pay = sandbo
                                  headers=host.headers)).json()["items"]
         assert mixed_id in [o["id"] for o in to_ship]
         assert all(i["seller_id"] == host.id for o in to_ship for i in o["items"])
+
+    await _notified(api, buyer, fan, orders=len(order_ids) + 1, stream_id=stream_id)
+
+
+async def _notified(
+    api: httpx.AsyncClient, buyer: Account, fan: Account, *, orders: int, stream_id: int
+) -> None:
+    """What the journey told people: the buyer's emails in the sandbox mailbox (one per order
+    and fact, however often events were delivered) and the follower's going-live inbox item."""
+    email = (await api.get("/api/v1/users/me", headers=buyer.headers)).json()["email"]
+    want = Counter({"order_placed": orders, "order_paid": orders, "order_shipped": 1,
+                    "order_refunded": 1})
+
+    async def mailbox_matches() -> bool:
+        box = await api.get("/api/v1/sandbox/mailbox", params={"to": email})
+        assert box.status_code == 200, box.text
+        return Counter(m["kind"] for m in box.json()["items"]) == want
+
+    await until(mailbox_matches, f"the buyer's emails {dict(want)}")
+
+    async def told_live() -> bool:
+        inbox = await api.get("/api/v1/users/me/notifications", headers=fan.headers)
+        return [(i["kind"], i["data"]["stream_id"]) for i in inbox.json()["items"]] == [
+            ("stream_live", stream_id)]
+
+    await until(told_live, "the follower's stream_live notification")
 
 
 async def _has_status(
