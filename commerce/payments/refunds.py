@@ -50,13 +50,15 @@ async def refund(
     """Refund `body.product_ids` (default: every line the caller may refund) of the order."""
     async with ctx.sessions() as session, session.begin():
         await order_service.visible_order(session, order_id=order_id, principal=principal)
+        # Lock first: a concurrent refund or shipment of this order commits before we read.
+        order = await lock_order(session, order_id)
         lines = list(await session.scalars(
             select(OrderItem).where(OrderItem.order_id == order_id).order_by(OrderItem.id)
+            .execution_options(populate_existing=True)
         ))
         is_admin = principal.role == "admin"
         if not is_admin and all(line.seller_id != principal.user_id for line in lines):
             raise Forbidden("only a seller of the order's items or an admin can refund it")
-        order = await lock_order(session, order_id)
         stray = await _claim_stray(session, order_id)
         if stray is not None:
             chosen: list[OrderItem] = []

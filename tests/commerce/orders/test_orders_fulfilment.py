@@ -3,6 +3,7 @@ the beat, and the seller's own view of a mixed order."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -99,3 +100,17 @@ async def test_unpaid_orders_do_not_ship_and_the_beat_completes_old_fulfilled_or
     assert await fulfilment.complete_due(ctx, now=utcnow() + timedelta(days=days + 1)) == 1
     assert await fulfilment.complete_due(ctx, now=utcnow() + timedelta(days=days + 1)) == 0
     assert (await api.get(old["url"], headers=old["buyer"])).json()["status"] == "completed"
+
+
+async def test_two_sellers_shipping_at_once_fulfil_the_order(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """Both parcels race for the order row: whichever commits second sees every line shipped,
+    so the order cannot stay `paid` with nothing left to ship."""
+    o = await _mixed_paid_order(api, ctx)
+    answers = await asyncio.gather(*(
+        api.post(f"{o['url']}/ship", json=SHIP, headers=headers) for headers in (o["a"], o["b"])
+    ))
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert sorted(a.json()["status"] for a in answers) == ["fulfilled", "paid"]
+    assert (await api.get(o["url"], headers=o["buyer"])).json()["status"] == "fulfilled"

@@ -4,6 +4,7 @@ stock back once for lines that had not shipped, the order `refunded` when every 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -100,3 +101,19 @@ async def test_refunding_more_than_was_paid_is_refused_and_changes_nothing(
     assert view["status"] == "paid" and {i["status"] for i in view["items"]} == {"open"}
     assert (await stock_of(pay_ctx, o["pa"]), await stock_of(pay_ctx, o["pb"])) == (3, 4)
     assert await events(pay_ctx, "order.refunded") == []
+
+
+async def test_two_refunds_of_the_same_lines_at_once_refund_once(
+    pay_api: httpx.AsyncClient, pay_ctx: AppContext, fake_ecpay: FakeEcpay
+) -> None:
+    """A double-click on MariaDB: both requests race for the order; the lines are claimed by
+    one, the other gets 409, the provider is asked once and the stock returns once."""
+    o = await _paid_mixed_order(pay_api, pay_ctx, fake_ecpay)
+    answers = await asyncio.gather(*(
+        pay_api.post(f"{o['url']}/refund", json={"reason": "double click"}, headers=o["b"])
+        for _ in range(2)
+    ))
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    assert [r["TotalAmount"] for r in fake_ecpay.refunds] == ["500"]
+    assert await stock_of(pay_ctx, o["pb"]) == 5
+    assert len(await events(pay_ctx, "order.refunded")) == 1
