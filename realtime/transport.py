@@ -8,8 +8,9 @@
 - Room emits write one pre-built WebSocket frame straight to each idle recipient's transport
   (`DirectFanout`), instead of a task, a queue hop and a frame build per recipient.
 
-Several of these reach into library internals; `realtime.internals` (imported first) refuses
-to import this module on library versions they were not checked against.
+Several of these reach into library internals: importing `realtime.protocol` (below) fails on
+python-engineio/python-socketio versions they were not checked against
+(`realtime.protocol.check_versions`), and this module checks the asyncio internal it reads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+from collections.abc import Iterable
 from typing import Any
 
 import engineio.packet
@@ -25,11 +27,14 @@ import socketio
 import socketio.packet
 from aiohttp import web
 
-from realtime import internals
 from realtime.metrics import FANOUT_WRITES
 from realtime.protocol import EngineWebSocket
 
-internals.check()  # at import: refuse library versions these internals were not checked on
+if not isinstance(getattr(asyncio.Queue(), "_getters", None), Iterable):
+    raise ImportError(
+        "asyncio.Queue no longer keeps its waiting getters in `_getters`, which "
+        "realtime.transport.direct_transport reads to know a socket's writer is idle"
+    )
 _DIRECT_WRITES = FANOUT_WRITES.labels("direct")
 _QUEUED_WRITES = FANOUT_WRITES.labels("queued")
 
