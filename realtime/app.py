@@ -19,6 +19,7 @@ from realtime.protocol import SocketServer
 from realtime.protocol.engine import BadInputSink
 from realtime.relay import Relay, RelayHandler, RelayLease
 from realtime.rooms import relay_leader
+from realtime.services import Services
 from realtime.throttle import EventThrottle
 from realtime.transport import (
     DirectFanout,
@@ -88,8 +89,12 @@ def create_app(settings: GatewaySettings) -> web.Application:
     )
     sio = make_server(settings, bad_input)
     ctx = GatewayContext.build(settings, sio)
+    services = Services.build(ctx)
     namespace = LiveNamespace(
-        ctx,
+        sio=sio,
+        redis=ctx.redis,
+        verifier=ctx.verifier,
+        services=services,
         throttle=EventThrottle(settings.event_rate_limit),
         bad_input=bad_input,
     )
@@ -99,7 +104,6 @@ def create_app(settings: GatewaySettings) -> web.Application:
     sio.attach(app, socketio_path="socket.io")
 
     async def background(app: web.Application) -> AsyncIterator[None]:
-        services = ctx.services
         lease = RelayLease(
             ctx.redis,
             relay_leader(settings.events_stream, settings.gateway_consumer_group),
@@ -108,7 +112,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
         )
         relay = Relay(
             ctx.bus,
-            RelayHandler(ctx),
+            RelayHandler(sio=sio, streams=ctx.streams, room_events=ctx.room_events,
+                         pins=services.pins, control=services.control),
             group=settings.gateway_consumer_group,
             consumer=ctx.node_id,
             claim_idle_ms=settings.relay_claim_idle_ms,

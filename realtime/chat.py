@@ -21,20 +21,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 from limits import parse as parse_limit
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from realtime import rooms
 from realtime.metrics import CHAT_MESSAGES
-from realtime.sequence import STAMP_LUA
+from realtime.sequence import STAMP_LUA, RoomEvents
+from realtime.streams import StreamCache
 from realtime.wordfilter import WordFilter, clean_text
 from shared.errors import AppError, ErrorCode, Forbidden, NotFound, RateLimited, Unauthorized
+from shared.settings import GatewaySettings
 from shared.tokens import Principal
-
-if TYPE_CHECKING:
-    from realtime.context import GatewayContext
 
 HISTORY_TTL_MS = 2 * 24 * 3600 * 1000
 PENDING_TTL_MS = 60_000
@@ -79,14 +80,26 @@ class Muted(AppError):
 
 
 class Chat:
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
-        s = ctx.settings
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        redis: aioredis.Redis,
+        streams: StreamCache,
+        room_events: RoomEvents,
+        limiter: MovingWindowRateLimiter,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.streams = streams
+        self.room_events = room_events
+        self.limiter = limiter
+        s = settings
         self.limit = parse_limit(s.chat_rate_limit)
         self.filter = WordFilter(s.banned_words)
         self.window_ms = s.chat_batch_window_ms
-        self._send = ctx.redis.register_script(_SEND)
-        self._drain = ctx.redis.register_script(_DRAIN)
+        self._send = redis.register_script(_SEND)
+        self._drain = redis.register_script(_DRAIN)
         self._flushes: set[asyncio.Task[None]] = set()
 
     async def send(
@@ -97,7 +110,7 @@ class Chat:
             raise Unauthorized("sign in to chat")
         if not joined:
             raise Forbidden("join the stream first")
-        cleaned = clean_text(text, max_chars=self.ctx.settings.chat_max_chars)
+        cleaned = clean_text(text, max_chars=self.settings.chat_max_chars)
         await self._check_policy(principal.user_id, stream_id)
         message: dict[str, Any] = {
             "id": uuid.uuid4().hex,
@@ -106,8 +119,8 @@ class Chat:
             "text": self.filter.mask(cleaned),
             "ts": int(time.time() * 1000),
         }
-        s = self.ctx.settings
-        room_events = self.ctx.room_events
+        s = self.settings
+        room_events = self.room_events
         seq, mode, epoch = await self._send(
             keys=[
                 *room_events.keys(stream_id),
@@ -139,12 +152,12 @@ class Chat:
         return message
 
     async def _check_policy(self, user_id: int, stream_id: int) -> None:
-        meta = await self.ctx.streams.get(stream_id)
+        meta = await self.streams.get(stream_id)
         if meta is None:
             raise NotFound("no such stream")
         if meta.status == "ended":
             raise Forbidden("the stream has ended; its chat is read-only")
-        pipe = self.ctx.redis.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=False)
         pipe.sismember(rooms.banned(stream_id), str(user_id))
         pipe.exists(rooms.muted(stream_id, user_id))
         pipe.get(rooms.slow_mode(stream_id))
@@ -154,13 +167,13 @@ class Chat:
         if is_muted:
             raise Muted()
         if slow and int(slow) > 0:
-            fresh = await self.ctx.redis.set(
+            fresh = await self.redis.set(
                 rooms.slow_mode_user(stream_id, user_id), "1", nx=True, ex=int(slow)
             )
             if not fresh:
                 raise RateLimited(f"slow mode: one message every {int(slow)} s",
                                   retry_after=int(slow))
-        if not await self.ctx.limiter.hit(self.limit, "chat", str(stream_id), str(user_id)):
+        if not await self.limiter.hit(self.limit, "chat", str(stream_id), str(user_id)):
             raise RateLimited("too many messages; slow down")
 
     async def _flush_after_window(self, stream_id: int) -> None:
@@ -171,7 +184,7 @@ class Chat:
         messages = [orjson.loads(m) for m in raw]
         if not messages:
             return
-        await self.ctx.room_events.broadcast(
+        await self.room_events.broadcast(
             stream_id, "chat_batch", {"messages": messages}, seq=int(messages[-1]["seq"])
         )
 
@@ -179,9 +192,9 @@ class Chat:
         """Remove a message from the history (and a pending batch); True if it was there."""
         removed = 0
         for list_key in (rooms.chat_history(stream_id), rooms.chat_pending(stream_id)):
-            for raw in await self.ctx.redis.lrange(list_key, 0, -1):
+            for raw in await self.redis.lrange(list_key, 0, -1):
                 if orjson.loads(raw).get("id") == message_id:
-                    removed += int(await self.ctx.redis.lrem(list_key, 1, str(raw)))
+                    removed += int(await self.redis.lrem(list_key, 1, str(raw)))
         return removed > 0
 
     async def close(self) -> None:

@@ -8,18 +8,21 @@ they also arrive as events); anything later arrives as events.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
+import redis.asyncio as aioredis
+import socketio
 
 from realtime import rooms
+from realtime.moderation import Moderation
 from realtime.presence import Presence
+from realtime.sequence import RoomEvents
+from realtime.streams import StreamCache
 from shared.errors import Forbidden, NotFound
 from shared.livedata import StreamMeta
+from shared.settings import GatewaySettings
 from shared.tokens import Principal
-
-if TYPE_CHECKING:
-    from realtime.context import GatewayContext
 
 
 class Member(Protocol):
@@ -30,34 +33,50 @@ class Member(Protocol):
 
 
 class Membership:
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        redis: aioredis.Redis,
+        sio: socketio.AsyncServer,
+        streams: StreamCache,
+        room_events: RoomEvents,
+        presence: Presence,
+        moderation: Moderation,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.sio = sio
+        self.streams = streams
+        self.room_events = room_events
+        self.presence = presence
+        self.moderation = moderation
 
     async def _visible_stream(self, principal: Principal | None, stream_id: int) -> StreamMeta:
-        meta = await self.ctx.streams.get(stream_id, fresh=True)
+        meta = await self.streams.get(stream_id, fresh=True)
         if meta is None:
             raise NotFound("no such stream")
         user_id = principal.user_id if principal else None
-        if await self.ctx.services.moderation.is_banned(stream_id, user_id):
+        if await self.moderation.is_banned(stream_id, user_id):
             raise Forbidden("you are banned from this stream")
         return meta
 
     async def join(self, *, sid: str, member: Member, stream_id: int) -> dict[str, Any]:
         meta = await self._visible_stream(member.principal, stream_id)
         if stream_id not in member.rooms:
-            if len(member.rooms) >= self.ctx.settings.max_rooms_per_socket:
+            if len(member.rooms) >= self.settings.max_rooms_per_socket:
                 raise Forbidden("too many rooms joined on this connection")
             member.rooms.add(stream_id)
-            await self.ctx.sio.enter_room(sid, rooms.stream_room(stream_id))
-            await self.ctx.services.presence.add(stream_id, self._member(member, sid))
+            await self.sio.enter_room(sid, rooms.stream_room(stream_id))
+            await self.presence.add(stream_id, self._member(member, sid))
         return await self._state(stream_id, meta)
 
     async def _state(self, stream_id: int, meta: StreamMeta) -> dict[str, Any]:
         """The room as a (re)joining client needs it: the join ack, and `resume`'s reload."""
-        pipe = self.ctx.redis.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=False)
         pipe.get(rooms.pin(stream_id))
         pipe.lrange(rooms.chat_history(stream_id), 0, -1)
-        await self.ctx.room_events.epoch(stream_id, client=pipe)
+        await self.room_events.epoch(stream_id, client=pipe)
         pipe.get(rooms.key(stream_id, "seq"))
         pipe.hlen(rooms.viewers(stream_id))
         pin, history, epoch, seq, viewers = await pipe.execute()
@@ -75,14 +94,14 @@ class Membership:
         if stream_id not in member.rooms:
             return
         member.rooms.discard(stream_id)
-        await self.ctx.sio.leave_room(sid, rooms.stream_room(stream_id))
-        await self.ctx.services.presence.remove(stream_id, self._member(member, sid))
+        await self.sio.leave_room(sid, rooms.stream_room(stream_id))
+        await self.presence.remove(stream_id, self._member(member, sid))
 
     async def leave_all(self, *, sid: str, member: Member) -> None:
         """On disconnect (socket.io already dropped the socket from its rooms)."""
         for stream_id in list(member.rooms):
             member.rooms.discard(stream_id)
-            await self.ctx.services.presence.remove(stream_id, self._member(member, sid))
+            await self.presence.remove(stream_id, self._member(member, sid))
 
     async def resume(
         self, *, member: Member, stream_id: int, since_seq: int, epoch: int | None = None
@@ -92,7 +111,7 @@ class Membership:
         answers it, from which the client starts over. Never `not_found` for a stream that
         exists, whatever Redis lost."""
         meta = await self._visible_stream(member.principal, stream_id)
-        room_events = self.ctx.room_events
+        room_events = self.room_events
         current_epoch = int(await room_events.epoch(stream_id))
         if (epoch is not None and epoch != current_epoch) or (
             since_seq > await room_events.current_seq(stream_id)

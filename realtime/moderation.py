@@ -10,16 +10,19 @@ Moderators cannot act on the host or on each other; nobody acts on themselves.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import redis.asyncio as aioredis
 
 from realtime import rooms
+from realtime.chat import Chat
+from realtime.control import Control
 from realtime.schemas import MAX_MUTE_S, ModerateIn
+from realtime.sequence import RoomEvents
+from realtime.streams import StreamCache
 from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.livedata import StreamMeta
 from shared.tokens import Principal
-
-if TYPE_CHECKING:
-    from realtime.context import GatewayContext
 
 BAN_TTL_S = 30 * 24 * 3600
 
@@ -29,24 +32,36 @@ def is_staff(meta: StreamMeta, user_id: int) -> bool:
 
 
 class Moderation:
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        *,
+        redis: aioredis.Redis,
+        streams: StreamCache,
+        room_events: RoomEvents,
+        chat: Chat,
+        control: Control,
+    ) -> None:
+        self.redis = redis
+        self.streams = streams
+        self.room_events = room_events
+        self.chat = chat
+        self.control = control
 
     async def moderate(self, *, principal: Principal | None, command: ModerateIn) -> None:
         if principal is None:
             raise Unauthorized("sign in as the host or a moderator")
         stream_id = command.stream_id
-        meta = await self.ctx.streams.get(stream_id)
+        meta = await self.streams.get(stream_id)
         if meta is None:
             raise NotFound("no such stream")
         if not is_staff(meta, principal.user_id):
             raise Forbidden("only the host or a moderator can moderate")
-        redis = self.ctx.redis
+        redis = self.redis
         event: dict[str, Any] = {"action": command.action, "by": principal.user_id}
 
         if command.action == "delete":
-            await self.ctx.services.chat.delete(stream_id, command.message_id)
-            await self.ctx.room_events.emit(stream_id, "chat_deleted",
+            await self.chat.delete(stream_id, command.message_id)
+            await self.room_events.emit(stream_id, "chat_deleted",
                                             {"id": command.message_id})
             return
         if command.action == "slow_mode":
@@ -55,7 +70,7 @@ class Moderation:
                 await redis.set(rooms.slow_mode(stream_id), seconds, ex=BAN_TTL_S)
             else:
                 await redis.delete(rooms.slow_mode(stream_id))
-            await self.ctx.room_events.emit(stream_id, "moderation", {**event, "seconds": seconds})
+            await self.room_events.emit(stream_id, "moderation", {**event, "seconds": seconds})
             return
 
         target = command.user_id
@@ -71,11 +86,11 @@ class Moderation:
         else:  # ban
             await redis.sadd(rooms.banned(stream_id), str(target))
             await redis.expire(rooms.banned(stream_id), BAN_TTL_S)
-        await self.ctx.room_events.emit(stream_id, "moderation", event)
+        await self.room_events.emit(stream_id, "moderation", event)
         if command.action == "ban":
-            await self.ctx.services.control.kick(user_id=target, stream_id=stream_id)
+            await self.control.kick(user_id=target, stream_id=stream_id)
 
     async def is_banned(self, stream_id: int, user_id: int | None) -> bool:
         if user_id is None:
             return False
-        return bool(await self.ctx.redis.sismember(rooms.banned(stream_id), str(user_id)))
+        return bool(await self.redis.sismember(rooms.banned(stream_id), str(user_id)))

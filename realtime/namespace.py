@@ -12,6 +12,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import redis.asyncio as aioredis
 import socketio
 import structlog
 from pydantic import ValidationError
@@ -19,7 +20,6 @@ from pydantic import ValidationError
 from realtime.acks import fail, from_error, ok
 from realtime.auth import authenticate
 from realtime.badinput import BadInputGuard
-from realtime.context import GatewayContext
 from realtime.control import Command
 from realtime.metrics import CONNECTED, EVENTS_IN
 from realtime.rooms import user_room
@@ -32,10 +32,11 @@ from realtime.schemas import (
     StreamIn,
     has_lone_surrogate,
 )
+from realtime.services import Services
 from realtime.throttle import EventThrottle
 from shared.errors import AppError, ErrorCode, InvalidInput, RateLimited, Unauthorized
 from shared.outage import redis_down
-from shared.tokens import Principal
+from shared.tokens import Principal, TokenVerifier
 
 log = structlog.get_logger(__name__)
 
@@ -110,21 +111,26 @@ CLIENT_EVENTS = frozenset(
 class LiveNamespace(socketio.AsyncNamespace):
     def __init__(
         self,
-        ctx: GatewayContext,
         *,
+        sio: socketio.AsyncServer,
+        redis: aioredis.Redis,
+        verifier: TokenVerifier,
+        services: Services,
         throttle: EventThrottle,
         bad_input: BadInputGuard,
         namespace: str = "/",
     ) -> None:
         super().__init__(namespace)
-        self.ctx = ctx
+        self.sio = sio
+        self.redis = redis
+        self.verifier = verifier
         self.throttle = throttle
         self.bad_input_guard = bad_input
-        self.services = ctx.services
+        self.services = services
         self.sessions: dict[str, Session] = {}
         self.user_sids: dict[int, set[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        ctx.services.control.handler = self.on_control
+        services.control.handler = self.on_control
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Known events go to their handler; anything else gets an `invalid` ack.
@@ -141,18 +147,18 @@ class LiveNamespace(socketio.AsyncNamespace):
 
     def bad_input(self, sid: str, detail: str) -> None:
         """Count an invalid event of this socket; disconnect it once past the limit."""
-        eio_sid = self.ctx.sio.manager.eio_sid_from_sid(sid, self.namespace)
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, self.namespace)
         if eio_sid is None:
             return
         if self.bad_input_guard.report(eio_sid, "invalid", detail):
-            task = asyncio.ensure_future(self.ctx.sio.disconnect(sid, namespace=self.namespace))
+            task = asyncio.ensure_future(self.sio.disconnect(sid, namespace=self.namespace))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
             principal = await authenticate(
-                auth, verifier=self.ctx.verifier, redis=self.ctx.redis
+                auth, verifier=self.verifier, redis=self.redis
             )
         except Unauthorized as exc:
             raise ConnectRefused(exc.message) from None
@@ -273,7 +279,7 @@ class LiveNamespace(socketio.AsyncNamespace):
                     sid=sid, member=session, stream_id=command.stream_id
                 )
             elif command.op == "revoke" and _revokes(command, session.principal):
-                await self.ctx.sio.disconnect(sid, namespace=self.namespace, ignore_queue=True)
+                await self.sio.disconnect(sid, namespace=self.namespace, ignore_queue=True)
 
 
 def _revokes(command: Command, principal: Principal) -> bool:

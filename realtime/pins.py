@@ -8,17 +8,17 @@ the commerce event came from, and keep each stored snapshot's `stock` current.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 
 from realtime import rooms
+from realtime.sequence import RoomEvents
+from realtime.streams import StreamCache
 from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.livedata import SNAPSHOT_TTL_S, ProductSnapshot, StreamMeta, get_product, stock_key
 from shared.tokens import Principal
-
-if TYPE_CHECKING:
-    from realtime.context import GatewayContext
 
 PIN_TTL_S = 7 * 24 * 3600
 PRODUCT_FIELDS = ("id", "name", "price", "currency", "stock", "image_url")
@@ -83,16 +83,20 @@ def room_product(snapshot: ProductSnapshot) -> dict[str, Any]:
 
 
 class Pins:
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
-        self._pin = ctx.redis.register_script(_PIN)
-        self._unpin = ctx.redis.register_script(_UNPIN)
-        self._stock = ctx.redis.register_script(_STOCK)
+    def __init__(
+        self, *, redis: aioredis.Redis, streams: StreamCache, room_events: RoomEvents
+    ) -> None:
+        self.redis = redis
+        self.streams = streams
+        self.room_events = room_events
+        self._pin = redis.register_script(_PIN)
+        self._unpin = redis.register_script(_UNPIN)
+        self._stock = redis.register_script(_STOCK)
 
     async def _host_stream(self, principal: Principal | None, stream_id: int) -> StreamMeta:
         if principal is None:
             raise Unauthorized("sign in as the host")
-        meta = await self.ctx.streams.get(stream_id)
+        meta = await self.streams.get(stream_id)
         if meta is None:
             raise NotFound("no such stream")
         if principal.user_id != meta.host_id:
@@ -105,7 +109,7 @@ class Pins:
         meta = await self._host_stream(principal, stream_id)
         if product_id not in meta.product_ids:
             raise NotFound("that product is not in this stream's lineup")
-        snapshot = await get_product(self.ctx.redis, product_id)
+        snapshot = await get_product(self.redis, product_id)
         if snapshot is None:
             raise NotFound("no such product")
         product = room_product(snapshot)
@@ -114,14 +118,14 @@ class Pins:
             args=[orjson.dumps(product), product_id, stream_id, PIN_TTL_S,
                   rooms.product_pins(rooms.ROOM)],
         )
-        await self.ctx.room_events.emit(stream_id, "product_pinned", {"product": product})
+        await self.room_events.emit(stream_id, "product_pinned", {"product": product})
 
     async def unpin(self, *, principal: Principal | None, stream_id: int) -> None:
         await self._host_stream(principal, stream_id)
         if await self._unpin(
             keys=[rooms.pin(stream_id)], args=[stream_id, rooms.product_pins(rooms.ROOM)]
         ):
-            await self.ctx.room_events.emit(stream_id, "product_unpinned", {})
+            await self.room_events.emit(stream_id, "product_unpinned", {})
 
     async def stock_changed(self, product_id: int, stock: int) -> list[int]:
         """Record a product's new stock and update its stored pins; returns the streams where

@@ -24,15 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
+import redis.asyncio as aioredis
 import structlog
 
 from realtime import rooms
 from realtime.metrics import ROOMS
-
-if TYPE_CHECKING:
-    from realtime.context import GatewayContext
+from realtime.sequence import RoomEvents
+from shared.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
 
@@ -111,12 +110,21 @@ return out
 
 
 class Presence:
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
-        self.node = ctx.node_id
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        redis: aioredis.Redis,
+        room_events: RoomEvents,
+        node_id: str,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.room_events = room_events
+        self.node = node_id
         # stream id -> member -> this node's sockets of that member in the room
         self.local: dict[int, dict[str, int]] = defaultdict(dict)
-        r = ctx.redis
+        r = redis
         self._add = r.register_script(_ADD)
         self._remove = r.register_script(_REMOVE)
         self._heartbeat = r.register_script(_HEARTBEAT)
@@ -157,7 +165,7 @@ class Presence:
         )
 
     async def count(self, stream_id: int) -> int:
-        return int(await self.ctx.redis.hlen(rooms.viewers(stream_id)))
+        return int(await self.redis.hlen(rooms.viewers(stream_id)))
 
     def _add_keys(self, stream_id: int) -> list[str]:
         return [
@@ -179,7 +187,7 @@ class Presence:
 
     async def sweep(self, *, own: bool = False) -> list[str]:
         """Remove dead nodes' members (or, with `own`, this node's: a clean shutdown)."""
-        ttl_ms = 0 if own else int(self.ctx.settings.presence_ttl_s * 1000)
+        ttl_ms = 0 if own else int(self.settings.presence_ttl_s * 1000)
         dead = await self._sweep(
             keys=[rooms.presence_nodes()],
             args=[
@@ -199,7 +207,7 @@ class Presence:
         """Announce changed counts of the rooms this node has sockets in (≤ 1/interval)."""
         if not self.local:
             return
-        interval_ms = int(self.ctx.settings.viewers_broadcast_interval_s * 1000)
+        interval_ms = int(self.settings.viewers_broadcast_interval_s * 1000)
         out = await self._tick(
             args=[
                 interval_ms,
@@ -212,11 +220,11 @@ class Presence:
         )
         for i in range(0, len(out), 3):
             stream_id, count, seq = int(out[i]), int(out[i + 1]), int(out[i + 2])
-            await self.ctx.room_events.broadcast(stream_id, "viewers", {"count": count}, seq=seq)
+            await self.room_events.broadcast(stream_id, "viewers", {"count": count}, seq=seq)
 
     async def run(self) -> None:
         """Heartbeat, sweep and tick until cancelled (a failed round is logged, not fatal)."""
-        settings = self.ctx.settings
+        settings = self.settings
         beat_every = max(0.2, settings.presence_ttl_s / 3)
         tick_every = max(0.05, settings.viewers_broadcast_interval_s / 2)
         loop = asyncio.get_running_loop()

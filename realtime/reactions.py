@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING
 
 import orjson
+import redis.asyncio as aioredis
 import structlog
 from limits import parse as parse_limit
 from limits.aio.storage import MemoryStorage
@@ -28,10 +28,10 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from realtime import rooms
 from realtime.metrics import REACTIONS
+from realtime.sequence import RoomEvents
+from realtime.streams import StreamCache
 from shared.errors import Forbidden, NotFound, RateLimited
-
-if TYPE_CHECKING:
-    from realtime.context import GatewayContext
+from shared.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
 
@@ -65,20 +65,28 @@ return counts
 
 
 class Reactions:
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
-        self.window_ms = ctx.settings.reaction_window_ms
-        self.limit = parse_limit(ctx.settings.react_rate_limit)
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        redis: aioredis.Redis,
+        streams: StreamCache,
+        room_events: RoomEvents,
+    ) -> None:
+        self.streams = streams
+        self.room_events = room_events
+        self.window_ms = settings.reaction_window_ms
+        self.limit = parse_limit(settings.react_rate_limit)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.local: defaultdict[int, Counter[str]] = defaultdict(Counter)
-        self._push = ctx.redis.register_script(_PUSH)
-        self._drain = ctx.redis.register_script(_DRAIN)
+        self._push = redis.register_script(_PUSH)
+        self._drain = redis.register_script(_DRAIN)
         self._emits: set[asyncio.Task[None]] = set()
 
     async def react(self, *, sid: str, joined: bool, stream_id: int, kind: str) -> None:
         if not joined:
             raise Forbidden("join the stream first")
-        meta = await self.ctx.streams.get(stream_id)
+        meta = await self.streams.get(stream_id)
         if meta is None:
             raise NotFound("no such stream")
         if meta.status == "ended":
@@ -117,7 +125,7 @@ class Reactions:
         seq, flat = int(reply[0]), reply[1:]
         counts = {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         if counts:
-            await self.ctx.room_events.broadcast(
+            await self.room_events.broadcast(
                 stream_id, "reactions", {"counts": counts, "window_ms": self.window_ms}, seq=seq
             )
 

@@ -19,18 +19,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
+import socketio
 import structlog
 
+from realtime.control import Control
 from realtime.metrics import RELAY_LAG, RELAY_PENDING, RELAY_PENDING_AGE, RELAYED
+from realtime.pins import Pins
 from realtime.rooms import user_room
+from realtime.sequence import RoomEvents
+from realtime.streams import StreamCache
 from shared import events as ev
 from shared.bus import Delivery, EventBus
-
-if TYPE_CHECKING:
-    from realtime.context import GatewayContext, Services
 
 log = structlog.get_logger(__name__)
 
@@ -165,7 +166,9 @@ class RelayLease:
 RoomEvent = tuple[int, str, dict[str, object]]
 
 
-async def room_events_for(event: ev.DomainEvent, services: Services) -> list[RoomEvent]:
+async def room_events_for(
+    event: ev.DomainEvent, *, pins: Pins, control: Control
+) -> list[RoomEvent]:
     """How a domain event becomes room events: (stream_id, event name, payload) triples.
 
     Stock events go to every room where the product is pinned (the pins index; the stored pin
@@ -182,17 +185,17 @@ async def room_events_for(event: ev.DomainEvent, services: Services) -> list[Roo
                 for line in data.items
             ]
         case ev.StockChanged(data=data):
-            rooms = await services.pins.stock_changed(data.product_id, data.stock)
+            rooms = await pins.stock_changed(data.product_id, data.stock)
             payload: dict[str, object] = {"product_id": data.product_id, "stock": data.stock}
             return [(room, "stock", payload) for room in _with(rooms, sid)]
         case ev.ProductSoldOut(data=data):
-            rooms = await services.pins.stock_changed(data.product_id, 0)
+            rooms = await pins.stock_changed(data.product_id, 0)
             return [(room, "sold_out", {"product_id": data.product_id})
                     for room in _with(rooms, sid)]
         case ev.StreamStatusChanged(data=data) if sid is not None:
             return [(sid, "stream_status", {"status": data.status})]
         case ev.UserTokensRevoked(data=data):
-            await services.control.revoke(user_id=data.user_id, jti=data.jti, family=data.family)
+            await control.revoke(user_id=data.user_id, jti=data.jti, family=data.family)
             return []
         case ev.OrderPaid(data=data) if sid is not None:
             # Social proof for the room; no buyer id in a public room.
@@ -214,21 +217,34 @@ ORDER_STATUS_EVENTS = (
 class RelayHandler:
     """The relay's handler: route one domain event and emit its room events (with seq)."""
 
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        *,
+        sio: socketio.AsyncServer,
+        streams: StreamCache,
+        room_events: RoomEvents,
+        pins: Pins,
+        control: Control,
+    ) -> None:
+        self.sio = sio
+        self.streams = streams
+        self.room_events = room_events
+        self.pins = pins
+        self.control = control
 
     async def __call__(self, event: ev.DomainEvent) -> None:
         if isinstance(event, ev.StreamStatusChanged) and event.stream_id is not None:
-            self.ctx.streams.forget(event.stream_id)
+            self.streams.forget(event.stream_id)
         emitted: dict[int, int] = {}
-        for stream_id, name, payload in await room_events_for(event, self.ctx.services):
+        routed = await room_events_for(event, pins=self.pins, control=self.control)
+        for stream_id, name, payload in routed:
             # Each room event of this domain event has a key of its own (an order of two
             # lines is two `order_placed` in one room), so a second delivery adds none.
             n = emitted[stream_id] = emitted.get(stream_id, -1) + 1
-            await self.ctx.room_events.emit(stream_id, name, payload, once=f"{event.id}:{n}")
+            await self.room_events.emit(stream_id, name, payload, once=f"{event.id}:{n}")
         if isinstance(event, ORDER_STATUS_EVENTS):
             # The buyer's own sockets (any room, any node) learn their order's new status.
-            await self.ctx.sio.emit(
+            await self.sio.emit(
                 "order_status",
                 {"order_id": event.data.order_id, "status": event.data.status,
                  "stream_id": event.stream_id},

@@ -21,11 +21,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("shared", "commerce", "realtime")
 Graph = Mapping[str, set[str]]
-# Being removed (issue 19): the gateway's services reach each other through the context.
-REALTIME_SERVICES = [
-    "realtime.chat", "realtime.context", "realtime.membership", "realtime.moderation",
-    "realtime.pins", "realtime.presence", "realtime.reactions",
-]
 # Open (noticed in issue 19, the payments sandbox's own work in progress): the gateway registry
 # builds sandbox transports (payments -> sandbox) while the sandbox signs with the gateways'
 # wire-format helpers (sandbox -> payments). Between domains only; no module cycle.
@@ -142,11 +137,11 @@ def test_the_walk_sees_imports_inside_functions_and_type_checking() -> None:
 
 
 def test_no_module_import_cycles() -> None:
-    assert cycles(graph()) == [REALTIME_SERVICES]
+    assert cycles(graph()) == []
 
 
 def test_no_cycles_between_domains() -> None:
-    assert cycles(domain_graph()) == [PAYMENTS_SANDBOX, REALTIME_SERVICES]
+    assert cycles(domain_graph()) == [PAYMENTS_SANDBOX]
 
 
 def test_shared_imports_neither_service() -> None:
