@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from commerce.api import api_router
+from commerce.auth.revocations import RevocationGuard
 from commerce.context import AppContext
 from commerce.errors import install_error_handlers
 from commerce.health import router as health_router
@@ -66,6 +67,8 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
                 on_stream_loss=functools.partial(restore_redis_state, context),
             )
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        guard = RevocationGuard(context)
+        guard_task = asyncio.create_task(guard.run(), name="revocation-guard")
         consumer, consumer_task = None, None
         if settings.notifications_consumer_enabled:
             consumer = notification_consumer(context)
@@ -74,6 +77,10 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         try:
             yield
         finally:
+            guard.stop()
+            guard_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await guard_task
             if consumer and consumer_task:
                 consumer.stop()
                 consumer_task.cancel()

@@ -6,6 +6,7 @@ Object-level loaders (e.g. `CurrentOrder`) live in each domain's `dependencies.p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from commerce import throttle
+from commerce.auth import revocations
 from commerce.context import AppContext
 from shared.errors import Forbidden, Unauthorized
 from shared.tokens import Principal, ensure_not_revoked
@@ -68,7 +70,9 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 async def principal_from_token(ctx: AppContext, token: str) -> Principal:
     """Verify signature and claims, then the revocation marks in Redis."""
     principal = ctx.tokens.verify_access(token)
-    await ensure_not_revoked(ctx.redis, principal)
+    await ensure_not_revoked(
+        ctx.redis, principal, fallback=functools.partial(revocations.is_revoked_in_db, ctx)
+    )
     return principal
 
 

@@ -2,6 +2,7 @@
 
 from commerce.analytics.models import StreamAnalytics
 from commerce.auth.models import RefreshToken, SocialAccount, User
+from commerce.auth.revocations import TokenRevocation
 from commerce.catalog.models import Product, ProductSearchGram, ProductSearchText
 from commerce.db import Base
 from commerce.follows.models import Follow
@@ -33,6 +34,7 @@ __all__ = [
     "Stream",
     "StreamAnalytics",
     "StreamProduct",
+    "TokenRevocation",
     "Upload",
     "User",
 ]

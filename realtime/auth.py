@@ -3,7 +3,9 @@
 Only the public key is needed here (ES256). Revocation is honoured by checking the same Redis
 marks commerce writes (`shared.tokens.is_revoked`: the `jti` denylist on logout, the per-user
 "revoked before" mark, the refresh-family mark on logout and refresh-token reuse); sockets already
-open are dropped through the relayed `user.tokens_revoked` event.
+open are dropped through the relayed `user.tokens_revoked` event. The gateway has no database:
+while the marks are not restored into a restarted Redis, a signed-in connect is refused with
+`unavailable` (retry) rather than let through on marks that may be missing.
 """
 
 from __future__ import annotations

@@ -34,7 +34,14 @@ from realtime.schemas import (
 )
 from realtime.services import Services
 from realtime.throttle import EventThrottle
-from shared.errors import AppError, ErrorCode, InvalidInput, RateLimited, Unauthorized
+from shared.errors import (
+    AppError,
+    ErrorCode,
+    InvalidInput,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 from shared.outage import redis_down
 from shared.tokens import Principal, TokenVerifier
 
@@ -162,6 +169,8 @@ class LiveNamespace(socketio.AsyncNamespace):
             )
         except Unauthorized as exc:
             raise ConnectRefused(exc.message) from None
+        except Unavailable as exc:  # revocations not restored yet: closed, and retryable
+            raise ConnectRefused(exc.message, ErrorCode.UNAVAILABLE) from None
         self.sessions[sid] = Session(principal)
         if principal is not None:
             self.user_sids.setdefault(principal.user_id, set()).add(sid)

@@ -25,6 +25,7 @@ import socketio
 
 from realtime.metrics import EVENTS_OUT
 from realtime.rooms import key, stream_room
+from shared.redis import REDIS_RUN_LUA
 
 # Lua functions other scripts (chat.py) prepend.
 #
@@ -33,11 +34,10 @@ from realtime.rooms import key, stream_room
 # AOF that may lack its last second, or a replica took over, or it lost everything). A `seq` is
 # meaningful only within its epoch, so a client sees a reset instead of a counter going back.
 # stamp: next seq + log entry `seq|epoch|entry`; leaves the epoch in `stamp_epoch`.
-STAMP_LUA = """
+STAMP_LUA = REDIS_RUN_LUA + """
 local stamp_epoch = 0
 local function room_epoch(epoch_key, ttl_ms)
-  local info = redis.pcall('INFO', 'server')  -- the embedded stand-in has no INFO
-  local run = type(info) == 'string' and string.match(info, 'run_id:(%x+)') or 'embedded'
+  local run = redis_run()
   local held = redis.call('HMGET', epoch_key, 'run', 'epoch')
   local epoch = tonumber(held[2])
   if held[1] ~= run then

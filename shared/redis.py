@@ -77,6 +77,18 @@ def make_redis(url: str | None, *, decode_responses: bool = False) -> aioredis.R
     return fakeredis.FakeAsyncRedis.from_pool(pool)
 
 
+# A Lua function naming the Redis server a script runs on: its `run_id`, new at every start
+# (a restart, possibly from an AOF a second old, or a replica promoted). State that must be
+# rebuilt after such a change records the run it was built on (room epochs, revocation marks).
+# The embedded stand-in has no INFO; it lives as long as its process, so one name does.
+REDIS_RUN_LUA = """
+local function redis_run()
+  local info = redis.pcall('INFO', 'server')
+  return type(info) == 'string' and string.match(info, 'run_id:(%x+)') or 'embedded'
+end
+"""
+
+
 async def aof_enabled(redis: aioredis.Redis) -> bool:
     """Whether Redis persists with its append-only file (`INFO persistence`)."""
     info = await redis.info("persistence")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jose import JWTError, jwt
 from redis.asyncio import Redis
 
-from shared.errors import ConfigError, Unauthorized
+from shared.errors import ConfigError, Unauthorized, Unavailable
 from shared.keyfiles import dev_key, public_pem_of, read_key
+from shared.outage import REDIS_DOWN
+from shared.redis import REDIS_RUN_LUA
 from shared.settings import VAR_DIR, BaseAppSettings
 
 ALGORITHM = "ES256"
@@ -226,9 +229,36 @@ local function revoked(deny_key, before_key, family_key, issued_at)
   return family_key ~= '' and redis.call('EXISTS', family_key) == 1
 end
 """
-_IS_REVOKED = REVOKED_LUA + """
-return revoked(KEYS[1], KEYS[2], KEYS[3] or '', ARGV[1]) and 1 or 0
+# 1 revoked, 0 not, 2 unknown: the marks were not (yet) restored into this Redis run (it
+# restarted or lost data since commerce last loaded them from the database).
+_REVOCATION_STATE = REVOKED_LUA + REDIS_RUN_LUA + """
+local n = tonumber(ARGV[2])
+if revoked(KEYS[1], KEYS[2], n == 3 and KEYS[3] or '', ARGV[1]) then return 1 end
+if redis.call('GET', KEYS[n + 1]) ~= redis_run() then return 2 end
+return 0
 """
+
+RevocationCheck = Callable[[Principal], Awaitable[bool]]
+
+
+def revocations_run_key() -> str:
+    """Redis key: the Redis run (`run_id`) the revocation marks were last restored into from
+    the database (commerce/auth/revocations.py). Any other value: the marks may be missing."""
+    return "auth:revocations:run"
+
+
+MARK_RESTORED_LUA = REDIS_RUN_LUA + "redis.call('SET', KEYS[1], redis_run()) return 1"
+_RESTORED = REDIS_RUN_LUA + "return redis.call('GET', KEYS[1]) == redis_run() and 1 or 0"
+
+
+async def revocations_restored(redis: Redis) -> bool:
+    """Whether this Redis run holds the marks (they were restored into it since it started)."""
+    return bool(int(await redis.register_script(_RESTORED)(keys=[revocations_run_key()])))
+
+
+async def mark_revocations_restored(redis: Redis) -> None:
+    """Record that every mark is in this Redis run (commerce, once it has put them back)."""
+    await redis.register_script(MARK_RESTORED_LUA)(keys=[revocations_run_key()])
 
 
 def revocation_keys(principal: Principal) -> list[str]:
@@ -239,15 +269,35 @@ def revocation_keys(principal: Principal) -> list[str]:
     return keys
 
 
-async def is_revoked(redis: Redis, principal: Principal) -> bool:
-    """Whether a verified token was revoked since it was issued (one round trip)."""
-    script = redis.register_script(_IS_REVOKED)  # cheap: the SHA; EVALSHA, loads on NOSCRIPT
-    return bool(
-        int(await script(keys=revocation_keys(principal), args=[principal.issued_at]))
-    )
+async def is_revoked(
+    redis: Redis, principal: Principal, *, fallback: RevocationCheck | None = None
+) -> bool:
+    """Whether a verified token was revoked since it was issued (one round trip).
+
+    The marks live in Redis and, since Redis can restart without its last second or lose
+    everything, in the database too. While this Redis run has not had them restored, or while
+    Redis is unreachable, `fallback` (commerce: the database) decides; without one (the
+    gateway) the answer is `Unavailable`: closed, never "not revoked" on missing marks.
+    """
+    keys = revocation_keys(principal)
+    script = redis.register_script(_REVOCATION_STATE)  # cheap: the SHA; loads on NOSCRIPT
+    try:
+        state = int(await script(keys=[*keys, revocations_run_key()],
+                                 args=[principal.issued_at, len(keys)]))
+    except REDIS_DOWN:
+        if fallback is None:
+            raise
+        return await fallback(principal)
+    if state == 2:
+        if fallback is None:
+            raise Unavailable("token revocations are being restored; retry shortly")
+        return await fallback(principal)
+    return state == 1
 
 
-async def ensure_not_revoked(redis: Redis, principal: Principal) -> None:
+async def ensure_not_revoked(
+    redis: Redis, principal: Principal, *, fallback: RevocationCheck | None = None
+) -> None:
     """`is_revoked`, as the 401 every HTTP route gives a revoked token."""
-    if await is_revoked(redis, principal):
+    if await is_revoked(redis, principal, fallback=fallback):
         raise Unauthorized("token revoked")

@@ -24,7 +24,7 @@ from commerce.app import create_app
 from commerce.context import AppContext
 from commerce.preflight import alembic_config
 from shared.settings import CommerceSettings, GatewaySettings
-from shared.tokens import generate_key_pair
+from shared.tokens import MARK_RESTORED_LUA, generate_key_pair, revocations_run_key
 from tests.helpers.procs import add_logs_to_report
 
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
@@ -114,6 +114,9 @@ def clean_db(db_name: str) -> None:
 def clean_redis(redis_url: str) -> Iterator[None]:
     client = sync_redis.Redis.from_url(redis_url)
     client.flushdb()
+    # What a running commerce API does within a second on a new Redis (RevocationGuard): mark
+    # the token revocations restored, or gateways refuse signed-in connects until then.
+    client.eval(MARK_RESTORED_LUA, 1, revocations_run_key())
     yield
     client.close()
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from shared.livedata import StreamMeta, put_stream
 from shared.redis import make_redis
 from shared.settings import ROOT, GatewaySettings, load
-from shared.tokens import generate_key_pair, make_issuer
+from shared.tokens import generate_key_pair, make_issuer, mark_revocations_restored
 
 DEFAULT_OUT = ROOT / "var" / "bench-fanout"
 # Chatter user ids start here: far from ids a development database hands out.
@@ -86,6 +86,9 @@ async def publish_stream(*, redis_url: str, stream_id: int) -> None:
             id=stream_id, host_id=HOST_USER_ID, status="live", title="fan-out benchmark"
         )
         await put_stream(redis, meta)
+        # No commerce runs here to restore token revocations into this Redis (there are
+        # none to restore): say so, or the gateway refuses signed-in connects.
+        await mark_revocations_restored(redis)
     finally:
         await redis.aclose()
 

@@ -3,8 +3,9 @@
 A session is a refresh-token family (one per login). Access tokens are short-lived ES256 JWTs
 that carry the family id (`fam`), so ending a session — logout, or reuse of a spent refresh
 token (RFC 9700 §4.14.2: a replayed token means it leaked, so the whole family dies) — refuses
-its live access tokens too, through a Redis mark every verifier checks (`shared.tokens`), and
-drops its sockets through the `user.tokens_revoked` event.
+its live access tokens too, through a Redis mark every verifier checks (`shared.tokens`), kept
+in the database as well so it survives Redis (`revocations`), and drops its sockets through the
+`user.tokens_revoked` event.
 
 Revocation marks are written to Redis before the database change commits: a mark is only ever
 set for a session that must end anyway, and it is in place before the outbox event makes the
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import throttle
-from commerce.auth import passwords, refresh, twofactor
+from commerce.auth import passwords, refresh, revocations, twofactor
 from commerce.auth.errors import EmailTaken, InvalidCredentials, InvalidRefreshToken
 from commerce.auth.models import User
 from commerce.auth.schemas import LoginIn, RegisterIn
@@ -206,6 +207,7 @@ async def logout(ctx: AppContext, *, principal: Principal) -> None:
 
     async def end() -> None:
         async with transaction(ctx.sessions) as session:
+            await revocations.record_jti(session, jti=principal.jti, ttl_s=ttl)
             if principal.family is None:  # a token minted outside a session: it alone ends
                 add_event(session, _revoked_event(principal.user_id, jti=principal.jti))
                 return
@@ -224,7 +226,9 @@ async def _end_family(
     when the family already ended (so replaying a dead token does not flood the event stream)."""
     if not await refresh.revoke_family(session, family=family) and jti is None:
         return
-    await ctx.redis.set(family_revoked_key(family), "1", ex=ctx.settings.access_token_ttl_s)
+    ttl = ctx.settings.access_token_ttl_s
+    await ctx.redis.set(family_revoked_key(family), "1", ex=ttl)
+    await revocations.record_family(session, family=family, ttl_s=ttl)
     add_event(session, _revoked_event(user_id, jti=jti, family=family))
 
 

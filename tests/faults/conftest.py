@@ -8,6 +8,7 @@ Each test prints its books (`books()`), so a CI log shows what a fault cost.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from commerce.app import create_app
 from commerce.context import AppContext
 from shared.settings import CommerceSettings
 from tests.helpers.private_servers import PrivateRedis, private_redis
+from tests.helpers.procs import free_port, spawn, wait_http
 
 
 @pytest.fixture
@@ -51,6 +53,17 @@ async def fault_api(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
     ):
         yield client
+
+
+@pytest.fixture
+def fault_gateway(service_env: dict[str, str], fault_redis: PrivateRedis) -> Iterator[str]:
+    port = free_port()
+    env = {**service_env, "REDIS_URL": fault_redis.url, "RESUME_MAX_EVENTS": "5000",
+           "RESUME_MAX_AGE_S": "600", "RELAY_CLAIM_IDLE_MS": "2000"}
+    with spawn([sys.executable, "-m", "realtime", "--port", str(port), "--node-id", "g1"],
+               name="gateway", env=env) as proc:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc, timeout=30)
+        yield f"http://127.0.0.1:{port}"
 
 
 def books(title: str, **numbers: object) -> None:

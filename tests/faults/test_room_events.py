@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -38,23 +36,11 @@ from tests.commerce.orders.helpers import make_stream, order_body, stock_of
 from tests.faults.conftest import books
 from tests.faults.test_redis_outage import _units_ordered
 from tests.helpers.private_servers import PrivateRedis
-from tests.helpers.procs import free_port, spawn, wait_http
 from tests.realtime.clients import Client
 
 pytestmark = pytest.mark.timeout(120)
 
 STOCK = 5000
-
-
-@pytest.fixture
-def fault_gateway(service_env: dict[str, str], fault_redis: PrivateRedis) -> Iterator[str]:
-    port = free_port()
-    env = {**service_env, "REDIS_URL": fault_redis.url, "RESUME_MAX_EVENTS": "5000",
-           "RESUME_MAX_AGE_S": "600", "RELAY_CLAIM_IDLE_MS": "2000"}
-    with spawn([sys.executable, "-m", "realtime", "--port", str(port), "--node-id", "g1"],
-               name="gateway", env=env) as proc:
-        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc, timeout=30)
-        yield f"http://127.0.0.1:{port}"
 
 
 async def _room_record(url: str, token: str, stream_id: int) -> tuple[dict[str, Any], list[Any]]:

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import throttle
-from commerce.auth import refresh
+from commerce.auth import refresh, revocations
 from commerce.auth.models import RefreshToken, SocialAccount, User
 from commerce.auth.service import TokenPair, open_session
 from commerce.auth.social.base import Provider, SocialCredentials, SocialIdentity
@@ -194,8 +194,11 @@ async def _claim_unverified(ctx: AppContext, session: AsyncSession, user: User) 
     for family in families:
         await refresh.revoke_family(session, family=family)
         await ctx.redis.set(family_revoked_key(family), "1", ex=ttl)
+        await revocations.record_family(session, family=family, ttl_s=ttl)
     # Tokens issued up to the previous second; this login's token is issued in this one.
-    await ctx.redis.set(user_revoked_before_key(user.id), str(int(time.time()) - 1), ex=ttl)
+    before = int(time.time()) - 1
+    await ctx.redis.set(user_revoked_before_key(user.id), str(before), ex=ttl)
+    await revocations.record_user_before(session, user_id=user.id, before=before, ttl_s=ttl)
     add_event(session, ev.UserTokensRevoked(data=ev.TokensRevokedData(user_id=user.id)))
     log.warning(
         "social_link_claimed_unverified_account",
