@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from shared.settings import CommerceSettings
 
@@ -36,7 +36,7 @@ def make_celery(
         timezone="UTC",
         enable_utc=True,
         task_default_queue="celery",
-        task_queues=[Queue(q, Exchange(q), routing_key=q) for q in QUEUES],
+        task_queues=[Queue(q, Exchange(q), routing_key=q) for q in QUEUES],  # type: ignore[no-untyped-call]
         task_acks_late=True,
         worker_prefetch_multiplier=4,
         broker_connection_retry_on_startup=True,

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from commerce.broker import make_celery
 from shared.cli import run_or_die
@@ -31,7 +31,7 @@ from shared.settings import WorkerSettings, load
 
 
 def dead_letter_queue(name: str) -> Queue:
-    return Queue(name, durable=True)
+    return Queue(name, durable=True)  # type: ignore[no-untyped-call]  # kombu is untyped
 
 
 def record_of(
@@ -61,7 +61,7 @@ def drain(app: Celery, queue: str, *, limit: int, replay: bool) -> list[dict[str
     records: list[dict[str, Any]] = []
     with app.connection_for_write() as conn:
         channel = conn.channel()
-        bound = dead_letter_queue(queue).bind(channel)
+        bound = dead_letter_queue(queue).bind(channel)  # type: ignore[no-untyped-call]
         bound.declare()
         # Only what is there now: a replayed task that fails again adds a record behind these.
         _name, waiting, _consumers = bound.queue_declare(passive=True)

@@ -66,7 +66,7 @@ def _dead_lettering_base(dead_letter_queue: str, queue: str) -> type[Task]:
     """A Task class whose final failure (retries exhausted, or an error not retried) publishes
     the task's arguments and last error to the dead-letter queue (commerce/deadletter.py)."""
 
-    class DeadLettering(Task):
+    class DeadLettering(Task):  # type: ignore[misc]  # Celery is untyped
         def on_failure(
             self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
         ) -> None:

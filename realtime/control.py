@@ -85,7 +85,7 @@ class Control:
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py's stub
 
     async def _on_message(self, message: dict[str, Any]) -> None:
         if message.get("type") != "message":

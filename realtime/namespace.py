@@ -115,7 +115,7 @@ CLIENT_EVENTS = frozenset(
 )
 
 
-class LiveNamespace(socketio.AsyncNamespace):
+class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped library base
     def __init__(
         self,
         *,
@@ -299,7 +299,7 @@ def _revokes(command: Command, principal: Principal) -> bool:
     )
 
 
-class ConnectRefused(socketio.exceptions.ConnectionRefusedError):
+class ConnectRefused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]  # untyped library base
     """`connect_error` payload `{message, code, data: {code, message}}`.
 
     The Python client hands the dict over as is (so `code` is at the top); the JavaScript client

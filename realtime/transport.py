@@ -106,7 +106,7 @@ def direct_transport(sock: Any) -> asyncio.WriteTransport | None:
     frame is written whole before any other coroutine runs (asyncio is single-threaded), so
     frames never interleave with the writer's. Otherwise the packet takes the queue.
     """
-    transport = getattr(sock, "direct_transport", None)
+    transport: asyncio.WriteTransport | None = getattr(sock, "direct_transport", None)
     if (
         transport is None
         or not sock.upgraded
@@ -122,7 +122,7 @@ def direct_transport(sock: Any) -> asyncio.WriteTransport | None:
     return transport
 
 
-class DirectFanout(socketio.AsyncManager):
+class DirectFanout(socketio.AsyncManager):  # type: ignore[misc]  # untyped library base
     """Room emits without a task, a queue hop or a frame build per recipient.
 
     python-socketio's `AsyncManager.emit` encodes a broadcast once but then creates one asyncio
@@ -192,5 +192,5 @@ class DirectFanout(socketio.AsyncManager):
         _QUEUED_WRITES.inc(queued)
 
 
-class DirectFanoutRedisManager(socketio.AsyncRedisManager, DirectFanout):
+class DirectFanoutRedisManager(socketio.AsyncRedisManager, DirectFanout):  # type: ignore[misc]  # untyped library base
     """The Redis manager (cross-node fan-out) with `DirectFanout` for its local delivery."""

@@ -146,7 +146,7 @@ async def set_item(ctx: AppContext, *, user_id: int, product_id: int, quantity: 
                         raise CurrencyMismatch(
                             cart_currency=sorted(currencies)[0], product_currency=product.currency
                         )
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py
                     pipe.hset(key, str(product_id), str(quantity))
                     pipe.expire(key, ctx.settings.cart_ttl_s)
                     await pipe.execute()

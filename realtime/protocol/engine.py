@@ -53,7 +53,7 @@ PACKET_TYPES = "0123456"
 HELD_FLUSH_WAIT_S = 0.5
 
 
-class InvalidPacketError(exceptions.EngineIOError):
+class InvalidPacketError(exceptions.EngineIOError):  # type: ignore[misc]  # untyped library base
     """What the client sent is not an Engine.IO packet or payload."""
 
 
@@ -100,7 +100,7 @@ async def read_body(stream: Any, declared: str | None, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-class EngineSocket(AsyncSocket):
+class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
     """One Engine.IO session (see the module docstring for what differs from the library)."""
 
     def __init__(self, server: EngineServer, sid: str) -> None:
@@ -377,7 +377,7 @@ def _create_route(app: web.Application, server: EngineServer, endpoint: str) -> 
     app.router.add_route("*", endpoint, server.handle_request)
 
 
-class EngineServer(engineio.AsyncServer):
+class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped library base
     """python-engineio's `AsyncServer` (aiohttp only) with the fixes of this module.
 
     Extra arguments: `websocket_compression` (permessage-deflate, default off as in Node's
@@ -447,7 +447,8 @@ class EngineServer(engineio.AsyncServer):
             await ws.close()
 
         ws = self._async["websocket"](close_at_once, self)
-        return await ws(environ)
+        response: web.WebSocketResponse = await ws(environ)
+        return response
 
     async def _handle_connect(
         self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
@@ -501,7 +502,8 @@ class EngineServer(engineio.AsyncServer):
                 "headers": [("Content-Type", "text/plain; charset=UTF-8")],
                 "response": b"ok",
             }
-        return super()._ok(packets, headers=headers, jsonp_index=jsonp_index)
+        answer: dict[str, Any] = super()._ok(packets, headers=headers, jsonp_index=jsonp_index)
+        return answer
 
     def _cors_headers(self, environ: dict[str, Any]) -> list[tuple[str, str]]:
         if self.cors_allowed_origins == []:

@@ -66,7 +66,7 @@ def _event_name_ok(name: Any) -> bool:
     return isinstance(name, int | float) and not isinstance(name, bool)
 
 
-class SocketServer(socketio.AsyncServer):
+class SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped library base
     """python-socketio's `AsyncServer` on `EngineServer`, with the fixes of this module.
 
     Extra arguments: `connect_timeout` (seconds a connection may stay without a namespace;
