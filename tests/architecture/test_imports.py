@@ -8,6 +8,8 @@ counts as importing `a.b` when that is a module, else `a`.
 Data models (`commerce.<domain>.models`) are the bottom layer of commerce (they import only
 `commerce.db` and each other): any domain may read another's tables through them, as the
 checkout reads products and streams, so they do not count as an arrow between domains.
+`commerce.deps` (FastAPI's dependencies) is the top, beside the routes that alone use it: it may
+resolve any domain's caller or object, so arrows into it do not count either.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("shared", "commerce", "realtime")
 Graph = Mapping[str, set[str]]
+EDGE = {"commerce.deps"}
 # Open (noticed in issue 19, the payments sandbox's own work in progress): the gateway registry
 # builds sandbox transports (payments -> sandbox) while the sandbox signs with the gateways'
 # wire-format helpers (sandbox -> payments). Between domains only; no module cycle.
@@ -112,7 +115,11 @@ def domain_graph() -> dict[str, set[str]]:
     edges: dict[str, set[str]] = defaultdict(set)
     for module, targets in graph().items():
         for target in targets:
-            if domain(target) != domain(module) and not target.endswith(".models"):
+            if (
+                domain(target) != domain(module)
+                and not target.endswith(".models")
+                and target not in EDGE
+            ):
                 edges[domain(module)].add(domain(target))
     return dict(edges)
 
@@ -142,6 +149,17 @@ def test_no_module_import_cycles() -> None:
 
 def test_no_cycles_between_domains() -> None:
     assert cycles(domain_graph()) == [PAYMENTS_SANDBOX]
+
+
+def test_only_the_http_edge_uses_the_fastapi_dependencies() -> None:
+    """Routes and their resource loaders (web modules: they import FastAPI or Starlette)."""
+    users = sorted(m for m, targets in graph().items() if EDGE & targets)
+    assert "commerce.orders.router" in users
+    web = {
+        m for m in users
+        if any(n.split(".")[0] in ("fastapi", "starlette") for n in _imported(m, modules()[m]))
+    }
+    assert [m for m in users if m not in web] == []
 
 
 def test_shared_imports_neither_service() -> None:
