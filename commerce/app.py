@@ -30,6 +30,7 @@ from commerce.recovery import restore_redis_state
 from commerce.sandbox.payments import providers as payment_sandboxes
 from commerce.sandbox.router import router as sandbox_router
 from commerce.security_headers import SecurityHeadersMiddleware
+from commerce.task_outbox import TaskRelay
 from shared import events as ev
 from shared.settings import CommerceSettings
 
@@ -67,6 +68,10 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
                 on_stream_loss=functools.partial(restore_redis_state, context),
             )
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        task_relay, task_relay_task = None, None
+        if context.producer.enabled and settings.outbox_relay_enabled:
+            task_relay = TaskRelay(context.sessions, context.producer)
+            task_relay_task = asyncio.create_task(task_relay.run(), name="task-relay")
         guard = RevocationGuard(context)
         guard_task = asyncio.create_task(guard.run(), name="revocation-guard")
         consumer, consumer_task = None, None
@@ -77,6 +82,11 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         try:
             yield
         finally:
+            if task_relay and task_relay_task:
+                task_relay.stop()
+                task_relay_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task_relay_task
             guard.stop()
             guard_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -12,6 +12,7 @@ from commerce.orders.models import IdempotencyRecord, Order, OrderItem, Shipment
 from commerce.outbox import OutboxEvent
 from commerce.payments.models import Payment, PaymentNotification, Refund
 from commerce.streams.models import Stream, StreamProduct
+from commerce.task_outbox import TaskIntent
 
 __all__ = [
     "Base",
@@ -34,6 +35,7 @@ __all__ = [
     "Stream",
     "StreamAnalytics",
     "StreamProduct",
+    "TaskIntent",
     "TokenRevocation",
     "Upload",
     "User",

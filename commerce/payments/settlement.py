@@ -10,9 +10,12 @@ an order that can no longer be paid (expired, cancelled, already paid) is record
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.context import AppContext
 from commerce.db import utcnow
@@ -26,12 +29,14 @@ log = structlog.get_logger(__name__)
 
 
 async def store_notification(
-    ctx: AppContext, provider: str, parsed: ParsedNotification
+    ctx: AppContext, provider: str, parsed: ParsedNotification,
+    *, then: Callable[[AsyncSession, int], None] | None = None,
 ) -> tuple[int, bool]:
     """Insert a verified notification once; returns its id and whether it is new (and so
-    must be enqueued). A duplicate is never enqueued again from here: while the first task is
-    in flight that would only race it, and one lost to a crash is re-enqueued by
-    `reconcile.stale_notifications` a minute later."""
+    must be enqueued). `then(session, id)` runs in the same transaction for a new one (the
+    task intent: commerce/task_outbox.py). A duplicate is never enqueued again from here: while
+    the first task is in flight that would only race it, and one lost to a crash is re-enqueued
+    by `reconcile.stale_notifications` a minute later."""
     try:
         async with ctx.sessions() as session, session.begin():
             payment_id = await session.scalar(
@@ -48,6 +53,8 @@ async def store_notification(
             )
             session.add(row)
             await session.flush()
+            if then is not None:
+                then(session, row.id)
             return row.id, True
     except IntegrityError:
         async with ctx.sessions() as session:

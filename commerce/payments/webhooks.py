@@ -2,9 +2,10 @@
 
 A notification that fails verification is answered 400 and logged, and nothing is written.
 One that verifies is stored under the unique `(provider, provider_event_id)` with the facts
-the adapter parsed, the `payments.process_notification` task is enqueued by id, and the
-provider gets the answer it expects (ECPay: `1|OK`) — for a duplicate too, so it stops
-retrying; a duplicate is not enqueued again.
+the adapter parsed, the `payments.process_notification` task is enqueued by id (as a task
+intent in the same transaction, sent by the task relay, so a broker outage delays settlement by
+a second instead of losing the enqueue), and the provider gets the answer it expects (ECPay:
+`1|OK`) — for a duplicate too, so it stops retrying; a duplicate is not enqueued again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from commerce.payments.gateways.base import (
 )
 from commerce.payments.gateways.registry import webhook_gateway
 from commerce.payments.gateways.wire_errors import WireFormatError
+from commerce.task_outbox import add_intent
 from shared.errors import NotFound
 
 log = structlog.get_logger(__name__)
@@ -47,9 +49,14 @@ async def receive_webhook(ctx: AppContext, *, provider: str, raw: RawNotificatio
     except InvalidSignature:
         PAYMENT_NOTIFICATIONS.labels(provider, "rejected").inc()
         raise
-    notification_id, new = await settlement.store_notification(ctx, provider, parsed)
-    if new:
-        await tasks.enqueue_notification(ctx, notification_id)
+    durable = ctx.producer.enabled  # with a broker: the task intent commits with the row
+    notification_id, new = await settlement.store_notification(
+        ctx, provider, parsed,
+        then=(lambda session, nid: add_intent(session, tasks.process_notification, nid))
+        if durable else None,
+    )
+    if new and not durable:
+        await tasks.enqueue_notification(ctx, notification_id)  # in-process, after the commit
     PAYMENT_NOTIFICATIONS.labels(provider, "accepted" if new else "duplicate").inc()
     log.info("payment_webhook_received", provider=provider, notification_id=notification_id,
              event_id=parsed.provider_event_id, duplicate=not new)

@@ -19,6 +19,10 @@ from asgi_lifespan import LifespanManager
 from commerce.app import create_app
 from commerce.context import AppContext
 from shared.settings import CommerceSettings
+from tests.commerce.payments.conftest import (  # noqa: F401 (fixtures: the fake providers)
+    _ecpay_server,
+    fake_ecpay,
+)
 from tests.helpers.private_servers import PrivateRedis, private_redis
 from tests.helpers.procs import free_port, spawn, wait_http
 

@@ -112,7 +112,7 @@ async def test_worker_settles_ecpay_notification(
 
             [room_paid] = await watcher.wait_for(lambda: watcher.of("order_paid"), timeout=15)
             assert room_paid == {"stream_id": stream.id, "order_id": order_id,
-                                 "seq": room_paid["seq"]}
+                                 "seq": room_paid["seq"], "epoch": room_paid["epoch"]}
             assert isinstance(room_paid["seq"], int) and room_paid["seq"] > 0
             [status] = await shopper.wait_for(lambda: shopper.of("order_status"), timeout=15)
             assert status == {"order_id": order_id, "status": "paid", "stream_id": stream.id}
