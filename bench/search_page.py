@@ -18,23 +18,19 @@ import asyncio
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pymysql
-from alembic import command
 from sqlalchemy import insert
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import commerce.models  # noqa: F401  (every table, for the foreign keys)
+from bench.owndb import own_database
 from commerce.auth.models import User
 from commerce.catalog import search
 from commerce.catalog.models import Product, ProductSearchGram, ProductSearchText
 from commerce.db import make_engine
-from commerce.preflight import alembic_config
 from shared.settings import CommerceSettings
 
 PAGE = 20
@@ -104,22 +100,8 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    server = make_url(args.mysql_url)
-    name = f"lc_bench_search_{uuid.uuid4().hex[:8]}"
-    admin = pymysql.connect(host=server.host or "127.0.0.1", port=server.port or 3306,
-                            user=server.username or "root", password=server.password or "")
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    try:
-        url = server.set(database=name).render_as_string(hide_password=False)
-        cfg = alembic_config(url)
-        cfg.attributes["skip_logging"] = True
-        command.upgrade(cfg, "head")
+    with own_database(args.mysql_url, "lc_bench_search") as url:
         asyncio.run(run(url, args.products, args.rounds))
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
 
 
 if __name__ == "__main__":

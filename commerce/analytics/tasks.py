@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from commerce.analytics import service
+from commerce.analytics import daily_report, service
 from commerce.context import AppContext
 from commerce.tasks import async_task
 
@@ -21,3 +21,9 @@ async def rollup(ctx: AppContext) -> int:
     for stream_id in await service.unfrozen_ended(ctx):
         frozen += await service.freeze(ctx, stream_id=stream_id)
     return frozen
+
+
+@async_task("analytics.seller_daily_reports", queue="notifications", every=timedelta(hours=1))
+async def seller_daily_reports(ctx: AppContext) -> int:
+    """Hourly, so each market's day is reported soon after its local midnight; once per day."""
+    return await daily_report.send_daily_reports(ctx)

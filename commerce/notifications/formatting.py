@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 MARKET_TIMEZONE = {"TW": "Asia/Taipei", "TH": "Asia/Bangkok"}
@@ -35,3 +35,7 @@ def format_when(moment: datetime, *, market: str, locale: str) -> str:
     return format_datetime(
         moment, "medium", tzinfo=timezone_of(market), locale=locale
     )
+
+
+def format_day(day: date, *, locale: str) -> str:
+    return format_date(day, "medium", locale=locale)

@@ -33,6 +33,7 @@ KINDS = (
     "stream_live",
     "stream_reminder",
     "cart_abandoned",
+    "seller_daily_report",
 )
 # Marketing kinds respect the quiet hours for email and SMS; the others are transactional.
 MARKETING_KINDS = frozenset({"stream_live", "stream_reminder", "cart_abandoned"})

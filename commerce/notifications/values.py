@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from commerce.notifications.formatting import format_money, format_when
+from commerce.notifications.formatting import format_day, format_money, format_when
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +15,7 @@ class Money:
     currency: str
 
 
-Value = str | int | Money | datetime
+Value = str | int | Money | datetime | date | tuple[Money, ...]
 
 
 def formatted(values: dict[str, Value], *, locale: str, market: str) -> dict[str, Any]:
@@ -25,6 +25,10 @@ def formatted(values: dict[str, Value], *, locale: str, market: str) -> dict[str
             out[name] = format_money(value.minor, value.currency, locale)
         elif isinstance(value, datetime):
             out[name] = format_when(value, market=market, locale=locale)
+        elif isinstance(value, date):
+            out[name] = format_day(value, locale=locale)
+        elif isinstance(value, tuple):  # amounts in several currencies
+            out[name] = " + ".join(format_money(m.minor, m.currency, locale) for m in value)
         else:
             out[name] = value
     return out

@@ -15,8 +15,6 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +22,6 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from starlette.applications import Starlette
@@ -32,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.payments.server import serve
 from tests.helpers.procs import free_port
 
 SENDGRID_KEY = "SG.fake-key.fake-secret"
@@ -105,23 +103,8 @@ class FakeProviders:
 
 @contextmanager
 def serve_fake_providers() -> Iterator[FakeProviders]:
-    fake = FakeProviders()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake.app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("fake providers did not start")
-        time.sleep(0.01)
-    fake.base_url = f"http://127.0.0.1:{port}"
-    try:
+    with serve(FakeProviders()) as fake:
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
 
 
 class _Inbox:

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 async def until(
-    probe: Callable[[], Awaitable[T]], *, timeout: float = 15.0, what: str = "condition"
+    probe: Callable[[], Awaitable[T]], what: str = "condition", *, timeout: float = 15.0
 ) -> T:
     """Poll `probe` until it returns something truthy."""
     deadline = time.monotonic() + timeout

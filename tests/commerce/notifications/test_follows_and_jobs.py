@@ -10,18 +10,20 @@ import pytest
 from sqlalchemy import func, select, update
 
 from commerce import jobs
+from commerce.analytics import daily_report
 from commerce.auth.models import RefreshToken
 from commerce.context import AppContext
 from commerce.db import transaction, utcnow
 from commerce.notifications import tasks as notification_tasks
 from commerce.notifications.models import Notification, NotificationDelivery
+from commerce.orders.models import Order
 from commerce.outbox import OutboxEvent
 from commerce.streams.models import Stream
 from shared import events as ev
 from shared.settings import CommerceSettings
-from tests.commerce.factories import make_user
+from tests.commerce.factories import make_product, make_user
 from tests.commerce.notifications.helpers import inbox, mailbox, settle, until
-from tests.commerce.orders.helpers import make_stream
+from tests.commerce.orders.helpers import make_stream, order_body
 
 
 @pytest.fixture
@@ -178,3 +180,28 @@ async def test_recording_clips_are_queued_once_per_stream(ctx: AppContext) -> No
     assert await jobs.queue_recording_clips(ctx) == 0
     assert await ctx.redis.exists(jobs.clip_marker(ended))
     assert not await ctx.redis.exists(jobs.clip_marker(no_recording))
+
+
+async def test_seller_daily_report_once_per_local_day(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    seller, seller_headers = await make_user(ctx, "seller", market="TW")
+    _, buyer = await make_user(ctx)
+    product = await make_product(ctx, seller, price="1290.00", stock=9)
+    for qty in (2, 1):
+        placed = await api.post("/api/v1/orders", json=order_body((product.id, qty)),
+                                headers=buyer)
+        assert placed.status_code == 201, placed.text
+    now = utcnow()
+    day, start, _ = daily_report.local_yesterday("TW", now)
+    async with transaction(ctx.sessions) as session:  # placed yesterday, Taipei time
+        await session.execute(update(Order).values(created_at=start + timedelta(hours=3)))
+    assert await daily_report.send_daily_reports(ctx, now=now) == 1
+    assert await daily_report.send_daily_reports(ctx, now=now) == 1  # same rows, no new one
+    await settle(ctx)
+    [item] = await inbox(api, seller_headers)
+    assert item["kind"] == "seller_daily_report"
+    assert item["title"] == f"{day.year}年{day.month}月{day.day}日 銷售日報"
+    assert "2 筆訂單" in item["body"] and "售出 3 件" in item["body"]
+    assert "NT$3,870" in item["body"]
+    assert [m["kind"] for m in await mailbox(api, seller.email)] == ["seller_daily_report"]

@@ -18,6 +18,8 @@ VALUES = {
     "order_id": 4217, "total": Money(129000, "TWD"), "amount": Money(129050, "THB"),
     "expires_at": WHEN, "paid_at": WHEN, "starts_at": WHEN, "carrier": "Kerry Express",
     "tracking_number": "KEX123", "seller": "Somchai", "title": "Flash sale", "count": 3,
+    "day": WHEN.date(), "orders": 12, "units": 30,
+    "gmv": (Money(129000, "TWD"), Money(35000, "THB")),
 }
 
 
