@@ -142,8 +142,8 @@ class ProviderSandbox:
         return choose_page(
             provider=self.title, ref=ref, amount=str(trade["amount"]),
             currency=str(trade["currency"]), description=str(trade.get("description", "")),
-            action_url=f"{self.settings.payments_public_base_url.rstrip('/')}"
-                       f"{MOUNT}/{self.name}/pay/{ref}",
+            # Relative: the page posts back to whichever host served it (nginx, a port).
+            action_url=f"{MOUNT}/{self.name}/pay/{ref}",
             qr_png_base64=trade.get("qr_png_base64"),
         )
 

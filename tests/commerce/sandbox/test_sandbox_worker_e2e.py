@@ -2,14 +2,18 @@
 worker on RabbitMQ (run under `flock /tmp/lc-rabbit.lock`). LINE Pay is the case that needs
 the worker to reach the sandbox: settlement calls LINE Pay's confirm from the worker, whose
 adapter finds the API process's sandbox records in Redis. The ECPay payment goes the
-shopper's way: the form post, the sandbox page's Pay button, the redirect to the return page."""
+shopper's way: the form post, the sandbox page's Pay button, the redirect to the return page,
+whose script (run by Node with a minimal DOM) follows the order to paid without a reload."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
@@ -18,9 +22,11 @@ from commerce.context import AppContext
 from commerce.orders.models import Order
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import order_body
+from tests.helpers.node import JS_DIR, node_with_modules
 from tests.helpers.procs import free_port, spawn, wait_http
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+RETURN_JS = Path(__file__).resolve().parents[3] / "commerce" / "payments" / "assets" / "return.js"
 
 
 async def _paid(ctx: AppContext, order_id: int, timeout: float = 45) -> None:
@@ -77,13 +83,26 @@ async def test_sandbox_payments_settle_through_a_worker(
             ecpay_order, payment = await pay(dollars.id, "ecpay")
             action = payment["action"]
             assert isinstance(action, dict) and action["url"].startswith(base)
-            async with httpx.AsyncClient(timeout=20) as browser:
-                page = await browser.post(action["url"], data=action["fields"])
-                assert page.status_code == 200 and "Pay" in page.text
-                ref = action["fields"]["MerchantTradeNo"]
-                back = await browser.post(f"{base}/sandbox/payments/ecpay/pay/{ref}",
-                                          data={"outcome": "paid"}, follow_redirects=True)
-                assert back.status_code == 200 and back.url.path == "/payments/return"
-            await _paid(ctx, ecpay_order)
-            status = await api.get("/api/v1/payments/status", params={"ref": ref})
-            assert status.json()["order_status"] == "paid"
+            ref = action["fields"]["MerchantTradeNo"]
+            page_script = subprocess.Popen(
+                [node_with_modules(), str(JS_DIR / "return_page.mjs"), base, ref, str(RETURN_JS)],
+                stdout=subprocess.PIPE, text=True)
+            try:
+                async with httpx.AsyncClient(timeout=20) as browser:
+                    page = await browser.post(action["url"], data=action["fields"])
+                    assert page.status_code == 200 and "Pay" in page.text
+                    await asyncio.sleep(0.5)  # the return page is polling meanwhile
+                    back = await browser.post(f"{base}/sandbox/payments/ecpay/pay/{ref}",
+                                              data={"outcome": "paid"}, follow_redirects=True)
+                    assert back.status_code == 200 and back.url.path == "/payments/return"
+                    assert back.url.params["ref"] == ref
+                await _paid(ctx, ecpay_order)
+                out, _ = await asyncio.to_thread(page_script.communicate, timeout=40)
+            finally:
+                if page_script.poll() is None:
+                    page_script.kill()
+    states = [json.loads(line) for line in out.splitlines()]
+    assert states[0]["title"] == "Waiting for the payment…"
+    assert states[-1] == {"title": "Payment received", "order_status": "paid",
+                          "amount": "240.00 TWD"}
+    assert page_script.returncode == 0  # it stopped polling once paid
