@@ -29,7 +29,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from commerce.db import Base, BigIntPK, UTCDateTime, utcnow
 
 # created → pending (action handed to the client) → succeeded | failed | flagged;
-# succeeded → refunding → refunded (refunding claims the refund so only one caller runs it).
+# succeeded → refunded once refunds by line (`refunds`) have given its whole amount back;
+# stray money (`needs_refund`) goes succeeded → refunding → refunded (the claim: one caller).
 PAYMENT_STATUSES = (
     "created", "pending", "succeeded", "failed", "flagged", "refunding", "refunded",
 )

@@ -19,9 +19,10 @@ import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from commerce.streams import service as streams
 from commerce.streams.cloudflare import LiveInput, LocalLiveInputs
 from commerce.streams.models import Stream
-from shared.errors import AppError, Conflict, Forbidden, NotFound
+from shared.errors import AppError, Conflict
 from shared.tokens import Principal
 
 log = structlog.get_logger(__name__)
@@ -79,10 +80,7 @@ class EncoderSandbox:
         # Read and close before delivering: the webhook writes the same row in its own session.
         async with self._sessions() as session:
             stream = await session.get(Stream, stream_id)
-        if stream is None:
-            raise NotFound("stream not found")
-        if stream.host_id != principal.user_id and principal.role != "admin":
-            raise Forbidden("only the host can connect the stream's encoder")
+        stream = streams.hosted_by(stream, principal, "connect the encoder of")
         if stream.status == "ended" or not stream.live_input_uid:
             raise Conflict("the stream has ended", code="stream_ended")
         state: EncoderState = "connected" if connected else "disconnected"

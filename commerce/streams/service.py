@@ -266,15 +266,18 @@ async def _move(ctx: AppContext, *, where: Any, event: str) -> Stream | None:
     return stream
 
 
-async def _hosted(ctx: AppContext, stream_id: int, principal: Principal, action: str) -> Stream:
+def hosted_by(stream: Stream | None, principal: Principal, action: str) -> Stream:
     """The stream if `principal` hosts it (or is an admin): 404 / 403 otherwise."""
-    async with ctx.sessions() as session:
-        stream = await session.get(Stream, stream_id)
     if stream is None:
         raise NotFound("stream not found")
     if stream.host_id != principal.user_id and principal.role != "admin":
         raise Forbidden(f"only the host can {action} the stream")
     return stream
+
+
+async def _hosted(ctx: AppContext, stream_id: int, principal: Principal, action: str) -> Stream:
+    async with ctx.sessions() as session:
+        return hosted_by(await session.get(Stream, stream_id), principal, action)
 
 
 async def start_stream(ctx: AppContext, *, stream_id: int, principal: Principal) -> Stream:

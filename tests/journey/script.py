@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 
 from tests.commerce.orders.helpers import ADDRESS
+from tests.helpers.waiting import until
 from tests.realtime.clients import Client
 
 # method -> (currency, extra body): tokens and phone numbers are whatever a sandbox accepts.
@@ -64,16 +64,6 @@ async def register(api: httpx.AsyncClient, role: str, market: str = "TW") -> Acc
     body = answer.json()
     token = body["access_token"]
     return Account(body["user"]["id"], {"Authorization": f"Bearer {token}"}, token)
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,19 +26,10 @@ from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import events, order_body
 from tests.fakes.payments.ecpay import FakeEcpay
 from tests.helpers.procs import free_port, spawn, wait_http
+from tests.helpers.waiting import until
 from tests.realtime.clients import Client
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
-
-
-async def _until(check: Any, what: str, timeout: float = 45.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_worker_settles_ecpay_notification(
@@ -103,7 +93,7 @@ async def test_worker_settles_ecpay_notification(
             resp = await api.post("/api/v1/payments/webhooks/ecpay", content=body,
                                   headers=headers)
             assert (resp.status_code, resp.text) == (200, "1|OK")
-            await _until(lambda: _is(order_status(order_id), "paid"), "order paid")
+            await until(lambda: _is(order_status(order_id), "paid"), "order paid")
             worker.check_alive()
             assert "payments.process_notification" in worker.log()
             [paid] = await events(ctx, "order.paid")
@@ -133,7 +123,7 @@ async def test_worker_settles_ecpay_notification(
             headers, short = fake_ecpay.notification(short_trade, amount=1)
             assert (await api.post("/api/v1/payments/webhooks/ecpay", content=short,
                                    headers=headers)).text == "1|OK"
-            settled = await _until(
+            settled = await until(
                 lambda: _processed(notes(), 2), "the wrong-amount notification settled"
             )
             assert [n.result for n in settled] == ["paid", "amount_mismatch"]
