@@ -58,5 +58,6 @@ class BadInputGuard:
             self._log_second, self._log_lines = second, 0
         self._log_lines += 1
         if self._log_lines <= LOG_LINES_PER_SECOND:
-            # `detail` is our own description of the fault, never the client's payload.
+            # `detail` is our own description of the fault (a field name at most), never the
+            # values the client sent.
             log.warning("bad_client_input", eio_sid=eio_sid, kind=kind, detail=detail[:200])

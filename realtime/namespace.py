@@ -22,6 +22,7 @@ from realtime.auth import authenticate
 from realtime.badinput import BadInputGuard
 from realtime.control import Command
 from realtime.metrics import CONNECTED, EVENTS_IN
+from realtime.protocol.engine import spawn
 from realtime.rooms import user_room
 from realtime.schemas import (
     ChatIn,
@@ -153,14 +154,14 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
         return fail(ErrorCode.INVALID, "unknown event")
 
     def bad_input(self, sid: str, detail: str) -> None:
-        """Count an invalid event of this socket; disconnect it once past the limit."""
+        """Count an invalid event of this socket; close its connection once past the limit."""
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, self.namespace)
         if eio_sid is None:
             return
         if self.bad_input_guard.report(eio_sid, "invalid", detail):
-            task = asyncio.ensure_future(self.sio.disconnect(sid, namespace=self.namespace))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            # The whole connection, not only this namespace: a hostile client would ignore a
+            # namespace DISCONNECT packet and go on sending.
+            spawn(self._tasks, self.sio.eio.disconnect(eio_sid))
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:

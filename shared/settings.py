@@ -578,8 +578,9 @@ class GatewaySettings(BaseAppSettings):
     websocket_compression: bool = False
     ping_interval_s: float = 20
     ping_timeout_s: float = 20
-    # A connection that has joined no namespace this long after its handshake is closed.
-    connect_timeout_s: float = 5
+    # A connection that has joined no namespace this long after its handshake was written is
+    # closed (room for a slow mobile network's round trips; Node's default is 45 s).
+    connect_timeout_s: float = 10
     # The largest WebSocket message and polling POST body a client may send; advertised to
     # clients as Engine.IO's `maxPayload` (the one limit for both transports).
     socket_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)

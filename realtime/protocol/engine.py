@@ -53,6 +53,14 @@ PACKET_TYPES = "0123456"
 HELD_FLUSH_WAIT_S = 0.5
 
 
+def spawn(tasks: set[asyncio.Task[Any]], coro: Any) -> None:
+    """Run `coro` as a task kept referenced in `tasks` until it ends (asyncio holds tasks
+    weakly, so an unreferenced one can be collected mid-run)."""
+    task = asyncio.ensure_future(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
 class InvalidPacketError(exceptions.EngineIOError):  # type: ignore[misc]  # untyped library base
     """What the client sent is not an Engine.IO packet or payload."""
 
@@ -111,6 +119,9 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         self._hold = 0
         self._held: list[Packet] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Loop time at which the OPEN packet was handed to the transport: the client cannot
+        # answer before that, so timeouts on its first answer count from here.
+        self.handshake_sent_at: float | None = None
 
     # --- sending, and holding packets back while an application handshake is answered ------
 
@@ -160,7 +171,7 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
     def schedule_ping(self) -> None:
         self.last_ping = None
         self._awaiting_pong = None
-        self._spawn(self._send_ping())
+        spawn(self._tasks, self._send_ping())
 
     async def _send_ping(self) -> None:
         await asyncio.sleep(self.server.ping_interval)
@@ -173,11 +184,6 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         await asyncio.sleep(self.server.ping_timeout)
         if self._awaiting_pong == ping and not (self.closing or self.closed):
             await self.close(wait=False, reason=self.server.reason.PING_TIMEOUT)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # --- receiving ---------------------------------------------------------------------------
 
@@ -319,6 +325,8 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
                     break
                 for pkt in packets:
                     await ws.send(pkt.encode())
+                if self.handshake_sent_at is None:
+                    self.handshake_sent_at = asyncio.get_running_loop().time()
         except (OSError, RuntimeError, ConnectionError):
             pass  # the connection broke: the reader sees it too and closes the session
         finally:
@@ -486,7 +494,9 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
             return ret
         s.connected = True
         try:
-            return self._ok(await s.poll(), jsonp_index=jsonp_index)
+            packets = await s.poll()
+            s.handshake_sent_at = asyncio.get_running_loop().time()
+            return self._ok(packets, jsonp_index=jsonp_index)
         except exceptions.QueueEmpty:
             return self._bad_request()
 

@@ -30,7 +30,7 @@ from engineio.packet import MESSAGE
 from engineio.packet import Packet as EnginePacket
 from socketio import packet as sio_packet
 
-from realtime.protocol.engine import BadInputSink, EngineServer, EngineSocket
+from realtime.protocol.engine import BadInputSink, EngineServer, EngineSocket, spawn
 
 RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
@@ -84,7 +84,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libra
         super().__init__(*args, bad_input=bad_input, **kwargs)
         self.connect_timeout = connect_timeout
         self.bad_input = bad_input
-        self._connect_timers: dict[str, asyncio.TimerHandle] = {}
+        self._awaiting_connect: set[str] = set()  # Engine.IO sessions with no namespace yet
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _engineio_server_class(self) -> type[EngineServer]:
@@ -94,21 +94,36 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libra
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         result = await super()._handle_eio_connect(eio_sid, environ)
-        loop = asyncio.get_running_loop()
-        self._connect_timers[eio_sid] = loop.call_later(
-            self.connect_timeout, self._connect_timed_out, eio_sid
+        self._awaiting_connect.add(eio_sid)
+        asyncio.get_running_loop().call_later(
+            self.connect_timeout, self._connect_timer, eio_sid
         )
         return result
 
+    def _connect_timer(self, eio_sid: str) -> None:
+        """Time is up, counted from when the handshake was written (a loop that is behind must
+        not blame the client), and after the frames the loop has already read are handled
+        (`call_soon` runs after the reader's pending wake-up): a CONNECT on its way counts."""
+        if eio_sid not in self._awaiting_connect:
+            return
+        loop = asyncio.get_running_loop()
+        sock = self.eio.sockets.get(eio_sid)
+        sent = getattr(sock, "handshake_sent_at", None)
+        left = self.connect_timeout if sent is None else self.connect_timeout - (loop.time() - sent)
+        if sock is not None and not sock.closed and left > 0.01:
+            loop.call_later(left, self._connect_timer, eio_sid)
+        else:
+            loop.call_soon(self._connect_timed_out, eio_sid)
+
     def _connect_timed_out(self, eio_sid: str) -> None:
-        self._connect_timers.pop(eio_sid, None)
+        if eio_sid not in self._awaiting_connect:
+            return
+        self._awaiting_connect.discard(eio_sid)
         self._report(eio_sid, "connect_timeout", "no namespace CONNECT")
-        self._spawn(self.eio.disconnect(eio_sid))
+        spawn(self._tasks, self.eio.disconnect(eio_sid))
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
-        timer = self._connect_timers.pop(eio_sid, None)
-        if timer is not None:
-            timer.cancel()
+        self._awaiting_connect.discard(eio_sid)
         self._binary_packet.pop(eio_sid, None)
         try:
             await super()._handle_eio_disconnect(eio_sid, reason)
@@ -134,7 +149,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libra
             )
             return
         if self.manager.sid_from_eio_sid(eio_sid, namespace):
-            self._report(eio_sid, "socketio", f"second CONNECT to {namespace}")
+            self._report(eio_sid, "socketio", "second CONNECT to a connected namespace")
             return
         sock = self.eio.sockets.get(eio_sid)
         if not isinstance(sock, EngineSocket) or self.always_connect:
@@ -147,9 +162,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libra
             if sock is not None:
                 await sock.release()
         if self.manager.sid_from_eio_sid(eio_sid, namespace):
-            timer = self._connect_timers.pop(eio_sid, None)  # connected: the timeout is over
-            if timer is not None:
-                timer.cancel()
+            self._awaiting_connect.discard(eio_sid)  # connected: the timeout is over
 
     async def _send_packet(self, eio_sid: str, pkt: sio_packet.Packet) -> None:
         if pkt.packet_type in (sio_packet.CONNECT, sio_packet.CONNECT_ERROR):
@@ -210,8 +223,3 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libra
     def _report(self, eio_sid: str, kind: str, detail: str) -> None:
         if isinstance(self.eio, EngineServer):
             self.eio.report_bad_input(eio_sid, kind, detail)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

@@ -19,6 +19,7 @@ from tests.realtime.conformance.conftest import (
     MAX_PAYLOAD,
     PING_INTERVAL_MS,
     PING_TIMEOUT_MS,
+    Frames,
     Server,
     Wire,
     sleep_ms,
@@ -30,7 +31,7 @@ HANDSHAKE_KEYS = {"sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"
 
 @pytest.fixture(params=["/engine.io/", "/socket.io/"])
 def wire(request: pytest.FixtureRequest, http: aiohttp.ClientSession, server: Server) -> Wire:
-    return Wire(http, server, request.param)
+    return Wire(http, server.url, request.param, ours=server.name == "gateway")
 
 
 def check_handshake(value: dict[str, object], upgrades: list[str]) -> None:
@@ -226,7 +227,8 @@ async def test_websocket_close_packet_closes_the_connection(wire: Wire) -> None:
 # --- Upgrade -------------------------------------------------------------------------------------
 
 
-async def upgrade(wire: Wire, sid: str) -> object:
+async def probe(wire: Wire, sid: str) -> Frames:
+    """A WebSocket for the polling session `sid`, past the probe (PING probe -> PONG probe)."""
     ws = await wire.websocket(f"EIO=4&transport=websocket&sid={sid}")
     await ws.send("2probe")
     assert await ws.recv() == "3probe"
@@ -237,9 +239,7 @@ async def test_upgrade_from_polling_to_websocket(eio: Wire) -> None:
     # "Upgrade": probe over the WebSocket, the pending poll ends with NOOP, UPGRADE completes;
     # from then on the WebSocket carries everything, and nothing extra (no stray NOOP).
     sid = await eio.open_polling()
-    ws = await eio.websocket(f"EIO=4&transport=websocket&sid={sid}")
-    await ws.send("2probe")
-    assert await ws.recv() == "3probe"
+    ws = await probe(eio, sid)
     assert await eio.get(f"{POLL}&sid={sid}") == (200, "6")
     await ws.send("5")
     await ws.send("4hello")
@@ -251,9 +251,7 @@ async def test_upgrade_ends_a_poll_that_was_already_waiting(eio: Wire) -> None:
     sid = await eio.open_polling()
     poll = asyncio.ensure_future(eio.get(f"{POLL}&sid={sid}"))
     await sleep_ms(20)
-    ws = await eio.websocket(f"EIO=4&transport=websocket&sid={sid}")
-    await ws.send("2probe")
-    assert await ws.recv() == "3probe"
+    ws = await probe(eio, sid)
     assert await poll == (200, "6")
     await ws.send("5")
     await ws.send("4after")
@@ -263,9 +261,7 @@ async def test_upgrade_ends_a_poll_that_was_already_waiting(eio: Wire) -> None:
 
 async def test_http_requests_after_upgrade_are_refused(wire: Wire) -> None:
     sid = await wire.open_polling()
-    ws = await wire.websocket(f"EIO=4&transport=websocket&sid={sid}")
-    await ws.send("2probe")
-    assert await ws.recv() == "3probe"
+    ws = await probe(wire, sid)
     await ws.send("5")
     await sleep_ms(20)
     assert (await wire.get(f"{POLL}&sid={sid}"))[0] == 400
@@ -275,9 +271,7 @@ async def test_http_requests_after_upgrade_are_refused(wire: Wire) -> None:
 
 async def test_second_websocket_for_an_upgraded_session_is_closed(wire: Wire) -> None:
     sid = await wire.open_polling()
-    ws = await wire.websocket(f"EIO=4&transport=websocket&sid={sid}")
-    await ws.send("2probe")
-    assert await ws.recv() == "3probe"
+    ws = await probe(wire, sid)
     await ws.send("5")
     await sleep_ms(20)
     second = await wire.websocket(f"EIO=4&transport=websocket&sid={sid}")

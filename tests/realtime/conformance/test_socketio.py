@@ -24,7 +24,7 @@ async def connected(sio: Wire) -> Frames:
     ws = await sio.websocket()
     await ws.handshake()
     await ws.send("40")
-    assert (await ws.recv()).startswith("40")  # type: ignore[union-attr]
+    assert (await ws.recv_text()).startswith("40")
     assert await ws.recv() == '42["auth",{}]'
     return ws
 
@@ -89,7 +89,7 @@ async def test_disconnect_from_the_main_namespace_keeps_the_connection(sio: Wire
 async def test_connect_then_disconnect_a_custom_namespace(sio: Wire) -> None:
     ws = await connected(sio)
     await ws.send("40/custom")
-    assert (await ws.recv(skip_pings=True)).startswith("40/custom,")  # type: ignore[union-attr]
+    assert (await ws.recv_text(skip_pings=True)).startswith("40/custom,")
     assert await ws.recv(skip_pings=True) == '42/custom,["auth",{}]'
     await ws.send("41/custom")
     await ws.send('42["message","message to main namespace"]')
@@ -114,23 +114,20 @@ async def test_event_with_ack(sio: Wire) -> None:
     await ws.close()
 
 
-async def test_binary_event(sio: Wire) -> None:
+@pytest.mark.parametrize(
+    ("sent", "answer"),
+    [
+        (f'452-["message",{PH0},{PH1}]', f'452-["message-back",{PH0},{PH1}]'),  # event
+        (f'452-789["message-with-ack",{PH0},{PH1}]', f"462-789[{PH0},{PH1}]"),  # ... with ack
+    ],
+)
+async def test_binary_attachments(sio: Wire, sent: str, answer: str) -> None:
+    # BINARY_EVENT / BINARY_ACK: placeholders in the JSON, the attachments in the next frames.
     ws = await connected(sio)
-    await ws.send(f'452-["message",{PH0},{PH1}]')
+    await ws.send(sent)
     await ws.send(bytes([1, 2, 3]))
     await ws.send(bytes([4, 5, 6]))
-    assert await ws.recv(skip_pings=True) == f'452-["message-back",{PH0},{PH1}]'
-    assert await ws.recv(skip_pings=True) == bytes([1, 2, 3])
-    assert await ws.recv(skip_pings=True) == bytes([4, 5, 6])
-    await ws.close()
-
-
-async def test_binary_event_with_ack(sio: Wire) -> None:
-    ws = await connected(sio)
-    await ws.send(f'452-789["message-with-ack",{PH0},{PH1}]')
-    await ws.send(bytes([1, 2, 3]))
-    await ws.send(bytes([4, 5, 6]))
-    assert await ws.recv(skip_pings=True) == f"462-789[{PH0},{PH1}]"
+    assert await ws.recv(skip_pings=True) == answer
     assert await ws.recv(skip_pings=True) == bytes([1, 2, 3])
     assert await ws.recv(skip_pings=True) == bytes([4, 5, 6])
     await ws.close()
