@@ -23,6 +23,7 @@ CASES: list[tuple[str, str, dict[str, str]]] = [
     ("ecpay", "TWD", {}),
     ("newebpay", "TWD", {}),
     ("linepay", "TWD", {}),
+    ("linepay", "THB", {}),
     ("applepay", "TWD", {"token": "any-apple-pay-prime"}),
     ("googlepay", "TWD", {"token": "any-google-pay-prime"}),
     ("omise_card", "THB", {"token": "tokn_anything"}),

@@ -69,3 +69,33 @@ async def test_refund_route_refunds_a_sandbox_payment(
     async with sandbox_ctx.sessions() as session:
         stored = await session.get(Payment, payment.id)
     assert stored is not None and stored.status == "refunded" and stored.provider_refund_id
+
+
+QUERYABLE = [("ecpay", "TWD", {}), ("omise_card", "THB", {"token": "tokn_x"}),
+             ("twoc2p", "THB", {}), ("applepay", "TWD", {"token": "prime"})]
+
+
+@pytest.mark.parametrize(("method", "currency", "extra"), QUERYABLE,
+                         ids=[m for m, _, _ in QUERYABLE])
+async def test_status_queries_answer_pending_then_paid(
+    sandbox_api: httpx.AsyncClient, sandbox_ctx: AppContext, method: str, currency: str,
+    extra: dict[str, str],
+) -> None:
+    """What reconciliation asks a silent provider (ECPay QueryTradeInfo, Omise charge, 2C2P
+    paymentInquiry, TapPay Record API), answered by the sandboxes."""
+    order, payment, buyer, _ = await start_payment(sandbox_api, sandbox_ctx, method, currency,
+                                                   extra)
+    async with sandbox_ctx.sessions() as session:
+        stored = await session.get(Payment, payment["payment_id"])
+    assert stored is not None
+    gateway = build(sandbox_ctx.settings, stored.provider)
+    ids = {"provider_ref": stored.provider_ref, "provider_txn_id": stored.provider_txn_id,
+           "amount_minor": stored.amount_minor, "currency": stored.currency}
+    assert (await gateway.query(**ids)).status == "pending"
+    resp = await sandbox_api.post(f"{SANDBOX}/{payment['payment_id']}", json={"outcome": "paid"},
+                                  headers=buyer)
+    assert resp.status_code == 200
+    await wait_status(sandbox_ctx, int(order["id"]), "paid")
+    answer = await gateway.query(**ids)
+    assert (answer.status, answer.provider_ref) == ("succeeded", stored.provider_ref)
+    assert (answer.amount_minor, answer.currency) == (25800, currency)

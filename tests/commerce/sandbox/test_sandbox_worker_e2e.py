@@ -43,6 +43,7 @@ async def _paid(ctx: AppContext, order_id: int, timeout: float = 45) -> None:
 async def test_sandbox_payments_settle_through_a_worker(
     service_env: dict[str, str], ctx: AppContext
 ) -> None:
+    node = node_with_modules()  # skips without Node.js (CI installs it: .ci/run)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**service_env, "CELERY_BROKER_URL": BROKER, "PAYMENTS_PUBLIC_BASE_URL": base,
@@ -85,7 +86,7 @@ async def test_sandbox_payments_settle_through_a_worker(
             assert isinstance(action, dict) and action["url"].startswith(base)
             ref = action["fields"]["MerchantTradeNo"]
             page_script = subprocess.Popen(
-                [node_with_modules(), str(JS_DIR / "return_page.mjs"), base, ref, str(RETURN_JS)],
+                [node, str(JS_DIR / "return_page.mjs"), base, ref, str(RETURN_JS)],
                 stdout=subprocess.PIPE, text=True)
             try:
                 async with httpx.AsyncClient(timeout=20) as browser:
