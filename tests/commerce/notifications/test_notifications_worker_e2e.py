@@ -5,7 +5,8 @@ a Celery worker on RabbitMQ, MariaDB and Redis. Run under `flock /tmp/lc-rabbit.
   Chinese for a zh_TW buyer;
 - a seller with 2,000 followers goes live: every follower notified through batched tasks,
   within the bound measured here (printed; BENCHMARKS.md has the fan-out rate);
-- the abandoned-cart job sent twice through the broker reminds once;
+- the abandoned-cart job sent twice through the broker reminds once, and every other beat job
+  sent twice does its work once (reminders, cleanup, clips, analytics rollup, daily report);
 - a task that always fails lands in the dead-letter queue with its arguments and error, and
   `python -m commerce.deadletter replay` sends it again.
 """
@@ -13,42 +14,41 @@ a Celery worker on RabbitMQ, MariaDB and Redis. Run under `flock /tmp/lc-rabbit.
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from celery import Celery
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
+from commerce import jobs as jobs_module
+from commerce.analytics.daily_report import local_yesterday
+from commerce.analytics.models import StreamAnalytics
 from commerce.auth.models import User
 from commerce.context import AppContext
 from commerce.db import utcnow
 from commerce.deadletter import drain
 from commerce.follows.models import Follow
 from commerce.notifications.models import Notification, NotificationDelivery
+from commerce.orders.models import Order
+from commerce.outbox import OutboxEvent
+from commerce.streams.models import Stream
 from shared import events as ev
 from tests.commerce.factories import make_product, make_user
+from tests.commerce.notifications.helpers import until
 from tests.commerce.orders.helpers import make_stream, order_body
 from tests.helpers.procs import child_env, free_port, spawn, wait_http
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 FOLLOWERS = 2000
 FANOUT_BOUND_S = 30.0  # measured here: 2-3 s for 2,000 followers on one solo worker
-
-
-async def _until(check: Any, what: str, timeout: float = 45.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def _count(ctx: AppContext, model: type, *where: object) -> int:
@@ -96,12 +96,12 @@ async def test_notifications_on_a_real_worker(env: dict[str, str], ctx: AppConte
                                     headers=buyer_headers)
             assert placed.status_code == 201, placed.text
             order_id = placed.json()["id"]
-            await _until(lambda: box(buyer.email), "the order_placed email")
+            await until(lambda: box(buyer.email), "the order_placed email", timeout=45)
             raw = ev.encode(ev.OrderPaid(data=ev.OrderStateData(
                 order_id=order_id, buyer_id=buyer.id, status="paid")))
             await ctx.bus.publish_raw(raw)
             await ctx.bus.publish_raw(raw)
-            mails = await _until(
+            mails = await until(
                 lambda: _of_kind(box(buyer.email), "order_paid"), "the order_paid email")
             assert mails[0]["subject"] == f"訂單 #{order_id} 付款成功"
             assert "NT$1,290" in mails[0]["text"]
@@ -115,7 +115,7 @@ async def test_notifications_on_a_real_worker(env: dict[str, str], ctx: AppConte
             began = time.monotonic()
             await ctx.bus.publish(ev.StreamStatusChanged(
                 stream_id=stream_id, data=ev.StreamStatusData(status="live", host_id=seller.id)))
-            await _until(
+            await until(
                 lambda: _sent(ctx, "stream_live", FOLLOWERS), "2,000 stream_live emails",
                 timeout=FANOUT_BOUND_S)
             elapsed = time.monotonic() - began
@@ -131,14 +131,35 @@ async def test_notifications_on_a_real_worker(env: dict[str, str], ctx: AppConte
                                    - ctx.settings.cart_abandoned_after_s - 60)
             client.send_task("jobs.cart_reminders", queue="notifications")
             client.send_task("jobs.cart_reminders", queue="notifications")
-            await _until(lambda: _of_kind(box(buyer.email), "cart_abandoned"), "cart email")
-            await _until(lambda: _jobs_done(worker.log(), "jobs.cart_reminders", 2), "2 runs")
+            await until(lambda: _of_kind(box(buyer.email), "cart_abandoned"), "cart email")
+            await until(lambda: _jobs_done(worker.log(), "jobs.cart_reminders", 2), "2 runs")
             assert len(await _of_kind(box(buyer.email), "cart_abandoned")) == 1
 
-            # 4. a task that always fails: dead-lettered with its payload, then replayed
+            # 4. the other beat jobs through the broker, each twice (as two beats would)
+            reminded_seller, _ = await make_user(ctx, "seller")
+            await _followers(ctx, reminded_seller.id, 3)
+            await _beat_fixtures(ctx, seller.id, reminded_seller.id)
+            jobs = ["jobs.stream_reminders", "jobs.cleanup", "jobs.queue_recording_clips",
+                    "analytics.rollup", "analytics.seller_daily_reports"]
+            for name in jobs * 2:
+                client.send_task(name, queue="notifications" if name in NOTIFY_QUEUE
+                                 else "celery")
+            for name in jobs:
+                await until(lambda n=name: _jobs_done(worker.log(), n, 2), f"{name} twice")
+            await until(lambda: _sent(ctx, "stream_reminder", 3), "3 reminders")
+            await until(lambda: _sent(ctx, "seller_daily_report", 1), "the daily report")
+            assert await _count(ctx, Notification, Notification.kind == "stream_reminder") == 3
+            assert await _count(ctx, Notification,
+                                Notification.kind == "seller_daily_report") == 1
+            assert await _count(ctx, OutboxEvent, OutboxEvent.event_type == "test.old") == 0
+            assert await _count(ctx, StreamAnalytics) == 1
+            assert worker.log().count("analytics.rollup") >= 2
+            assert await ctx.redis.exists(jobs_module.clip_marker(stream_id))
+
+            # 5. a task that always fails: dead-lettered with its payload, then replayed
             queue = env["DEAD_LETTER_QUEUE"]
             client.send_task("system.fail", args=["e2e"], queue="celery")
-            [record] = await _until(lambda: _dead(client, queue), "the dead letter")
+            [record] = await until(lambda: _dead(client, queue), "the dead letter", timeout=30)
             assert (record["task"], record["args"], record["queue"]) == (
                 "system.fail", ["e2e"], "celery")
             assert record["error"] == "DeliberateFailure: deliberate failure: e2e"
@@ -149,7 +170,8 @@ async def test_notifications_on_a_real_worker(env: dict[str, str], ctx: AppConte
             assert replay.returncode == 0, replay.stderr
             assert "replay: 1 record(s)" in replay.stderr
             # The replayed task ran (and failed again): a new record for a new task id.
-            [again] = await _until(lambda: _dead(client, queue), "the replayed task's record")
+            [again] = await until(lambda: _dead(client, queue), "the replayed task's record",
+                                  timeout=30)
             assert again["args"] == ["e2e"] and again["id"] != record["id"]
             worker.check_alive()
 
@@ -168,11 +190,30 @@ async def _sent(ctx: AppContext, kind: str, n: int) -> bool:
 
 
 async def _jobs_done(log: str, name: str, n: int) -> bool:
-    return log.count(f"Task {name}[") >= 2 * n  # "received" and "succeeded" lines
+    return len(re.findall(rf"Task {re.escape(name)}\[[^\]]+\] succeeded", log)) >= n
 
 
 async def _dead(client: Celery, queue: str) -> list[dict[str, Any]]:
     return await asyncio.to_thread(drain, client, queue, limit=10, replay=False)
+
+
+NOTIFY_QUEUE = {"jobs.stream_reminders", "analytics.seller_daily_reports"}
+
+
+async def _beat_fixtures(ctx: AppContext, seller_id: int, reminded_seller_id: int) -> None:
+    """What each beat job acts on: a stream starting in 5 minutes (reminders), the live stream
+    ended with a recording (clip, analytics rollup), an old published outbox row (cleanup),
+    the seller's orders moved to yesterday in Taipei (daily report)."""
+    now = utcnow()
+    _, yesterday, _ = local_yesterday("TW", now)
+    async with ctx.sessions() as session, session.begin():
+        session.add(Stream(host_id=reminded_seller_id, title="Soon", status="scheduled",
+                           scheduled_at=now + timedelta(minutes=5)))
+        await session.execute(update(Stream).where(Stream.host_id == seller_id).values(
+            status="ended", ended_at=now, recording_video_uid="vod-e2e"))
+        session.add(OutboxEvent(event_type="test.old", payload="{}",
+                                published_at=now - timedelta(days=400)))
+        await session.execute(update(Order).values(created_at=yesterday + timedelta(hours=2)))
 
 
 async def _followers(ctx: AppContext, seller_id: int, n: int) -> None:
