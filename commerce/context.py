@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.broker import TaskProducer
 from commerce.db import make_engine, make_sessionmaker
+from commerce.inline import InlineTasks
 from commerce.inventory.gate import StockGate
 from shared.bus import EventBus, make_bus
 from shared.redis import make_limiter, make_redis
@@ -32,6 +33,7 @@ class AppContext:
     limiter: MovingWindowRateLimiter
     stock_gate: StockGate
     producer: TaskProducer
+    inline: InlineTasks = field(default_factory=InlineTasks)
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -56,6 +58,7 @@ class AppContext:
         )
 
     async def close(self) -> None:
+        await self.inline.cancel()
         await self.bus.close()
         await self.redis.aclose()
         await self.engine.dispose()

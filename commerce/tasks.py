@@ -33,7 +33,6 @@ AsyncBody = Callable[..., Awaitable[Any]]
 REGISTRY: dict[str, AsyncBody] = {}
 # name -> interval for periodic tasks (Celery beat, or asyncio timers when embedded).
 BEAT: dict[str, timedelta] = {}
-_background: set[asyncio.Task[Any]] = set()
 
 
 class _WorkerLoop:
@@ -152,6 +151,4 @@ async def enqueue(ctx: AppContext, body: AsyncBody, *args: Any, countdown: float
             CELERY_TASKS.labels(name, "failure").inc()
             log.exception("inline_task_failed", task=name)
 
-    task = asyncio.create_task(inline(), name=name)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    ctx.inline.start(inline(), name=name)

@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-from commerce import tasks as task_runner
 from commerce.context import AppContext
 
 T = TypeVar("T")
@@ -37,9 +36,8 @@ async def settle(ctx: AppContext, *, timeout: float = 15.0) -> None:
     async def done() -> bool:
         groups = await ctx.redis.xinfo_groups(ctx.settings.events_stream)
         mine = [g for g in groups if g["name"] == group]
-        return bool(mine) and mine[0]["pending"] == 0 and not mine[0]["lag"] and not any(
-            not t.done() for t in task_runner._background
-        )
+        return (bool(mine) and mine[0]["pending"] == 0 and not mine[0]["lag"]
+                and not ctx.inline.pending())
 
     await until(done, timeout=timeout, what="the notification consumer to settle")
 

@@ -3,14 +3,12 @@ and an app whose adapters talk to them."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from commerce import tasks as tasks_module
 from commerce.app import create_app
 from commerce.context import AppContext
 from shared.settings import CommerceSettings
@@ -103,4 +101,4 @@ async def pay_api(pay_ctx: AppContext) -> AsyncIterator[httpx.AsyncClient]:
     ):
         yield client
         # Inline (broker-less) tasks still running must finish before the loop closes.
-        await asyncio.gather(*list(tasks_module._background), return_exceptions=True)
+        await pay_ctx.inline.drain()

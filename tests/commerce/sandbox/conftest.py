@@ -12,7 +12,6 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from commerce import tasks as tasks_module
 from commerce.app import create_app
 from commerce.context import AppContext
 from shared.settings import CommerceSettings
@@ -47,4 +46,4 @@ async def sandbox_api(sandbox_ctx: AppContext) -> AsyncIterator[httpx.AsyncClien
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
     ):
         yield client
-        await asyncio.gather(*list(tasks_module._background), return_exceptions=True)
+        await sandbox_ctx.inline.drain()
