@@ -24,9 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("shared", "commerce", "realtime")
 Graph = Mapping[str, set[str]]
 EDGE = {"commerce.deps"}
-# Open (noticed in issue 19, the payments sandbox's own work in progress): the gateway registry
-# builds sandbox transports (payments -> sandbox) while the sandbox signs with the gateways'
-# wire-format helpers (sandbox -> payments). Between domains only; no module cycle.
+# Named in docs/architecture.md: the payments registry points adapters at their sandbox
+# (payments -> sandbox), the sandbox signs with the adapters' wire helpers (sandbox -> payments).
 PAYMENTS_SANDBOX = ["commerce.payments", "commerce.sandbox"]
 
 
