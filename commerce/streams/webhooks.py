@@ -65,7 +65,8 @@ def _parse_signature_header(header: str) -> tuple[int, str]:
 
 
 def sign_stream_webhook(secret: str, body: bytes, at: int) -> str:
-    """The header value Cloudflare would send (used by the test fake; kept next to the check)."""
+    """The header value Cloudflare Stream sends (`time=<t>,sig1=<hex HMAC-SHA256 of "<t>.<body>">`);
+    pinned by a known-answer test (tests/commerce/streams/test_cloudflare_signature_kat.py)."""
     mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
     return f"time={at},sig1={mac}"
 

@@ -8,6 +8,9 @@ query string, DoAction (refund) answered `RtnCode=1&RtnMsg=...`.
 from __future__ import annotations
 
 import itertools
+import re
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,6 +23,43 @@ from commerce.payments.gateways.ecpay_mac import check_mac_value, verify_check_m
 from commerce.payments.gateways.phpurl import php_build_query
 
 MERCHANT_ID = "3002607"
+
+# What ECPay's AIO API requires of each call (developers.ecpay.com.tw, 全方位金流 AIO: 產生訂單,
+# 查詢訂單, 信用卡請退款), with the documented formats. A call that breaks one is refused as ECPay
+# refuses it, so an adapter that drops or misformats a field fails here as it would there.
+_DATE = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}$")
+_TRADE_NO = re.compile(r"^[A-Za-z0-9]{1,20}$")
+_POSITIVE_INT = re.compile(r"^[1-9][0-9]{0,9}$")
+_CHOOSE_PAYMENT = {"Credit", "TWQR", "WebATM", "ATM", "CVS", "BARCODE", "ApplePay", "BNPL", "ALL"}
+CHECKOUT_RULES: dict[str, Callable[[str], bool]] = {
+    "MerchantID": lambda v: v == MERCHANT_ID,
+    "MerchantTradeNo": lambda v: bool(_TRADE_NO.match(v)),
+    "MerchantTradeDate": lambda v: bool(_DATE.match(v)),
+    "PaymentType": lambda v: v == "aio",
+    "TotalAmount": lambda v: bool(_POSITIVE_INT.match(v)),
+    "TradeDesc": lambda v: 0 < len(v) <= 200,
+    "ItemName": lambda v: 0 < len(v) <= 400,
+    "ReturnURL": lambda v: v.startswith(("https://", "http://")) and len(v) <= 200,
+    "ChoosePayment": lambda v: v in _CHOOSE_PAYMENT,
+    "EncryptType": lambda v: v == "1",  # SHA256 CheckMacValue
+}
+QUERY_RULES: dict[str, Callable[[str], bool]] = {
+    "MerchantID": lambda v: v == MERCHANT_ID,
+    "MerchantTradeNo": lambda v: bool(_TRADE_NO.match(v)),
+    "TimeStamp": lambda v: v.isascii() and v.isdigit() and abs(int(v) - time.time()) < 180,
+}
+DO_ACTION_RULES: dict[str, Callable[[str], bool]] = {
+    "MerchantID": lambda v: v == MERCHANT_ID,
+    "MerchantTradeNo": lambda v: bool(_TRADE_NO.match(v)),
+    "TradeNo": lambda v: bool(v),
+    "Action": lambda v: v in {"C", "R", "E", "N"},
+    "TotalAmount": lambda v: bool(_POSITIVE_INT.match(v)),
+}
+
+
+def broken_fields(fields: dict[str, str], rules: dict[str, Callable[[str], bool]]) -> list[str]:
+    """Names of required fields that are missing or not in their documented format."""
+    return [name for name, ok in rules.items() if name not in fields or not ok(fields[name])]
 HASH_KEY = "pwFHCqoQZGmho4w6"
 HASH_IV = "EkRm7iFT261dpevs"
 
@@ -48,6 +88,10 @@ class FakeEcpay:
         fields = await self._form(request)
         if fields is None:
             return PlainTextResponse("10200073|CheckMacValue Error", status_code=400)
+        if broken := broken_fields(fields, CHECKOUT_RULES):
+            return PlainTextResponse(f"10200052|Parameter Error: {','.join(broken)}", 400)
+        if fields["MerchantTradeNo"] in self.trades:
+            return PlainTextResponse("10200047|MerchantTradeNo is duplicate", status_code=400)
         self.trades[fields["MerchantTradeNo"]] = {"fields": fields, "trade_no": None}
         return PlainTextResponse("<html>ECPay checkout page</html>")
 
@@ -55,6 +99,8 @@ class FakeEcpay:
         fields = await self._form(request)
         if fields is None:
             return PlainTextResponse("CheckMacValue Error", status_code=400)
+        if broken := broken_fields(fields, QUERY_RULES):
+            return PlainTextResponse(f"Parameter Error: {','.join(broken)}", status_code=400)
         trade = self.trades.get(fields["MerchantTradeNo"], {})
         reply = {
             "MerchantID": MERCHANT_ID,
@@ -71,6 +117,8 @@ class FakeEcpay:
         fields = await self._form(request)
         if fields is None:
             return PlainTextResponse("RtnCode=0&RtnMsg=CheckMacValue Error")
+        if broken := broken_fields(fields, DO_ACTION_RULES):
+            return PlainTextResponse(f"RtnCode=0&RtnMsg=Parameter Error: {','.join(broken)}")
         trade = self.trades.get(fields["MerchantTradeNo"])
         if not trade or trade.get("trade_no") != fields["TradeNo"]:
             return PlainTextResponse("RtnCode=0&RtnMsg=trade not found")

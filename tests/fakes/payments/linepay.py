@@ -23,6 +23,67 @@ CHANNEL_ID = "1234567890"
 CHANNEL_SECRET = "linepay-sandbox-example-secret"
 
 
+_CURRENCIES = {"TWD": 0, "JPY": 0, "THB": 2, "USD": 2}  # decimals LINE Pay accepts
+
+
+def request_problem(payload: Any) -> tuple[str, str] | None:
+    """What LINE Pay's Request API refuses (Online API v3, "Request"): the required fields, a
+    currency's scale, `redirectUrls`, and `packages` whose amounts add up: each package's
+    `amount` is the sum of its products' `quantity * price`, and the request's `amount` the sum
+    of its packages'. None if the request is acceptable; else (returnCode, returnMessage)."""
+    if not isinstance(payload, dict):
+        return "2101", "Parameter error."
+    currency, amount = payload.get("currency"), payload.get("amount")
+    order_id = payload.get("orderId")
+    if currency not in _CURRENCIES or not isinstance(order_id, str) or not 0 < len(order_id) <= 100:
+        return "2101", "Parameter error."
+
+    def money(value: Any) -> Decimal | None:
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            return None
+        number = Decimal(value)
+        if number <= 0 or -number.as_tuple().exponent > _CURRENCIES[currency]:  # type: ignore[operator]
+            return None
+        return number
+
+    total = money(amount)
+    if total is None:
+        return "1124", "Amount info error (scale)."
+    urls = payload.get("redirectUrls")
+    if not isinstance(urls, dict) or not all(
+        isinstance(urls.get(k), str) and urls[k].startswith(("https://", "http://"))
+        for k in ("confirmUrl", "cancelUrl")
+    ):
+        return "2101", "Parameter error. (redirectUrls)"
+    packages = payload.get("packages")
+    if not isinstance(packages, list) or not packages:
+        return "2101", "Parameter error. (packages)"
+    package_sum = Decimal(0)
+    for package in packages:
+        if not isinstance(package, dict) or not isinstance(package.get("id"), str):
+            return "2101", "Parameter error. (packages[].id)"
+        package_amount = money(package.get("amount"))
+        products = package.get("products")
+        if package_amount is None or not isinstance(products, list) or not products:
+            return "2101", "Parameter error. (packages[].amount/products)"
+        product_sum = Decimal(0)
+        for product in products:
+            price = money(product.get("price")) if isinstance(product, dict) else None
+            quantity = product.get("quantity") if isinstance(product, dict) else None
+            name = product.get("name") if isinstance(product, dict) else None
+            if price is None or not isinstance(quantity, int) or quantity < 1 or not (
+                isinstance(name, str) and 0 < len(name) <= 4000
+            ):
+                return "2101", "Parameter error. (packages[].products[])"
+            product_sum += price * quantity
+        if product_sum != package_amount:
+            return "2101", "Parameter error. (package amount != sum of products)"
+        package_sum += package_amount
+    if package_sum != total:
+        return "2101", "Parameter error. (amount != sum of packages)"
+    return None
+
+
 def _reply(code: str, message: str = "Success.", info: Any = None) -> Response:
     body: dict[str, Any] = {"returnCode": code, "returnMessage": message}
     if info is not None:
@@ -36,6 +97,7 @@ class FakeLinepay:
         self.base_url = ""
         self.payments: dict[int, dict[str, Any]] = {}
         self.refunds: list[dict[str, Any]] = []
+        self.refused: list[tuple[str, str]] = []
         self._seq = itertools.count(2024112400000000001)  # 19 digits, > 2**53
         self.app = Starlette(
             routes=[
@@ -63,6 +125,9 @@ class FakeLinepay:
         if not ok:
             return _reply("1106", "Header information error.")
         payload = linepay_sign.loads(body)
+        if problem := request_problem(payload):
+            self.refused.append(problem)
+            return _reply(*problem)
         txn = next(self._seq)
         self.payments[txn] = {"request": payload, "state": "reserved", "paid": payload["amount"]}
         return _reply("0000", info={
