@@ -86,3 +86,70 @@ def private_redis(directory: Path, *, appendonly: bool = True) -> Iterator[Priva
         yield server
     finally:
         server.kill()
+
+
+class PrivateMariaDB:
+    """A `mariadbd` with its own data directory, port and socket (installed with
+    `mariadb-install-db`, grant tables skipped: root without a password, test only).
+    `kill()` is a crash (InnoDB recovers on the next `start()`)."""
+
+    def __init__(self, directory: Path, *, port: int | None = None) -> None:
+        self.dir = directory
+        self.port = port or free_port()
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["mariadb-install-db", "--no-defaults", f"--datadir={self.dir / 'data'}",
+             "--auth-root-authentication-method=normal", "--skip-test-db",
+             f"--user={os.environ.get('USER') or 'root'}"],
+            check=True, capture_output=True,
+        )
+
+    def url(self, database: str = "") -> str:
+        return f"mysql+aiomysql://root@127.0.0.1:{self.port}/{database}"
+
+    def execute(self, sql: str) -> None:
+        subprocess.run(["mysql", "-uroot", "-h127.0.0.1", f"-P{self.port}", "-e", sql],
+                       check=True, capture_output=True)
+
+    def start(self, timeout: float = 30.0) -> float:
+        """Start (or restart, after crash recovery) the server; seconds until it answered."""
+        began = time.monotonic()
+        with open(self.dir / "mariadbd.log", "ab") as log:
+            self.popen = subprocess.Popen(
+                ["mariadbd", "--no-defaults", f"--datadir={self.dir / 'data'}",
+                 f"--port={self.port}", "--bind-address=127.0.0.1",
+                 f"--socket={self.dir / 'sock'}", f"--pid-file={self.dir / 'pid'}",
+                 "--user=root", "--skip-grant-tables", "--skip-log-bin",
+                 "--innodb-buffer-pool-size=64M", "--max-connections=200"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        while time.monotonic() < began + timeout:
+            ping = subprocess.run(
+                ["mysql", "-uroot", "-h127.0.0.1", f"-P{self.port}", "-e", "SELECT 1"],
+                capture_output=True,
+            )
+            if ping.returncode == 0:
+                return time.monotonic() - began
+            if self.popen.poll() is not None:
+                raise RuntimeError((self.dir / "mariadbd.log").read_text()[-2000:])
+            time.sleep(0.05)
+        raise TimeoutError(f"private mariadbd on {self.port} did not start")
+
+    def kill(self) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+
+@contextlib.contextmanager
+def private_mariadb(directory: Path) -> Iterator[PrivateMariaDB]:
+    server = PrivateMariaDB(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
