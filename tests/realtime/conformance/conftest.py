@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
@@ -81,3 +82,28 @@ def sio(http: aiohttp.ClientSession, server: Server) -> Wire:
 
 async def sleep_ms(ms: float) -> None:
     await asyncio.sleep(ms / 1000)
+
+
+# --- Our score and Node's, side by side at the end of the run (the CI log) --------------------
+
+_SCORES: dict[str, list[int]] = {"gateway": [0, 0], "node": [0, 0]}  # passed, run
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "tests/realtime/conformance/" not in report.nodeid.replace("\\", "/"):
+        return
+    if report.when != "call" and not (report.when == "setup" and report.failed):
+        return
+    params = report.nodeid.partition("[")[2].rstrip("]").split("-")
+    for name, score in _SCORES.items():
+        if name in params:
+            score[1] += 1
+            score[0] += int(report.passed)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if any(run for _, run in _SCORES.values()):
+        terminalreporter.write_line(
+            "protocol conformance (tests/realtime/conformance): "
+            + ", ".join(f"{name} {ok}/{run} passed" for name, (ok, run) in _SCORES.items())
+        )
