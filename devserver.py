@@ -54,8 +54,8 @@ async def serve(commerce: CommerceSettings, gateway: GatewaySettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     api_task = asyncio.create_task(api.serve(), name="commerce")
     print(
-        f"live-commerce running: API http://{commerce.host}:{commerce.port} "
-        f"(docs /docs), gateway http://{gateway.host}:{gateway.port}/socket.io/ "
+        f"live-commerce running: http://{commerce.host}:{commerce.port}/ "
+        f"(API /api/v1, docs /docs), gateway http://{gateway.host}:{gateway.port}/socket.io/ "
         "- Ctrl-C to stop",
         flush=True,
     )
@@ -76,7 +76,15 @@ def main() -> None:
     parser.add_argument("--gateway-port", type=int, default=8001)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
-    commerce = run_or_die(lambda: load(CommerceSettings, host=args.host, port=args.api_port))
+    # The pages (served by the API) reach the gateway on its own port of the same host.
+    commerce = run_or_die(
+        lambda: load(
+            CommerceSettings,
+            host=args.host,
+            port=args.api_port,
+            web_gateway_port=args.gateway_port,
+        )
+    )
     gateway = run_or_die(lambda: load(GatewaySettings, host=args.host, port=args.gateway_port))
     configure_logging(level=commerce.log_level, json=commerce.log_json, service="embedded")
     init_sentry(commerce, service="embedded")

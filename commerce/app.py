@@ -31,6 +31,7 @@ from commerce.sandbox.payments import providers as payment_sandboxes
 from commerce.sandbox.router import router as sandbox_router
 from commerce.security_headers import SecurityHeadersMiddleware
 from commerce.task_outbox import TaskRelay
+from commerce.web import router as web
 from shared import events as ev
 from shared.settings import CommerceSettings
 
@@ -109,6 +110,9 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         version="1.0.0",
         description="Commerce API of the live-commerce platform (Taiwan, Thailand).",
         lifespan=lifespan,
+        # Served by commerce.web from local copies of Swagger UI and ReDoc (offline, with CSP).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     if ctx is not None:
@@ -151,6 +155,7 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
     if not settings.is_production:
         app.include_router(sandbox_router, prefix=api_router.prefix)
         payment_sandboxes.mount(app, settings)
+    web.mount(app)
     return app
 
 

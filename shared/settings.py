@@ -445,6 +445,14 @@ class CommerceSettings(BaseAppSettings):
     # FFmpeg for clips/stills cut from recordings: a name looked up on PATH or an absolute path.
     # Optional: when it is not found the clip task logs `ffmpeg_missing_skipped` and does nothing.
     ffmpeg_binary: str = "ffmpeg"
+    # The stream sandbox's looping HLS test stream (embedded default), rendered once with FFmpeg.
+    sandbox_video_dir: Path = VAR_DIR / "sandbox-video"
+
+    # --- H5 pages (commerce/web). Where the pages' socket.io client connects: empty is the
+    # page's own origin (nginx serves both); `WEB_GATEWAY_PORT` is the page's own host on that
+    # port (the embedded default: gateway on :8001, set by `make run`).
+    web_gateway_url: str = ""
+    web_gateway_port: int | None = Field(default=None, ge=1, le=65535)
 
     # --- Social login (commerce/auth/social). Every provider is optional: one whose client id
     # (or secret) is unset answers 503 `provider_not_configured`. The URLs are the providers'

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from commerce.sandbox import mailbox, streams
+from commerce.sandbox import mailbox, streams, video
 from commerce.sandbox.payments.router import router as payments_router
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
 router.include_router(streams.router)
 router.include_router(mailbox.router)
 router.include_router(payments_router)
+router.include_router(video.router)

@@ -229,6 +229,12 @@ class LocalLiveInputs:
         await self._save(updated)
         return updated
 
+    def playback_urls(self, uid: str) -> dict[str, str]:
+        """Nothing ingests locally: the stream sandbox's looping test stream stands in
+        (`commerce/sandbox/video.py`; a path on the API itself, as the pages use it)."""
+        return {"hls_url": f"/api/v1/sandbox/video/{uid}/live.m3u8", "dash_url": ""}
+
+
 
 def provider(ctx: AppContext) -> LiveInputProvider:
     """The process's provider: Cloudflare's API, or the local sandbox (`stream_sandbox`).

@@ -18,11 +18,13 @@ def present(
     play: Playback | None = None
     uid = stream.live_input_uid
     if uid is not None and (not stream.is_private or viewer is not None):
-        urls = (
-            playback.signed_playback_urls(ctx.settings, uid)
-            if stream.is_private
-            else cloudflare.playback_urls(ctx.settings, uid)
-        )
+        provider = cloudflare.provider(ctx)
+        if isinstance(provider, cloudflare.LocalLiveInputs):
+            urls = provider.playback_urls(uid)
+        elif stream.is_private:
+            urls = playback.signed_playback_urls(ctx.settings, uid)
+        else:
+            urls = cloudflare.playback_urls(ctx.settings, uid)
         vod: dict[str, str] = {}
         if stream.recording_video_uid:
             vod_urls = (
