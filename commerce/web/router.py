@@ -69,12 +69,12 @@ def _page(
     video_host = "" if settings.stream_sandbox else settings.cloudflare_customer_subdomain
     return HTMLResponse(
         body,
+        # nosniff, DENY framing and no-referrer come from commerce.security_headers for every
+        # answer; the CSP is the page's own (that middleware keeps a header a route set).
         headers={
             "Content-Security-Policy": policy(
                 gateway_url=gateway, video_host=video_host, remote_images=remote_images
             ),
-            "Referrer-Policy": "same-origin",
-            "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-cache",
         },
     )
