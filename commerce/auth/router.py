@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from commerce.auth import service
+from commerce.auth import service, twofactor
 from commerce.auth.schemas import (
     LoginIn,
     RefreshIn,
@@ -27,6 +27,15 @@ def token_out(pair: service.TokenPair) -> TokenOut:
     )
 
 
+def login_out(
+    outcome: service.TokenPair | twofactor.Challenge,
+) -> TokenOut | TwoFactorChallengeOut:
+    """A first factor's answer: tokens, or the 2FA challenge (password and social login)."""
+    if isinstance(outcome, service.TokenPair):
+        return token_out(outcome)
+    return TwoFactorChallengeOut(challenge_token=outcome.token, expires_in=outcome.expires_in)
+
+
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=TokenOut)
 async def register(ctx: CtxDep, body: RegisterIn, ip: ClientIP) -> TokenOut:
     """Create a buyer or seller account and sign in. 422 `weak_password` (reason in details),
@@ -40,12 +49,7 @@ async def login(ctx: CtxDep, body: LoginIn, ip: ClientIP) -> TokenOut | TwoFacto
     Retry-After) per address, and per account and address after repeated failures. With 2FA
     on, the answer is `{two_factor_required: true, challenge_token, expires_in}`: send the
     token and a code to `POST /auth/2fa/verify`."""
-    outcome = await service.login(ctx, data=body, client_ip=ip)
-    if isinstance(outcome, service.TokenPair):
-        return token_out(outcome)
-    return TwoFactorChallengeOut(
-        challenge_token=outcome.token, expires_in=outcome.expires_in
-    )
+    return login_out(await service.login(ctx, data=body, client_ip=ip))
 
 
 @router.post("/refresh", response_model=TokenOut)

@@ -62,6 +62,16 @@ async def open_session(ctx: AppContext, session: AsyncSession, *, user: User) ->
     return _access(ctx, user, family=family, refresh_token=token)
 
 
+async def session_or_challenge(
+    ctx: AppContext, session: AsyncSession, *, user: User
+) -> TokenPair | twofactor.Challenge:
+    """After a first factor (password, social login): the session, or, with 2FA on, a
+    challenge for the second step (`login_second_step`)."""
+    if await twofactor.is_enabled(session, user_id=user.id):
+        return await twofactor.begin_challenge(ctx, user_id=user.id)
+    return await open_session(ctx, session, user=user)
+
+
 async def register(ctx: AppContext, *, data: RegisterIn, client_ip: str) -> TokenPair:
     settings = ctx.settings
     await throttle.enforce(ctx.limiter, settings.rate_limit_register_per_ip, "register", client_ip)
@@ -131,9 +141,6 @@ async def login(
         raise InvalidCredentials()
     assert stored is not None
     await throttle.reset(limiter, pair_limit, "login-fail-pair", pair_key)
-    async with ctx.sessions() as session:
-        if await twofactor.is_enabled(session, user_id=user.id):
-            return await twofactor.begin_challenge(ctx, user_id=user.id)
     new_hash = None
     if passwords.needs_rehash(stored, rounds=rounds):  # the cost was raised: upgrade quietly
         new_hash = await passwords.hash_password(data.password, rounds=rounds)
@@ -144,8 +151,8 @@ async def login(
                 .where(User.id == user.id, User.password_hash == stored)
                 .values(password_hash=new_hash)
             )
-        pair = await open_session(ctx, session, user=user)
-    return pair
+        outcome = await session_or_challenge(ctx, session, user=user)
+    return outcome
 
 
 async def login_second_step(

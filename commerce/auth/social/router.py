@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from commerce.auth.schemas import TokenOut
+from commerce.auth.router import login_out
+from commerce.auth.schemas import TokenOut, TwoFactorChallengeOut
 from commerce.auth.social import service
 from commerce.auth.social.base import Provider
 from commerce.auth.social.schemas import SocialLoginIn
 from commerce.deps import ClientIP, CtxDep
-from commerce.users.schemas import UserOut
 
 router = APIRouter(prefix="/auth/social", tags=["auth"])
 
 
 @router.post(
     "/{provider}",
-    response_model=TokenOut,
+    response_model=TokenOut | TwoFactorChallengeOut,
     responses={
         401: {"description": "`invalid_social_token`: bad, expired or foreign token or nonce"},
         403: {"description": "`account_disabled`"},
@@ -29,15 +29,12 @@ router = APIRouter(prefix="/auth/social", tags=["auth"])
 )
 async def social_login(
     ctx: CtxDep, provider: Provider, body: SocialLoginIn, ip: ClientIP
-) -> TokenOut:
+) -> TokenOut | TwoFactorChallengeOut:
     """Verify the provider's token with the provider, then log in the linked account, link by
-    a provider-verified email, or create a buyer account."""
-    pair = await service.social_login(
-        ctx, provider=provider, credentials=body.credentials(), client_ip=ip
-    )
-    return TokenOut(
-        user=UserOut.of(pair.user),
-        access_token=pair.access_token,
-        refresh_token=pair.refresh_token,
-        expires_in=pair.expires_in,
+    a provider-verified email, or create a buyer account. An account with 2FA on gets the
+    challenge of `/auth/login` instead of tokens."""
+    return login_out(
+        await service.social_login(
+            ctx, provider=provider, credentials=body.credentials(), client_ip=ip
+        )
     )

@@ -34,9 +34,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import throttle
-from commerce.auth import refresh, revocations
+from commerce.auth import refresh, revocations, twofactor
 from commerce.auth.models import RefreshToken, SocialAccount, User
-from commerce.auth.service import TokenPair, open_session
+from commerce.auth.service import TokenPair, session_or_challenge
 from commerce.auth.social.base import Provider, SocialCredentials, SocialIdentity
 from commerce.auth.social.errors import InvalidSocialToken, SocialEmailTaken
 from commerce.auth.social.registry import registry_for
@@ -70,8 +70,9 @@ class AccountDisabled(Forbidden):
 
 async def social_login(
     ctx: AppContext, *, provider: Provider, credentials: SocialCredentials, client_ip: str
-) -> TokenPair:
-    """Verify the provider credentials and open a session for the matching account."""
+) -> TokenPair | twofactor.Challenge:
+    """Verify the provider credentials and open a session for the matching account (or, with
+    2FA on, answer the challenge of the second step, as a password login does)."""
     await throttle.enforce(
         ctx.limiter, ctx.settings.rate_limit_login_per_ip, "social-login-ip", client_ip
     )
@@ -84,7 +85,9 @@ async def social_login(
         return await refresh.retry_deadlocks(lambda: _resolve(ctx, identity))
 
 
-async def _resolve(ctx: AppContext, identity: SocialIdentity) -> TokenPair:
+async def _resolve(
+    ctx: AppContext, identity: SocialIdentity
+) -> TokenPair | twofactor.Challenge:
     async with transaction(ctx.sessions) as session:
         link = await session.scalar(
             select(SocialAccount).where(
@@ -98,7 +101,7 @@ async def _resolve(ctx: AppContext, identity: SocialIdentity) -> TokenPair:
             _check_active(user)
             if identity.email is not None and link.email != identity.email:
                 link.email = identity.email
-            return await open_session(ctx, session, user=user)
+            return await session_or_challenge(ctx, session, user=user)
 
         user = await _by_email(session, identity)
         if user is None:
@@ -120,7 +123,7 @@ async def _resolve(ctx: AppContext, identity: SocialIdentity) -> TokenPair:
             )
         )
         await session.flush()  # the unique (provider, subject) index decides a race
-        return await open_session(ctx, session, user=user)
+        return await session_or_challenge(ctx, session, user=user)
 
 
 async def _by_email(session: AsyncSession, identity: SocialIdentity) -> User | None:

@@ -3,8 +3,6 @@ order route and the FastAPI one alike)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
@@ -12,7 +10,6 @@ from commerce.context import AppContext
 from shared.settings import CommerceSettings
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import order_body, order_count
-from tests.helpers.live_api import live_api
 
 LIMITS = {
     "rate_limit_orders_per_user": "2/minute",
@@ -32,13 +29,7 @@ def commerce_settings(
 ) -> CommerceSettings:
     return commerce_settings.model_copy(update={**LIMITS, "hot_routes_enabled": request.param})
 
-
-@pytest.fixture
-async def http(
-    commerce_settings: CommerceSettings, ctx: AppContext
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_api(commerce_settings, ctx) as base, httpx.AsyncClient(base_url=base) as c:
-        yield c
+# `http` (tests/commerce/hardening/conftest.py) serves the app with these settings.
 
 
 def _assert_429(response: httpx.Response) -> None:

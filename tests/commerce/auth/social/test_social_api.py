@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
+import pyotp
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select, update
@@ -310,3 +312,31 @@ async def test_kapook_login_and_an_oversized_subject(
     huge = await social(api, "kapook", id_token=kapook.id_token("k" * 300))
     assert huge.status_code == 401
     assert huge.json()["error"]["code"] == "invalid_social_token"
+
+
+async def test_social_login_of_an_account_with_2fa_asks_for_the_second_factor(
+    api: httpx.AsyncClient, ctx: AppContext, apple: FakeApple
+) -> None:
+    registered = await register(api, "twofactor@icloud.com")
+    account = registered["user"]
+    assert isinstance(account, dict)
+    async with ctx.sessions() as session, session.begin():
+        await session.execute(
+            update(User).where(User.id == account["id"]).values(email_verified=True)
+        )
+    auth = {"Authorization": f"Bearer {registered['access_token']}"}
+    secret = (await api.post("/api/v1/auth/2fa/enroll", headers=auth)).json()["secret"]
+    confirmed = await api.post(
+        "/api/v1/auth/2fa/confirm", json={"code": pyotp.TOTP(secret).now()}, headers=auth
+    )
+    assert confirmed.status_code == 200
+    token = apple.id_token("001.apple.2fa", email="twofactor@icloud.com", raw_nonce="r-2")
+    first = await social(api, "apple", id_token=token, nonce="r-2")
+    assert first.status_code == 200, first.text
+    assert first.json()["two_factor_required"] is True and "access_token" not in first.json()
+    second = await api.post("/api/v1/auth/2fa/verify", json={
+        "challenge_token": first.json()["challenge_token"],
+        "code": pyotp.TOTP(secret).at(time.time() + 30),
+    })
+    assert second.status_code == 200, second.text
+    assert second.json()["user"]["id"] == account["id"]
