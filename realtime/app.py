@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import redis.asyncio as aioredis
 import socketio
 import structlog
 from aiohttp import web
@@ -20,6 +21,7 @@ from realtime.protocol.engine import BadInputSink
 from realtime.relay import Relay, RelayHandler, RelayLease
 from realtime.rooms import relay_leader
 from realtime.services import Services
+from realtime.sharding import ShardedRedisManager
 from realtime.throttle import EventThrottle
 from realtime.transport import (
     DirectFanout,
@@ -55,11 +57,15 @@ def transport_options(settings: GatewaySettings) -> dict[str, Any]:
 
 
 def make_server(settings: GatewaySettings, bad_input: BadInputSink | None = None) -> SocketServer:
-    manager: socketio.AsyncManager = (
-        DirectFanoutRedisManager(settings.redis_url, channel=settings.socketio_channel)
-        if settings.redis_url
-        else DirectFanout()
-    )
+    manager: socketio.AsyncManager
+    if not settings.redis_url:
+        manager = DirectFanout()
+    elif settings.socketio_manager == "single":
+        manager = DirectFanoutRedisManager(settings.redis_url, channel=settings.socketio_channel)
+    else:
+        manager = ShardedRedisManager(
+            aioredis.Redis.from_url(settings.redis_url), channel=settings.socketio_channel
+        )
     return SocketServer(
         client_manager=manager,
         connect_timeout=settings.connect_timeout_s,

@@ -36,3 +36,13 @@ BAD_INPUT = Counter(
 BAD_INPUT_DISCONNECTS = Counter(
     "gateway_bad_input_disconnects_total", "Sockets disconnected for too much bad input"
 )
+PUBSUB_RECEIVED = Counter(
+    "gateway_pubsub_messages_received_total",
+    "Cross-node fan-out messages this node received from Redis: on a room channel it subscribes "
+    "to while it has members there (room), on the control channel every node hears (control), "
+    "or on python-socketio's one shared channel (single)",
+    ["channel"],
+)
+PUBSUB_SUBSCRIPTIONS = Gauge(
+    "gateway_pubsub_room_subscriptions", "Room channels this node is subscribed to"
+)

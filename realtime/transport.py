@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import engineio.packet
@@ -27,7 +27,7 @@ import socketio
 import socketio.packet
 from aiohttp import web
 
-from realtime.metrics import FANOUT_WRITES
+from realtime.metrics import FANOUT_WRITES, PUBSUB_RECEIVED
 from realtime.protocol import EngineWebSocket
 
 if not isinstance(getattr(asyncio.Queue(), "_getters", None), Iterable):
@@ -37,6 +37,7 @@ if not isinstance(getattr(asyncio.Queue(), "_getters", None), Iterable):
     )
 _DIRECT_WRITES = FANOUT_WRITES.labels("direct")
 _QUEUED_WRITES = FANOUT_WRITES.labels("queued")
+_SINGLE_RECEIVED = PUBSUB_RECEIVED.labels("single")
 
 
 class OrjsonJson:
@@ -193,4 +194,11 @@ class DirectFanout(socketio.AsyncManager):  # type: ignore[misc]  # untyped libr
 
 
 class DirectFanoutRedisManager(socketio.AsyncRedisManager, DirectFanout):  # type: ignore[misc]  # untyped library base
-    """The Redis manager (cross-node fan-out) with `DirectFanout` for its local delivery."""
+    """python-socketio's Redis manager (every emit on one channel every node decodes) with
+    `DirectFanout` for its local delivery: `SOCKETIO_MANAGER=single`, the baseline that
+    `realtime.sharding.ShardedRedisManager` replaces by default."""
+
+    async def _listen(self) -> AsyncIterator[Any]:
+        async for message in super()._listen():
+            _SINGLE_RECEIVED.inc()
+            yield message

@@ -581,6 +581,10 @@ class GatewaySettings(BaseAppSettings):
     node_id: str | None = None
     # Pub/sub channel of socket.io's Redis manager: nodes of one deployment share it.
     socketio_channel: str = "socketio"
+    # Cross-node fan-out when Redis is configured: `sharded` publishes each room's emits on its
+    # own sharded pub/sub channel, heard only by nodes with members there
+    # (realtime/sharding.py); `single` is python-socketio's one channel every node decodes.
+    socketio_manager: Literal["sharded", "single"] = "sharded"
     # Permessage-deflate costs ~36 KB per socket and one compression per client per
     # broadcast (see DESIGN.md); off by default, as in Node's Engine.IO v4.
     websocket_compression: bool = False

@@ -1,0 +1,109 @@
+"""Sharded room fan-out (realtime/sharding.py): a node hears a room only while it has members.
+
+Three gateway nodes: room A's members all on node 1, room B's on node 2, room C's on node 3.
+Each node's `gateway_pubsub_messages_received_total` counts what Redis delivered to it. The
+same traffic on python-socketio's single channel reaches every node, which the last test
+shows with the same counter (so the counter is able to fail the first test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.realtime.clients import Client, World
+from tests.realtime.conftest import GatewayFactory
+
+QUIET_S = 1.5  # longer than one viewers broadcast interval: the join traffic has settled
+
+
+async def received(url: str) -> float:
+    """The node's count of fan-out messages received from Redis, over all channel kinds."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{url}/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "gateway_pubsub_messages_received"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
+
+
+async def chat_burst(sender: Client, stream_id: int, texts: list[str],
+                     audience: list[Client]) -> None:
+    for text in texts:
+        assert "id" in await sender.call("chat", {"stream_id": stream_id, "text": text})
+    for c in audience:
+        await c.wait_for(lambda c=c: {m["text"] for m in c.chats(stream_id)} >= set(texts))
+
+
+async def three_rooms_on_three_nodes(
+    gateway_factory: GatewayFactory, world: World, clients: list[Client], **env: str
+) -> tuple[list[str], list[list[Client]]]:
+    env = {"CHAT_RATE_LIMIT": "1000/second", **env}
+    urls = [url for _, url in gateway_factory.many("n1", "n2", "n3", **env)]
+    members: list[list[Client]] = []
+    for node, stream_id in enumerate((1, 2, 3)):
+        await world.stream(stream_id, host_id=100 + stream_id)
+        room = [
+            await Client(f"s{stream_id}m{i}").connect(urls[node], world.token(10 * stream_id + i))
+            for i in range(2)
+        ]
+        clients.extend(room)
+        for c in room:
+            await c.join(stream_id)
+        members.append(room)
+    await asyncio.sleep(QUIET_S)
+    return urls, members
+
+
+async def test_a_node_hears_only_the_rooms_it_has_members_in(
+    gateway_factory: GatewayFactory, world: World, clients: list[Client]
+) -> None:
+    urls, (room_a, room_b, _room_c) = await three_rooms_on_three_nodes(
+        gateway_factory, world, clients
+    )
+    before = [await received(u) for u in urls]
+    await chat_burst(room_a[0], 1, [f"a{i}" for i in range(10)], room_a)
+    await asyncio.sleep(0.3)
+    after_a = [await received(u) for u in urls]
+    assert after_a[0] > before[0]  # node 1 hears its own room's channel
+    assert after_a[1] == before[1]  # node 2: none of A's traffic
+    assert after_a[2] == before[2]  # node 3: none either
+
+    await chat_burst(room_b[0], 2, [f"b{i}" for i in range(10)], room_b)
+    await asyncio.sleep(0.3)
+    after_b = [await received(u) for u in urls]
+    assert after_b[1] > after_a[1]
+    assert after_b[0] == after_a[0] and after_b[2] == after_a[2]
+
+    # A member of A arriving on node 3 subscribes it: A's traffic now reaches node 3 and the
+    # newcomer; once it leaves, node 3 stops hearing A.
+    visitor = await Client("visitor").connect(urls[2], world.token(99))
+    clients.append(visitor)
+    await visitor.join(1)
+    await chat_burst(room_a[0], 1, ["hello node 3"], [visitor, *room_a])
+    assert await received(urls[2]) > after_b[2]
+    await visitor.call("leave", {"stream_id": 1})
+    await asyncio.sleep(QUIET_S)
+    settled = await received(urls[2])
+    await chat_burst(room_a[0], 1, ["node 3 is gone"], room_a)
+    await asyncio.sleep(0.3)
+    assert await received(urls[2]) == settled
+    assert "node 3 is gone" not in {m["text"] for m in visitor.chats(1)}
+
+
+async def test_single_channel_manager_reaches_every_node(
+    gateway_factory: GatewayFactory, world: World, clients: list[Client]
+) -> None:
+    urls, (room_a, _room_b, _room_c) = await three_rooms_on_three_nodes(
+        gateway_factory, world, clients, SOCKETIO_MANAGER="single"
+    )
+    before = [await received(u) for u in urls]
+    await chat_burst(room_a[0], 1, [f"a{i}" for i in range(10)], room_a)
+    await asyncio.sleep(0.3)
+    after = [await received(u) for u in urls]
+    assert after[1] > before[1] and after[2] > before[2]
