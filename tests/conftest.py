@@ -8,6 +8,7 @@ Environment knobs (so several runs can share one machine):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -181,13 +182,34 @@ def gateway_settings(
     )
 
 
+@contextlib.asynccontextmanager
+async def built_ctx(settings: CommerceSettings) -> AsyncIterator[AppContext]:
+    context = AppContext.build(settings)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+@contextlib.asynccontextmanager
+async def app_client(
+    settings: CommerceSettings, ctx: AppContext
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The commerce API in-process (ASGI transport, lifespan run) and a client for it."""
+    app = create_app(settings, ctx=ctx)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        yield client
+
+
 @pytest.fixture
 async def ctx(
     commerce_settings: CommerceSettings, clean_db: None, clean_redis: None
 ) -> AsyncIterator[AppContext]:
-    context = AppContext.build(commerce_settings)
-    yield context
-    await context.close()
+    async with built_ctx(commerce_settings) as context:
+        yield context
 
 
 @pytest.fixture
@@ -195,9 +217,5 @@ async def api(
     commerce_settings: CommerceSettings, ctx: AppContext
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The commerce API in-process (ASGI transport, lifespan run) on the real DB and Redis."""
-    app = create_app(commerce_settings, ctx=ctx)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
-    ):
+    async with app_client(commerce_settings, ctx) as client:
         yield client

@@ -17,17 +17,14 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from commerce.app import create_app
 from commerce.context import AppContext
 from shared.settings import CommerceSettings
 from tests.commerce.factories import make_product, make_user
-from tests.commerce.orders.helpers import order_body, stock_of
-from tests.conftest import migrate
-from tests.faults.conftest import books
+from tests.commerce.orders.helpers import stock_of
+from tests.conftest import app_client, built_ctx, migrate
+from tests.faults.conftest import FlashSale, books
 from tests.faults.test_redis_outage import _units_ordered
 from tests.faults.test_room_events import _unpublished
 from tests.helpers.private_servers import PrivateMariaDB, private_mariadb
@@ -51,9 +48,8 @@ async def db_ctx(
 ) -> AsyncIterator[tuple[CommerceSettings, AppContext]]:
     settings = fault_settings.model_copy(update={
         "database_url": fault_mariadb.url("lc"), "database_connect_timeout_s": 1.0})
-    context = AppContext.build(settings)
-    yield settings, context
-    await context.close()
+    async with built_ctx(settings) as context:
+        yield settings, context
 
 
 async def test_checkout_across_a_database_crash(
@@ -63,58 +59,29 @@ async def test_checkout_across_a_database_crash(
     seller, _ = await make_user(ctx, role="seller")
     product = await make_product(ctx, seller, stock=STOCK)
     buyers = [await make_user(ctx) for _ in range(6)]
-    statuses: Counter[int] = Counter()
-    after_back: Counter[int] = Counter()
-    bad: list[str] = []
-    stop = asyncio.Event()
-    marks = {"back": 0.0, "first_201": 0.0}
-    app = create_app(settings, ctx=ctx)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api,
-    ):
-        async def buyer(headers: dict[str, str]) -> None:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                reply = await api.post(
-                    "/api/v1/orders", json=order_body((product.id, 1)),
-                    headers={**headers, "Idempotency-Key": f"{headers['Authorization'][-9:]}{n}"})
-                statuses[reply.status_code] += 1
-                if marks["back"]:
-                    after_back[reply.status_code] += 1
-                    if reply.status_code == 201 and not marks["first_201"]:
-                        marks["first_201"] = time.monotonic()
-                if reply.status_code == 503:
-                    assert reply.headers.get("retry-after"), reply.headers
-                elif reply.status_code not in (201, 409, 429):  # 429: a buyer's own rate limit
-                    bad.append(f"{reply.status_code} {reply.text[:200]}")
-                await asyncio.sleep(0.03)
-
-        tasks = [asyncio.create_task(buyer(h)) for _, h in buyers]
-        while statuses[201] < 20:  # the sale is under way
+    async with app_client(settings, ctx) as api:
+        sale = FlashSale(api, product.id, [h for _, h in buyers], pause_s=0.03)
+        while sale.statuses[201] < 20:  # the sale is under way
             await asyncio.sleep(0.05)
         fault_mariadb.kill()
         await asyncio.sleep(1.5)
-        down = Counter(statuses)
+        down = Counter(sale.statuses)
         restart_s = await asyncio.to_thread(fault_mariadb.start)
-        marks["back"] = time.monotonic()
+        sale.back()
         await asyncio.sleep(2.5)
-        stop.set()
-        await asyncio.gather(*tasks)
+        await sale.stop()
         deadline = time.monotonic() + 15
         while await _unpublished(ctx) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
 
     units = await _units_ordered(ctx, product.id)
     left = await stock_of(ctx, product.id)
-    recovery_s = marks["first_201"] - marks["back"] if marks["first_201"] else float("nan")
-    books("checkout across a MariaDB crash", answers=dict(statuses),
-          after_back=dict(after_back), units_ordered=units, stock_left=left,
+    books("checkout across a MariaDB crash", answers=dict(sale.statuses),
+          after_back=dict(sale.after_back), units_ordered=units, stock_left=left,
           stock_start=STOCK, unpublished=await _unpublished(ctx),
-          mariadb_restart_s=round(restart_s, 2), first_201_after_back_s=round(recovery_s, 3))
-    assert not bad, bad[:5]
+          mariadb_restart_s=round(restart_s, 2), first_201_after_back_s=sale.recovery_s)
+    assert not sale.bad, sale.bad[:5]
     assert down[503] > 0
-    assert after_back[201] > 0 and statuses[201] > after_back[201]
+    assert sale.after_back[201] > 0 and sale.statuses[201] > sale.after_back[201]
     assert units + left == STOCK
     assert await _unpublished(ctx) == 0

@@ -10,7 +10,6 @@ stock the sale started with.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,8 +22,8 @@ from commerce.context import AppContext
 from commerce.orders.models import Order, OrderItem
 from shared.settings import CommerceSettings
 from tests.commerce.factories import make_product, make_user
-from tests.commerce.orders.helpers import order_body, stock_of
-from tests.faults.conftest import books
+from tests.commerce.orders.helpers import stock_of
+from tests.faults.conftest import FlashSale, books
 from tests.helpers.private_servers import PrivateRedis, private_redis
 from tests.helpers.procs import free_port
 
@@ -49,53 +48,23 @@ async def test_checkout_during_redis_crash_answers_503_then_recovers(
     seller, _ = await make_user(fault_ctx, role="seller")
     product = await make_product(fault_ctx, seller, stock=STOCK)
     buyers = [await make_user(fault_ctx) for _ in range(8)]
-    statuses: Counter[int] = Counter()
-    bad: list[str] = []
-    stop = asyncio.Event()
-    outage = {"down_at": 0.0, "back_at": 0.0, "first_201_after": 0.0}
-
-    async def buyer(headers: dict[str, str]) -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            key = {"Idempotency-Key": f"{headers['Authorization'][-12:]}-{n}"}
-            reply = await fault_api.post(
-                "/api/v1/orders", json=order_body((product.id, 1)), headers={**headers, **key}
-            )
-            statuses[reply.status_code] += 1
-            if reply.status_code == 503:
-                assert reply.headers.get("retry-after"), reply.headers
-                assert reply.json()["error"]["code"] == "unavailable"
-            elif reply.status_code not in (201, 409):
-                bad.append(f"{reply.status_code} {reply.text[:200]}")
-            elif (reply.status_code == 201 and outage["back_at"]
-                  and not outage["first_201_after"]):
-                outage["first_201_after"] = time.monotonic()
-            await asyncio.sleep(0.03)
-
-    tasks = [asyncio.create_task(buyer(h)) for _, h in buyers]
+    sale = FlashSale(fault_api, product.id, [h for _, h in buyers], pause_s=0.03)
     await asyncio.sleep(0.5)
     fault_redis.kill()
-    outage["down_at"] = time.monotonic()
     await asyncio.sleep(1.5)
-    down_statuses = Counter(statuses)
+    down_statuses = Counter(sale.statuses)
     await asyncio.to_thread(fault_redis.start)
-    outage["back_at"] = time.monotonic()
-    after_back = Counter(statuses)
+    sale.back()
     await asyncio.sleep(2.0)
-    stop.set()
-    await asyncio.gather(*tasks)
-    recovered = Counter(statuses) - after_back
+    await sale.stop()
 
     units = await _units_ordered(fault_ctx, product.id)
     left = await stock_of(fault_ctx, product.id)
-    recovery_s = (outage["first_201_after"] - outage["back_at"]
-                  if outage["first_201_after"] else float("nan"))
-    books("checkout across a Redis crash", answers=dict(statuses),
-          units_ordered=units, stock_left=left, stock_start=STOCK,
-          recovery_s=round(recovery_s, 3))
-    assert not bad, bad[:5]
+    books("checkout across a Redis crash", answers=dict(sale.statuses),
+          units_ordered=units, stock_left=left, stock_start=STOCK, recovery_s=sale.recovery_s)
+    assert not sale.bad, sale.bad[:5]
     assert down_statuses[503] > 0, "the outage should have been answered 503"
+    recovered = sale.after_back
     assert recovered[201] > 0 and not any(s >= 500 for s in recovered), recovered
     assert units + left == STOCK
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections import Counter
 from typing import Any
 
 import httpx
@@ -32,8 +31,8 @@ from commerce.orders.models import Order
 from commerce.outbox import OutboxEvent
 from commerce.streams import service as stream_service
 from tests.commerce.factories import bearer, make_product, make_user
-from tests.commerce.orders.helpers import make_stream, order_body, stock_of
-from tests.faults.conftest import books
+from tests.commerce.orders.helpers import make_stream, stock_of
+from tests.faults.conftest import FlashSale, books
 from tests.faults.test_redis_outage import _units_ordered
 from tests.helpers.private_servers import PrivateRedis
 from tests.realtime.clients import Client
@@ -82,24 +81,7 @@ async def test_redis_crash_mid_sale_loses_no_room_event(
     viewer = await Client("viewer").connect(fault_gateway, token)
     joined = await viewer.join(stream_id)
 
-    statuses: Counter[int] = Counter()
-    bad: list[str] = []
-    stop = asyncio.Event()
-
-    async def buyer(headers: dict[str, str]) -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            reply = await fault_api.post(
-                "/api/v1/orders", json=order_body((product.id, 1), stream_id=stream_id),
-                headers={**headers, "Idempotency-Key": f"{headers['Authorization'][-10:]}-{n}"},
-            )
-            statuses[reply.status_code] += 1
-            if reply.status_code not in (201, 409, 503):
-                bad.append(f"{reply.status_code} {reply.text[:200]}")
-            await asyncio.sleep(0.02)
-
-    tasks = [asyncio.create_task(buyer(h)) for _, h in buyers]
+    sale = FlashSale(fault_api, product.id, [h for _, h in buyers], stream_id=stream_id)
     await viewer.wait_for(lambda: len(viewer.of("order_placed")) >= 20, timeout=15)
     last_seen = viewer.of("order_placed")[-1]
     fault_redis.kill()
@@ -110,8 +92,7 @@ async def test_redis_crash_mid_sale_loses_no_room_event(
     await asyncio.to_thread(fault_redis.start)
     back_at = time.monotonic()
     await asyncio.sleep(1.5)
-    stop.set()
-    await asyncio.gather(*tasks)
+    await sale.stop()
 
     # Recovery: the room's record holds every committed order of the stream.
     orders = sorted(await _committed_orders(fault_ctx, stream_id))
@@ -137,13 +118,13 @@ async def test_redis_crash_mid_sale_loses_no_room_event(
     units = await _units_ordered(fault_ctx, product.id)
     left = await stock_of(fault_ctx, product.id)
     ids = [r["order_id"] for r in record]
-    books(f"room across a Redis {fault}", answers=dict(statuses), orders=len(orders),
+    books(f"room across a Redis {fault}", answers=dict(sale.statuses), orders=len(orders),
           room_order_placed=len(ids), duplicates=len(ids) - len(set(ids)),
           missing=len(set(orders) - set(ids)), units_ordered=units, stock_left=left,
           unpublished=await _unpublished(fault_ctx), epoch_before=joined["epoch"],
           epoch_after=joined_after.get("epoch"), room_recovered_s=round(recovered_s, 2))
-    assert not bad, bad[:5]
-    assert statuses[201] > len(record) / 2 > 0
+    assert not sale.bad, sale.bad[:5]
+    assert 0 < sale.statuses[201] <= len(orders)
     assert sorted(ids) == orders, "each committed order exactly once in the room"
     assert units + left == STOCK
     assert await _unpublished(fault_ctx) == 0

@@ -19,10 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 
-from commerce.app import create_app
 from commerce.context import AppContext
 from commerce.orders.models import Order
 from commerce.task_outbox import TaskIntent
@@ -30,6 +28,7 @@ from shared.settings import CommerceSettings
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import order_body
 from tests.commerce.payments.helpers import provider_urls
+from tests.conftest import app_client, built_ctx
 from tests.fakes.payments.ecpay import FakeEcpay
 from tests.faults.conftest import books
 from tests.helpers.private_servers import PrivateRedis, private_redis
@@ -55,9 +54,8 @@ def broker_settings(
 
 @pytest.fixture
 async def broker_ctx(broker_settings: CommerceSettings) -> AsyncIterator[AppContext]:
-    context = AppContext.build(broker_settings)
-    yield context
-    await context.close()
+    async with built_ctx(broker_settings) as context:
+        yield context
 
 
 async def _order_status(ctx: AppContext, order_id: int) -> str:
@@ -82,17 +80,11 @@ async def test_notification_during_broker_outage_settles_after_it(
     product = await make_product(ctx, seller, price="1290.00", currency="TWD", stock=5)
     env = {**service_env, "REDIS_URL": broker_settings.redis_url or "",
            "CELERY_BROKER_URL": broker.url, "ECPAY_BASE_URL": fake_ecpay.base_url}
-    app = create_app(broker_settings, ctx=ctx)
     with spawn([sys.executable, "-m", "celery", "-A", "commerce.worker", "worker", "--pool",
                 "solo", "-Q", "payments", "-n", f"fault-{uuid.uuid4().hex[:6]}@%h",
                 "--without-gossip", "--without-mingle", "-l", "info"],
                name="celery-payments", env=env) as worker:
-        async with (
-            LifespanManager(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                              base_url="http://test") as api,
-            httpx.AsyncClient() as web,
-        ):
+        async with app_client(broker_settings, ctx) as api, httpx.AsyncClient() as web:
             order = await api.post("/api/v1/orders", headers=buyer,
                                    json=order_body((product.id, 1)))
             assert order.status_code == 201, order.text

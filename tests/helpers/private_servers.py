@@ -12,12 +12,26 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis as sync_redis
 
 from tests.helpers.procs import free_port
+
+
+def _wait_ready(
+    answers: Callable[[], bool], popen: subprocess.Popen[bytes], log: Path, began: float,
+    timeout: float,
+) -> float:
+    """Seconds from `began` until `answers()`; the log's end if the server exits first."""
+    while time.monotonic() < began + timeout:
+        if answers():
+            return time.monotonic() - began
+        if popen.poll() is not None:
+            raise RuntimeError(log.read_text(errors="replace")[-2000:])
+        time.sleep(0.02)
+    raise TimeoutError(f"{popen.args!r} did not answer within {timeout} s")
 
 
 class PrivateRedis:
@@ -53,15 +67,12 @@ class PrivateRedis:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        deadline = began + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(sync_redis.RedisError), self.client() as client:
-                if client.ping():
-                    return time.monotonic() - began
-            if self.popen.poll() is not None:
-                raise RuntimeError((self.dir / "redis.log").read_text()[-2000:])
-            time.sleep(0.02)
-        raise TimeoutError(f"private redis on {self.port} did not start")
+        return _wait_ready(self._answers, self.popen, self.dir / "redis.log", began, timeout)
+
+    def _answers(self) -> bool:
+        with contextlib.suppress(sync_redis.RedisError), self.client() as client:
+            return bool(client.ping())
+        return False
 
     def kill(self) -> None:
         """SIGKILL: what is not yet fsynced to the AOF (up to a second) is lost."""
@@ -125,17 +136,14 @@ class PrivateMariaDB:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        while time.monotonic() < began + timeout:
-            ping = subprocess.run(
-                ["mysql", "-uroot", "-h127.0.0.1", f"-P{self.port}", "-e", "SELECT 1"],
-                capture_output=True,
-            )
-            if ping.returncode == 0:
-                return time.monotonic() - began
-            if self.popen.poll() is not None:
-                raise RuntimeError((self.dir / "mariadbd.log").read_text()[-2000:])
-            time.sleep(0.05)
-        raise TimeoutError(f"private mariadbd on {self.port} did not start")
+        return _wait_ready(self._answers, self.popen, self.dir / "mariadbd.log", began, timeout)
+
+    def _answers(self) -> bool:
+        ping = subprocess.run(
+            ["mysql", "-uroot", "-h127.0.0.1", f"-P{self.port}", "-e", "SELECT 1"],
+            capture_output=True,
+        )
+        return ping.returncode == 0
 
     def kill(self) -> None:
         if self.popen is None or self.popen.poll() is not None:
