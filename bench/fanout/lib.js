@@ -40,7 +40,9 @@ function connect(url, { auth, timeoutMs = 20000 } = {}) {
  * message (no JSON.parse, no emitter chain) and per connection, so on a small machine the load
  * generator leaves the CPU to the server under test. What the server sends is still the real
  * protocol: a packet it mis-encodes shows up as loss. Resolves with `{close()}` once connected
- * (and, with a `streamId`, once the join is acked ok).
+ * (and, with a `streamId`, once the join is acked ok), with `totalMs` (from opening the WebSocket)
+ * and `joinMs` (from sending `join` to its ack). A rejection's `refused` is true when the server
+ * never completed the Engine.IO handshake.
  */
 function rawClient(url, { streamId = null, onEvent = () => {}, onClose, timeoutMs = 20000, auth }) {
   const target = new URL(url);
@@ -50,15 +52,25 @@ function rawClient(url, { streamId = null, onEvent = () => {}, onClose, timeoutM
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(target.href, { perMessageDeflate: false, skipUTF8Validation: true });
     let joined = false; // connected and, with a streamId, joined
+    const started = hrnow();
+    let opened = null; // Engine.IO open packet seen (the server accepted the connection)
+    let joinSent = null;
     const done = () => {
       joined = true;
       clearTimeout(timer);
-      resolve({ close: () => ws.close() });
+      const now = hrnow();
+      resolve({
+        close: () => ws.close(),
+        totalMs: now - started,
+        joinMs: joinSent === null ? null : now - joinSent,
+      });
     };
     const fail = (message) => {
       clearTimeout(timer);
       ws.terminate();
-      reject(new Error(`${url}: ${message}`));
+      const error = new Error(`${url}: ${message}`);
+      error.refused = opened === null; // never got as far as the Engine.IO handshake
+      reject(error);
     };
     const timer = setTimeout(() => fail('connect/join timed out'), timeoutMs);
     ws.on('error', (err) => (joined ? null : fail(err.message)));
@@ -71,6 +83,7 @@ function rawClient(url, { streamId = null, onEvent = () => {}, onClose, timeoutM
         if (c1 === 50 /* 2: EVENT */) onEvent(s);
         else if (c1 === 48 /* 0: CONNECT ok */) {
           if (streamId === null) return done();
+          joinSent = hrnow();
           ws.send(`420${JSON.stringify(['join', { stream_id: streamId }])}`);
         } else if (c1 === 51 /* 3: ACK */ && !joined) {
           const ack = JSON.parse(s.slice(s.indexOf('[')))[0];
@@ -78,7 +91,10 @@ function rawClient(url, { streamId = null, onEvent = () => {}, onClose, timeoutM
           done();
         } else if (c1 === 52 /* 4: CONNECT_ERROR */) fail(`connect_error ${s.slice(2)}`);
       } else if (c0 === 50 /* 2: engine ping */) ws.send('3');
-      else if (c0 === 48 /* 0: engine open */) ws.send(auth ? `40${JSON.stringify(auth)}` : '40');
+      else if (c0 === 48 /* 0: engine open */) {
+        opened = hrnow();
+        ws.send(auth ? `40${JSON.stringify(auth)}` : '40');
+      }
     });
   });
 }

@@ -8,25 +8,9 @@ numbers the benchmark reports. It checks the tooling, not performance (no thresh
 from __future__ import annotations
 
 import json
-import shutil
 
-import pytest
-
-from tests.helpers.procs import REPO_ROOT, free_port, run_checked, spawn, wait_http
-
-BENCH = REPO_ROOT / "bench" / "fanout"
-NODE = shutil.which("node")
-
-pytestmark = pytest.mark.skipif(
-    NODE is None, reason="node is not installed (bench/fanout needs Node.js 20)"
-)
-
-
-@pytest.fixture(scope="module")
-def bench_deps() -> None:
-    """socket.io, socket.io-client and ws from bench/fanout/package-lock.json."""
-    if not (BENCH / "node_modules" / "socket.io").is_dir():
-        run_checked(["npm", "ci", "--no-audit", "--no-fund"], cwd=BENCH, timeout=300)
+from tests.bench.conftest import BENCH
+from tests.helpers.procs import free_port, run_checked, spawn, wait_http
 
 
 def test_reference_and_loadgen_deliver_every_message(bench_deps: None) -> None:
