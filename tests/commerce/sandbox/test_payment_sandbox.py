@@ -3,8 +3,6 @@ provider's signed notification to our webhook; failures, repeats and strangers i
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -16,6 +14,7 @@ from commerce.orders.models import Order
 from commerce.payments.models import Payment, PaymentNotification
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import order_body, stock_of
+from tests.helpers.waiting import until
 
 SANDBOX = "/api/v1/sandbox/payments"
 # (method, currency, extra body): each method of the contract, wallets in both currencies.
@@ -56,14 +55,13 @@ async def start_payment(
 
 async def wait_status(ctx: AppContext, order_id: int, wanted: str, timeout: float = 10) -> None:
     """Settlement runs as a task (in the background when embedded): poll the database."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def reached() -> bool:
         async with ctx.sessions() as session:
             status = await session.scalar(select(Order.status).where(Order.id == order_id))
-        if status == wanted:
-            return
-        assert time.monotonic() < deadline, f"order {order_id} is {status}, not {wanted}"
-        await asyncio.sleep(0.02)
+        return status == wanted
+
+    await until(reached, f"order {order_id} {wanted}", timeout)
 
 
 async def notifications(ctx: AppContext, payment_id: int) -> int:
@@ -126,16 +124,16 @@ async def test_failed_outcome_leaves_the_order_unpaid(
     resp = await sandbox_api.post(f"{SANDBOX}/{payment['payment_id']}",
                                   json={"outcome": "failed"}, headers=buyer)
     assert resp.status_code == 200, resp.text
-    deadline = time.monotonic() + 10
-    while True:
+
+    async def processed() -> PaymentNotification | None:
         async with sandbox_ctx.sessions() as session:
-            stored = await session.get(Payment, payment["payment_id"])
             note = await session.scalar(select(PaymentNotification).where(
                 PaymentNotification.payment_id == payment["payment_id"]))
-        if note is not None and note.processed_at is not None:
-            break
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+        return note if note is not None and note.processed_at is not None else None
+
+    note = await until(processed, "the failure notification processed", 10)
+    async with sandbox_ctx.sessions() as session:
+        stored = await session.get(Payment, payment["payment_id"])
     assert note.status == "failed" and stored is not None and stored.status != "succeeded"
     async with sandbox_ctx.sessions() as session:
         assert await session.scalar(select(Order.status).where(Order.id == order["id"])) == (
