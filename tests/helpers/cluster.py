@@ -1,0 +1,69 @@
+"""`make cluster` (scripts/cluster.sh) for a test: nginx :8080, gateways :8101-8103, APIs
+:8111-8112, worker, beat and Flower :5555, on a fresh MariaDB database and the test's Redis DB.
+
+The ports are fixed, so tests using it run under `flock /tmp/lc-cluster.lock`; it skips, saying
+why, when any of them is taken (a developer's own `make cluster`), and always stops the cluster
+and drops its database. The test Redis DB is also the Celery broker here, so the cluster's
+worker never takes tasks from other test runs sharing RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pymysql
+import pytest
+
+from tests.helpers.procs import REPO_ROOT, child_env
+
+PORTS = (8080, 8101, 8102, 8103, 8111, 8112, 5555)
+NGINX = "http://127.0.0.1:8080"
+
+
+def _taken(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _cluster(action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "scripts/cluster.sh", action], cwd=REPO_ROOT, env=env, capture_output=True,
+        text=True, timeout=150,
+    )  # fmt: skip
+
+
+def _tails() -> str:
+    logs = REPO_ROOT / "var" / "cluster"
+    return "".join(f"\n--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(logs.glob("*.log")))
+
+
+@contextlib.contextmanager
+def running_cluster(redis_url: str) -> Iterator[str]:
+    """Start the cluster; yields nginx's base URL."""
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    taken = [p for p in PORTS if _taken(p)]
+    if taken:
+        pytest.skip(f"cluster ports {taken} are in use (a running `make cluster`?)")
+    db = f"lc_cluster_{uuid.uuid4().hex[:8]}"
+    env = child_env({
+        "CLUSTER_DATABASE_URL": f"mysql+aiomysql://root@127.0.0.1:3306/{db}",
+        "CLUSTER_REDIS_URL": redis_url,
+        "CLUSTER_BROKER_URL": redis_url,
+        "BCRYPT_ROUNDS": "4",
+        "DATABASE_URL": None, "REDIS_URL": None, "CELERY_BROKER_URL": None,
+    })  # fmt: skip
+    try:
+        started = _cluster("start", env)
+        assert started.returncode == 0, started.stdout + started.stderr + _tails()
+        yield NGINX
+    finally:
+        _cluster("stop", env)
+        with pymysql.connect(host="127.0.0.1", user="root") as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
