@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis.asyncio as aioredis
 import socketio
 import structlog
 from aiohttp import web
@@ -29,6 +28,7 @@ from realtime.transport import (
     DirectWebSocket,
     OrjsonJson,
 )
+from shared.redis import make_pubsub_redis
 from shared.redis import readiness as redis_readiness
 from shared.settings import GatewaySettings
 
@@ -64,7 +64,8 @@ def make_server(settings: GatewaySettings, bad_input: BadInputSink | None = None
         manager = DirectFanoutRedisManager(settings.redis_url, channel=settings.socketio_channel)
     else:
         manager = ShardedRedisManager(
-            aioredis.Redis.from_url(settings.redis_url), channel=settings.socketio_channel
+            make_pubsub_redis(settings.socketio_redis_url or settings.redis_url),
+            channel=settings.socketio_channel,
         )
     return SocketServer(
         client_manager=manager,

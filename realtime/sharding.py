@@ -36,7 +36,7 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from realtime.metrics import PUBSUB_RECEIVED, PUBSUB_SUBSCRIPTIONS
@@ -50,6 +50,9 @@ _CONTROL_RECEIVED = PUBSUB_RECEIVED.labels("control")
 # goes on (local delivery works) and the subscription is completed when Redis answers.
 SUBSCRIBE_WAIT_S = 5.0
 RETRY_MAX_S = 10.0
+# On a Redis Cluster, how long the listener sleeps after finding every shard connection idle
+# (the most an idle node adds to a room message's latency).
+CLUSTER_IDLE_POLL_S = 0.005
 
 
 class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[misc]  # untyped library base
@@ -192,12 +195,25 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
 
     # --- receiving -------------------------------------------------------------------------
 
+    async def _next(self, pubsub: Any) -> dict[str, Any] | None:
+        if not isinstance(pubsub, ClusterPubSub):
+            return await pubsub.get_message(timeout=None)  # type: ignore[no-any-return]
+        # One connection per shard with subscriptions; redis-py polls them in turn. A blocking
+        # read on one would starve the others, so an idle round waits a little instead.
+        message = await pubsub.get_sharded_message(timeout=0.0)
+        if message is None:
+            await asyncio.sleep(CLUSTER_IDLE_POLL_S)
+        return message
+
     async def _listen(self) -> AsyncIterator[bytes | str]:
         """Messages of the control channel and of this node's rooms; reconnects on errors."""
         delay = 0.5
         while True:
-            pubsub = self.redis.pubsub()
+            pubsub = None
             try:
+                if isinstance(self.redis, RedisCluster):
+                    await self.redis.initialize()  # the slot map, which ssubscribe needs
+                pubsub = self.redis.pubsub()
                 self._subscribed = {c for c in self._rooms_of if self._wanted(c)}
                 self._confirmed = {  # joins still waiting keep waiting on the new connection
                     c: f for c, f in self._confirmed.items()
@@ -211,14 +227,13 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
                 self._wake.set()  # rooms that changed while disconnected
                 PUBSUB_SUBSCRIPTIONS.set(len(self._subscribed))
                 while True:
-                    message = await pubsub.get_message(timeout=None)
+                    message = await self._next(pubsub)
                     if message is None:
                         continue
                     delay = 0.5
                     kind = message.get("type")
-                    channel = message.get("channel")
-                    if isinstance(channel, bytes):
-                        channel = channel.decode()
+                    raw = message.get("channel")
+                    channel = raw.decode() if isinstance(raw, bytes) else str(raw)
                     if kind == "ssubscribe":
                         future = self._confirmed.get(channel)
                         if future is not None and not future.done():
@@ -238,5 +253,6 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py stub
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py stub

@@ -13,6 +13,7 @@ import fakeredis
 import redis.asyncio as aioredis
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -75,6 +76,29 @@ def make_redis(url: str | None, *, decode_responses: bool = False) -> aioredis.R
         **template.connection_kwargs,
     )
     return fakeredis.FakeAsyncRedis.from_pool(pool)
+
+
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def cluster_nodes(url: str) -> list[ClusterNode]:
+    """The startup nodes of `redis+cluster://host:port,host:port` (6379 when a port is left out)."""
+    hosts = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    nodes = []
+    for part in filter(None, hosts.split(",")):
+        host, _, port = part.partition(":")
+        nodes.append(ClusterNode(host, int(port or 6379)))
+    if not nodes:
+        raise ValueError(f"no nodes in {url!r}")
+    return nodes
+
+
+def make_pubsub_redis(url: str) -> aioredis.Redis | RedisCluster:
+    """A client for pub/sub: a Redis Cluster for `redis+cluster://`, else one Redis. No socket
+    timeout (a subscriber waits on its connection for as long as nothing is published)."""
+    if url.startswith(CLUSTER_SCHEMES):
+        return RedisCluster(startup_nodes=cluster_nodes(url), ssl=url.startswith("rediss"))
+    return aioredis.Redis.from_url(url)
 
 
 # A Lua function naming the Redis server a script runs on: its `run_id`, new at every start

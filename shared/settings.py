@@ -585,6 +585,20 @@ class GatewaySettings(BaseAppSettings):
     # own sharded pub/sub channel, heard only by nodes with members there
     # (realtime/sharding.py); `single` is python-socketio's one channel every node decodes.
     socketio_manager: Literal["sharded", "single"] = "sharded"
+    # The Redis that carries the sharded fan-out, when not REDIS_URL: a Redis 7, or a Redis
+    # Cluster as `redis+cluster://host:port,host:port` (any reachable nodes; the rest are
+    # discovered), where each room's channel lives on the shard owning its slot.
+    socketio_redis_url: str | None = None
+
+    @field_validator("socketio_redis_url")
+    @classmethod
+    def _valid_fanout_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in {"redis", "rediss", "redis+cluster", "rediss+cluster"}:
+            raise ValueError(f"malformed SOCKETIO_REDIS_URL {value!r}: unknown or missing scheme")
+        return value
     # Permessage-deflate costs ~36 KB per socket and one compression per client per
     # broadcast (see DESIGN.md); off by default, as in Node's Engine.IO v4.
     websocket_compression: bool = False

@@ -1,22 +1,44 @@
 """Sharded room fan-out (realtime/sharding.py): a node hears a room only while it has members.
 
-Three gateway nodes: room A's members all on node 1, room B's on node 2, room C's on node 3.
-Each node's `gateway_pubsub_messages_received_total` counts what Redis delivered to it. The
-same traffic on python-socketio's single channel reaches every node, which the last test
-shows with the same counter (so the counter is able to fail the first test).
+Run on the test Redis and on a private six-process Redis Cluster (scripts/redis_cluster.sh,
+127.0.0.1:7001-7006; `SOCKETIO_REDIS_URL=redis+cluster://...`). Three gateway nodes: room A's
+members all on node 1, room B's on node 2, room C's on node 3. Each node's
+`gateway_pubsub_messages_received_total` counts what Redis delivered to it. The same traffic on
+python-socketio's single channel reaches every node, which the last test shows with the same
+counter (so the counter is able to fail the first test).
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.realtime.clients import Client, World
 from tests.realtime.conftest import GatewayFactory
 
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER_URL = "redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
 QUIET_S = 1.5  # longer than one viewers broadcast interval: the join traffic has settled
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> str:
+    """The private Redis Cluster, started (idempotently) by the project's own script."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "redis_cluster.sh"), "start"], check=True,
+                   timeout=120, capture_output=True)
+    return CLUSTER_URL
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def fanout_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    if request.param == "cluster":
+        return {"SOCKETIO_REDIS_URL": request.getfixturevalue("redis_cluster")}
+    return {}
 
 
 async def received(url: str) -> float:
@@ -61,10 +83,11 @@ async def three_rooms_on_three_nodes(
 
 
 async def test_a_node_hears_only_the_rooms_it_has_members_in(
-    gateway_factory: GatewayFactory, world: World, clients: list[Client]
+    gateway_factory: GatewayFactory, world: World, clients: list[Client],
+    fanout_env: dict[str, str],
 ) -> None:
     urls, (room_a, room_b, _room_c) = await three_rooms_on_three_nodes(
-        gateway_factory, world, clients
+        gateway_factory, world, clients, **fanout_env
     )
     before = [await received(u) for u in urls]
     await chat_burst(room_a[0], 1, [f"a{i}" for i in range(10)], room_a)
