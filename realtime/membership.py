@@ -2,6 +2,8 @@
 
 The join ack is read from Redis in one pipeline after the socket entered the room, so it is the
 same on every node: pinned product, the last chat messages, the room `seq` and viewer count.
+Concurrent joiners of one room share that pipeline and the fresh stream read (`SharedReads`):
+a join storm costs a room one read per Redis round trip, not one per joiner.
 Events with `seq` up to the ack's `seq` are already reflected in it (a client drops those if
 they also arrive as events); anything later arrives as events.
 """
@@ -18,6 +20,7 @@ from realtime import rooms
 from realtime.moderation import Moderation
 from realtime.presence import Presence
 from realtime.sequence import RoomEvents
+from realtime.sharedreads import SharedReads
 from realtime.streams import StreamCache
 from shared.errors import Forbidden, NotFound
 from shared.livedata import StreamMeta
@@ -51,9 +54,14 @@ class Membership:
         self.room_events = room_events
         self.presence = presence
         self.moderation = moderation
+        self._room_state: SharedReads[int, dict[str, Any]] = SharedReads(self._read_state)
+        self._fresh_meta: SharedReads[int, StreamMeta | None] = SharedReads(self._read_meta)
+
+    async def _read_meta(self, stream_id: int) -> StreamMeta | None:
+        return await self.streams.get(stream_id, fresh=True)
 
     async def _visible_stream(self, principal: Principal | None, stream_id: int) -> StreamMeta:
-        meta = await self.streams.get(stream_id, fresh=True)
+        meta = await self._fresh_meta.get(stream_id)
         if meta is None:
             raise NotFound("no such stream")
         user_id = principal.user_id if principal else None
@@ -73,6 +81,9 @@ class Membership:
 
     async def _state(self, stream_id: int, meta: StreamMeta) -> dict[str, Any]:
         """The room as a (re)joining client needs it: the join ack, and `resume`'s reload."""
+        return {**await self._room_state.get(stream_id), "status": meta.status}
+
+    async def _read_state(self, stream_id: int) -> dict[str, Any]:
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(rooms.pin(stream_id))
         pipe.lrange(rooms.chat_history(stream_id), 0, -1)
@@ -86,7 +97,6 @@ class Membership:
             "recent_messages": [orjson.loads(m) for m in history],
             "seq": int(seq or 0),
             "epoch": int(epoch),
-            "status": meta.status,
         }
 
     async def leave(self, *, sid: str, member: Member, stream_id: int) -> None:

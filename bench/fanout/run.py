@@ -144,7 +144,7 @@ def node_reference(logs: Path) -> Iterator[Server]:
 def gateway(args: argparse.Namespace, procs: int, logs: Path) -> Iterator[Server]:
     """`procs` gateway nodes on one Redis, isolated from any other gateway using that Redis:
     their own socket.io pub/sub channel (channels ignore the DB number) and event stream."""
-    auth = mint_tokens(out_dir=args.keys_dir, count=max(args.chatters), ttl_s=3600)
+    auth = mint_tokens(out_dir=args.keys_dir, count=max(args.chatters, default=1), ttl_s=3600)
     run_id = uuid.uuid4().hex[:8]
     env = {
         "REDIS_URL": args.redis_url,
@@ -270,6 +270,25 @@ def idle_run(args: argparse.Namespace, server: Server) -> dict:
     }
 
 
+def joinstorm_run(args: argparse.Namespace, server: Server, clients: int) -> dict:
+    """N clients connect and join one fresh room at once (joinstorm.js)."""
+    cmd = ["node", str(HERE / "joinstorm.js"), "--clients", str(clients)]
+    cmd += [arg for url in server.urls for arg in ("--url", url)]
+    cmd += ["--stream-id", str(new_stream(args, server))]
+    if args.joinstorm_concurrency:
+        cmd += ["--concurrency", str(args.joinstorm_concurrency)]
+    print(f"$ {' '.join(cmd)}", flush=True)
+    profilers = profile(args, server, f"{server.kind}{len(server.procs)}-joinstorm{clients}")
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    for p in profilers:
+        p.wait()
+    if done.returncode != 0:
+        raise RuntimeError(f"joinstorm failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result.update(kind="joinstorm", server=server.name, procs=len(server.procs), **server.extra)
+    return result
+
+
 def machine() -> dict:
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
     commit = subprocess.run(
@@ -317,6 +336,20 @@ def table(results: list[dict]) -> str:
                 f"| {r['server']} | {r['connected']}{joined} | {r['rss_before_kb'] // 1024} "
                 f"| {r['rss_after_kb'] // 1024} | {r['kb_per_connection']} |"
             )
+    storms = [r for r in results if r["kind"] == "joinstorm"]
+    if storms:
+        rows += [
+            "",
+            "| server | clients | joined | refused | join failed | all joined s "
+            "| join ack p50 ms | p99 ms | connect+join p99 ms |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in storms:
+            rows.append(
+                f"| {r['server']} | {r['clients']} | {r['joined']} | {r['refused']} "
+                f"| {r['join_failed']} | {r['all_joined_s']} | {r['join_ack_ms']['p50']} "
+                f"| {r['join_ack_ms']['p99']} | {r['connect_join_ms']['p99']} |"
+            )
     return "\n".join(rows)
 
 
@@ -337,6 +370,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--idle", type=int, default=10_000, help="idle connections (0: skip)")
     p.add_argument("--idle-join", action="store_true", help="idle sockets also join a room")
     p.add_argument("--idle-settle", type=float, default=5.0, help="seconds before reading RSS")
+    p.add_argument("--joinstorm", type=ints, default=[], help="join storm sizes, e.g. 3000")
+    p.add_argument("--joinstorm-concurrency", type=int, default=0,
+                   help="join storm clients in flight (0: all at once)")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument(
         "--chat-rate-limit",
@@ -381,6 +417,9 @@ def main(argv: list[str] | None = None) -> None:
             # blurred by heap the load runs grew and freed.
             if args.idle:
                 results.append(idle_run(args, server))
+                print(json.dumps(results[-1]), flush=True)
+            for clients in args.joinstorm:
+                results.append(joinstorm_run(args, server, clients))
                 print(json.dumps(results[-1]), flush=True)
             for receivers in args.receivers:
                 for chatters in args.chatters:
