@@ -11,6 +11,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from commerce.analytics.events import handle as analyse
 from commerce.api import api_router
 from commerce.auth.revocations import RevocationGuard
 from commerce.context import AppContext
@@ -20,7 +21,7 @@ from commerce.hot_routes import HotRoute, HotRoutesMiddleware
 from commerce.media.storage import LOCAL_ROUTE
 from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from commerce.notifications.consumer import EventConsumer
-from commerce.notifications.events import handle as handle_event
+from commerce.notifications.events import handle as notify
 from commerce.orders.checkout.flow import Checkout
 from commerce.orders.router import place_order_hot
 from commerce.orders.router import router as orders_router
@@ -38,11 +39,14 @@ from shared.settings import CommerceSettings
 log = structlog.get_logger(__name__)
 
 
-def notification_consumer(context: AppContext) -> EventConsumer:
-    """Commerce's own consumer group on the event stream: notifications follow events."""
+def event_consumer(context: AppContext) -> EventConsumer:
+    """Commerce's own consumer group on the event stream: notifications and analytics follow
+    events. Composed here, above both domains, so neither imports the other; a redelivered event
+    is harmless to both (notifications dedupe, the freeze is idempotent)."""
 
     async def handler(event: ev.DomainEvent) -> None:
-        await handle_event(context, event)
+        await notify(context, event)
+        await analyse(context, event)
 
     return EventConsumer(
         context.bus, group=context.settings.notifications_consumer_group, handler=handler
@@ -77,7 +81,7 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         guard_task = asyncio.create_task(guard.run(), name="revocation-guard")
         consumer, consumer_task = None, None
         if settings.notifications_consumer_enabled:
-            consumer = notification_consumer(context)
+            consumer = event_consumer(context)
             consumer_task = asyncio.create_task(consumer.run(), name="notifications-consumer")
         log.info("commerce_started", env=settings.app_env, db=context.engine.url.drivername)
         try:

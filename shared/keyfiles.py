@@ -1,7 +1,7 @@
 """PEM keys from settings: a value or a file, development keys generated once, public halves.
 
 Shared by the JWT keys (`shared.tokens`) and the 2C2P merchant key
-(`commerce.payments.gateways.twoc2p_keys`), which follow the same rules: a setting holds the
+(`commerce.payment_wire.twoc2p_keys`), which follow the same rules: a setting holds the
 PEM (one-line env values may carry literal `\\n`) or names a file; outside production an unset
 key is generated once under var/ and shared by every local process.
 """

@@ -21,7 +21,7 @@ from shared.errors import ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = ROOT / "var"
 DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///{VAR_DIR / 'livecommerce.db'}"
-# The development 2C2P merchant RSA key (commerce/payments/gateways/twoc2p_keys.py).
+# The development 2C2P merchant RSA key (commerce/payment_wire/twoc2p_keys.py).
 TWOC2P_DEV_MERCHANT_KEY_FILE = VAR_DIR / "dev-twoc2p-merchant-rsa.pem"
 
 AppEnv = Literal["development", "test", "production"]

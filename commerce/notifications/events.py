@@ -1,5 +1,5 @@
-"""Domain events -> notifications (and the analytics freeze when a stream ends). The only place
-that knows which event tells whom what.
+"""Domain events -> notifications. The only place that knows which event tells whom what
+(analytics follows the same events in `commerce.analytics.events`).
 
 Dedup keys name what a notification is about, so the same event delivered twice (or a second
 event about the same fact) notifies once: one `order_placed` and one `order_paid` per order, one
@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 
-from commerce.analytics import tasks as analytics_tasks
 from commerce.context import AppContext
 from commerce.notifications import delivery, tasks
 from commerce.notifications.service import notify_users
@@ -23,8 +22,6 @@ from commerce.tasks import enqueue
 from shared import events as ev
 
 log = structlog.get_logger(__name__)
-
-FREEZE_DELAY_S = 2.0
 
 
 async def _notify_one(
@@ -82,10 +79,9 @@ async def handle(ctx: AppContext, event: ev.DomainEvent) -> None:
             values={"order_id": r.order_id, "amount": Money(r.amount_minor, r.currency)},
             data={"order_id": r.order_id, "product_ids": r.product_ids},
         )
-    elif isinstance(event, ev.StreamStatusChanged) and event.stream_id is not None:
-        if event.data.status == "live":
-            await enqueue(ctx, tasks.fanout_plan, "stream_live", event.stream_id)
-        elif event.data.status == "ended":
-            # A moment later, so the room's last reaction and chat windows are counted.
-            await enqueue(ctx, analytics_tasks.freeze_stream, event.stream_id,
-                          countdown=FREEZE_DELAY_S)
+    elif (
+        isinstance(event, ev.StreamStatusChanged)
+        and event.stream_id is not None
+        and event.data.status == "live"
+    ):
+        await enqueue(ctx, tasks.fanout_plan, "stream_live", event.stream_id)

@@ -19,10 +19,10 @@ from sqlalchemy import select
 from commerce.context import AppContext
 from commerce.db import utcnow
 from commerce.orders.models import Order
+from commerce.payment_wire.wire_errors import WireFormatError
 from commerce.payments import settlement
 from commerce.payments.errors import PaymentProviderError
 from commerce.payments.gateways.registry import build
-from commerce.payments.gateways.wire_errors import WireFormatError
 from commerce.payments.models import Payment, PaymentNotification
 
 log = structlog.get_logger(__name__)

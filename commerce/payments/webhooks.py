@@ -14,6 +14,7 @@ import structlog
 
 from commerce.context import AppContext
 from commerce.metrics import PAYMENT_NOTIFICATIONS
+from commerce.payment_wire.wire_errors import WireFormatError
 from commerce.payments import settlement, tasks
 from commerce.payments.errors import InvalidSignature, UnsupportedPayment
 from commerce.payments.gateways.base import (
@@ -22,7 +23,6 @@ from commerce.payments.gateways.base import (
     WebhookAnswer,
 )
 from commerce.payments.gateways.registry import webhook_gateway
-from commerce.payments.gateways.wire_errors import WireFormatError
 from commerce.task_outbox import add_intent
 from shared.errors import NotFound
 

@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from commerce.payment_wire.wire_errors import WireFormatError
 from commerce.payments.errors import PaymentProviderError, RefundUnsupported
-from commerce.payments.gateways.wire_errors import WireFormatError
 
 NotificationStatus = Literal["succeeded", "failed", "pending", "authorized"]
 

@@ -18,6 +18,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from commerce.payment_wire.ecpay_mac import check_mac_value, verify_check_mac_value
+from commerce.payment_wire.phpurl import php_build_query
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 from commerce.payments.errors import PaymentProviderError, UnsupportedPayment
 from commerce.payments.gateways.base import (
     CreatedPayment,
@@ -32,9 +35,6 @@ from commerce.payments.gateways.base import (
     minor_from_whole,
     send,
 )
-from commerce.payments.gateways.ecpay_mac import check_mac_value, verify_check_mac_value
-from commerce.payments.gateways.phpurl import php_build_query
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
 from shared.money import to_whole_units
 
 TAIPEI = ZoneInfo("Asia/Taipei")

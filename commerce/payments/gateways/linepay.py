@@ -17,8 +17,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from commerce.payment_wire import linepay_sign
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 from commerce.payments.errors import PaymentProviderError
-from commerce.payments.gateways import linepay_sign
 from commerce.payments.gateways.base import (
     CreatedPayment,
     GatewayDefaults,
@@ -30,7 +31,6 @@ from commerce.payments.gateways.base import (
     WebhookAnswer,
     send,
 )
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
 from shared.money import to_minor
 
 REQUEST_PATH = "/v3/payments/request"

@@ -14,8 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from commerce.payment_wire import exactjson
+from commerce.payment_wire.newebpay_crypto import encrypt, open_notification, seal
+from commerce.payment_wire.phpurl import php_build_query
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 from commerce.payments.errors import PaymentProviderError, UnsupportedPayment
-from commerce.payments.gateways import exactjson
 from commerce.payments.gateways.base import (
     CreatedPayment,
     GatewayDefaults,
@@ -27,9 +30,6 @@ from commerce.payments.gateways.base import (
     minor_from_whole,
     send,
 )
-from commerce.payments.gateways.newebpay_crypto import encrypt, open_notification, seal
-from commerce.payments.gateways.phpurl import php_build_query
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
 from shared.money import to_whole_units
 
 MPG_PATH = "/MPG/mpg_gateway"

@@ -17,8 +17,9 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+from commerce.payment_wire import exactjson
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 from commerce.payments.errors import PaymentProviderError, UnsupportedPayment
-from commerce.payments.gateways import exactjson
 from commerce.payments.gateways.base import (
     CreatedPayment,
     GatewayDefaults,
@@ -30,7 +31,6 @@ from commerce.payments.gateways.base import (
     VerifiedNotification,
     send,
 )
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
 
 CARD_METHODS = {"omise_card", "applepay", "googlepay"}
 STATUS = {

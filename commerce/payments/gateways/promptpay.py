@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 from decimal import Decimal
 
+from commerce.payment_wire import promptpay_qr
+from commerce.payment_wire.wire_errors import SignatureMismatch
 from commerce.payments.errors import UnsupportedPayment
-from commerce.payments.gateways import promptpay_qr
 from commerce.payments.gateways.base import (
     CreatedPayment,
     GatewayDefaults,
@@ -23,7 +24,6 @@ from commerce.payments.gateways.base import (
     RawNotification,
     VerifiedNotification,
 )
-from commerce.payments.gateways.wire_errors import SignatureMismatch
 
 
 class PromptPayGateway(GatewayDefaults):

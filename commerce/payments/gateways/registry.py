@@ -15,8 +15,8 @@ from dataclasses import replace
 from functools import partial
 from typing import Literal
 
+from commerce.payment_wire import twoc2p_keys
 from commerce.payments.errors import UnsupportedPayment
-from commerce.payments.gateways import twoc2p_keys
 from commerce.payments.gateways.base import PaymentGateway
 from commerce.payments.gateways.ecpay import EcpayConfig, EcpayGateway
 from commerce.payments.gateways.linepay import LinepayConfig, LinepayGateway

@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from commerce.payment_wire import exactjson
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 from commerce.payments.errors import PaymentProviderError, UnsupportedPayment
-from commerce.payments.gateways import exactjson
 from commerce.payments.gateways.base import (
     CreatedPayment,
     GatewayDefaults,
@@ -32,7 +33,6 @@ from commerce.payments.gateways.base import (
     minor_from_whole,
     send,
 )
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
 from shared.money import to_whole_units
 
 PRIME_PATH = "/tpc/payment/pay-by-prime"

@@ -24,8 +24,9 @@ from typing import Any
 
 import structlog
 
+from commerce.payment_wire import exactjson, twoc2p_jwt, twoc2p_maintenance
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 from commerce.payments.errors import PaymentProviderError, RefundUnsupported
-from commerce.payments.gateways import exactjson, twoc2p_jwt, twoc2p_maintenance
 from commerce.payments.gateways.base import (
     CreatedPayment,
     GatewayDefaults,
@@ -36,7 +37,6 @@ from commerce.payments.gateways.base import (
     VerifiedNotification,
     send,
 )
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
 from shared.errors import ConfigError
 from shared.money import to_minor
 

@@ -19,8 +19,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from commerce.payments.gateways.ecpay_mac import check_mac_value, verify_check_mac_value
-from commerce.payments.gateways.phpurl import php_build_query
+from commerce.payment_wire.ecpay_mac import check_mac_value, verify_check_mac_value
+from commerce.payment_wire.phpurl import php_build_query
 from commerce.sandbox.payments.base import (
     Completion,
     Outcome,

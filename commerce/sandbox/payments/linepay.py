@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from commerce.payments.gateways import linepay_sign
-from commerce.payments.gateways.wire_errors import WireFormatError
+from commerce.payment_wire import linepay_sign
+from commerce.payment_wire.wire_errors import WireFormatError
 from commerce.sandbox.payments.base import Completion, Outcome, ProviderSandbox, deliver
 
 TXN_BASE = 2024120000000000000  # 19 digits, beyond a float's exact integers

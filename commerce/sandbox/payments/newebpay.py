@@ -19,13 +19,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from commerce.payments.gateways.newebpay_crypto import (
+from commerce.payment_wire.newebpay_crypto import (
     decrypt,
     encrypt,
     trade_sha,
     verify_trade_sha,
 )
-from commerce.payments.gateways.phpurl import php_build_query
+from commerce.payment_wire.phpurl import php_build_query
 from commerce.sandbox.payments.base import (
     Completion,
     Outcome,

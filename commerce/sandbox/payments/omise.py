@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from commerce.payments.gateways import exactjson, promptpay_qr
+from commerce.payment_wire import exactjson, promptpay_qr
 from commerce.sandbox.payments.base import Completion, Outcome, ProviderSandbox, deliver
 
 CARD_METHODS = {"applepay", "googlepay"}

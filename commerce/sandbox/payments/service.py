@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 
 from commerce.context import AppContext
 from commerce.orders.models import Order
-from commerce.payments.gateways.phpurl import php_build_query
+from commerce.payment_wire.phpurl import php_build_query
 from commerce.payments.models import Payment
 from commerce.sandbox.payments.base import MOUNT, Outcome, SandboxConflict, deliver
 from commerce.sandbox.payments.providers import sandboxes

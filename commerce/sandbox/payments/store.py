@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from commerce.payments.gateways import exactjson
+from commerce.payment_wire import exactjson
 from shared.redis import make_redis
 
 PREFIX = "sandbox:payments"

@@ -19,8 +19,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from commerce.payments.gateways import exactjson
-from commerce.payments.gateways.wire_errors import WireFormatError
+from commerce.payment_wire import exactjson
+from commerce.payment_wire.wire_errors import WireFormatError
 from commerce.sandbox.payments.base import Completion, Outcome, ProviderSandbox, deliver
 
 # record_status by sandbox state (see commerce/payments/gateways/tappay.py)

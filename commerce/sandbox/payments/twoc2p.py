@@ -20,9 +20,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from commerce.payments.gateways import exactjson, twoc2p_jwt, twoc2p_keys
-from commerce.payments.gateways import twoc2p_maintenance as maint
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
+from commerce.payment_wire import exactjson, twoc2p_jwt, twoc2p_keys
+from commerce.payment_wire import twoc2p_maintenance as maint
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 from commerce.sandbox.payments.base import Completion, Outcome, ProviderSandbox, deliver
 from shared.keyfiles import dev_key, public_pem_of
 from shared.settings import VAR_DIR

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from commerce.payments.gateways.ecpay_mac import (
+from commerce.payment_wire.ecpay_mac import (
     check_mac_value,
     ecpay_urlencode,
     mac_source,

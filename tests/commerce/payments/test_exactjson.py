@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from commerce.payments.gateways.exactjson import dumps, loads
-from commerce.payments.gateways.wire_errors import WireFormatError
+from commerce.payment_wire.exactjson import dumps, loads
+from commerce.payment_wire.wire_errors import WireFormatError
 
 
 def test_compact_ordered_output_matches_stdlib_for_plain_values() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
+from commerce.payment_wire.wire_errors import SignatureMismatch
 from commerce.payments.errors import PaymentProviderError
 from commerce.payments.gateways.base import PaymentRequest, RawNotification
 from commerce.payments.gateways.registry import build
-from commerce.payments.gateways.wire_errors import SignatureMismatch
 from tests.commerce.payments.helpers import settings_for
 from tests.fakes.payments.linepay import FakeLinepay
 

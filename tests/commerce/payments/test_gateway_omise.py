@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from commerce.payment_wire.wire_errors import SignatureMismatch
 from commerce.payments.errors import PaymentProviderError, UnsupportedPayment
 from commerce.payments.gateways.base import (
     IrrelevantNotification,
@@ -14,7 +15,6 @@ from commerce.payments.gateways.base import (
     RawNotification,
 )
 from commerce.payments.gateways.registry import build
-from commerce.payments.gateways.wire_errors import SignatureMismatch
 from tests.commerce.payments.helpers import settings_for
 from tests.fakes.payments.omise import FakeOmise
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from commerce.payment_wire import promptpay_qr
+from commerce.payment_wire.wire_errors import SignatureMismatch
 from commerce.payments.errors import UnsupportedPayment
-from commerce.payments.gateways import promptpay_qr
 from commerce.payments.gateways.base import PaymentRequest, RawNotification
 from commerce.payments.gateways.registry import build
-from commerce.payments.gateways.wire_errors import SignatureMismatch
 from tests.commerce.payments.helpers import settings_for
 from tests.fakes.payments.twoc2p import FakeTwoC2P
 

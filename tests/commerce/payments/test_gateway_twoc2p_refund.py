@@ -17,12 +17,12 @@ import httpx
 import pytest
 from joserfc import jws
 
+from commerce.payment_wire import twoc2p_keys
+from commerce.payment_wire import twoc2p_maintenance as maint
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 from commerce.payments.errors import PaymentProviderError, RefundUnsupported
-from commerce.payments.gateways import twoc2p_keys
-from commerce.payments.gateways import twoc2p_maintenance as maint
 from commerce.payments.gateways.base import PaymentRequest
 from commerce.payments.gateways.registry import build
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
 from tests.commerce.payments.helpers import settings_for
 from tests.fakes.payments import twoc2p as fake_keys
 from tests.fakes.payments.twoc2p import FakeTwoC2P

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from commerce.payments.gateways.linepay_sign import (
+from commerce.payment_wire.linepay_sign import (
     HEADER_CHANNEL_ID,
     HEADER_NONCE,
     HEADER_SIGNATURE,
@@ -21,7 +21,7 @@ from commerce.payments.gateways.linepay_sign import (
     transaction_id,
     verify_signature,
 )
-from commerce.payments.gateways.wire_errors import WireFormatError
+from commerce.payment_wire.wire_errors import WireFormatError
 
 # Source: sumihiro3/line-pay-sdk-python, tests/test_api.py::test_sign (secret "fuga",
 # POST /v3/payments/request, fixed nonce and body below, expected X-LINE-Authorization).

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from commerce.payments.gateways.newebpay_crypto import (
+from commerce.payment_wire.newebpay_crypto import (
     decrypt,
     encrypt,
     open_notification,
@@ -16,8 +16,8 @@ from commerce.payments.gateways.newebpay_crypto import (
     trade_sha,
     verify_trade_sha,
 )
-from commerce.payments.gateways.phpurl import php_build_query
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
+from commerce.payment_wire.phpurl import php_build_query
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 
 # Source: NewebPay "Newebpay_MPG串接手冊_MPG_1.1.1", pp. 65-66 (AES example), as reproduced in
 # the README.md of onlinemad/node-newebpay (npm node-newebpay) and in

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from commerce.context import AppContext
 from commerce.orders.models import Order
-from commerce.payments.gateways import twoc2p_keys
+from commerce.payment_wire import twoc2p_keys
 from commerce.payments.models import Payment
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import events, order_body

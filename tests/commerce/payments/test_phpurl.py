@@ -6,7 +6,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from commerce.payments.gateways.phpurl import php_build_query, php_urlencode
+from commerce.payment_wire.phpurl import php_build_query, php_urlencode
 
 
 # Expected values are PHP's documented behaviour (php.net/urlencode: "all non-alphanumeric

@@ -10,7 +10,7 @@ import qrcode
 from PIL import Image
 from qrcode.constants import ERROR_CORRECT_M
 
-from commerce.payments.gateways.promptpay_qr import (
+from commerce.payment_wire.promptpay_qr import (
     ProxyType,
     classify,
     crc16_ccitt,
@@ -20,7 +20,7 @@ from commerce.payments.gateways.promptpay_qr import (
     render_png,
     verify_crc,
 )
-from commerce.payments.gateways.wire_errors import WireFormatError
+from commerce.payment_wire.wire_errors import WireFormatError
 
 # Source: dtinth/promptpay-qr, index.test.js (commit 904f90d5...), every case in that file.
 DTINTH_CASES = [

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from commerce.payments.gateways import linepay_sign
-from commerce.payments.gateways.ecpay_mac import check_mac_value
-from commerce.payments.gateways.phpurl import php_build_query
+from commerce.payment_wire import linepay_sign
+from commerce.payment_wire.ecpay_mac import check_mac_value
+from commerce.payment_wire.phpurl import php_build_query
 from tests.fakes.payments.ecpay import HASH_IV, HASH_KEY, MERCHANT_ID, FakeEcpay
 from tests.fakes.payments.linepay import CHANNEL_ID, CHANNEL_SECRET, FakeLinepay
 

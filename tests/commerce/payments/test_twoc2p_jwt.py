@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jws
 
-from commerce.payments.gateways.twoc2p_jwt import (
+from commerce.payment_wire.twoc2p_jwt import (
     UnsignedReply,
     decode,
     encode,
@@ -19,7 +19,7 @@ from commerce.payments.gateways.twoc2p_jwt import (
     request_body,
     verify_notification,
 )
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 
 # Source: 2C2P developer docs, "JSON Web Tokens (JWT)" > Generate JWT,
 # https://developer.2c2p.com/docs/json-web-tokens-jwt (merchant JT01, published SHA key,

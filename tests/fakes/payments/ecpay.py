@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from commerce.payments.gateways.ecpay_mac import check_mac_value, verify_check_mac_value
-from commerce.payments.gateways.phpurl import php_build_query
+from commerce.payment_wire.ecpay_mac import check_mac_value, verify_check_mac_value
+from commerce.payment_wire.phpurl import php_build_query
 
 MERCHANT_ID = "3002607"
 

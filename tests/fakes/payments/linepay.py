@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from commerce.payments.gateways import linepay_sign
+from commerce.payment_wire import linepay_sign
 
 CHANNEL_ID = "1234567890"
 CHANNEL_SECRET = "linepay-sandbox-example-secret"

@@ -18,13 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from commerce.payments.gateways.newebpay_crypto import (
+from commerce.payment_wire.newebpay_crypto import (
     decrypt,
     encrypt,
     trade_sha,
     verify_trade_sha,
 )
-from commerce.payments.gateways.phpurl import php_build_query
+from commerce.payment_wire.phpurl import php_build_query
 
 MERCHANT_ID = "3430112"
 HASH_KEY = "12345678901234567890123456789012"

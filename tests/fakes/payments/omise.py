@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from commerce.payments.gateways import promptpay_qr
+from commerce.payment_wire import promptpay_qr
 
 PUBLIC_KEY = "pkey_test_4xs68olyuul9lmmp375"
 SECRET_KEY = "skey_test_4xs68olyuul9lmmp375"

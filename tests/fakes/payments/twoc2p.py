@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from commerce.payments.gateways import exactjson, twoc2p_jwt, twoc2p_keys
-from commerce.payments.gateways import twoc2p_maintenance as maint
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
+from commerce.payment_wire import exactjson, twoc2p_jwt, twoc2p_keys
+from commerce.payment_wire import twoc2p_maintenance as maint
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 
 MERCHANT_ID = "JT01"
 SECRET_KEY = "1F4EDB965BBB3094F791A83750FBDCDA3852131CB5218E21E4F42929A1975E60"

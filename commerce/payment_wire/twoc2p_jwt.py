@@ -28,8 +28,8 @@ from jose import jwk, jws
 from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
-from commerce.payments.gateways import exactjson
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
+from commerce.payment_wire import exactjson
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 
 ALGORITHM = "HS256"
 

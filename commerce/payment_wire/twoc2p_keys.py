@@ -8,7 +8,7 @@ replies. See developer.2c2p.com/docs/reference-jwt-with-key.
 Development mirrors `shared/tokens.py`: with no merchant key configured, a 2048-bit RSA pair
 is generated once under `var/` (`TWOC2P_DEV_MERCHANT_KEY_FILE`, mode 0600, created atomically
 so concurrent processes agree) and reused by every local process. To try refunds against the
-real 2C2P sandbox, upload its public half (`python -m commerce.payments.gateways.twoc2p_keys`
+real 2C2P sandbox, upload its public half (`python -m commerce.payment_wire.twoc2p_keys`
 prints it) and set `TWOC2P_PUBLIC_KEY(_FILE)` to the sandbox key from the portal. Production
 refuses to start without both keys or with the development file (see `shared/settings.py`).
 """

@@ -21,7 +21,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from commerce.payments.gateways.wire_errors import WireFormatError
+from commerce.payment_wire.wire_errors import WireFormatError
 from shared import qr
 
 PROMPTPAY_AID = "A000000677010111"

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from commerce.payments.gateways.wire_errors import WireFormatError
+from commerce.payment_wire.wire_errors import WireFormatError
 from shared.jsonbounds import JsonTooDeep, check_depth
 
 

@@ -21,8 +21,8 @@ import hmac
 import uuid
 from typing import Any
 
-from commerce.payments.gateways import exactjson
-from commerce.payments.gateways.wire_errors import WireFormatError
+from commerce.payment_wire import exactjson
+from commerce.payment_wire.wire_errors import WireFormatError
 
 HEADER_CHANNEL_ID = "X-LINE-ChannelId"
 HEADER_NONCE = "X-LINE-Authorization-Nonce"

@@ -21,7 +21,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Literal
 
-from commerce.payments.gateways.phpurl import php_urlencode
+from commerce.payment_wire.phpurl import php_urlencode
 
 HashMethod = Literal["sha256", "md5"]
 

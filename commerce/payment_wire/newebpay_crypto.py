@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from commerce.payments.gateways.phpurl import php_build_query
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
+from commerce.payment_wire.phpurl import php_build_query
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 
 _BLOCK_BITS = 128
 

@@ -44,7 +44,7 @@ from joserfc import jwe, jws
 from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import RSAKey
 
-from commerce.payments.gateways.wire_errors import SignatureMismatch, WireFormatError
+from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 
 VERSION = "4.3"
 JWS_ALG = "PS256"
