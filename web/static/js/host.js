@@ -64,7 +64,8 @@ $("#encoder").addEventListener("click", (e) =>
     await api("POST", `/sandbox/streams/${streamId}/encoder`, { body: { connected: true } });
     $("#encoder").dataset.connected = "true";
     $("#encoder").textContent = t("host.encoder_connected");
-    return {};
+    // The provider's "connected" notification may already have taken the stream live.
+    return api("GET", `/streams/${streamId}`);
   }),
 );
 $("#go-live").addEventListener("click", (e) => control(e.currentTarget, () => api("POST", `/streams/${streamId}/start`)));
