@@ -10,7 +10,7 @@ from aiohttp import web
 from realtime.app import CTX, create_app
 from shared import events as ev
 from shared.settings import GatewaySettings
-from shared.tokens import TokenIssuer
+from shared.tokens import TokenIssuer, mark_revocations_restored
 from tests.helpers.procs import free_port
 from tests.realtime.clients import Client, World
 
@@ -37,6 +37,8 @@ async def test_embedded_gateway_runs_the_same_paths(
     ctx = app[CTX]
     world = World(ctx.redis, issuer)
     await ctx.redis.flushdb()
+    # What the commerce API beside it in `make run` does on a new (here: flushed) Redis.
+    await mark_revocations_restored(ctx.redis)
     await world.stream(1, host_id=1, product_ids=[5])
     await world.product(5, stock=3)
     host = await Client("host").connect(url, world.token(1, "Host"))
