@@ -43,7 +43,12 @@ StreamId = Annotated[int, PathParam(ge=1, le=2**53 - 1)]
 
 @functools.cache
 def _template(name: str) -> str:
-    return (TEMPLATES / name).read_text(encoding="utf-8")
+    """A page with the parts the pages share (`_head.html`, `_header.html`) filled in."""
+    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    for part in ("head", "header"):
+        shared = (TEMPLATES / f"_{part}.html").read_text(encoding="utf-8")
+        text = text.replace(f"%{part.upper()}%\n", shared)
+    return text
 
 
 def gateway_url(settings: CommerceSettings, request: Request) -> str:
