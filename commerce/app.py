@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from commerce.analytics.events import handle as analyse
 from commerce.api import api_router
 from commerce.auth.revocations import RevocationGuard
+from commerce.auth.social.registry import SocialRegistry
 from commerce.context import AppContext
 from commerce.errors import install_error_handlers
 from commerce.health import router as health_router
@@ -30,6 +31,7 @@ from commerce.payments.router import pages as payment_pages
 from commerce.recovery import restore_redis_state
 from commerce.sandbox.payments import providers as payment_sandboxes
 from commerce.sandbox.router import router as sandbox_router
+from commerce.sandbox.teststream import LoopingStream
 from commerce.security_headers import SecurityHeadersMiddleware
 from commerce.task_outbox import TaskRelay
 from commerce.web import router as web
@@ -119,6 +121,12 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         redoc_url=None,
     )
     app.state.settings = settings
+    # Providers built once per app from its settings, handed to routes by their dependencies.
+    app.state.social_registry = SocialRegistry(settings)
+    if not settings.is_production:
+        app.state.test_stream = LoopingStream(
+            directory=settings.sandbox_video_dir, ffmpeg_binary=settings.ffmpeg_binary
+        )
     if ctx is not None:
         _serve(app, ctx)
     install_error_handlers(app)

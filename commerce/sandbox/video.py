@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import FileResponse
 
-from commerce.deps import CtxDep
 from commerce.sandbox.teststream import SEGMENTS, LoopingStream
 from shared.errors import NotFound, Unavailable
 
@@ -22,20 +21,18 @@ InputUid = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 PLAYLIST = "live.m3u8"
 
 
-def _stream(ctx: CtxDep) -> LoopingStream:
-    """One per app context, so the clip is rendered once however many requests race for it."""
-    found = ctx.extras.get("sandbox_test_stream")
-    if not isinstance(found, LoopingStream):
-        found = LoopingStream(
-            directory=ctx.settings.sandbox_video_dir, ffmpeg_binary=ctx.settings.ffmpeg_binary
-        )
-        ctx.extras["sandbox_test_stream"] = found
-    return found
+async def _stream(request: Request) -> LoopingStream:
+    """The app's one stream (built by `commerce.app.create_app`), so the clip is rendered once
+    however many requests race for it."""
+    stream: LoopingStream = request.app.state.test_stream
+    return stream
+
+
+TestStream = Annotated[LoopingStream, Depends(_stream)]
 
 
 @router.get(f"/{{uid}}/{PLAYLIST}", response_class=Response)
-async def playlist(uid: InputUid, ctx: CtxDep) -> Response:
-    stream = _stream(ctx)
+async def playlist(uid: InputUid, stream: TestStream) -> Response:
     if not await stream.ensure_rendered():
         raise Unavailable("no test stream: FFmpeg is not installed", code="no_test_stream")
     return Response(
@@ -49,9 +46,8 @@ async def playlist(uid: InputUid, ctx: CtxDep) -> Response:
 async def segment(
     uid: InputUid,
     index: Annotated[int, Path(ge=0, lt=SEGMENTS)],
-    ctx: CtxDep,
+    stream: TestStream,
 ) -> FileResponse:
-    stream = _stream(ctx)
     path = stream.segment(index) if await stream.ensure_rendered() else None
     if path is None:
         raise NotFound("no such segment")

@@ -41,7 +41,7 @@ class _Entry:
 
 
 class JwksCache:
-    """Key sets by URL, shared by every provider of one app (kept in `AppContext.extras`)."""
+    """Key sets by URL, shared by every provider of one app (one per app: `SocialRegistry`)."""
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
-"""One verifier per provider, built from settings; one per app, kept in `AppContext.extras`.
+"""One verifier per provider, built from settings; one per app, built by `commerce.app` and
+handed to the login route by `SocialRegistryDep` (commerce/auth/social/dependencies.py).
 
-Keeping the registry (and with it the JWKS cache) on the context means the keys fetched by one
-request serve the next, while each test's fresh context starts from an empty cache.
+One registry per app (and with it one JWKS cache) means the keys fetched by one request serve
+the next, while each test's fresh app starts from an empty cache.
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ from commerce.auth.social.instagram import InstagramVerifier
 from commerce.auth.social.jwks import JwksCache
 from commerce.auth.social.line import LineVerifier
 from commerce.auth.social.oidc import oidc_verifier
-from commerce.context import AppContext
 from shared.settings import CommerceSettings
-
-_EXTRAS_KEY = "social_registry"
 
 
 class SocialRegistry:
@@ -79,10 +77,3 @@ class SocialRegistry:
     def get(self, provider: Provider) -> SocialVerifier:
         return self._verifiers[provider]
 
-
-def registry_for(ctx: AppContext) -> SocialRegistry:
-    registry = ctx.extras.get(_EXTRAS_KEY)
-    if not isinstance(registry, SocialRegistry):
-        registry = SocialRegistry(ctx.settings)
-        ctx.extras[_EXTRAS_KEY] = registry
-    return registry

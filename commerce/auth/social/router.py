@@ -9,6 +9,7 @@ from commerce.auth.router import login_out
 from commerce.auth.schemas import TokenOut, TwoFactorChallengeOut
 from commerce.auth.social import service
 from commerce.auth.social.base import Provider
+from commerce.auth.social.dependencies import SocialRegistryDep
 from commerce.auth.social.schemas import SocialLoginIn
 from commerce.deps import ClientIP, CtxDep
 
@@ -28,13 +29,17 @@ router = APIRouter(prefix="/auth/social", tags=["auth"])
     },
 )
 async def social_login(
-    ctx: CtxDep, provider: Provider, body: SocialLoginIn, ip: ClientIP
+    ctx: CtxDep,
+    verifiers: SocialRegistryDep,
+    provider: Provider,
+    body: SocialLoginIn,
+    ip: ClientIP,
 ) -> TokenOut | TwoFactorChallengeOut:
     """Verify the provider's token with the provider, then log in the linked account, link by
     a provider-verified email, or create a buyer account. An account with 2FA on gets the
     challenge of `/auth/login` instead of tokens."""
     return login_out(
         await service.social_login(
-            ctx, provider=provider, credentials=body.credentials(), client_ip=ip
+            ctx, verifiers, provider=provider, credentials=body.credentials(), client_ip=ip
         )
     )

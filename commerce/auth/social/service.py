@@ -39,7 +39,7 @@ from commerce.auth.models import RefreshToken, SocialAccount, User
 from commerce.auth.service import TokenPair, session_or_challenge
 from commerce.auth.social.base import Provider, SocialCredentials, SocialIdentity
 from commerce.auth.social.errors import InvalidSocialToken, SocialEmailTaken
-from commerce.auth.social.registry import registry_for
+from commerce.auth.social.registry import SocialRegistry
 from commerce.context import AppContext
 from commerce.db import transaction
 from commerce.outbox import add_event
@@ -69,14 +69,19 @@ class AccountDisabled(Forbidden):
 
 
 async def social_login(
-    ctx: AppContext, *, provider: Provider, credentials: SocialCredentials, client_ip: str
+    ctx: AppContext,
+    verifiers: SocialRegistry,
+    *,
+    provider: Provider,
+    credentials: SocialCredentials,
+    client_ip: str,
 ) -> TokenPair | twofactor.Challenge:
     """Verify the provider credentials and open a session for the matching account (or, with
     2FA on, answer the challenge of the second step, as a password login does)."""
     await throttle.enforce(
         ctx.limiter, ctx.settings.rate_limit_login_per_ip, "social-login-ip", client_ip
     )
-    identity = await registry_for(ctx).get(provider).verify(credentials)
+    identity = await verifiers.get(provider).verify(credentials)
     if not 0 < len(identity.subject) <= SUBJECT_MAX:  # the column's size; no provider nears it
         raise InvalidSocialToken("the provider named an unusable user id")
     try:

@@ -10,7 +10,9 @@ import pytest
 
 from commerce.context import AppContext
 from commerce.sandbox.teststream import LoopingStream
+from shared.settings import CommerceSettings
 from tests.commerce.factories import make_product, make_user
+from tests.conftest import app_client
 
 
 def test_the_playlist_lists_the_clip_once_for_the_page_to_loop() -> None:
@@ -25,9 +27,16 @@ def test_the_playlist_lists_the_clip_once_for_the_page_to_loop() -> None:
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 async def test_a_live_stream_plays_the_test_stream_from_the_sandbox(
-    api: httpx.AsyncClient, ctx: AppContext, tmp_path: Path
+    commerce_settings: CommerceSettings, ctx: AppContext, tmp_path: Path
 ) -> None:
-    ctx.extras["sandbox_test_stream"] = LoopingStream(directory=tmp_path, ffmpeg_binary="ffmpeg")
+    settings = commerce_settings.model_copy(
+        update={"sandbox_video_dir": tmp_path, "ffmpeg_binary": "ffmpeg"}
+    )
+    async with app_client(settings, ctx) as api:
+        await _plays_the_test_stream(api, ctx)
+
+
+async def _plays_the_test_stream(api: httpx.AsyncClient, ctx: AppContext) -> None:
     seller, headers = await make_user(ctx, "seller")
     product = await make_product(ctx, seller)
     created = await api.post(
@@ -55,12 +64,13 @@ async def test_a_live_stream_plays_the_test_stream_from_the_sandbox(
 
 
 async def test_without_ffmpeg_there_is_no_stream_and_a_clear_503(
-    api: httpx.AsyncClient, ctx: AppContext, tmp_path: Path
+    commerce_settings: CommerceSettings, ctx: AppContext, tmp_path: Path
 ) -> None:
-    ctx.extras["sandbox_test_stream"] = LoopingStream(
-        directory=tmp_path, ffmpeg_binary="no-such-ffmpeg-here"
+    settings = commerce_settings.model_copy(
+        update={"sandbox_video_dir": tmp_path, "ffmpeg_binary": "no-such-ffmpeg-here"}
     )
-    answer = await api.get(f"/api/v1/sandbox/video/{'a' * 32}/live.m3u8")
+    async with app_client(settings, ctx) as api:
+        answer = await api.get(f"/api/v1/sandbox/video/{'a' * 32}/live.m3u8")
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "no_test_stream"
     assert not list(tmp_path.iterdir())
