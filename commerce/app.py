@@ -19,7 +19,7 @@ from commerce.context import AppContext
 from commerce.errors import install_error_handlers
 from commerce.health import router as health_router
 from commerce.hot_routes import HotRoute, HotRoutesMiddleware
-from commerce.media.storage import LOCAL_ROUTE
+from commerce.media_storage import LOCAL_ROUTE
 from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from commerce.notifications.consumer import EventConsumer
 from commerce.notifications.events import handle as notify

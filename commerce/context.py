@@ -16,6 +16,7 @@ from commerce.broker import TaskProducer
 from commerce.db import make_engine, make_sessionmaker
 from commerce.inline import InlineTasks
 from commerce.inventory.gate import StockGate
+from commerce.media_storage import MediaStorage, build_storage
 from shared.bus import EventBus, make_bus
 from shared.redis import make_limiter, make_redis
 from shared.settings import CommerceSettings
@@ -33,6 +34,7 @@ class AppContext:
     limiter: MovingWindowRateLimiter
     stock_gate: StockGate
     producer: TaskProducer
+    media: MediaStorage
     inline: InlineTasks = field(default_factory=InlineTasks)
     extras: dict[str, object] = field(default_factory=dict)
 
@@ -55,6 +57,7 @@ class AppContext:
             limiter=make_limiter(settings.redis_url),
             stock_gate=StockGate(redis, sessions, ttl_s=settings.order_stock_gate_ttl_s),
             producer=TaskProducer(settings),
+            media=build_storage(settings),
         )
 
     async def close(self) -> None:

@@ -12,7 +12,7 @@ from commerce.deps import CtxDep, SellerPrincipal
 from commerce.media import service
 from commerce.media.models import Upload
 from commerce.media.schemas import UploadOut, UploadRequest, UploadTicket
-from commerce.media.storage import LOCAL_ROUTE
+from commerce.media_storage import LOCAL_ROUTE
 
 router = APIRouter(tags=["media"])
 

@@ -22,7 +22,7 @@ from commerce.context import AppContext
 from commerce.db import transaction
 from commerce.media import images, tasks
 from commerce.media.models import Upload
-from commerce.media.storage import LocalStorage, PresignedPut, storage
+from commerce.media_storage import LocalStorage, PresignedPut
 from shared.errors import AppError, Conflict, NotFound
 from shared.tokens import Principal
 
@@ -38,7 +38,7 @@ async def request_upload(
         raise Conflict(f"a product has at most {MAX_IMAGES} images", code="too_many_images")
     key = secrets.token_hex(16)
     object_key = f"uploads/{product.id}/{key}.{EXTENSIONS[content_type]}"
-    presigned = await storage(ctx).presign_put(
+    presigned = await ctx.media.presign_put(
         object_key, content_type=content_type, ttl_s=ctx.settings.media_upload_url_ttl_s
     )
     async with transaction(ctx.sessions) as session:
@@ -66,7 +66,7 @@ async def get_upload(ctx: AppContext, *, key: str, principal: Principal) -> Uplo
 
 async def _reject(ctx: AppContext, upload: Upload, error: AppError) -> None:
     try:
-        await storage(ctx).delete(upload.object_key)
+        await ctx.media.delete(upload.object_key)
     except Exception:
         log.exception("rejected_upload_delete_failed", key=upload.key)
     async with transaction(ctx.sessions) as session:
@@ -86,7 +86,7 @@ async def complete_upload(ctx: AppContext, *, key: str, principal: Principal) ->
     if upload.status != "pending":
         return upload  # completing twice is harmless
     settings = ctx.settings
-    store = storage(ctx)
+    store = ctx.media
     size = await store.size(upload.object_key)
     if size is None:
         raise Conflict("nothing was uploaded under this key yet", code="upload_missing")
@@ -124,7 +124,7 @@ async def store_local_upload(
     ctx: AppContext, *, object_key: str, content_type: str, expires: int, sig: str, body: bytes
 ) -> None:
     """The local backend's stand-in for R2's presigned PUT (embedded default only)."""
-    store = storage(ctx)
+    store = ctx.media
     if not isinstance(store, LocalStorage):
         raise NotFound("not found")
     if not store.check_signature(object_key, content_type, expires, sig):
@@ -135,7 +135,7 @@ async def store_local_upload(
 
 
 async def read_local_object(ctx: AppContext, *, object_key: str) -> bytes:
-    store = storage(ctx)
+    store = ctx.media
     if not isinstance(store, LocalStorage) or await store.size(object_key) is None:
         raise NotFound("not found")
     return await store.read(object_key)

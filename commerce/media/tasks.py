@@ -16,7 +16,6 @@ import structlog
 
 from commerce.context import AppContext
 from commerce.media import thumbnails
-from commerce.media.storage import storage
 from commerce.streams import cloudflare
 from commerce.streams.models import Stream
 from commerce.tasks import async_task, enqueue
@@ -88,6 +87,6 @@ async def recording_clip(
             )
             return None
         key = f"streams/{stream_id}/{kind}-{int(start_s * 1000)}{suffix}"
-        store = storage(ctx)
+        store = ctx.media
         await store.put(key, out.read_bytes(), content_type=content_type)
     return store.public_url(key)

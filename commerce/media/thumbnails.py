@@ -16,7 +16,6 @@ from commerce.context import AppContext
 from commerce.db import transaction
 from commerce.media import images
 from commerce.media.models import Upload
-from commerce.media.storage import storage
 from shared import livedata
 
 log = structlog.get_logger(__name__)
@@ -29,7 +28,7 @@ async def make_thumbnails(ctx: AppContext, *, upload_id: int) -> dict[str, Any]:
     if upload is None or upload.status != "processing":
         return upload.variants if upload else {}
     settings = ctx.settings
-    store = storage(ctx)
+    store = ctx.media
     data = await store.read(upload.object_key)
     rendered = await asyncio.to_thread(
         images.thumbnails,

@@ -17,7 +17,6 @@ from structlog.testing import capture_logs
 from commerce.app import create_app
 from commerce.context import AppContext
 from commerce.media import tasks
-from commerce.media.storage import storage
 from commerce.streams.models import Stream
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.media.images_fixtures import jpeg, png
@@ -135,7 +134,7 @@ async def test_clip_and_still_are_cut_from_the_hls_recording_with_real_ffmpeg(
     assert clip_url and clip_url.endswith(f"/streams/{stream.id}/clip-1000.mp4")
     assert still_url and still_url.endswith(f"/streams/{stream.id}/thumbnail-2000.jpg")
 
-    store = storage(ctx)  # the same bucket, read back through the media storage interface
+    store = ctx.media  # the same bucket, read back through the media storage interface
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(await store.read(f"streams/{stream.id}/clip-1000.mp4"))
     info = probe(ffprobe, clip)

@@ -28,7 +28,6 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from commerce.context import AppContext
 from shared.errors import Unavailable
 from shared.settings import CommerceSettings
 
@@ -198,22 +197,15 @@ class LocalStorage:
         return f"{self._base}{LOCAL_ROUTE}/{quote(key)}"
 
 
-def storage(ctx: AppContext) -> MediaStorage:
-    """The process's storage, built once from settings (tests may preset `extras["media"]`)."""
-    found = ctx.extras.get("media")
-    if found is None:
-        settings = ctx.settings
-        own_base = f"http://{settings.host}:{settings.port}"
-        if settings.media_backend == "s3":
-            public = settings.media_public_base_url or (
-                f"{(settings.s3_endpoint_url or '').rstrip('/')}/{settings.s3_bucket}"
-            )
-            found = S3Storage(settings, public_base_url=public)
-        else:
-            found = LocalStorage(
-                settings.media_local_dir,
-                base_url=settings.media_public_base_url or own_base,
-                secret=settings.media_local_signing_secret.get_secret_value(),
-            )
-        ctx.extras["media"] = found
-    return cast(MediaStorage, found)
+def build_storage(settings: CommerceSettings) -> MediaStorage:
+    """The storage these settings name (built once per `AppContext`: `AppContext.media`)."""
+    if settings.media_backend == "s3":
+        public = settings.media_public_base_url or (
+            f"{(settings.s3_endpoint_url or '').rstrip('/')}/{settings.s3_bucket}"
+        )
+        return S3Storage(settings, public_base_url=public)
+    return LocalStorage(
+        settings.media_local_dir,
+        base_url=settings.media_public_base_url or f"http://{settings.host}:{settings.port}",
+        secret=settings.media_local_signing_secret.get_secret_value(),
+    )
