@@ -74,7 +74,7 @@ def pin(stream_id: int) -> str:
 
 def viewers(stream_id: int | str) -> str:
     """Hash member -> number of nodes holding it; HLEN is the exact viewer count."""
-    return key(stream_id, "viewers")
+    return roomstats.viewers(stream_id)
 
 
 def node_viewers(stream_id: int | str, node_id: str) -> str:

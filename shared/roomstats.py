@@ -1,6 +1,7 @@
 """Redis keys of a room's live counters: the gateway writes them, commerce's analytics reads
 them (so the names live here, beside both; `realtime/rooms.py` re-exports them).
 
+- `room:{id}:viewers`: hash member -> nodes holding it; HLEN is the exact viewer count;
 - `room:{id}:uniques`: HyperLogLog of distinct viewers (signed-in users and guest sockets);
 - `room:{id}:uniques:users`: HyperLogLog of distinct signed-in viewers (conversion's base);
 - `room:{id}:stats:peak`: the highest viewer count seen;
@@ -10,6 +11,10 @@ Pass `"{room}"` as the stream id to get a template for Lua scripts.
 """
 
 from __future__ import annotations
+
+
+def viewers(stream_id: int | str) -> str:
+    return f"room:{stream_id}:viewers"
 
 
 def uniques(stream_id: int | str) -> str:

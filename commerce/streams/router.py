@@ -35,7 +35,8 @@ async def list_streams(
     rows, next_cursor = await service.list_streams(
         session, status=status, host_id=host_id, limit=limit, cursor=cursor
     )
-    items = [views.present(ctx, stream, lineup, viewer) for stream, lineup in rows]
+    audience = await views.Audience.of(ctx, session, [stream for stream, _ in rows])
+    items = [views.present(ctx, stream, lineup, viewer, audience) for stream, lineup in rows]
     return Page[StreamOut](items=items, next_cursor=next_cursor)
 
 
@@ -44,7 +45,8 @@ async def get_stream(
     stream_id: StreamId, ctx: CtxDep, session: SessionDep, viewer: OptionalPrincipal
 ) -> StreamOut:
     stream, lineup = await service.get_stream(session, stream_id=stream_id)
-    return views.present(ctx, stream, lineup, viewer)
+    audience = await views.Audience.of(ctx, session, [stream])
+    return views.present(ctx, stream, lineup, viewer, audience)
 
 
 @router.patch("/streams/{stream_id}", response_model=StreamOut)

@@ -88,9 +88,18 @@ class Playback(BaseModel):
     vod_dash_url: str | None = None
 
 
+class StreamHost(BaseModel):
+    id: int
+    display_name: str
+
+
 class StreamOut(BaseModel):
     id: int
     host_id: int
+    host: StreamHost | None = Field(
+        default=None, description="the host's public name (lists and the stream's own page)"
+    )
+    viewers: int = Field(default=0, description="viewers in the room now (the gateway's count)")
     title: str
     status: StreamStatus
     is_private: bool

@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.auth.models import User
 from commerce.context import AppContext
 from commerce.streams import cloudflare, playback
 from commerce.streams.models import Stream
-from commerce.streams.schemas import Ingest, Playback, StreamOut
+from commerce.streams.schemas import Ingest, Playback, StreamHost, StreamOut
+from shared import roomstats
 from shared.tokens import Principal
 
 
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who hosts each stream and how many watch it now: what a list of streams shows beside
+    the streams' own rows (one users query and one Redis round trip for the whole page)."""
+
+    hosts: dict[int, StreamHost]
+    viewers: dict[int, int]
+
+    @classmethod
+    async def of(
+        cls, ctx: AppContext, session: AsyncSession, streams: Sequence[Stream]
+    ) -> Audience:
+        if not streams:
+            return cls({}, {})
+        host_ids = {s.host_id for s in streams}
+        rows = await session.execute(
+            select(User.id, User.display_name).where(User.id.in_(host_ids))
+        )
+        hosts = {uid: StreamHost(id=uid, display_name=name) for uid, name in rows}
+        pipe = ctx.redis.pipeline(transaction=False)
+        for s in streams:
+            pipe.hlen(roomstats.viewers(s.id))
+        counts = await pipe.execute()
+        return cls(hosts, {s.id: int(n) for s, n in zip(streams, counts, strict=True)})
+
+
 def present(
-    ctx: AppContext, stream: Stream, lineup: list[int], viewer: Principal | None
+    ctx: AppContext,
+    stream: Stream,
+    lineup: list[int],
+    viewer: Principal | None,
+    audience: Audience | None = None,
 ) -> StreamOut:
     """The API view: ingest only for the host; private playback signed per signed-in viewer."""
     is_host = viewer is not None and (viewer.user_id == stream.host_id or viewer.role == "admin")
@@ -37,6 +75,8 @@ def present(
     return StreamOut(
         id=stream.id,
         host_id=stream.host_id,
+        host=audience.hosts.get(stream.host_id) if audience else None,
+        viewers=audience.viewers.get(stream.id, 0) if audience else 0,
         title=stream.title,
         status=stream.status,
         is_private=stream.is_private,

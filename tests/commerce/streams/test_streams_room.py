@@ -70,3 +70,45 @@ async def test_status_changes_are_relayed_to_the_room(
             assert isinstance(final["seq"], int) and final["seq"] > live["seq"]
         finally:
             await client.disconnect()
+
+
+async def test_the_list_shows_each_streams_host_and_its_viewers_now(
+    api: httpx.AsyncClient,
+    ctx: AppContext,
+    fake_cf: FakeCloudflareStream,
+    service_env: dict[str, str],
+) -> None:
+    """The live list (and `/`) shows who hosts each stream and how many watch it: the count is
+    the gateway's, read from the room's presence as two real viewers join and one leaves."""
+    seller, headers = await make_user(ctx, "seller")
+    watched = (await api.post("/api/v1/streams", json={"title": "a"}, headers=headers)).json()
+    empty = (await api.post("/api/v1/streams", json={"title": "b"}, headers=headers)).json()
+
+    async def listed() -> dict[int, dict[str, Any]]:
+        page = (await api.get("/api/v1/streams")).json()["items"]
+        return {s["id"]: s for s in page}
+
+    port = free_port()
+    with spawn(
+        [sys.executable, "-m", "realtime", "--port", str(port)], name="gateway", env=service_env
+    ) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthz", proc=proc, timeout=30)
+        viewers = [socketio.AsyncClient(reconnection=False) for _ in range(2)]
+        try:
+            for client in viewers:  # guests: each socket counts once
+                await client.connect(url, transports=["websocket"], wait_timeout=5)
+                assert (await client.call("join", {"stream_id": watched["id"]}, timeout=5))["ok"]
+            streams = await listed()
+            assert streams[watched["id"]]["viewers"] == 2
+            assert streams[empty["id"]]["viewers"] == 0
+            assert streams[watched["id"]]["host"] == {
+                "id": seller.id, "display_name": seller.display_name}
+            one = (await api.get(f"/api/v1/streams/{watched['id']}")).json()
+            assert one["viewers"] == 2 and one["host"]["display_name"] == seller.display_name
+
+            assert (await viewers[0].call("leave", {"stream_id": watched["id"]}, timeout=5))["ok"]
+            assert (await listed())[watched["id"]]["viewers"] == 1
+        finally:
+            for client in viewers:
+                await client.disconnect()
