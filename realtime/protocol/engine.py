@@ -119,6 +119,7 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         self._hold = 0
         self._held: list[Packet] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._ping_timer: asyncio.TimerHandle | None = None
         # Loop time at which the OPEN packet was handed to the transport: the client cannot
         # answer before that, so timeouts on its first answer count from here.
         self.handshake_sent_at: float | None = None
@@ -169,21 +170,37 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
     # --- heartbeat ---------------------------------------------------------------------------
 
     def schedule_ping(self) -> None:
+        """Arm the next heartbeat on a loop timer, not a sleeping task per socket: an idle
+        connection then holds a small TimerHandle instead of a task and its coroutine frame
+        (issue 20: memory per connection). Tasks run only at ping time, briefly."""
         self.last_ping = None
         self._awaiting_pong = None
-        spawn(self._tasks, self._send_ping())
+        self._cancel_ping_timer()
+        self._ping_timer = asyncio.get_running_loop().call_later(
+            self.server.ping_interval, self._ping_due
+        )
 
-    async def _send_ping(self) -> None:
-        await asyncio.sleep(self.server.ping_interval)
+    def _cancel_ping_timer(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+
+    def _ping_due(self) -> None:
+        self._ping_timer = None
         if self.closing or self.closed:
             return
         self._pings += 1
         ping = self._awaiting_pong = self._pings
         self.last_ping = time.time()  # type: ignore[assignment]
-        await self.send(Packet(PING))
-        await asyncio.sleep(self.server.ping_timeout)
+        spawn(self._tasks, self.send(Packet(PING)))
+        self._ping_timer = asyncio.get_running_loop().call_later(
+            self.server.ping_timeout, self._pong_overdue, ping
+        )
+
+    def _pong_overdue(self, ping: int) -> None:
+        self._ping_timer = None
         if self._awaiting_pong == ping and not (self.closing or self.closed):
-            await self.close(wait=False, reason=self.server.reason.PING_TIMEOUT)
+            spawn(self._tasks, self.close(wait=False, reason=self.server.reason.PING_TIMEOUT))
 
     # --- receiving ---------------------------------------------------------------------------
 
@@ -261,6 +278,7 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         """
         if self.closed or self.closing:
             return
+        self._cancel_ping_timer()
         self._hold = 0
         self._held.clear()
         await super().close(wait=False, abort=abort, reason=reason)
