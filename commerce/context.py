@@ -16,6 +16,7 @@ from commerce.broker import TaskProducer
 from commerce.db import make_engine, make_sessionmaker
 from commerce.inline import InlineTasks
 from commerce.inventory.gate import StockGate
+from commerce.live_inputs import LiveInputProvider, build_live_inputs
 from commerce.media_storage import MediaStorage, build_storage
 from shared.bus import EventBus, make_bus
 from shared.redis import make_limiter, make_redis
@@ -35,6 +36,7 @@ class AppContext:
     stock_gate: StockGate
     producer: TaskProducer
     media: MediaStorage
+    live_inputs: LiveInputProvider
     inline: InlineTasks = field(default_factory=InlineTasks)
     extras: dict[str, object] = field(default_factory=dict)
 
@@ -58,6 +60,7 @@ class AppContext:
             stock_gate=StockGate(redis, sessions, ttl_s=settings.order_stock_gate_ttl_s),
             producer=TaskProducer(settings),
             media=build_storage(settings),
+            live_inputs=build_live_inputs(settings, redis),
         )
 
     async def close(self) -> None:

@@ -405,7 +405,7 @@ class CommerceSettings(BaseAppSettings):
     # stands in (the embedded default), so `make run` can create streams without an account.
     cloudflare_account_id: str = ""
     cloudflare_api_token: SecretStr | None = None
-    # `sandbox`: the in-process live-input provider (`commerce/streams/cloudflare.py`) whose
+    # `sandbox`: the in-process live-input provider (`commerce/live_inputs.py`) whose
     # encoder `POST /sandbox/streams/{id}/encoder` connects; `cloudflare`: the real API. Unset:
     # Cloudflare when CLOUDFLARE_API_TOKEN is set, else the sandbox. Production refuses `sandbox`.
     stream_provider: Literal["cloudflare", "sandbox"] | None = None

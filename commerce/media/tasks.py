@@ -14,9 +14,9 @@ from typing import Any
 
 import structlog
 
+from commerce import live_inputs
 from commerce.context import AppContext
 from commerce.media import thumbnails
-from commerce.streams import cloudflare
 from commerce.streams.models import Stream
 from commerce.tasks import async_task, enqueue
 
@@ -59,7 +59,7 @@ async def recording_clip(
     if stream is None or not stream.recording_video_uid:
         log.info("recording_clip_no_recording", stream_id=stream_id)
         return None
-    source = cloudflare.playback_urls(ctx.settings, stream.recording_video_uid)["hls_url"]
+    source = live_inputs.playback_urls(ctx.settings, stream.recording_video_uid)["hls_url"]
     suffix, content_type = (".jpg", "image/jpeg") if kind == "thumbnail" else (".mp4", "video/mp4")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"out{suffix}"

@@ -19,8 +19,8 @@ import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from commerce.live_inputs import LiveInput, LocalLiveInputs
 from commerce.streams import service as streams
-from commerce.streams.cloudflare import LiveInput, LocalLiveInputs
 from commerce.streams.models import Stream
 from shared.errors import AppError, Conflict
 from shared.tokens import Principal

@@ -8,9 +8,9 @@ import httpx
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict
 
+from commerce import live_inputs
 from commerce.deps import CtxDep, CurrentPrincipal
 from commerce.sandbox.stream_encoder import WEBHOOK_PATH, Deliver, EncoderSandbox
-from commerce.streams import cloudflare
 from shared.errors import Conflict
 
 router = APIRouter(prefix="/streams")
@@ -57,8 +57,8 @@ async def set_encoder(
     principal: CurrentPrincipal,
 ) -> EncoderOut:
     """Report the host's encoder (dis)connected through Cloudflare's signed notification."""
-    inputs = cloudflare.provider(ctx)
-    if not isinstance(inputs, cloudflare.LocalLiveInputs):
+    inputs = ctx.live_inputs
+    if not isinstance(inputs, live_inputs.LocalLiveInputs):
         raise Conflict(
             "streams use Cloudflare here: connect a real encoder to the ingest URL",
             code="stream_provider_not_sandbox",

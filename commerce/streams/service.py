@@ -28,12 +28,13 @@ import structlog
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce import live_inputs
 from commerce.catalog import service as catalog_service
 from commerce.context import AppContext
 from commerce.db import transaction, utcnow
 from commerce.outbox import add_event
 from commerce.pagination import decode_id_cursor, encode_cursor
-from commerce.streams import cloudflare, webhooks
+from commerce.streams import webhooks
 from commerce.streams.models import Stream, StreamProduct
 from commerce.streams.schemas import StreamCreate, StreamUpdate
 from commerce.streams.webhooks import StreamSignal
@@ -107,7 +108,7 @@ async def _check_lineup(session: AsyncSession, *, host_id: int, product_ids: lis
 async def create_stream(ctx: AppContext, *, host_id: int, data: StreamCreate) -> Stream:
     async with ctx.sessions() as session:
         await _check_lineup(session, host_id=host_id, product_ids=data.product_ids)
-    provider = cloudflare.provider(ctx)
+    provider = ctx.live_inputs
     live = await provider.create_live_input(
         name=data.title[:100],
         meta={"host_id": str(host_id)},
@@ -123,7 +124,7 @@ async def create_stream(ctx: AppContext, *, host_id: int, data: StreamCreate) ->
                 scheduled_at=data.scheduled_at,
                 live_input_uid=live.uid,
                 ingest=live.ingest,
-                playback=cloudflare.playback_urls(ctx.settings, live.uid),
+                playback=live_inputs.playback_urls(ctx.settings, live.uid),
             )
             session.add(stream)
             await session.flush()
@@ -294,7 +295,7 @@ async def start_stream(ctx: AppContext, *, stream_id: int, principal: Principal)
     if stream.status == "live":
         return stream
     live = (
-        await cloudflare.provider(ctx).get_live_input(stream.live_input_uid)
+        await ctx.live_inputs.get_live_input(stream.live_input_uid)
         if stream.live_input_uid
         else None
     )
@@ -350,7 +351,7 @@ async def poll_live_inputs(ctx: AppContext, *, page: int = 200, concurrency: int
     when unscheduled), which keeps the calls within Cloudflare's API rate limit when sellers
     schedule far ahead. Returns how many streams changed status.
     """
-    provider = cloudflare.provider(ctx)
+    provider = ctx.live_inputs
     gate = asyncio.Semaphore(concurrency)
     idle_limit = timedelta(seconds=ctx.settings.stream_auto_end_after_s)
     soon = utcnow() + timedelta(hours=1)
@@ -360,7 +361,7 @@ async def poll_live_inputs(ctx: AppContext, *, page: int = 200, concurrency: int
         async with gate:
             try:
                 live = await provider.get_live_input(stream.live_input_uid)
-            except (NotFound, cloudflare.CloudflareError) as exc:
+            except (NotFound, live_inputs.CloudflareError) as exc:
                 log.warning("stream_poll_failed", stream_id=stream.id, error=str(exc))
                 return False
         event = None

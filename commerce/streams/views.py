@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce import live_inputs
 from commerce.auth.models import User
 from commerce.context import AppContext
-from commerce.streams import cloudflare, playback
+from commerce.streams import playback
 from commerce.streams.models import Stream
 from commerce.streams.schemas import Ingest, Playback, StreamHost, StreamOut
 from shared import roomstats
@@ -56,19 +57,19 @@ def present(
     play: Playback | None = None
     uid = stream.live_input_uid
     if uid is not None and (not stream.is_private or viewer is not None):
-        provider = cloudflare.provider(ctx)
-        if isinstance(provider, cloudflare.LocalLiveInputs):
+        provider = ctx.live_inputs
+        if isinstance(provider, live_inputs.LocalLiveInputs):
             urls = provider.playback_urls(uid)
         elif stream.is_private:
             urls = playback.signed_playback_urls(ctx.settings, uid)
         else:
-            urls = cloudflare.playback_urls(ctx.settings, uid)
+            urls = live_inputs.playback_urls(ctx.settings, uid)
         vod: dict[str, str] = {}
         if stream.recording_video_uid:
             vod_urls = (
                 playback.signed_playback_urls(ctx.settings, stream.recording_video_uid)
                 if stream.is_private
-                else cloudflare.playback_urls(ctx.settings, stream.recording_video_uid)
+                else live_inputs.playback_urls(ctx.settings, stream.recording_video_uid)
             )
             vod = {"vod_hls_url": vod_urls["hls_url"], "vod_dash_url": vod_urls["dash_url"]}
         play = Playback(**urls, **vod)

@@ -7,9 +7,9 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from commerce import live_inputs
 from commerce.app import create_app
 from commerce.context import AppContext
-from commerce.streams import cloudflare
 from shared.errors import ConfigError
 from shared.settings import CommerceSettings
 from tests.commerce.factories import make_user
@@ -26,7 +26,7 @@ async def _create(api: httpx.AsyncClient, ctx: AppContext) -> tuple[int, dict[st
 async def test_encoder_connects_through_cloudflares_notification(
     api: httpx.AsyncClient, ctx: AppContext
 ) -> None:
-    assert isinstance(cloudflare.provider(ctx), cloudflare.LocalLiveInputs)
+    assert isinstance(ctx.live_inputs, live_inputs.LocalLiveInputs)
     stream_id, host = await _create(api, ctx)
     encoder = f"/api/v1/sandbox/streams/{stream_id}/encoder"
     start = f"/api/v1/streams/{stream_id}/start"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from commerce import live_inputs
 from commerce.context import AppContext
-from commerce.streams import cloudflare, service
+from commerce.streams import service
 from commerce.streams.schemas import StreamCreate
 from shared.settings import CommerceSettings
 from tests.commerce.factories import make_user
@@ -13,7 +14,7 @@ async def test_local_provider_stands_in_without_a_token(ctx: AppContext) -> None
     settings = ctx.settings.model_copy(update={"cloudflare_api_token": None})
     local = AppContext.build(settings)
     try:
-        assert isinstance(cloudflare.provider(local), cloudflare.LocalLiveInputs)
+        assert isinstance(local.live_inputs, live_inputs.LocalLiveInputs)
         host, _ = await make_user(ctx, "seller")
         stream = await service.create_stream(
             local, host_id=host.id, data=StreamCreate(title="local")
@@ -21,7 +22,7 @@ async def test_local_provider_stands_in_without_a_token(ctx: AppContext) -> None
         assert stream.status == "scheduled"
         assert stream.ingest["rtmps_url"].startswith("rtmps://127.0.0.1")
         assert stream.ingest["stream_key"]
-        live = await cloudflare.provider(local).get_live_input(stream.live_input_uid or "")
+        live = await local.live_inputs.get_live_input(stream.live_input_uid or "")
         assert live.uid == stream.live_input_uid
         assert await service.poll_live_inputs(local) == 0  # never connected: nothing changes
     finally:
@@ -29,7 +30,7 @@ async def test_local_provider_stands_in_without_a_token(ctx: AppContext) -> None
 
 
 def test_real_api_is_used_when_a_token_is_set(ctx: AppContext) -> None:
-    assert isinstance(cloudflare.provider(ctx), cloudflare.CloudflareStream)
+    assert isinstance(ctx.live_inputs, live_inputs.CloudflareStream)
 
 
 def test_production_refuses_to_start_without_cloudflare_and_r2(ctx: AppContext) -> None:

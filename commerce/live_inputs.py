@@ -4,7 +4,8 @@
 unwraps the documented envelope `{success, errors, messages, result}`. Without an API token (the
 embedded default, `make run`) `LocalLiveInputs` answers the same calls in memory, so streams can
 be created and played with locally configured ingest URLs; nothing else in the code base knows
-which one it talks to.
+which one it talks to. Below the domains, so `AppContext.build` builds the one provider of a
+context (`build_live_inputs`, the typed field `ctx.live_inputs`).
 
 Live inputs are created with `recording.mode = "automatic"`: Cloudflare records every broadcast
 as a video, whose `video-ready` webhook then becomes the stream's VOD.
@@ -15,14 +16,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol
 
 import httpx
 import orjson
 import redis.asyncio as aioredis
 import structlog
 
-from commerce.context import AppContext
 from shared.errors import NotFound, Unavailable
 from shared.settings import CommerceSettings
 
@@ -236,20 +236,13 @@ class LocalLiveInputs:
 
 
 
-def provider(ctx: AppContext) -> LiveInputProvider:
-    """The process's provider: Cloudflare's API, or the local sandbox (`stream_sandbox`).
-
-    A test may put its own (e.g. one with an ASGI transport) in `ctx.extras["live_inputs"]`.
-    """
-    found = ctx.extras.get("live_inputs")
-    if found is None:
-        if not ctx.settings.stream_sandbox:
-            found = CloudflareStream(ctx.settings)
-        else:
-            log.info("stream_provider_sandbox", reason="no Cloudflare credentials")
-            found = LocalLiveInputs(ctx.redis)
-        ctx.extras["live_inputs"] = found
-    return cast(LiveInputProvider, found)
+def build_live_inputs(settings: CommerceSettings, redis: aioredis.Redis) -> LiveInputProvider:
+    """The provider these settings name: Cloudflare's API, or the local sandbox
+    (`stream_sandbox`)."""
+    if not settings.stream_sandbox:
+        return CloudflareStream(settings)
+    log.info("stream_provider_sandbox", reason="no Cloudflare credentials")
+    return LocalLiveInputs(redis)
 
 
 def playback_urls(settings: CommerceSettings, video_or_input_uid: str) -> dict[str, str]:
