@@ -49,7 +49,7 @@ _CONTROL_RECEIVED = PUBSUB_RECEIVED.labels("control")
 # How long `enter_room` waits for Redis to confirm a new room subscription; past it the join
 # goes on (local delivery works) and the subscription is completed when Redis answers.
 SUBSCRIBE_WAIT_S = 5.0
-RETRY_MAX_S = 10.0
+RETRY_MAX_S = 2.0
 # On a Redis Cluster, how long the listener sleeps after finding every shard connection idle
 # (the most an idle node adds to a room message's latency).
 CLUSTER_IDLE_POLL_S = 0.005
@@ -73,6 +73,7 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
         self._wake = asyncio.Event()
         self._pubsub: Any = None
         self._connected = asyncio.Event()
+        self._refreshing = False
 
     def room_channel(self, namespace: str, room: str) -> str:
         return f"{self.channel}#{namespace}#{room}#"
@@ -192,6 +193,20 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
             # The local sockets already have it; other nodes miss this one emit, as with
             # python-socketio's own manager when Redis is unreachable.
             log.warning("pubsub_publish_failed", method=data.get("method"), exc_info=True)
+            await self._refresh_slots()
+
+    async def _refresh_slots(self) -> None:
+        """On a Redis Cluster, read the slot map again: after a master dies its replica takes
+        over its slots, and a client keeping the old map goes on trying the dead server."""
+        if not isinstance(self.redis, RedisCluster) or self._refreshing:
+            return
+        self._refreshing = True
+        try:
+            await self.redis.nodes_manager.initialize()
+        except Exception:
+            log.warning("cluster_slots_refresh_failed", exc_info=True)
+        finally:
+            self._refreshing = False
 
     # --- receiving -------------------------------------------------------------------------
 
@@ -251,6 +266,7 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
                 self._connected.clear()
                 self._pubsub = None
                 await asyncio.sleep(delay)
+                await self._refresh_slots()
                 delay = min(delay * 2, RETRY_MAX_S)
             finally:
                 if pubsub is not None:

@@ -11,11 +11,14 @@ counter (so the counter is able to fail the first test).
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+import redis as sync_redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.realtime.clients import Client, World
@@ -130,3 +133,50 @@ async def test_single_channel_manager_reaches_every_node(
     await asyncio.sleep(0.3)
     after = [await received(u) for u in urls]
     assert after[1] > before[1] and after[2] > before[2]
+
+
+async def test_room_fanout_survives_a_cluster_master_killed(
+    gateway_factory: GatewayFactory, world: World, clients: list[Client], redis_cluster: str
+) -> None:
+    """SIGKILL the master owning room A's channel: after the replica takes over, the nodes
+    subscribe again and room A's chat crosses nodes again. The killed server is started again
+    afterwards (it rejoins as a replica) by the same script."""
+    (_, url_1), (_, url_2) = gateway_factory.many(
+        "k1", "k2", SOCKETIO_REDIS_URL=redis_cluster, CHAT_RATE_LIMIT="1000/second"
+    )
+    await world.stream(1, host_id=101)
+    sender = await Client("sender").connect(url_1, world.token(11))
+    listener = await Client("listener").connect(url_2, world.token(12))
+    clients.extend([sender, listener])
+    for c in (sender, listener):
+        await c.join(1)
+    await chat_burst(sender, 1, ["before"], [listener])
+
+    channel = f"{world_channel(gateway_factory)}#/#stream:1#"
+    probe = sync_redis.Redis(port=7001)
+    slot = int(probe.execute_command("CLUSTER", "KEYSLOT", channel))
+    owner = next(int(s[2][1]) for s in probe.execute_command("CLUSTER", "SLOTS")
+                 if s[0] <= slot <= s[1])
+    probe.close()
+    pid = int((ROOT / "var" / "redis-cluster" / str(owner) / "redis.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    try:
+        # Until the failover (node timeout 2 s) emits to room A may not cross nodes; keep
+        # chatting until one does, then every later one must.
+        deadline = asyncio.get_running_loop().time() + 30
+        n = 0
+        while True:
+            n += 1
+            await sender.call("chat", {"stream_id": 1, "text": f"retry {n}"})
+            await asyncio.sleep(0.5)
+            if any(m["text"].startswith("retry") for m in listener.chats(1)):
+                break
+            assert asyncio.get_running_loop().time() < deadline, "no delivery after failover"
+        await chat_burst(sender, 1, [f"after {i}" for i in range(10)], [listener])
+    finally:
+        subprocess.run(["bash", str(ROOT / "scripts" / "redis_cluster.sh"), "start"],
+                       check=True, timeout=120, capture_output=True)
+
+
+def world_channel(gateway_factory: GatewayFactory) -> str:
+    return gateway_factory.service_env["SOCKETIO_CHANNEL"]
