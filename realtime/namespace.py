@@ -248,6 +248,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
             principal=self.session(sid).principal,
             stream_id=req.stream_id,
             product_id=req.product_id,
+            flash_seconds=req.flash_seconds,
         )
         return ok()
 

@@ -8,6 +8,7 @@ the commerce event came from, and keep each stored snapshot's `stock` current.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -105,7 +106,16 @@ class Pins:
             raise Forbidden("the stream has ended")
         return meta
 
-    async def pin(self, *, principal: Principal | None, stream_id: int, product_id: int) -> None:
+    async def pin(
+        self,
+        *,
+        principal: Principal | None,
+        stream_id: int,
+        product_id: int,
+        flash_seconds: int | None = None,
+    ) -> None:
+        """Pin a lineup product; with `flash_seconds`, as a flash sale ending that much later
+        (`flash_ends_at`, ISO 8601 UTC, in the snapshot late joiners get too)."""
         meta = await self._host_stream(principal, stream_id)
         if product_id not in meta.product_ids:
             raise NotFound("that product is not in this stream's lineup")
@@ -113,6 +123,9 @@ class Pins:
         if snapshot is None:
             raise NotFound("no such product")
         product = room_product(snapshot)
+        if flash_seconds is not None:
+            ends = datetime.now(UTC) + timedelta(seconds=flash_seconds)
+            product["flash_ends_at"] = ends.isoformat(timespec="milliseconds")
         await self._pin(
             keys=[rooms.pin(stream_id), rooms.product_pins(product_id), stock_key(product_id)],
             args=[orjson.dumps(product), product_id, stream_id, PIN_TTL_S,

@@ -44,6 +44,8 @@ class ReactIn(_In):
 class PinIn(_In):
     stream_id: Id
     product_id: Id
+    # A flash sale: the pin carries when it ends (`flash_ends_at`), for the viewers' countdown.
+    flash_seconds: Annotated[StrictInt, Field(ge=1, le=24 * 3600)] | None = None
 
 
 class ResumeIn(_In):

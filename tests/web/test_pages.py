@@ -7,6 +7,7 @@ go to var/test-artifacts/web/ (TEST_ARTIFACTS_DIR).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -99,6 +100,7 @@ async def test_pages_in_zh_tw_and_th_show_no_english(api: str, locale: str, tag:
         assert await english_left(host) == []
         await sign_in(host, seed.seller_email)
         await expect(host.locator("#console")).to_be_visible()
+        await host.locator("#flash-seconds").select_option("300")  # pinned as a flash sale
         await host.locator(f'#lineup li[data-product-id="{seed.product_id}"] button').click()
         await expect(host.locator("#lineup li.pinned")).to_have_count(1)
         assert await english_left(host) == []
@@ -108,6 +110,7 @@ async def test_pages_in_zh_tw_and_th_show_no_english(api: str, locale: str, tag:
         # Each market writes its own currency as it does at home (zh-TW: "$", th: "฿").
         price = "$390.00" if locale == "zh_TW" else "฿990.00"
         await expect(viewer.locator("#pin-price")).to_have_text(price)
+        await expect(viewer.locator("#pin-flash")).to_contain_text(re.compile(r"[0-4]:[0-5]\d"))
         await viewer.locator("#buy").click()  # not signed in: the inline sign-up form
         await expect(viewer.locator("#sheet form.auth")).to_be_visible()
         assert await english_left(viewer) == []

@@ -107,7 +107,7 @@ function renderLineup() {
             onclick: async () => {
               const ack = isPinned
                 ? await room.call("unpin", { stream_id: streamId })
-                : await room.call("pin", { stream_id: streamId, product_id: product.id });
+                : await room.call("pin", pinRequest(product.id));
               fail("#lineup-error", ack.ok ? null : ack.error);
             },
           },
@@ -116,6 +116,14 @@ function renderLineup() {
       ),
     );
   }
+}
+
+/** The pin event, as a flash sale when the host chose a countdown. */
+function pinRequest(productId) {
+  const request = { stream_id: streamId, product_id: productId };
+  const flash = Number($("#flash-seconds").value);
+  if (flash > 0) request.flash_seconds = flash;
+  return request;
 }
 
 async function loadLineup() {
