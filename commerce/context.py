@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import httpx
 import redis.asyncio as aioredis
 from limits.aio.strategies import MovingWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce.broker import TaskProducer
+from commerce.channels.base import Channel, ChannelName
+from commerce.channels.registry import build_channels
 from commerce.db import make_engine, make_sessionmaker
 from commerce.inline import InlineTasks
 from commerce.inventory.gate import StockGate
@@ -37,14 +40,18 @@ class AppContext:
     producer: TaskProducer
     media: MediaStorage
     live_inputs: LiveInputProvider
+    # The notification channels these settings enable (email, SMS) and the HTTP client the
+    # provider APIs among them share.
+    channels: dict[ChannelName, Channel]
+    channels_http: httpx.AsyncClient
     inline: InlineTasks = field(default_factory=InlineTasks)
-    extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: CommerceSettings) -> AppContext:
         engine = make_engine(settings)
         sessions = make_sessionmaker(engine)
         redis = make_redis(settings.redis_url, decode_responses=True)
+        channels_http = httpx.AsyncClient(timeout=settings.notifications_http_timeout_s)
         return cls(
             settings=settings,
             engine=engine,
@@ -61,10 +68,13 @@ class AppContext:
             producer=TaskProducer(settings),
             media=build_storage(settings),
             live_inputs=build_live_inputs(settings, redis),
+            channels=build_channels(settings, redis=redis, client=channels_http),
+            channels_http=channels_http,
         )
 
     async def close(self) -> None:
         await self.inline.cancel()
+        await self.channels_http.aclose()
         await self.bus.close()
         await self.redis.aclose()
         await self.engine.dispose()

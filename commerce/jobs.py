@@ -18,7 +18,6 @@ from commerce.carts.service import CART_KEY_PATTERN
 from commerce.context import AppContext
 from commerce.db import transaction, utcnow
 from commerce.media import tasks as media_tasks
-from commerce.notifications import delivery
 from commerce.notifications import tasks as notification_tasks
 from commerce.notifications.models import Notification
 from commerce.notifications.service import notify_users
@@ -78,7 +77,7 @@ async def cart_reminders(ctx: AppContext) -> int:
             ctx, user_ids=[user_id], kind="cart_abandoned",
             dedup_key=f"cart_abandoned:{cart_state(items)}", values={"count": count},
             data={"product_ids": sorted(int(p) for p in items if str(p).isdigit())},
-            channels=set(delivery.channels_of(ctx)),
+            channels=set(ctx.channels),
         )
         await notification_tasks.deliver_all(ctx, ids)
         reminded += bool(ids)

@@ -13,7 +13,6 @@ from commerce.analytics.service import NOT_COUNTED
 from commerce.auth.models import User
 from commerce.context import AppContext
 from commerce.db import utcnow
-from commerce.notifications import delivery
 from commerce.notifications import tasks as notification_tasks
 from commerce.notifications.formatting import MARKET_TIMEZONE, timezone_of
 from commerce.notifications.service import notify_users
@@ -59,7 +58,7 @@ async def send_daily_reports(ctx: AppContext, *, now: datetime | None = None) ->
                         "gmv": tuple(Money(m, c) for c, _, _, m in lines)},
                 data={"day": day.isoformat(),
                       "report": f"/api/v1/sellers/me/reports/orders.csv?from={day}&to={day}"},
-                channels=set(delivery.channels_of(ctx)),
+                channels=set(ctx.channels),
             )
             await notification_tasks.deliver_all(ctx, ids)
             reported += 1

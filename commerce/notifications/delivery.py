@@ -15,31 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import httpx
 import structlog
 from sqlalchemy import and_, or_, select, update
 
+from commerce.channels.base import ChannelName, OutgoingMessage, SendFailed
 from commerce.context import AppContext
 from commerce.db import transaction, utcnow
-from commerce.notifications.channels.base import Channel, ChannelName, OutgoingMessage, SendFailed
-from commerce.notifications.channels.registry import build_channels
 from commerce.notifications.service import DELIVERIES, NOTIFICATIONS
 
 log = structlog.get_logger(__name__)
 
 CLAIM_S = 120  # longer than any provider call (timeouts are 10 s): a live claim is never stolen
 CONCURRENCY = 16
-_EXTRAS_KEY = "notifications.channels"
-
-
-def channels_of(ctx: AppContext) -> dict[ChannelName, Channel]:
-    """The process's channels, built once from settings (tests may preset them in extras)."""
-    found = ctx.extras.get(_EXTRAS_KEY)
-    if found is None:
-        client = httpx.AsyncClient(timeout=ctx.settings.notifications_http_timeout_s)
-        found = build_channels(ctx.settings, redis=ctx.redis, client=client)
-        ctx.extras[_EXTRAS_KEY] = found
-    return found  # type: ignore[return-value]
 
 
 @dataclass
@@ -113,7 +100,7 @@ async def send_deliveries(ctx: AppContext, ids: Sequence[int]) -> Outcome:
                 .where(DELIVERIES.c.claim_token == token)
             )
         ).all()
-    channels = channels_of(ctx)
+    channels = ctx.channels
     gate = asyncio.Semaphore(CONCURRENCY)
     max_attempts = ctx.settings.notifications_max_attempts
 

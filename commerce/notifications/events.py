@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from commerce.context import AppContext
-from commerce.notifications import delivery, tasks
+from commerce.notifications import tasks
 from commerce.notifications.service import notify_users
 from commerce.notifications.values import Money, Value
 from commerce.orders.models import Order
@@ -30,7 +30,7 @@ async def _notify_one(
 ) -> None:
     ids = await notify_users(
         ctx, user_ids=[user_id], kind=kind, dedup_key=dedup_key, values=values, data=data,
-        channels=set(delivery.channels_of(ctx)),
+        channels=set(ctx.channels),
     )
     await tasks.deliver_all(ctx, ids)
 

@@ -72,6 +72,6 @@ async def notify_range(
     ids = await notify_users(
         ctx, user_ids=user_ids, kind=kind, dedup_key=f"{kind}:{stream_id}", values=values,
         data={"stream_id": stream_id, "seller_id": stream.host_id},
-        channels=set(delivery.channels_of(ctx)),
+        channels=set(ctx.channels),
     )
     return await delivery.send_deliveries(ctx, ids)

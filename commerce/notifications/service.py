@@ -18,10 +18,10 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.auth.models import User
+from commerce.channels.base import ChannelName
 from commerce.context import AppContext
 from commerce.db import insert_ignore, table_of, transaction, utcnow
 from commerce.notifications import templates
-from commerce.notifications.channels.base import ChannelName
 from commerce.notifications.formatting import timezone_of
 from commerce.notifications.models import Notification, NotificationDelivery
 from commerce.notifications.values import Value, formatted

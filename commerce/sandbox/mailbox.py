@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from commerce.channels.sandbox import SandboxMailbox
 from commerce.deps import CtxDep
-from commerce.notifications.channels.sandbox import SandboxMailbox
 from commerce.notifications.schemas import Mailbox, MailboxItem
 
 router = APIRouter()

@@ -8,12 +8,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from commerce.channels.base import OutgoingMessage, SendFailed
+from commerce.channels.sendgrid import SendGridChannel
+from commerce.channels.smtp import SmtpChannel
+from commerce.channels.twilio import TwilioChannel
 from commerce.context import AppContext
 from commerce.notifications import delivery
-from commerce.notifications.channels.base import OutgoingMessage, SendFailed
-from commerce.notifications.channels.sendgrid import SendGridChannel
-from commerce.notifications.channels.smtp import SmtpChannel
-from commerce.notifications.channels.twilio import TwilioChannel
 from commerce.notifications.models import NotificationDelivery
 from commerce.notifications.service import notify_users
 from commerce.notifications.values import Money
@@ -111,7 +111,7 @@ async def test_a_failed_send_is_retried_later_and_sent_once(
     ctx: AppContext, fake: FakeProviders, client: httpx.AsyncClient
 ) -> None:
     buyer, _ = await make_user(ctx)
-    ctx.extras["notifications.channels"] = {"email": sendgrid(fake, client)}
+    ctx.channels = {"email": sendgrid(fake, client)}
     ids = await notify_users(
         ctx, user_ids=[buyer.id], kind="order_paid", dedup_key="order_paid:1",
         values={"order_id": 1, "total": Money(129000, "TWD"), "paid_at": buyer.created_at},
@@ -135,7 +135,7 @@ async def test_out_of_attempts_is_failed_for_good(
     ctx: AppContext, fake: FakeProviders, client: httpx.AsyncClient
 ) -> None:
     buyer, _ = await make_user(ctx)
-    ctx.extras["notifications.channels"] = {"email": sendgrid(fake, client)}
+    ctx.channels = {"email": sendgrid(fake, client)}
     ids = await notify_users(
         ctx, user_ids=[buyer.id], kind="cart_abandoned", dedup_key="cart:x",
         values={"count": 2}, data={}, channels={"email"},

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from commerce.notifications.channels.base import ChannelName, OutgoingMessage
+from commerce.channels.base import ChannelName, OutgoingMessage
 
 MAILBOX_KEY = "sandbox:mailbox"
 

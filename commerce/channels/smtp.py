@@ -11,7 +11,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formataddr
 
-from commerce.notifications.channels.base import ChannelName, OutgoingMessage, SendFailed
+from commerce.channels.base import ChannelName, OutgoingMessage, SendFailed
 
 
 class SmtpChannel:

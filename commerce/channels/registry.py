@@ -7,11 +7,11 @@ from __future__ import annotations
 import httpx
 import redis.asyncio as aioredis
 
-from commerce.notifications.channels.base import Channel, ChannelName
-from commerce.notifications.channels.sandbox import SandboxChannel, SandboxMailbox
-from commerce.notifications.channels.sendgrid import SendGridChannel
-from commerce.notifications.channels.smtp import SmtpChannel
-from commerce.notifications.channels.twilio import TwilioChannel
+from commerce.channels.base import Channel, ChannelName
+from commerce.channels.sandbox import SandboxChannel, SandboxMailbox
+from commerce.channels.sendgrid import SendGridChannel
+from commerce.channels.smtp import SmtpChannel
+from commerce.channels.twilio import TwilioChannel
 from shared.settings import CommerceSettings
 
 

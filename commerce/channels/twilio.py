@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from commerce.notifications.channels.base import (
+from commerce.channels.base import (
     ChannelName,
     OutgoingMessage,
     SendFailed,
