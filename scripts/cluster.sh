@@ -2,6 +2,8 @@
 # The production shape on one machine (CONTRACT.md): nginx :8080 in front of three gateway nodes
 # (:8101-8103) and two API processes (:8111-8112), a Celery worker, beat and Flower (:5555), on
 # MariaDB, Redis and RabbitMQ.   usage: scripts/cluster.sh start|stop|status
+# REDIS_CLUSTER=1 (`make cluster REDIS_CLUSTER=1`) puts the gateways' sharded room fan-out on the
+# six-process Redis Cluster of scripts/redis_cluster.sh (room state stays on REDIS_URL for now).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=var/cluster
@@ -34,6 +36,10 @@ wait_url() {  # wait_url URL NAME
 
 start() {
   bash scripts/ensure_services.sh
+  if [ "${REDIS_CLUSTER:-0}" = 1 ]; then  # the gateways' room fan-out on the private Redis Cluster
+    bash scripts/redis_cluster.sh start
+    export SOCKETIO_REDIS_URL=redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
+  fi
   if [ ! -f "$RUN/jwt-private.pem" ]; then
     $PY -c "from shared.tokens import generate_key_pair as g; p,q=g(); open('$RUN/jwt-private.pem','w').write(p); open('$RUN/jwt-public.pem','w').write(q)"
     chmod 600 "$RUN/jwt-private.pem"
