@@ -54,7 +54,9 @@ start() {
   start_one worker .venv/bin/celery -A commerce.worker worker -Q celery,payments,media,notifications \
     -n "worker@%h" --concurrency 2 -l info
   start_one beat .venv/bin/celery -A commerce.worker beat -s "$RUN/celerybeat-schedule" -l info
-  start_one flower .venv/bin/celery -A commerce.worker flower --port=5555 --address=127.0.0.1
+  # Flower reads queue lengths from RabbitMQ's management API (enabled by ensure_services.sh).
+  FLOWER_BROKER_API="${FLOWER_BROKER_API:-http://guest:guest@127.0.0.1:15672/api/}" \
+    start_one flower .venv/bin/celery -A commerce.worker flower --port=5555 --address=127.0.0.1
   start_one nginx nginx -p "$PWD/var/nginx/" -c "$PWD/nginx/nginx.conf" -e stderr -g 'daemon off;'
   for port in 8111 8112; do wait_url "http://127.0.0.1:$port/readyz" "api-$port"; done
   for port in 8101 8102 8103; do wait_url "http://127.0.0.1:$port/readyz" "gateway-$port"; done

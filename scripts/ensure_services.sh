@@ -83,4 +83,10 @@ if ! port_open 5672; then
   rabbitmq-server -detached >/dev/null 2>&1 || true
 fi
 wait_for RabbitMQ 120 port_open 5672
+# The management API (:15672) lets Flower show queue lengths (make cluster); enabling a plugin
+# is online and idempotent.
+if ! port_open 15672; then
+  rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null 2>&1 \
+    || log "could not enable rabbitmq_management (Flower will not show queue lengths)"
+fi
 log "all services ready"

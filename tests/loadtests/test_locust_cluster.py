@@ -35,6 +35,12 @@ async def test_locust_through_nginx_against_the_cluster(cluster: None, tmp_path:
     assert_clean_mixed_run(run)
     async with httpx.AsyncClient(timeout=5) as http:
         assert (await http.get("http://127.0.0.1:5555/healthcheck")).text == "OK"
+        # Flower's Broker page lists the worker's queues with their lengths, read from
+        # RabbitMQ's management API (an error there leaves the table empty).
+        broker = (await http.get("http://127.0.0.1:5555/broker")).text
+        for queue in ("celery", "payments", "media", "notifications"):
+            row = re.search(rf'<tr id="{queue}">\s*<td>{queue}</td>\s*<td[^>]*>\s*(\d+)', broker)
+            assert row, (queue, broker[:2000])
         # WebSocket-only clients are balanced least-connections: the room spans several nodes.
         joins = []
         for port in (8101, 8102, 8103):
