@@ -192,6 +192,19 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libra
         elif kind in (sio_packet.ACK, sio_packet.BINARY_ACK):
             await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
 
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
+    ) -> None:
+        """An event for a namespace the socket is not (or no longer) connected to is dropped
+        quietly, as the reference server drops it. python-socketio logs a warning for each one,
+        so a client that kept sending after being disconnected for bad input (its queued frames
+        are still read) grew the log with its flood."""
+        if not self.manager.is_connected(
+            self.manager.sid_from_eio_sid(eio_sid, namespace or "/"), namespace or "/"
+        ):
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
     def _decode(self, eio_sid: str, data: str | bytes) -> sio_packet.Packet | None:
         """The packet `data` completes, None while attachments are pending; raises if invalid."""
         pending = self._binary_packet.get(eio_sid)
