@@ -8,28 +8,15 @@ go to var/test-artifacts/web/ (TEST_ARTIFACTS_DIR).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.helpers.procs import embedded_platform
 from tests.web.browser import ARTIFACTS, Offline, chromium, phone_context, seed_stream
 from tests.web.journey import live_sale, sign_in, watch_console
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("web")
-    with embedded_platform(
-        f"sqlite+aiosqlite:///{tmp / 'embedded.db'}",
-        SANDBOX_VIDEO_DIR=str(tmp / "video"),
-        MEDIA_LOCAL_DIR=str(tmp / "media"),
-    ) as platform:
-        yield platform.api
 
 
 async def test_live_sale_in_two_browser_contexts(api: str) -> None:

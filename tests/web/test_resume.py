@@ -4,28 +4,16 @@ seq it applied, and shows what the room said meanwhile, once each."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import httpx
 import pytest
 import socketio
 from playwright.async_api import WebSocketRoute, expect
 
-from tests.helpers.procs import Embedded, embedded_platform
+from tests.helpers.procs import Embedded
 from tests.web.browser import PASSWORD, Offline, chromium, phone_context, seed_stream
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
-    tmp = tmp_path_factory.mktemp("web-resume")
-    with embedded_platform(
-        f"sqlite+aiosqlite:///{tmp / 'embedded.db'}",
-        SANDBOX_VIDEO_DIR=str(tmp / "video"),
-        MEDIA_LOCAL_DIR=str(tmp / "media"),
-    ) as running:
-        yield running
 
 
 class Cable:
