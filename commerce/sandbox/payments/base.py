@@ -10,6 +10,7 @@ where the provider would.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -66,7 +67,7 @@ async def deliver(app: ASGIApp, url: str, *, method: str = "POST", content: byte
     return Delivered(resp.status_code, resp.headers.get("location"))
 
 
-class ProviderSandbox:
+class ProviderSandbox(ABC):
     """One provider's sandbox. Subclasses add their API routes and implement `complete`."""
 
     name: str = ""
@@ -135,8 +136,10 @@ class ProviderSandbox:
             raise SandboxConflict(f"this payment was already completed as {previous}")
         return trade, previous is not None
 
+    @abstractmethod
     async def complete(self, app: ASGIApp, ref: str, outcome: Outcome) -> Completion:
-        raise NotImplementedError
+        """Settle the trade as `outcome` and deliver the provider's own notification to our
+        webhook through `app` (each provider's wire format)."""
 
     def page(self, ref: str, trade: dict[str, Any]) -> Response:
         return choose_page(
