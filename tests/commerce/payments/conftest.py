@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from commerce.app import create_app
 from commerce.context import AppContext
 from shared.settings import CommerceSettings
 from tests.commerce.payments.helpers import provider_urls
+from tests.conftest import app_client
 from tests.fakes.payments.ecpay import FakeEcpay
 from tests.fakes.payments.linepay import FakeLinepay
 from tests.fakes.payments.newebpay import FakeNewebpay
@@ -94,11 +93,7 @@ async def pay_ctx(
 
 @pytest.fixture
 async def pay_api(pay_ctx: AppContext) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(pay_ctx.settings, ctx=pay_ctx)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
-    ):
+    async with app_client(pay_ctx.settings, pay_ctx) as client:
         yield client
         # Inline (broker-less) tasks still running must finish before the loop closes.
         await pay_ctx.inline.drain()

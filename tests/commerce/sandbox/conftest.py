@@ -10,12 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from commerce.app import create_app
 from commerce.context import AppContext
 from shared.settings import CommerceSettings
-from tests.conftest import migrate
+from tests.conftest import app_client, migrate
 
 
 @pytest.fixture(params=["mariadb", "embedded"])
@@ -40,10 +38,6 @@ async def sandbox_ctx(
 
 @pytest.fixture
 async def sandbox_api(sandbox_ctx: AppContext) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(sandbox_ctx.settings, ctx=sandbox_ctx)
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
-    ):
+    async with app_client(sandbox_ctx.settings, sandbox_ctx) as client:
         yield client
         await sandbox_ctx.inline.drain()
