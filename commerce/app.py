@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from commerce.analytics.events import handle as analyse
 from commerce.api import api_router
+from commerce.auth import revocations
 from commerce.auth.revocations import RevocationGuard
 from commerce.auth.social.registry import SocialRegistry
 from commerce.context import AppContext
@@ -176,5 +177,6 @@ def _serve(app: FastAPI, ctx: AppContext) -> None:
     checkout holds the group commit's queues)."""
     app.state.ctx = ctx
     app.state.checkout = Checkout.build(
-        ctx.settings, redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate
+        ctx.settings, redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate,
+        revoked_in_db=functools.partial(revocations.is_revoked_in_db, ctx),
     )

@@ -9,7 +9,8 @@ local rejection_key = KEYS[2]   -- the key's stored rejection ('' when unkeyed)
 local deny_key = KEYS[3]        -- revocation marks (shared.tokens; '' when not checked here)
 local before_key = KEYS[4]
 local family_key = KEYS[5]      -- '' when the token has no refresh family
-local gate_keys = {unpack(KEYS, 6)}
+local restored_key = KEYS[6]    -- the Redis run the marks were restored into (shared.tokens)
+local gate_keys = {unpack(KEYS, 7)}
 local n = #gate_keys
 
 -- ARGV
@@ -25,8 +26,11 @@ local lenient = ARGV[9] == '1'  -- let missing gate keys through (after a reload
 local quantities = {unpack(ARGV, 10, 9 + n)}
 local product_ids = {unpack(ARGV, 10 + n, 9 + 2 * n)}
 
-if check_revocation and revoked(deny_key, before_key, family_key, issued_at) then
-  return {'revoked'}
+if check_revocation then
+  if revoked(deny_key, before_key, family_key, issued_at) then return {'revoked'} end
+  -- Marks not (yet) restored into this Redis run (it restarted without its last second, or
+  -- lost everything): Redis cannot say "not revoked"; the database must (the slow path's rule).
+  if redis.call('GET', restored_key) ~= redis_run() then return {'unknown'} end
 end
 if keyed then
   local stored = redis.call('GET', rejection_key)

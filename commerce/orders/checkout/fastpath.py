@@ -3,7 +3,10 @@ revocation and the Idempotency-Key's stored rejection, then takes the order's un
 stock gate, because in a flash sale's flood the rejection path is the whole request.
 
 - `unrevoked`: a principal whose token must not be revoked (`shared.tokens`' rule, run first);
-  if it is, nothing is taken and the answer is `Revoked`.
+  if it is, nothing is taken and the answer is `Revoked`. If this Redis run has not had the
+  marks restored from the database (it restarted or lost data since), Redis cannot tell, and
+  the answer is `RevocationUnknown` (nothing taken): the caller asks the database, as the slow
+  path does, and runs the fast path again without the revocation check.
 - `answer`, the Idempotency-Key: a rejection stored for it comes back (`Answered`) before the
   stock is looked at; a short line reports whether the success marker exists (the caller must
   look for a stored success before answering 409) and, if not, stores itself as the key's
@@ -22,9 +25,11 @@ from pathlib import Path
 from commerce.inventory.gate import STOCK_LUA, Missing, StockGate
 from commerce.inventory.gate import key as gate_key
 from commerce.orders.checkout.answers import AnswerKey, FirstAnswers
-from shared.tokens import REVOKED_LUA, Principal, revocation_keys
+from shared.redis import REDIS_RUN_LUA
+from shared.tokens import REVOKED_LUA, Principal, revocation_keys, revocations_run_key
 
-_SCRIPT = REVOKED_LUA + STOCK_LUA + Path(__file__).with_name("fastpath.lua").read_text("utf-8")
+_SCRIPT = (REVOKED_LUA + REDIS_RUN_LUA + STOCK_LUA
+           + Path(__file__).with_name("fastpath.lua").read_text("utf-8"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,12 @@ class Taken:
 @dataclass(frozen=True, slots=True)
 class Revoked:
     """The caller's token was revoked: answer 401; nothing was taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationUnknown:
+    """Redis holds no verdict on the token (its marks are not restored into this Redis run):
+    ask the database; nothing was taken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +68,10 @@ class Rejected:
     marked: bool = False
 
 
-Result = Taken | Revoked | Answered | Rejected
+Result = Taken | Revoked | RevocationUnknown | Answered | Rejected
 TAKEN = Taken()
 REVOKED = Revoked()
+REVOCATION_UNKNOWN = RevocationUnknown()
 
 
 class FastPath:
@@ -80,7 +92,9 @@ class FastPath:
         revocation = revocation_keys(unrevoked) if unrevoked is not None else []
         keys = [
             answer.marker_key if answer else "", answer.rejection_key if answer else "",
-            *[*revocation, "", "", ""][:3], *(gate_key(pid) for pid in ids),
+            *[*revocation, "", "", ""][:3],
+            revocations_run_key() if unrevoked is not None else "",
+            *(gate_key(pid) for pid in ids),
         ]
         oos = self.answers.out_of_stock_form(answer) if answer else ("", "", "")
         head: list[str | int] = [
@@ -102,6 +116,8 @@ class FastPath:
                 return Answered(result[1], marked=bool(int(result[2])))
             if verdict == "revoked":
                 return REVOKED
+            if verdict == "unknown":
+                return REVOCATION_UNKNOWN
             if verdict == "missing":
                 return Missing(tuple(int(i) for i in result[1:]))
             raise ValueError(f"fastpath.lua answered {verdict!r}")

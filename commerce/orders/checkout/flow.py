@@ -24,7 +24,13 @@ from commerce.inventory.errors import OutOfStock
 from commerce.inventory.gate import StockGate
 from commerce.metrics import ORDERS_REJECTED
 from commerce.orders.checkout.answers import AnswerKey, FirstAnswers, StoredResponse
-from commerce.orders.checkout.fastpath import Answered, FastPath, Rejected, Revoked
+from commerce.orders.checkout.fastpath import (
+    Answered,
+    FastPath,
+    Rejected,
+    RevocationUnknown,
+    Revoked,
+)
 from commerce.orders.checkout.group_commit import GroupCommit
 from commerce.orders.checkout.transaction import (
     CheckoutRequest,
@@ -35,7 +41,7 @@ from commerce.orders.errors import OrderInputError
 from commerce.orders.schemas import MAX_LINES, MAX_QUANTITY, OrderCreate
 from shared.errors import Unauthorized
 from shared.settings import CommerceSettings
-from shared.tokens import Principal, ensure_not_revoked
+from shared.tokens import Principal, RevocationCheck, ensure_not_revoked
 
 Lines = dict[int, int]
 
@@ -50,12 +56,16 @@ class Checkout:
         answers: FirstAnswers,
         group_commit: GroupCommit,
         fastpath: FastPath | None,
+        revoked_in_db: RevocationCheck | None = None,
     ) -> None:
         self.redis = redis
         self.answers = answers
         self.group_commit = group_commit
         self.fastpath = fastpath  # None: the stock gate is off
         self.gate = fastpath.gate if fastpath is not None else None
+        # Asked while Redis cannot answer for the revocation marks (unreachable, or a new run
+        # they are not restored into yet); None: such a request is refused with 503.
+        self.revoked_in_db = revoked_in_db
 
     @classmethod
     def build(
@@ -65,6 +75,7 @@ class Checkout:
         redis: aioredis.Redis,
         sessions: async_sessionmaker[AsyncSession],
         gate: StockGate,
+        revoked_in_db: RevocationCheck | None = None,
     ) -> Checkout:
         answers = FirstAnswers(
             redis, sessions, rejection_ttl_s=settings.order_rejection_replay_ttl_s
@@ -74,7 +85,8 @@ class Checkout:
         )
         fastpath = FastPath(gate, answers) if settings.order_stock_gate_enabled else None
         return cls(
-            redis=redis, answers=answers, group_commit=GroupCommit(transaction), fastpath=fastpath
+            redis=redis, answers=answers, group_commit=GroupCommit(transaction), fastpath=fastpath,
+            revoked_in_db=revoked_in_db,
         )
 
     async def place_order(
@@ -119,7 +131,7 @@ class Checkout:
         gate's rejections are raised)."""
         if self.fastpath is None or body.from_cart:
             if not revocation_checked:
-                await ensure_not_revoked(self.redis, principal)
+                await ensure_not_revoked(self.redis, principal, fallback=self.revoked_in_db)
                 revocation_checked = True
             if answer is not None and (stored := await self.answers.lookup(answer)):
                 return stored
@@ -133,6 +145,9 @@ class Checkout:
         result = await self.fastpath.take(
             lines, answer=answer, unrevoked=None if revocation_checked else principal
         )
+        if isinstance(result, RevocationUnknown):  # Redis's marks are not restored: the slow rule
+            await ensure_not_revoked(self.redis, principal, fallback=self.revoked_in_db)
+            result = await self.fastpath.take(lines, answer=answer)
         if isinstance(result, Revoked):
             raise Unauthorized("token revoked")
         if isinstance(result, Answered | Rejected):

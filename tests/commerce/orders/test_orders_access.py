@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import httpx
 import pytest
 
+from commerce.auth import revocations
 from commerce.context import AppContext
 from commerce.inventory import gate as stock_gate
-from shared.tokens import denylist_key, family_revoked_key, user_revoked_before_key
+from commerce.orders.checkout.flow import Checkout
+from commerce.orders.schemas import OrderCreate
+from shared.errors import Unauthorized, Unavailable
+from shared.tokens import (
+    denylist_key,
+    family_revoked_key,
+    revocations_run_key,
+    user_revoked_before_key,
+)
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import ADDRESS, order_body, stock_of, use_stock_gate
 
@@ -167,3 +179,57 @@ async def test_revoked_tokens_are_refused_and_take_nothing(
     assert (int(gate_value) if gate_value is not None else None) == (
         2 if gate == "gate-on" else None
     )
+
+
+@pytest.mark.parametrize("mark", ["jti", "user", "family"])
+async def test_fast_path_asks_the_database_while_redis_lacks_the_marks(
+    ctx: AppContext, mark: str
+) -> None:
+    """A Redis that restarted without its last second (or lost everything) holds a run the
+    revocation marks were not restored into: the fast path's one round trip must not read "no
+    mark" as "not revoked" (it did, until RevocationGuard restored the marks about a second
+    later). A token revoked only in the database gets 401 and takes nothing; an unrevoked one
+    still buys. No guard runs here (no app), so the window stays open for the whole test."""
+    checkout = Checkout.build(
+        ctx.settings.model_copy(update={"order_stock_gate_enabled": True}),
+        redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate,
+        revoked_in_db=functools.partial(revocations.is_revoked_in_db, ctx),
+    )
+    seller, _ = await make_user(ctx, "seller")
+    buyer, _ = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=3)
+    _, gone = ctx.tokens.issue_access(user_id=buyer.id, role="buyer", name="B", family="fam-1")
+    _, kept = ctx.tokens.issue_access(user_id=buyer.id, role="buyer", name="B", family="fam-2")
+    async with ctx.sessions() as session, session.begin():
+        if mark == "jti":
+            await revocations.record_jti(session, jti=gone.jti, ttl_s=600)
+        elif mark == "family":
+            await revocations.record_family(session, family="fam-1", ttl_s=600)
+        else:  # revoked before `kept` was issued: issue `kept` again a second later
+            await revocations.record_user_before(
+                session, user_id=buyer.id, before=gone.issued_at, ttl_s=600)
+            kept = dataclasses.replace(kept, issued_at=gone.issued_at + 1)
+    await ctx.redis.set(revocations_run_key(), "a-run-before-the-restart")
+    body = OrderCreate.model_validate(order_body((product.id, 1)))
+
+    for key in ("k1", None):
+        with pytest.raises(Unauthorized):
+            await checkout.place_order(principal=gone, body=body, idempotency_key=key,
+                                       revocation_checked=False)
+    assert await stock_of(ctx, product.id) == 3
+    assert await ctx.redis.get(stock_gate.key(product.id)) in (None, "3")
+    placed = await checkout.place_order(principal=kept, body=body, idempotency_key="k2",
+                                        revocation_checked=False)
+    assert placed.status_code == 201
+    assert await stock_of(ctx, product.id) == 2
+    assert await ctx.redis.get(stock_gate.key(product.id)) == "2"
+
+    # Without the database's answer, the checkout refuses (503) rather than guess.
+    blind = Checkout.build(
+        ctx.settings.model_copy(update={"order_stock_gate_enabled": True}),
+        redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate,
+    )
+    with pytest.raises(Unavailable):
+        await blind.place_order(principal=kept, body=body, idempotency_key="k3",
+                                revocation_checked=False)
+    assert await stock_of(ctx, product.id) == 2
