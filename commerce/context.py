@@ -21,6 +21,7 @@ from commerce.inline import InlineTasks
 from commerce.inventory.gate import StockGate
 from commerce.live_inputs import LiveInputProvider, build_live_inputs
 from commerce.media_storage import MediaStorage, build_storage
+from commerce.replicas import ReadSessions
 from shared.bus import EventBus, make_bus
 from shared.redis import make_limiter, make_redis
 from shared.settings import CommerceSettings
@@ -32,6 +33,9 @@ class AppContext:
     settings: CommerceSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Sessions for the reads that tolerate lag (a replica's when one is healthy; the primary's
+    # otherwise and without DATABASE_REPLICA_URLS). Writes and transactions use `sessions`.
+    reads: ReadSessions
     redis: aioredis.Redis
     bus: EventBus
     tokens: TokenIssuer
@@ -56,6 +60,7 @@ class AppContext:
             settings=settings,
             engine=engine,
             sessions=sessions,
+            reads=ReadSessions.build(settings, sessions, redis),
             redis=redis,
             bus=make_bus(
                 settings.redis_url,
@@ -77,4 +82,5 @@ class AppContext:
         await self.channels_http.aclose()
         await self.bus.close()
         await self.redis.aclose()
+        await self.reads.close()
         await self.engine.dispose()

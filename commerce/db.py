@@ -92,6 +92,18 @@ def make_engine(settings: BaseAppSettings) -> AsyncEngine:
             cur.close()
 
         return engine
+    return make_mysql_engine(
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        connect_timeout_s=settings.database_connect_timeout_s,
+    )
+
+
+def make_mysql_engine(
+    url: str, *, pool_size: int, max_overflow: int, connect_timeout_s: float
+) -> AsyncEngine:
+    """An engine on MySQL/MariaDB: the primary's (`make_engine`) and each read replica's."""
     # READ COMMITTED: correctness here comes from conditional UPDATEs, row locks and unique
     # keys, not from snapshot reads, and REPEATABLE READ's next-key locks deadlock hot inserts:
     # outbox rows against the relay's locking read, and a product's search-gram postings
@@ -99,14 +111,11 @@ def make_engine(settings: BaseAppSettings) -> AsyncEngine:
     return create_async_engine(
         url,
         isolation_level="READ COMMITTED",
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={
-            "connect_timeout": settings.database_connect_timeout_s,
-            "charset": "utf8mb4",
-        },
+        connect_args={"connect_timeout": connect_timeout_s, "charset": "utf8mb4"},
     )
 
 

@@ -67,6 +67,30 @@ async def get_session(ctx: CtxDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+def caller_id(ctx: AppContext, authorization: str | None) -> int | None:
+    """Who is calling, if a valid access token says so; None for anyone else. Only for
+    choosing where a read goes (a caller who wrote lately reads from the primary), never for
+    authorization: revocation is not checked, and a bad token is simply anonymous here."""
+    token = bearer_token(authorization)
+    if token is None:
+        return None
+    try:
+        return ctx.tokens.verify_access(token).user_id
+    except Unauthorized:
+        return None
+
+
+async def get_read_session(ctx: CtxDep, request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for reads that tolerate lag (`commerce.replicas`): a replica's while one is
+    healthy, unless the caller wrote lately. Only on routes that read and never write."""
+    user_id = caller_id(ctx, request.headers.get("Authorization"))
+    async with ctx.reads.session(user_id=user_id) as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
+
 async def principal_from_token(ctx: AppContext, token: str) -> Principal:
     """Verify signature and claims, then the revocation marks in Redis."""
     principal = ctx.tokens.verify_access(token)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "http_requests_total", "HTTP requests", ["method", "route", "status"]
@@ -35,3 +35,14 @@ PAYMENT_NOTIFICATIONS = Counter(
     ["provider", "result"],
 )
 CELERY_TASKS = Counter("celery_task_outcomes_total", "Celery task outcomes", ["task", "outcome"])
+# Read replicas (commerce/replicas.py): where each lag-tolerant read went (`replica`,
+# `primary_fresh_write`: its caller wrote lately, `primary_no_replica`: none healthy), and each
+# replica's last verdict and lag.
+DB_READS = Counter("db_reads_total", "Lag-tolerant reads by where they were served", ["target"])
+DB_REPLICA_HEALTHY = Gauge(
+    "db_replica_healthy", "1 while the replica serves reads (running, within the lag bound)",
+    ["replica"],
+)
+DB_REPLICA_LAG = Gauge(
+    "db_replica_lag_seconds", "Seconds_Behind_Master at the replica's last check", ["replica"]
+)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -189,6 +189,54 @@ class CommerceSettings(BaseAppSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # MariaDB read replicas (commerce/replicas.py): comma-separated SQLAlchemy URLs, empty for
+    # none. Reads that tolerate lag (catalog and search, stream lists, analytics, the CSV
+    # report) go to a healthy replica; writes, transactions, orders, Alembic and the outbox
+    # relay always use DATABASE_URL. A replica is healthy while `SHOW SLAVE STATUS` says both
+    # threads run and `Seconds_Behind_Master` <= DATABASE_REPLICA_MAX_LAG_S (checked at most
+    # every DATABASE_REPLICA_CHECK_INTERVAL_S); a caller who wrote what these reads show
+    # (a seller's product, a host's stream) reads from the primary for
+    # DATABASE_REPLICA_FRESH_WRITES_S after the write.
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    database_replica_max_lag_s: float = Field(default=2.0, gt=0)
+    database_replica_check_interval_s: float = Field(default=1.0, gt=0, le=60)
+    database_replica_connect_timeout_s: float = Field(default=1.0, gt=0)
+    database_replica_pool_size: int = Field(default=10, ge=1)
+    database_replica_fresh_writes_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _split_replica_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _valid_replica_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            try:
+                driver = make_url(url).drivername
+            except ArgumentError as exc:
+                raise ValueError(f"malformed DATABASE_REPLICA_URLS entry: {exc}") from None
+            if driver != "mysql+aiomysql":
+                raise ValueError(
+                    f"DATABASE_REPLICA_URLS must use mysql+aiomysql:// (got {driver}://)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _fresh_window_outlasts_lag(self) -> CommerceSettings:
+        """A write must stay on the primary for longer than a healthy replica may trail it
+        (the lag bound plus one stale health check), or its author could read it missing."""
+        bound = self.database_replica_max_lag_s + self.database_replica_check_interval_s
+        if self.database_replica_urls and self.database_replica_fresh_writes_s <= bound:
+            raise ValueError(
+                "DATABASE_REPLICA_FRESH_WRITES_S must exceed DATABASE_REPLICA_MAX_LAG_S + "
+                f"DATABASE_REPLICA_CHECK_INTERVAL_S ({bound:g} s)"
+            )
+        return self
+
     # Run the outbox relay inside this process (on by default; a dedicated relay can be used).
     outbox_relay_enabled: bool = True
     outbox_poll_interval_s: float = 0.1

@@ -1,5 +1,6 @@
 """The seller's CSV of order lines in a period, streamed page by page (keyset on the line id,
-one short read per page), never built in memory.
+one short read per page), never built in memory. Pages are read from a replica while one is
+healthy (`ctx.reads`): a report may trail the latest orders by the replica lag bound.
 
 Cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) are prefixed with `'`
 (OWASP's CSV-injection advice): product names and addresses come from users. A UTF-8 BOM makes
@@ -59,7 +60,7 @@ async def rows_csv(ctx: AppContext, *, seller_id: int, period: Period) -> AsyncI
     yield "\ufeff".encode() + _encode([list(HEADER)])
     after = 0
     while True:
-        async with ctx.sessions() as session:
+        async with ctx.reads.session(user_id=seller_id) as session:
             page = (await session.execute(
                 select(OrderItem.id, Order.id, Order.created_at, Order.status, Order.stream_id,
                        OrderItem.product_id, OrderItem.name, OrderItem.quantity,

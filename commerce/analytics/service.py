@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.analytics.models import StreamAnalytics
 from commerce.analytics.schemas import Gmv, StreamAnalyticsOut
@@ -55,28 +56,29 @@ async def _room_counters(ctx: AppContext, stream_id: int) -> dict[str, int]:
 
 
 async def _order_numbers(
-    ctx: AppContext, stream_id: int
+    session: AsyncSession, stream_id: int
 ) -> tuple[int, int, int, list[dict[str, object]]]:
     counted = (Order.stream_id == stream_id, Order.status.not_in(NOT_COUNTED))
-    async with ctx.sessions() as session:
-        orders, buyers = (await session.execute(
-            select(func.count(), func.count(func.distinct(Order.buyer_id))).where(*counted)
-        )).one()
-        units = await session.scalar(
-            select(func.coalesce(func.sum(OrderItem.quantity), 0))
-            .join(Order, Order.id == OrderItem.order_id).where(*counted)
-        )
-        gmv = (await session.execute(
-            select(Order.currency, func.sum(Order.total_minor)).where(*counted)
-            .group_by(Order.currency).order_by(Order.currency)
-        )).tuples().all()
+    orders, buyers = (await session.execute(
+        select(func.count(), func.count(func.distinct(Order.buyer_id))).where(*counted)
+    )).one()
+    units = await session.scalar(
+        select(func.coalesce(func.sum(OrderItem.quantity), 0))
+        .join(Order, Order.id == OrderItem.order_id).where(*counted)
+    )
+    gmv = (await session.execute(
+        select(Order.currency, func.sum(Order.total_minor)).where(*counted)
+        .group_by(Order.currency).order_by(Order.currency)
+    )).tuples().all()
     return int(orders), int(buyers), int(units or 0), [
         {"currency": c, "amount_minor": int(m)} for c, m in gmv]
 
 
-async def compute(ctx: AppContext, stream_id: int) -> Numbers:
+async def compute(ctx: AppContext, session: AsyncSession, stream_id: int) -> Numbers:
+    """The stream's numbers now, its orders read through `session` (a replica's for the live
+    view; the primary's for the final numbers, which are written once and kept)."""
     room = await _room_counters(ctx, stream_id)
-    orders, buyers, units, gmv = await _order_numbers(ctx, stream_id)
+    orders, buyers, units, gmv = await _order_numbers(session, stream_id)
     return Numbers(**room, orders=orders, units_sold=units, buyers=buyers, gmv=gmv)
 
 
@@ -84,9 +86,9 @@ async def freeze(ctx: AppContext, *, stream_id: int) -> bool:
     """Write an ended stream's final numbers once; returns whether this call wrote them."""
     async with ctx.sessions() as session:
         stream = await session.get(Stream, stream_id)
-    if stream is None or stream.status != "ended":
-        return False
-    numbers = await compute(ctx, stream_id)
+        if stream is None or stream.status != "ended":
+            return False
+        numbers = await compute(ctx, session, stream_id)
     async with transaction(ctx.sessions) as session:
         result = await session.execute(
             insert_ignore(session, table_of(StreamAnalytics)),
@@ -125,15 +127,16 @@ def _out(stream: Stream, numbers: Numbers, *, final: bool) -> StreamAnalyticsOut
 async def stream_analytics(
     ctx: AppContext, *, stream_id: int, principal: Principal
 ) -> StreamAnalyticsOut:
-    """The host's (or an admin's) view: frozen numbers once frozen, live ones until then."""
-    async with ctx.sessions() as session:
+    """The host's (or an admin's) view: frozen numbers once frozen, live ones until then.
+    Read from a replica when one is healthy: live numbers a moment behind are still live."""
+    async with ctx.reads.session(user_id=principal.user_id) as session:
         stream = await session.get(Stream, stream_id)
         if stream is None:
             raise NotFound("stream not found")
         if principal.user_id != stream.host_id and principal.role != "admin":
             raise Forbidden("only the host or an admin sees a stream's analytics")
         frozen = await session.get(StreamAnalytics, stream_id)
-    if frozen is not None:
-        numbers = Numbers(**{k: getattr(frozen, k) for k in Numbers.__dataclass_fields__})
-        return _out(stream, numbers, final=True)
-    return _out(stream, await compute(ctx, stream_id), final=False)
+        if frozen is not None:
+            numbers = Numbers(**{k: getattr(frozen, k) for k in Numbers.__dataclass_fields__})
+            return _out(stream, numbers, final=True)
+        return _out(stream, await compute(ctx, session, stream_id), final=False)

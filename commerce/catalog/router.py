@@ -15,7 +15,7 @@ from commerce.catalog.dependencies import (
     json_body,
 )
 from commerce.catalog.schemas import ProductCreate, ProductOut, ProductUpdate
-from commerce.deps import ClientIP, CtxDep, SellerPrincipal, SessionDep
+from commerce.deps import ClientIP, CtxDep, ReadSessionDep, SellerPrincipal
 from commerce.pagination import Cursor, Limit, Page
 
 router = APIRouter(prefix="/products", tags=["catalog"])
@@ -38,7 +38,7 @@ async def create_product(ctx: CtxDep, principal: SellerPrincipal, body: CreateBo
 @router.get("", response_model=Page[ProductOut])
 async def list_products(
     ctx: CtxDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     ip: ClientIP,
     q: Annotated[
         str | None,
@@ -58,7 +58,7 @@ async def list_products(
 
 
 @router.get("/{product_id}", response_model=ProductOut)
-async def get_product(product_id: ProductId, session: SessionDep) -> ProductOut:
+async def get_product(product_id: ProductId, session: ReadSessionDep) -> ProductOut:
     return ProductOut.of(await service.get_product(session, product_id=product_id))
 
 

@@ -42,6 +42,9 @@ def snapshot(product: Product) -> livedata.ProductSnapshot:
 
 
 async def _publish_snapshot(ctx: AppContext, product: Product) -> None:
+    """After a committed product write: the seller reads the catalog from the primary for a
+    while (`commerce.replicas`), and the gateway's snapshot follows the product."""
+    await ctx.reads.wrote(product.seller_id)
     try:
         if product.is_deleted:
             await livedata.delete_product(ctx.redis, product.id)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from commerce.deps import CtxDep, OptionalPrincipal, SellerPrincipal, SessionDep
+from commerce.deps import CtxDep, OptionalPrincipal, ReadSessionDep, SellerPrincipal, SessionDep
 from commerce.pagination import Cursor, Limit, Page
 from commerce.streams import service, views
 from commerce.streams.schemas import StreamCreate, StreamOut, StreamStatus, StreamUpdate
@@ -25,7 +25,7 @@ async def create_stream(body: StreamCreate, ctx: CtxDep, principal: SellerPrinci
 @router.get("/streams", response_model=Page[StreamOut])
 async def list_streams(
     ctx: CtxDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: OptionalPrincipal,
     status: StreamStatus | None = None,
     host_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
@@ -42,7 +42,7 @@ async def list_streams(
 
 @router.get("/streams/{stream_id}", response_model=StreamOut)
 async def get_stream(
-    stream_id: StreamId, ctx: CtxDep, session: SessionDep, viewer: OptionalPrincipal
+    stream_id: StreamId, ctx: CtxDep, session: ReadSessionDep, viewer: OptionalPrincipal
 ) -> StreamOut:
     stream, lineup = await service.get_stream(session, stream_id=stream_id)
     audience = await views.Audience.of(ctx, session, [stream])

@@ -78,6 +78,14 @@ async def _sync_live(ctx: AppContext, stream: Stream, product_ids: list[int]) ->
         log.exception("stream_livedata_failed", stream_id=stream.id)
 
 
+async def _committed(ctx: AppContext, stream: Stream, product_ids: list[int]) -> None:
+    """After a committed stream write: the host reads streams from the primary for a while
+    (`commerce.replicas`: their page shows the change at once), and the gateway's view
+    follows."""
+    await ctx.reads.wrote(stream.host_id)
+    await _sync_live(ctx, stream, product_ids)
+
+
 async def restore_live_data(ctx: AppContext) -> int:
     """Write the gateway's view of every stream whose room is open (scheduled or live) again,
     after Redis lost it: otherwise `join` and `resume` answer `not_found` for a stream that
@@ -140,7 +148,7 @@ async def create_stream(ctx: AppContext, *, host_id: int, data: StreamCreate) ->
         except Exception:
             log.exception("live_input_cleanup_failed", uid=live.uid)
         raise
-    await _sync_live(ctx, stream, data.product_ids)
+    await _committed(ctx, stream, data.product_ids)
     await _sync_lineup_snapshots(ctx, data.product_ids)
     return stream
 
@@ -186,7 +194,7 @@ async def update_stream(
             )
         await session.flush()
         lineup = await _lineup(session, stream.id)
-    await _sync_live(ctx, stream, lineup)
+    await _committed(ctx, stream, lineup)
     await _sync_lineup_snapshots(ctx, lineup)
     return stream, lineup
 
@@ -263,7 +271,7 @@ async def _move(ctx: AppContext, *, where: Any, event: str) -> Stream | None:
         add_event(session, _status_event(stream))
         lineup = await _lineup(session, stream.id)
     log.info("stream_status", stream_id=stream.id, status=stream.status, cause=event)
-    await _sync_live(ctx, stream, lineup)
+    await _committed(ctx, stream, lineup)
     return stream
 
 

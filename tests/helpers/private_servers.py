@@ -12,9 +12,12 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+import pymysql
+import pymysql.cursors
 import redis as sync_redis
 
 from tests.helpers.procs import free_port
@@ -102,11 +105,15 @@ def private_redis(directory: Path, *, appendonly: bool = True) -> Iterator[Priva
 class PrivateMariaDB:
     """A `mariadbd` with its own data directory, port and socket (installed with
     `mariadb-install-db`, grant tables skipped: root without a password, test only).
-    `kill()` is a crash (InnoDB recovers on the next `start()`)."""
+    `kill()` is a crash (InnoDB recovers on the next `start()`). `server_args` add to the
+    command line (a replication pair's binary log, server ids, read-only replica)."""
 
-    def __init__(self, directory: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, *, port: int | None = None, server_args: Sequence[str] = ()
+    ) -> None:
         self.dir = directory
         self.port = port or free_port()
+        self.server_args = list(server_args) or ["--skip-log-bin"]
         self.popen: subprocess.Popen[bytes] | None = None
         self.dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(
@@ -123,6 +130,16 @@ class PrivateMariaDB:
         subprocess.run(["mysql", "-uroot", "-h127.0.0.1", f"-P{self.port}", "-e", sql],
                        check=True, capture_output=True)
 
+    def query(self, sql: str, database: str | None = None) -> list[dict[str, Any]]:
+        """Rows of one statement, as dicts (a fresh connection each time: the server may have
+        been restarted since)."""
+        with pymysql.connect(host="127.0.0.1", port=self.port, user="root", database=database,
+                             autocommit=True, charset="utf8mb4", connect_timeout=5,
+                             cursorclass=pymysql.cursors.DictCursor) as conn, \
+                conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+
     def start(self, timeout: float = 30.0) -> float:
         """Start (or restart, after crash recovery) the server; seconds until it answered."""
         began = time.monotonic()
@@ -131,7 +148,7 @@ class PrivateMariaDB:
                 ["mariadbd", "--no-defaults", f"--datadir={self.dir / 'data'}",
                  f"--port={self.port}", "--bind-address=127.0.0.1",
                  f"--socket={self.dir / 'sock'}", f"--pid-file={self.dir / 'pid'}",
-                 "--user=root", "--skip-grant-tables", "--skip-log-bin",
+                 "--user=root", "--skip-grant-tables", *self.server_args,
                  "--innodb-buffer-pool-size=64M", "--max-connections=200"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
@@ -152,6 +169,10 @@ class PrivateMariaDB:
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)
 
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
 
 @contextlib.contextmanager
 def private_mariadb(directory: Path) -> Iterator[PrivateMariaDB]:
@@ -161,3 +182,61 @@ def private_mariadb(directory: Path) -> Iterator[PrivateMariaDB]:
         yield server
     finally:
         server.kill()
+
+
+class ReplicaPair:
+    """A private primary and its replica: two `mariadbd`s with GTID replication, as
+    production runs a read replica (row-based binary log on the primary, the replica
+    read-only and following `MASTER_USE_GTID=slave_pos`, so a restarted replica resumes
+    where it stopped).
+
+    `sync()` waits until the replica has applied everything the primary committed so far
+    (`MASTER_GTID_WAIT`), which a test calls instead of sleeping."""
+
+    def __init__(self, directory: Path) -> None:
+        self.primary = PrivateMariaDB(directory / "primary", server_args=[
+            "--server-id=1", "--log-bin=primary-bin", "--binlog-format=ROW",
+            "--gtid-strict-mode=1"])
+        self.replica = PrivateMariaDB(directory / "replica", server_args=[
+            "--server-id=2", "--skip-log-bin", "--read-only=1", "--gtid-strict-mode=1",
+            "--relay-log=replica-relay"])
+
+    def start(self) -> None:
+        self.primary.start()
+        self.replica.start()
+        self.replica.execute(
+            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={self.primary.port}, "
+            "MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, "
+            "MASTER_CONNECT_RETRY=1; START SLAVE"
+        )
+        self.sync()
+
+    def sync(self, timeout: float = 30.0) -> None:
+        """Block until the replica has applied the primary's binary log up to now."""
+        position = self.primary.query("SELECT @@gtid_binlog_pos AS pos")[0]["pos"]
+        if not position:
+            return
+        waited = self.replica.query(
+            f"SELECT MASTER_GTID_WAIT('{position}', {timeout}) AS waited")[0]["waited"]
+        if waited != 0:
+            raise TimeoutError(
+                f"replica did not reach {position} in {timeout} s: {self.status()}")
+
+    def status(self) -> dict[str, Any] | None:
+        """The replica's `SHOW SLAVE STATUS` row (None when replication is not set up)."""
+        rows = self.replica.query("SHOW SLAVE STATUS")
+        return rows[0] if rows else None
+
+    def stop(self) -> None:
+        self.replica.kill()
+        self.primary.kill()
+
+
+@contextlib.contextmanager
+def replica_pair(directory: Path) -> Iterator[ReplicaPair]:
+    pair = ReplicaPair(directory)
+    try:
+        pair.start()
+        yield pair
+    finally:
+        pair.stop()

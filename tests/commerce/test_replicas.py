@@ -1,0 +1,284 @@
+"""Read replicas on a real MariaDB replica: a private primary and replica pair (two `mariadbd`
+processes with GTID replication, tests/helpers/private_servers.py), the API in-process on it.
+
+What is proved, and how:
+- catalog and stream reads are served by the replica: a row changed on the replica alone is
+  what an anonymous reader gets, while the seller who just wrote it reads the primary's;
+- a buyer's order right after checkout comes from the primary, even while the replica trails
+  the primary by an hour (`MASTER_DELAY`) and is allowed to;
+- a replica lagging past `DATABASE_REPLICA_MAX_LAG_S`, or whose replication stopped, is
+  skipped (the reader gets what only the primary has);
+- killing the replica changes nothing a client sees: the same answers, from the primary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from commerce import metrics
+from commerce.context import AppContext
+from commerce.replicas import judge
+from shared.settings import CommerceSettings
+from tests.commerce.orders.helpers import order_body
+from tests.conftest import app_client, built_ctx, migrate
+from tests.helpers.private_servers import ReplicaPair, replica_pair
+
+pytestmark = pytest.mark.timeout(180)
+
+DB = "lc"
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaPair]:
+    with replica_pair(tmp_path_factory.mktemp("replica-pair")) as servers:
+        servers.primary.execute(
+            f"CREATE DATABASE {DB} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        migrate(servers.primary.url(DB))
+        servers.sync()
+        yield servers
+
+
+@pytest.fixture
+def replica_settings(
+    commerce_settings: CommerceSettings, pair: ReplicaPair, clean_redis: None
+) -> CommerceSettings:
+    return commerce_settings.model_copy(update={
+        "database_url": pair.primary.url(DB),
+        "database_replica_urls": [pair.replica.url(DB)],
+        "database_replica_max_lag_s": 2.0,
+        "database_replica_check_interval_s": 0.2,
+        "database_replica_connect_timeout_s": 1.0,
+        # Long enough that the seller's reads in one test stay on the primary however slow
+        # the machine is; the settings' rule (longer than the lag bound) still holds.
+        "database_replica_fresh_writes_s": 120.0,
+    })
+
+
+@contextlib.asynccontextmanager
+async def _api(settings: CommerceSettings) -> AsyncIterator[tuple[AppContext, httpx.AsyncClient]]:
+    async with built_ctx(settings) as ctx, app_client(settings, ctx) as api:
+        yield ctx, api
+
+
+@pytest.fixture
+async def stack(
+    replica_settings: CommerceSettings,
+) -> AsyncIterator[tuple[AppContext, httpx.AsyncClient]]:
+    async with _api(replica_settings) as both:
+        yield both
+
+
+async def _register(api: httpx.AsyncClient, role: str) -> dict[str, str]:
+    n = time.monotonic_ns()
+    reply = await api.post("/api/v1/auth/register", json={
+        "email": f"{role}{n}@example.test", "password": "Live-sale-2026!",
+        "display_name": f"{role} {n % 1000}", "role": role})
+    assert reply.status_code == 201, reply.text
+    return {"Authorization": f"Bearer {reply.json()['access_token']}"}
+
+
+async def _product(api: httpx.AsyncClient, seller: dict[str, str], name: str) -> int:
+    reply = await api.post("/api/v1/products", headers=seller, json={
+        "name": name, "price": "120.00", "currency": "TWD", "stock": 5})
+    assert reply.status_code == 201, reply.text
+    return int(reply.json()["id"])
+
+
+def _set_delay(pair: ReplicaPair, seconds: int) -> None:
+    """Make the replica trail the primary by `seconds` (MariaDB's delayed replication)."""
+    pair.replica.execute(f"STOP SLAVE; CHANGE MASTER TO MASTER_DELAY={seconds}; START SLAVE")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = pair.status() or {}
+        if status.get("Slave_IO_Running") == status.get("Slave_SQL_Running") == "Yes":
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"replication did not restart: {pair.status()}")
+
+
+@pytest.fixture
+def delayed(pair: ReplicaPair) -> Iterator[ReplicaPair]:
+    """The replica an hour behind the primary for one test, then caught up again."""
+    _set_delay(pair, 3600)
+    try:
+        yield pair
+    finally:
+        _set_delay(pair, 0)
+        pair.sync()
+
+
+async def test_catalog_and_stream_reads_are_served_by_the_replica(
+    stack: tuple[AppContext, httpx.AsyncClient], pair: ReplicaPair
+) -> None:
+    ctx, api = stack
+    seller = await _register(api, "seller")
+    product_id = await _product(api, seller, "藍牙耳機 primary")
+    stream = await api.post("/api/v1/streams", headers=seller,
+                            json={"title": "primary title", "product_ids": [product_id]})
+    assert stream.status_code == 201, stream.text
+    stream_id = stream.json()["id"]
+    pair.sync()
+    # Only the replica says so (the replica writes no binary log: nothing goes back).
+    pair.replica.query(
+        f"UPDATE products SET name = '藍牙耳機 replica' WHERE id = {product_id}", DB)
+    pair.replica.query(f"UPDATE streams SET title = 'replica title' WHERE id = {stream_id}", DB)
+
+    assert (await api.get(f"/api/v1/products/{product_id}")).json()["name"] == "藍牙耳機 replica"
+    listed = await api.get("/api/v1/products", params={"seller_id": _seller_id(ctx, seller)})
+    assert [p["name"] for p in listed.json()["items"]] == ["藍牙耳機 replica"]
+    assert (await api.get(f"/api/v1/streams/{stream_id}")).json()["title"] == "replica title"
+    streams = (await api.get("/api/v1/streams", params={"status": "scheduled"})).json()["items"]
+    assert {s["id"]: s["title"] for s in streams}[stream_id] == "replica title"
+
+    # The seller just wrote both: their own reads come from the primary.
+    mine = await api.get(f"/api/v1/products/{product_id}", headers=seller)
+    assert mine.json()["name"] == "藍牙耳機 primary"
+    mine = await api.get(f"/api/v1/streams/{stream_id}", headers=seller)
+    assert mine.json()["title"] == "primary title"
+    # Someone else signed in has written nothing: the replica serves them.
+    other = await _register(api, "buyer")
+    theirs = await api.get(f"/api/v1/products/{product_id}", headers=other)
+    assert theirs.json()["name"] == "藍牙耳機 replica"
+
+
+def _seller_id(ctx: AppContext, headers: dict[str, str]) -> int:
+    return ctx.tokens.verify_access(headers["Authorization"].split()[1]).user_id
+
+
+async def test_a_checkout_then_its_order_reads_the_primary_while_the_replica_trails(
+    replica_settings: CommerceSettings, delayed: ReplicaPair
+) -> None:
+    # The replica is an hour behind and allowed to be: it serves every lag-tolerant read.
+    settings = replica_settings.model_copy(update={
+        "database_replica_max_lag_s": 7200.0, "database_replica_fresh_writes_s": 7300.0})
+    async with _api(settings) as (_, api):
+        seller = await _register(api, "seller")
+        buyer = await _register(api, "buyer")
+        product_id = await _product(api, seller, "Hot deal")
+        assert (await api.get(f"/api/v1/products/{product_id}")).status_code == 404  # replica
+        assert (await api.get(f"/api/v1/products/{product_id}", headers=seller)).status_code == 200
+
+        placed = await api.post("/api/v1/orders", headers={**buyer, "Idempotency-Key": "k1"},
+                                json=order_body((product_id, 2)))
+        assert placed.status_code == 201, placed.text
+        order = await api.get(f"/api/v1/orders/{placed.json()['id']}", headers=buyer)
+        assert order.status_code == 200, order.text
+        assert order.json()["status"] == "pending_payment"
+        assert [(i["product_id"], i["quantity"]) for i in order.json()["items"]] == [
+            (product_id, 2)]
+        listed = await api.get("/api/v1/orders", headers=buyer)
+        assert [o["id"] for o in listed.json()["items"]] == [placed.json()["id"]]
+
+
+async def test_a_replica_past_the_lag_bound_or_stopped_is_skipped(
+    stack: tuple[AppContext, httpx.AsyncClient], delayed: ReplicaPair
+) -> None:
+    ctx, api = stack
+    seller = await _register(api, "seller")
+    product_id = await _product(api, seller, "Only on the primary so far")
+    # The replica holds the product's events back; its lag grows past the 2 s bound.
+    deadline = time.monotonic() + 30
+    while (_lag(delayed) or 0) <= 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (_lag(delayed) or 0) > 2, delayed.status()
+    reply = await api.get(f"/api/v1/products/{product_id}")
+    assert reply.status_code == 200 and reply.json()["name"] == "Only on the primary so far"
+    verdict = ctx.reads.replicas[0].verdict
+    assert verdict is not None and not verdict.healthy and verdict.reason.startswith("lagging")
+
+    delayed.replica.execute("STOP SLAVE")
+    await _until_verdict(ctx, "replication stopped")
+    reply = await api.get(f"/api/v1/products/{product_id}")
+    assert reply.status_code == 200 and reply.json()["name"] == "Only on the primary so far"
+
+
+def _lag(pair: ReplicaPair) -> int | None:
+    status = pair.status()
+    return None if status is None else status["Seconds_Behind_Master"]
+
+
+async def _until_verdict(ctx: AppContext, reason: str) -> None:
+    """Read until the replica's verdict is `reason` (the check runs at most every 0.2 s)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        async with ctx.reads.session():
+            pass
+        await asyncio.sleep(0.05)
+        verdict = ctx.reads.replicas[0].verdict
+        if verdict is not None and verdict.reason == reason:
+            return
+    raise AssertionError(f"verdict never became {reason!r}: {ctx.reads.replicas[0].verdict}")
+
+
+async def test_killing_the_replica_changes_nothing_visible(
+    replica_settings: CommerceSettings, pair: ReplicaPair
+) -> None:
+    # Verdicts last a minute here: a replica that dies between checks must be skipped on the
+    # failed connection itself, not by the next health check.
+    settings = replica_settings.model_copy(update={
+        "database_replica_check_interval_s": 60.0, "database_replica_fresh_writes_s": 65.0})
+    async with _api(settings) as (ctx, api):
+        seller = await _register(api, "seller")
+        product_ids = [await _product(api, seller, f"Kept {n}") for n in range(3)]
+        pair.sync()
+        served = _replica_reads()
+        before = await _reads(api, product_ids)
+        assert _replica_reads() - served == len(product_ids) + 1  # all from the replica
+        pair.replica.kill()
+        try:
+            after = [await _reads(api, product_ids) for _ in range(3)]
+            assert after == [before] * 3
+            verdict = ctx.reads.replicas[0].verdict
+            assert verdict is not None and verdict.reason.startswith("unreachable")
+        finally:
+            pair.replica.start()
+            pair.sync()
+
+
+def _replica_reads() -> float:
+    return float(metrics.DB_READS.labels("replica")._value.get())
+
+
+async def _reads(api: httpx.AsyncClient, product_ids: list[int]) -> list[tuple[int, Any]]:
+    answers = []
+    for product_id in product_ids:
+        reply = await api.get(f"/api/v1/products/{product_id}")
+        answers.append((reply.status_code, reply.json()))
+    listed = await api.get("/api/v1/products", params={"q": "Kept"})
+    answers.append((listed.status_code, sorted(p["id"] for p in listed.json()["items"])))
+    return answers
+
+
+def test_judge_reads_show_slave_status() -> None:
+    running = {"Slave_IO_Running": "Yes", "Slave_SQL_Running": "Yes"}
+    assert judge({**running, "Seconds_Behind_Master": 1}, max_lag_s=2, now=0).healthy
+    assert judge({**running, "Seconds_Behind_Master": 3}, max_lag_s=2, now=0).reason == (
+        "lagging 3 s")
+    assert judge({**running, "Seconds_Behind_Master": None}, max_lag_s=2, now=0).reason == (
+        "replication stopped")
+    io_down = {**running, "Slave_IO_Running": "Connecting", "Seconds_Behind_Master": 0}
+    assert not judge(io_down, max_lag_s=2, now=0).healthy
+    assert judge(None, max_lag_s=2, now=0).reason == "not a replica"
+
+
+def test_replica_settings_parse_and_refuse_a_short_fresh_window() -> None:
+    settings = CommerceSettings(
+        database_replica_urls="mysql+aiomysql://r@10.0.0.2/lc, mysql+aiomysql://r@10.0.0.3/lc",
+        _env_file=None)  # type: ignore[call-arg]
+    assert settings.database_replica_urls == [
+        "mysql+aiomysql://r@10.0.0.2/lc", "mysql+aiomysql://r@10.0.0.3/lc"]
+    assert CommerceSettings(_env_file=None).database_replica_urls == []  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="FRESH_WRITES"):
+        CommerceSettings(database_replica_urls="mysql+aiomysql://r@h/lc",  # type: ignore[arg-type]
+                         database_replica_max_lag_s=10, _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="mysql"):
+        CommerceSettings(database_replica_urls="sqlite+aiosqlite:///x.db",  # type: ignore[arg-type]
+                         _env_file=None)  # type: ignore[call-arg]
