@@ -1,8 +1,10 @@
 """Joining and leaving stream rooms, and `resume`: the room state a (re)joining client needs.
 
-The join ack is read from Redis in one pipeline after the socket entered the room, so it is the
-same on every node: pinned product, the last chat messages, the room `seq` and viewer count.
-Concurrent joiners of one room share that pipeline and the fresh stream read (`SharedReads`):
+The join ack is read from Redis in one script call after the socket entered the room, so it is
+the same on every node: pinned product, the last chat messages, the room `seq` and viewer count
+(one room's keys, one Redis Cluster slot; a script rather than a pipeline because the epoch is a
+script's work and redis-py's cluster pipeline cannot run scripts).
+Concurrent joiners of one room share that read and the fresh stream read (`SharedReads`):
 a join storm costs a room one read per Redis round trip, not one per joiner.
 Events with `seq` up to the ack's `seq` are already reflected in it (a client drops those if
 they also arrive as events); anything later arrives as events.
@@ -19,13 +21,20 @@ import socketio
 from realtime import rooms
 from realtime.moderation import Moderation
 from realtime.presence import Presence
-from realtime.sequence import RoomEvents
+from realtime.sequence import STAMP_LUA, RoomEvents
 from realtime.sharedreads import SharedReads
 from realtime.streams import StreamCache
 from shared.errors import Forbidden, NotFound
 from shared.livedata import StreamMeta
 from shared.settings import GatewaySettings
 from shared.tokens import Principal
+
+# KEYS: pin, chat history, epoch, seq, viewers (one room). ARGV: epoch ttl ms.
+_STATE = STAMP_LUA + """
+return {redis.call('GET', KEYS[1]) or '', redis.call('LRANGE', KEYS[2], 0, -1),
+        room_epoch(KEYS[3], ARGV[1]), redis.call('GET', KEYS[4]) or '0',
+        redis.call('HLEN', KEYS[5])}
+"""
 
 
 class Member(Protocol):
@@ -54,6 +63,7 @@ class Membership:
         self.room_events = room_events
         self.presence = presence
         self.moderation = moderation
+        self._state_script = redis.register_script(_STATE)
         self._room_state: SharedReads[int, dict[str, Any]] = SharedReads(self._read_state)
         self._fresh_meta: SharedReads[int, StreamMeta | None] = SharedReads(self._read_meta)
 
@@ -84,13 +94,12 @@ class Membership:
         return {**await self._room_state.get(stream_id), "status": meta.status}
 
     async def _read_state(self, stream_id: int) -> dict[str, Any]:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(rooms.pin(stream_id))
-        pipe.lrange(rooms.chat_history(stream_id), 0, -1)
-        await self.room_events.epoch(stream_id, client=pipe)
-        pipe.get(rooms.key(stream_id, "seq"))
-        pipe.hlen(rooms.viewers(stream_id))
-        pin, history, epoch, seq, viewers = await pipe.execute()
+        pin, history, epoch, seq, viewers = await self._state_script(
+            keys=[rooms.pin(stream_id), rooms.chat_history(stream_id),
+                  rooms.key(stream_id, "epoch"), rooms.key(stream_id, "seq"),
+                  rooms.viewers(stream_id)],
+            args=[self.room_events.epoch_ttl_ms],
+        )
         return {
             "viewers": int(viewers),
             "pinned": orjson.loads(pin) if pin else None,

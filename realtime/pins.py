@@ -1,9 +1,16 @@
 """Pinned products: host-only pin/unpin, the pin snapshot for late joiners, stock updates.
 
-The pin lives in Redis (`room:{id}:pin`, the product snapshot as the room shows it), so every node
-answers `join` with the same `pinned`. An index `pins:product:{id}` -> stream ids lets the relay
-send a product's `stock` / `sold_out` to every room where it is pinned, whichever stream (if any)
-the commerce event came from, and keep each stored snapshot's `stock` current.
+The pin lives in Redis (`room:{stream:<id>}:pin`, the product snapshot as the room shows it), so
+every node answers `join` with the same `pinned`. An index `rooms.product_pins` -> stream ids
+lets the relay send a product's `stock` / `sold_out` to every room where it is pinned, whichever
+stream (if any) the commerce event came from, and keep each stored snapshot's `stock` current.
+
+The pin is in its room's Redis Cluster slot, the index in its product's stock key's slot, so no
+script touches both. The order of the steps keeps them consistent instead: a pin enters
+the index before it is written and reads the stock after, so a concurrent stock change either
+finds the written pin through the index or is read by the pin's second look. Index entries of a
+pin replaced or removed are dropped by the pin or unpin that did it (and by the index's TTL if
+that step was lost); a stock change only skips rooms whose pin is another product now.
 """
 
 from __future__ import annotations
@@ -19,63 +26,57 @@ from realtime.sequence import RoomEvents
 from realtime.streams import StreamCache
 from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.livedata import SNAPSHOT_TTL_S, ProductSnapshot, StreamMeta, get_product, stock_key
+from shared.redis import run_each
 from shared.tokens import Principal
 
 PIN_TTL_S = 7 * 24 * 3600
 PRODUCT_FIELDS = ("id", "name", "price", "currency", "stock", "image_url")
 
-# KEYS: pin, new product's index, product's stock. ARGV: snapshot json, product id, stream id,
-# ttl s, index tpl. Replaces the pin and moves the room between product indexes atomically; the
-# stock is read here too, so a stock event relayed since the snapshot was read is not lost.
+# KEYS: pin. ARGV: snapshot json, ttl s, stock ('' unknown). Replaces the pin; returns the
+# product id it replaced ('' none).
 _PIN = """
 local old = redis.call('GET', KEYS[1])
-if old then
-  local old_id = tostring(cjson.decode(old)['id'])
-  redis.call('SREM', (string.gsub(ARGV[5], '{room}', old_id)), ARGV[3])
-end
 local snap = ARGV[1]
-local stock = redis.call('GET', KEYS[3])
-if stock then
+if ARGV[3] ~= '' then
   local t = cjson.decode(snap)
-  t['stock'] = tonumber(stock)
+  t['stock'] = tonumber(ARGV[3])
   snap = cjson.encode(t)
 end
-redis.call('SET', KEYS[1], snap, 'EX', ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[3])
-return 1
+redis.call('SET', KEYS[1], snap, 'EX', ARGV[2])
+return old and tostring(cjson.decode(old)['id']) or ''
 """
 
-# KEYS: pin. ARGV: stream id, index tpl. Returns 1 when something was pinned.
+# KEYS: pin. Returns the product id it removed ('' none).
 _UNPIN = """
 local old = redis.call('GET', KEYS[1])
-if not old then return 0 end
+if not old then return '' end
 redis.call('DEL', KEYS[1])
-redis.call('SREM', (string.gsub(ARGV[2], '{room}', tostring(cjson.decode(old)['id']))), ARGV[1])
+return tostring(cjson.decode(old)['id'])
+"""
+
+# KEYS: pin. ARGV: product id, stock. Sets the stored snapshot's stock, keeping its TTL, if the
+# room still pins that product; returns 1 then, else 0.
+_RESTOCK = """
+local raw = redis.call('GET', KEYS[1])
+local snap = raw and cjson.decode(raw)
+if not snap or tostring(snap['id']) ~= ARGV[1] then return 0 end
+snap['stock'] = tonumber(ARGV[2])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl > 0 then redis.call('SET', KEYS[1], cjson.encode(snap), 'EX', ttl)
+else redis.call('SET', KEYS[1], cjson.encode(snap)) end
 return 1
 """
 
-# KEYS: product index, product's stock. ARGV: product id, stock, pin tpl, stock ttl s. Records
-# the stock (`livedata.stock_key`) and updates each room's snapshot; returns the stream ids where
-# the product is still pinned (stale index entries are dropped).
+# KEYS: product's stock, product's index. ARGV: stock, stock ttl s. Records the stock
+# (`livedata.stock_key`) and returns the stream ids in the index.
 _STOCK = """
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
-local out = {}
-for _, s in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local pin_key = string.gsub(ARGV[3], '{room}', s)
-  local raw = redis.call('GET', pin_key)
-  local snap = raw and cjson.decode(raw)
-  if snap and tostring(snap['id']) == ARGV[1] then
-    local ttl = redis.call('TTL', pin_key)
-    snap['stock'] = tonumber(ARGV[2])
-    if ttl > 0 then redis.call('SET', pin_key, cjson.encode(snap), 'EX', ttl)
-    else redis.call('SET', pin_key, cjson.encode(snap)) end
-    table.insert(out, s)
-  else
-    redis.call('SREM', KEYS[1], s)
-  end
-end
-return out
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return redis.call('SMEMBERS', KEYS[2])
 """
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
 def room_product(snapshot: ProductSnapshot) -> dict[str, Any]:
@@ -93,6 +94,7 @@ class Pins:
         self._pin = redis.register_script(_PIN)
         self._unpin = redis.register_script(_UNPIN)
         self._stock = redis.register_script(_STOCK)
+        self._restock = redis.register_script(_RESTOCK)
 
     async def _host_stream(self, principal: Principal | None, stream_id: int) -> StreamMeta:
         if principal is None:
@@ -126,25 +128,38 @@ class Pins:
         if flash_seconds is not None:
             ends = datetime.now(UTC) + timedelta(seconds=flash_seconds)
             product["flash_ends_at"] = ends.isoformat(timespec="milliseconds")
-        await self._pin(
-            keys=[rooms.pin(stream_id), rooms.product_pins(product_id), stock_key(product_id)],
-            args=[orjson.dumps(product), product_id, stream_id, PIN_TTL_S,
-                  rooms.product_pins(rooms.ROOM)],
-        )
+        index = rooms.product_pins(product_id)
+        async with self.redis.pipeline(transaction=False) as pipe:  # one slot: the product's
+            pipe.sadd(index, stream_id)
+            pipe.expire(index, PIN_TTL_S)
+            pipe.get(stock_key(product_id))
+            _, _, stock = await pipe.execute()
+        replaced = _text(await self._pin(
+            keys=[rooms.pin(stream_id)], args=[orjson.dumps(product), PIN_TTL_S, _text(stock)]
+        ))
+        if replaced and replaced != str(product_id):
+            await self.redis.srem(rooms.product_pins(int(replaced)), stream_id)
+        # A stock change between the read above and the pin's write did not find the pin yet.
+        again = await self.redis.get(stock_key(product_id))
+        if again is not None and _text(again) != _text(stock):
+            await self._restock(keys=[rooms.pin(stream_id)], args=[product_id, _text(again)])
         await self.room_events.emit(stream_id, "product_pinned", {"product": product})
 
     async def unpin(self, *, principal: Principal | None, stream_id: int) -> None:
         await self._host_stream(principal, stream_id)
-        if await self._unpin(
-            keys=[rooms.pin(stream_id)], args=[stream_id, rooms.product_pins(rooms.ROOM)]
-        ):
+        removed = _text(await self._unpin(keys=[rooms.pin(stream_id)]))
+        if removed:
+            await self.redis.srem(rooms.product_pins(int(removed)), stream_id)
             await self.room_events.emit(stream_id, "product_unpinned", {})
 
     async def stock_changed(self, product_id: int, stock: int) -> list[int]:
         """Record a product's new stock and update its stored pins; returns the streams where
         it is pinned. Called by the relay, one event at a time in the outbox's order."""
-        out = await self._stock(
-            keys=[rooms.product_pins(product_id), stock_key(product_id)],
-            args=[product_id, stock, rooms.template("pin"), SNAPSHOT_TTL_S],
-        )
-        return sorted(int(s) for s in out)
+        indexed = [int(s) for s in await self._stock(
+            keys=[stock_key(product_id), rooms.product_pins(product_id)],
+            args=[stock, SNAPSHOT_TTL_S],
+        )]
+        pinned = await run_each(self.redis, self._restock, [
+            ([rooms.pin(s)], [product_id, stock]) for s in indexed
+        ])
+        return sorted(s for s, hit in zip(indexed, pinned, strict=True) if int(hit))

@@ -8,15 +8,20 @@ member) and `g:{sid}` for guest sockets. Redis holds, per room,
 - `viewers`: member -> number of nodes holding it. `HLEN` is the exact count.
 
 Every node heartbeats into `gateway:nodes` (scored by Redis' clock, so node clocks don't matter)
-every `presence_ttl_s / 3`. Any node sweeps nodes silent for `presence_ttl_s`: their members are
-decremented out of `viewers` and their `vnode` hashes deleted, atomically in one script, so a
-SIGKILLed node's viewers are gone within the TTL plus one sweep interval. A node that was only
-slow and finds itself swept (its heartbeat re-adds it) registers its members again.
+every `presence_ttl_s / 3`, and lists the rooms it ever held members in under
+`gateway:node:<id>:rooms` (added before the room's first member is counted; never shrunk while
+the node lives, so no removal can race a concurrent join). Any node sweeps nodes silent for
+`presence_ttl_s`: per room of the dead node, one script decrements its members out of `viewers`
+and deletes its `vnode` hash (atomic per room; a room's keys share one Redis Cluster slot); then
+the node's room set and its entry go. A sweep cut short is finished by the next one (a room
+already swept has no `vnode` hash left), so a SIGKILLed node's viewers are gone within the TTL
+plus one sweep interval. A node that was only slow and finds itself swept (its heartbeat re-adds
+it) registers its members again.
 
 `viewers {stream_id, count}` is sent at most once per `viewers_broadcast_interval_s` per room and
 only when the count changed: every node ticks the rooms it has sockets in, and per room only the
 node that takes a short `SET NX PX` lock compares the count with the last one sent and emits.
-One Lua call per node per tick covers all its rooms.
+One script call per room, all of a node's rooms in one pipeline (`shared.redis.run_each`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import structlog
 from realtime import rooms
 from realtime.metrics import ROOMS
 from realtime.sequence import RoomEvents
+from shared.redis import run_each
 from shared.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
@@ -40,72 +46,52 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: node hash, room viewers, node rooms set, uniques, peak, signed-in uniques.
-# ARGV: member, stream id.
+# KEYS: node hash, room viewers, uniques, peak, signed-in uniques (one room's slot).
+# ARGV: member.
 _ADD = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], 1) == 1 then
   redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 end
-redis.call('SADD', KEYS[3], ARGV[2])
-redis.call('PFADD', KEYS[4], ARGV[1])
-if string.sub(ARGV[1], 1, 2) == 'u:' then redis.call('PFADD', KEYS[6], ARGV[1]) end
+redis.call('PFADD', KEYS[3], ARGV[1])
+if string.sub(ARGV[1], 1, 2) == 'u:' then redis.call('PFADD', KEYS[5], ARGV[1]) end
 local n = redis.call('HLEN', KEYS[2])
-if n > tonumber(redis.call('GET', KEYS[5]) or '0') then redis.call('SET', KEYS[5], n) end
+if n > tonumber(redis.call('GET', KEYS[4]) or '0') then redis.call('SET', KEYS[4], n) end
 return n
 """
 
-# KEYS: node hash, room viewers, node rooms set. ARGV: member, stream id.
+# KEYS: node hash, room viewers. ARGV: member.
 _REMOVE = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
   if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
 return redis.call('HLEN', KEYS[2])
 """
 
 # KEYS: nodes zset. ARGV: node id. Returns 1 when the node was (re)added.
 _HEARTBEAT = _NOW_MS + "return redis.call('ZADD', KEYS[1], now, ARGV[1])"
 
-# KEYS: nodes zset. ARGV: ttl ms (0: sweep ARGV[5] now), node-rooms tpl, vnode tpl, viewers tpl,
-# node id. Templates hold {node}/{room}. Returns the swept node ids.
-_SWEEP = _NOW_MS + """
-local dead
-if tonumber(ARGV[1]) == 0 then dead = {ARGV[5]}
-else dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1])) end
-for _, node in ipairs(dead) do
-  local rooms_key = string.gsub(ARGV[2], '{node}', node)
-  for _, room in ipairs(redis.call('SMEMBERS', rooms_key)) do
-    local nh = string.gsub(string.gsub(ARGV[3], '{room}', room), '{node}', node)
-    local vh = string.gsub(ARGV[4], '{room}', room)
-    for _, m in ipairs(redis.call('HKEYS', nh)) do
-      if redis.call('HINCRBY', vh, m, -1) <= 0 then redis.call('HDEL', vh, m) end
-    end
-    redis.call('DEL', nh)
-  end
-  redis.call('DEL', rooms_key)
-  redis.call('ZREM', KEYS[1], node)
+# KEYS: nodes zset. ARGV: ttl ms. The nodes silent for longer.
+_SILENT = _NOW_MS + "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))"
+
+# KEYS: a dead node's hash of one room, the room's viewers. Takes its members out, once.
+_SWEEP_ROOM = """
+for _, m in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if redis.call('HINCRBY', KEYS[2], m, -1) <= 0 then redis.call('HDEL', KEYS[2], m) end
 end
-return dead
+return redis.call('DEL', KEYS[1])
 """
 
-# ARGV: lock px, viewers tpl, lock tpl, last tpl, seq tpl, stream ids...
-# Returns flat [stream_id, count, seq, ...] for rooms this node must announce.
+# KEYS: viewers, lock, last sent count, seq (one room). ARGV: lock px, stream id.
+# Returns {stream_id, count, seq} when this node must announce the room, else {}.
 _TICK = """
-local out = {}
-for i = 6, #ARGV do
-  local s = ARGV[i]
-  local function k(tpl) return (string.gsub(tpl, '{room}', s)) end
-  if redis.call('SET', k(ARGV[3]), '1', 'NX', 'PX', ARGV[1]) then
-    local n = redis.call('HLEN', k(ARGV[2]))
-    if redis.call('GET', k(ARGV[4])) ~= tostring(n) then
-      redis.call('SET', k(ARGV[4]), n, 'EX', 86400)
-      table.insert(out, s)
-      table.insert(out, n)
-      table.insert(out, tonumber(redis.call('GET', k(ARGV[5])) or '0'))
-    end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
+  local n = redis.call('HLEN', KEYS[1])
+  if redis.call('GET', KEYS[3]) ~= tostring(n) then
+    redis.call('SET', KEYS[3], n, 'EX', 86400)
+    return {ARGV[2], n, tonumber(redis.call('GET', KEYS[4]) or '0')}
   end
 end
-return out
+return {}
 """
 
 
@@ -128,7 +114,8 @@ class Presence:
         self._add = r.register_script(_ADD)
         self._remove = r.register_script(_REMOVE)
         self._heartbeat = r.register_script(_HEARTBEAT)
-        self._sweep = r.register_script(_SWEEP)
+        self._silent = r.register_script(_SILENT)
+        self._sweep_room = r.register_script(_SWEEP_ROOM)
         self._tick = r.register_script(_TICK)
 
     @staticmethod
@@ -142,7 +129,13 @@ class Presence:
         ROOMS.set(len(self.local))
         if counts[member] > 1:
             return None
-        return int(await self._add(keys=self._add_keys(stream_id), args=[member, stream_id]))
+        return await self._register(stream_id, member)
+
+    async def _register(self, stream_id: int, member: str) -> int:
+        # The room into the node's set first: a sweeper of this node must find every room
+        # whose hash holds its members (the set is in another slot than the room).
+        await self.redis.sadd(rooms.node_rooms(self.node), stream_id)
+        return int(await self._add(keys=self._add_keys(stream_id), args=[member]))
 
     async def remove(self, stream_id: int, member: str) -> None:
         counts = self.local.get(stream_id)
@@ -156,12 +149,8 @@ class Presence:
             del self.local[stream_id]
         ROOMS.set(len(self.local))
         await self._remove(
-            keys=[
-                rooms.node_viewers(stream_id, self.node),
-                rooms.viewers(stream_id),
-                rooms.node_rooms(self.node),
-            ],
-            args=[member, stream_id],
+            keys=[rooms.node_viewers(stream_id, self.node), rooms.viewers(stream_id)],
+            args=[member],
         )
 
     async def count(self, stream_id: int) -> int:
@@ -171,7 +160,6 @@ class Presence:
         return [
             rooms.node_viewers(stream_id, self.node),
             rooms.viewers(stream_id),
-            rooms.node_rooms(self.node),
             rooms.uniques(stream_id),
             rooms.peak_viewers(stream_id),
             rooms.signed_in_uniques(stream_id),
@@ -183,44 +171,51 @@ class Presence:
             log.warning("presence_reregistering", rooms=len(self.local))
             for stream_id, counts in list(self.local.items()):
                 for member in list(counts):
-                    await self._add(keys=self._add_keys(stream_id), args=[member, stream_id])
+                    await self._register(stream_id, member)
 
     async def sweep(self, *, own: bool = False) -> list[str]:
         """Remove dead nodes' members (or, with `own`, this node's: a clean shutdown)."""
-        ttl_ms = 0 if own else int(self.settings.presence_ttl_s * 1000)
-        dead = await self._sweep(
-            keys=[rooms.presence_nodes()],
-            args=[
-                ttl_ms,
-                rooms.node_rooms(rooms.NODE),
-                rooms.node_viewers(rooms.ROOM, rooms.NODE),
-                rooms.template("viewers"),
-                self.node,
-            ],
-        )
-        swept = [d.decode() if isinstance(d, bytes) else str(d) for d in dead]
-        if swept and not own:
-            log.info("presence_swept_nodes", nodes=swept)
-        return swept
+        if own:
+            dead = [self.node]
+        else:
+            ttl_ms = int(self.settings.presence_ttl_s * 1000)
+            silent = await self._silent(keys=[rooms.presence_nodes()], args=[ttl_ms])
+            dead = [d.decode() if isinstance(d, bytes) else str(d) for d in silent]
+        for node in dead:
+            await self._sweep_node(node)
+        if dead and not own:
+            log.info("presence_swept_nodes", nodes=dead)
+        return dead
+
+    async def _sweep_node(self, node: str) -> None:
+        """Take a node's members out of every room it held, then forget the node. Each step is
+        idempotent, so a sweep cut short (or two sweepers at once) leaves nothing wrong."""
+        rooms_key = rooms.node_rooms(node)
+        held = [int(r) for r in await self.redis.smembers(rooms_key)]
+        await run_each(self.redis, self._sweep_room, [
+            ([rooms.node_viewers(stream_id, node), rooms.viewers(stream_id)], [])
+            for stream_id in held
+        ])
+        await self.redis.delete(rooms_key)
+        await self.redis.zrem(rooms.presence_nodes(), node)
 
     async def tick(self) -> None:
         """Announce changed counts of the rooms this node has sockets in (≤ 1/interval)."""
         if not self.local:
             return
         interval_ms = int(self.settings.viewers_broadcast_interval_s * 1000)
-        out = await self._tick(
-            args=[
-                interval_ms,
-                rooms.template("viewers"),
-                rooms.template("vlock"),
-                rooms.template("vlast"),
-                rooms.template("seq"),
-                *self.local.keys(),
-            ]
-        )
-        for i in range(0, len(out), 3):
-            stream_id, count, seq = int(out[i]), int(out[i + 1]), int(out[i + 2])
-            await self.room_events.broadcast(stream_id, "viewers", {"count": count}, seq=seq)
+        replies = await run_each(self.redis, self._tick, [
+            (
+                [rooms.viewers(stream_id), rooms.key(stream_id, "vlock"),
+                 rooms.key(stream_id, "vlast"), rooms.key(stream_id, "seq")],
+                [interval_ms, stream_id],
+            )
+            for stream_id in list(self.local)
+        ])
+        for out in replies:
+            if out:
+                stream_id, count, seq = int(out[0]), int(out[1]), int(out[2])
+                await self.room_events.broadcast(stream_id, "viewers", {"count": count}, seq=seq)
 
     async def run(self) -> None:
         """Heartbeat, sweep and tick until cancelled (a failed round is logged, not fatal)."""

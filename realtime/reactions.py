@@ -2,10 +2,10 @@
 
 A `react` costs nothing but a local counter increment (and an in-memory per-socket rate limit:
 the socket lives on this node, so its limit needs no shared state). Every
-`reaction_window_ms` each node pushes its counts of every room in one Lua call:
-`HINCRBY` into the room's pending hash, then `SET room:{id}:rlock NX PX window`. The node that
-takes the lock is that window's emitter: it waits until the lock has expired, drains the hash
-(`HGETALL` + `DEL`, atomically) and emits `reactions {stream_id, counts, window_ms}`.
+`reaction_window_ms` each node pushes its counts of every room (one script call per room, all in
+one pipeline): `HINCRBY` into the room's pending hash, then `SET <room>:rlock NX PX window`. The
+node that takes the lock is that window's emitter: it waits until the lock has expired, drains
+the hash (`HGETALL` + `DEL`, atomically) and emits `reactions {stream_id, counts, window_ms}`.
 
 Why exactly one event per room per window and nothing lost: a new emitter can only be elected
 after the previous lock expired, and every drain happens after its own lock expired, so two
@@ -31,28 +31,21 @@ from realtime.metrics import REACTIONS
 from realtime.sequence import RoomEvents
 from realtime.streams import StreamCache
 from shared.errors import Forbidden, NotFound, RateLimited
+from shared.redis import run_each
 from shared.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
 
-# ARGV: lock px, pending tpl, lock tpl, json [[stream_id, {kind: n}], ...], total tpl (analytics).
-# Returns the stream ids whose window this node now owns.
+# KEYS: pending hash, lock, total (analytics), one room's. ARGV: lock px, json {kind: n}.
+# Returns 1 when this node now owns the room's window.
 _PUSH = """
-local owned = {}
-for _, item in ipairs(cjson.decode(ARGV[4])) do
-  local s = item[1]
-  local pending = string.gsub(ARGV[2], '{room}', s)
-  local total = string.gsub(ARGV[5], '{room}', s)
-  for kind, n in pairs(item[2]) do
-    redis.call('HINCRBY', pending, kind, n)
-    redis.call('INCRBY', total, n)
-  end
-  redis.call('PEXPIRE', pending, 60000)
-  if redis.call('SET', (string.gsub(ARGV[3], '{room}', s)), '1', 'NX', 'PX', ARGV[1]) then
-    table.insert(owned, s)
-  end
+for kind, n in pairs(cjson.decode(ARGV[2])) do
+  redis.call('HINCRBY', KEYS[1], kind, n)
+  redis.call('INCRBY', KEYS[3], n)
 end
-return owned
+redis.call('PEXPIRE', KEYS[1], 60000)
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
 """
 
 # KEYS: pending hash, seq. Returns {seq, kind, n, kind, n, ...}.
@@ -78,6 +71,7 @@ class Reactions:
         self.window_ms = settings.reaction_window_ms
         self.limit = parse_limit(settings.react_rate_limit)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.redis = redis
         self.local: defaultdict[int, Counter[str]] = defaultdict(Counter)
         self._push = redis.register_script(_PUSH)
         self._drain = redis.register_script(_DRAIN)
@@ -101,17 +95,17 @@ class Reactions:
         if not self.local:
             return
         batch, self.local = self.local, defaultdict(Counter)
-        owned = await self._push(
-            args=[
-                self.window_ms,
-                rooms.template("reactions"),
-                rooms.template("rlock"),
+        # One script call per room (a room's keys share one slot), all in one pipeline.
+        rooms_pushed = list(batch)
+        replies = await run_each(self.redis, self._push, [
+            (
+                [rooms.key(s, "reactions"), rooms.key(s, "rlock"), rooms.reaction_count(s)],
                 # strings: Lua number formatting differs between Lua versions (fakeredis)
-                orjson.dumps([[str(s), {k: str(n) for k, n in c.items()}]
-                              for s, c in batch.items()]),
-                rooms.reaction_count(rooms.ROOM),
-            ]
-        )
+                [self.window_ms, orjson.dumps({k: str(n) for k, n in batch[s].items()})],
+            )
+            for s in rooms_pushed
+        ])
+        owned = [s for s, won in zip(rooms_pushed, replies, strict=True) if int(won)]
         for s in owned:
             task = asyncio.create_task(self._emit_after_lock(int(s)))
             self._emits.add(task)

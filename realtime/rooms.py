@@ -1,14 +1,18 @@
 """Room and Redis key names: built here and nowhere else.
 
-Lua scripts that must derive per-room keys from data they read (the presence sweeper, the
-reaction flush) get templates from `template()` with `{room}` / `{node}` placeholders, so the
-names still come from this module. Those scripts touch keys they were not handed, which is fine
-on one Redis (or a primary with replicas) but not on Redis Cluster.
+Every key of one room carries the hash tag `{stream:<id>}` (`room:{stream:7}:chat`), so on a
+Redis Cluster all of a room's keys live in one slot and a script may touch any of them
+together. Gateway-wide keys (the node list, a node's room set) and the relay's stock routing
+index (`pins:{live:product:9:stock}`, in the slot of the product's stock) have their own
+slots; no script touches them together with a room's keys (tests/realtime/test_key_slots.py).
+
+Scripts that fill in a room's keys themselves get templates from `template()` with a `{room}`
+placeholder, and are always run for one room at a time.
 """
 
 from __future__ import annotations
 
-from shared import roomstats
+from shared import livedata, roomstats
 
 ROOM = "{room}"
 NODE = "{node}"
@@ -25,7 +29,7 @@ def user_room(user_id: int) -> str:
 
 def key(stream_id: int | str, what: str) -> str:
     """Redis key for a piece of a room's shared state, e.g. key(7, "chat")."""
-    return f"room:{stream_id}:{what}"
+    return roomstats.room_key(stream_id, what)
 
 
 def template(what: str) -> str:
@@ -117,8 +121,10 @@ def node_rooms(node_id: str) -> str:
 
 
 def product_pins(product_id: int | str) -> str:
-    """Set of stream ids in which a product is pinned (the relay's stock routing index)."""
-    return f"pins:product:{product_id}"
+    """Set of stream ids in which a product is pinned (the relay's stock routing index).
+    Tagged with the product's stock key (`shared.livedata.stock_key`, a name older than Redis
+    Cluster support, kept because it outlives deploys) so the two share a slot."""
+    return f"pins:{{{livedata.stock_key(int(product_id))}}}"
 
 
 def control_channel(socketio_channel: str) -> str:

@@ -111,6 +111,11 @@ class RoomEvents:
         """KEYS of `STAMP_LUA`'s stamp(): the room's seq counter, event log and epoch."""
         return [key(stream_id, "seq"), key(stream_id, "events"), key(stream_id, "epoch")]
 
+    @property
+    def epoch_ttl_ms(self) -> int:
+        """How long a room's epoch outlives its last event (as `STAMP_LUA`'s stamp keeps it)."""
+        return self.max_age_s * 1000 * 48
+
     def stamp_args(self) -> list[int]:
         return [self.max_events, self.max_age_s * 1000]
 
@@ -155,7 +160,7 @@ class RoomEvents:
         """The room's epoch (see `STAMP_LUA`). With a pipeline as `client` the call is queued
         and its result comes from `execute()`."""
         return await self._epoch(
-            keys=[key(stream_id, "epoch")], args=[self.max_age_s * 1000 * 48],
+            keys=[key(stream_id, "epoch")], args=[self.epoch_ttl_ms],
             client=client or self.redis,
         )
 

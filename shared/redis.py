@@ -3,11 +3,23 @@
 With `REDIS_URL` set every process talks to that Redis. Without it (the embedded default) all
 services in the one process share a fakeredis server, so carts, rate limits, room state and
 the token denylist take the same code paths as in production, just in memory.
+
+`REDIS_URL=redis+cluster://host:port,host:port` (`rediss+cluster://` with TLS) selects a Redis
+Cluster for everything instead: the data clients are redis-py's `RedisCluster` (any reachable
+nodes; the rest are discovered), the rate limiter uses `limits`' cluster storage, the fan-out
+its sharded channels. Every key that a script, MULTI or pipeline touches together carries the
+same hash tag (`{stream:7}`, `{user:42}`, `{product:9}`, `{events}`), built in one key module
+per domain (`realtime/rooms.py`, `shared/roomstats.py`, `shared/tokens.py`, ...), so the same
+code runs on one Redis and on a cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any, cast
+from urllib.parse import unquote
 
 import fakeredis
 import redis.asyncio as aioredis
@@ -16,7 +28,9 @@ from limits.storage import storage_from_string
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.typing import EncodableT, KeyT
 
 
 @lru_cache(maxsize=1)
@@ -62,6 +76,13 @@ def _blocking_pool(url: str, *, decode_responses: bool = False) -> aioredis.Bloc
 
 
 def make_redis(url: str | None, *, decode_responses: bool = False) -> aioredis.Redis:
+    """A data client: one Redis, a Redis Cluster (`redis+cluster://`), or the embedded one.
+
+    A cluster client is typed as `Redis`: it takes the same commands (routed by key slot),
+    scripts and non-transactional pipelines; what it refuses (keys of several slots in one
+    script or MULTI) the key modules never build."""
+    if url and is_cluster(url):
+        return cast(aioredis.Redis, make_cluster(url, decode_responses=decode_responses))
     if url:
         return aioredis.Redis.from_pool(_blocking_pool(url, decode_responses=decode_responses))
     # fakeredis builds a plain pool (100 connections, raising when exhausted); rebuild it as a
@@ -81,6 +102,39 @@ def make_redis(url: str | None, *, decode_responses: bool = False) -> aioredis.R
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
 
+def is_cluster(url: str | None) -> bool:
+    """Whether `url` names a Redis Cluster (`redis+cluster://` or `rediss+cluster://`)."""
+    return bool(url) and str(url).startswith(CLUSTER_SCHEMES)
+
+
+def _credentials(url: str) -> tuple[str | None, str | None]:
+    """`user:password@` of a cluster URL (both optional), percent-decoded."""
+    netloc = url.split("://", 1)[1].split("/", 1)[0]
+    if "@" not in netloc:
+        return None, None
+    user, _, password = netloc.rsplit("@", 1)[0].partition(":")
+    return unquote(user) or None, unquote(password) or None
+
+
+def make_cluster(url: str, *, decode_responses: bool = False) -> RedisCluster:
+    """redis-py's `RedisCluster` with the single-Redis client's timeouts and retries. Its
+    per-node pool raises when exhausted instead of waiting, so it holds `POOL_SIZE` per node."""
+    username, password = _credentials(url)
+    return RedisCluster(
+        startup_nodes=cluster_nodes(url),
+        username=username,
+        password=password,
+        ssl=url.startswith("rediss"),
+        decode_responses=decode_responses,
+        max_connections=POOL_SIZE,
+        socket_connect_timeout=5,
+        socket_timeout=30,
+        socket_keepalive=True,
+        health_check_interval=HEALTH_CHECK_INTERVAL_S,
+        retry=_retry(),
+    )
+
+
 def cluster_nodes(url: str) -> list[ClusterNode]:
     """The startup nodes of `redis+cluster://host:port,host:port` (6379 when a port is left out)."""
     hosts = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
@@ -96,8 +150,10 @@ def cluster_nodes(url: str) -> list[ClusterNode]:
 def make_pubsub_redis(url: str) -> aioredis.Redis | RedisCluster:
     """A client for pub/sub: a Redis Cluster for `redis+cluster://`, else one Redis. No socket
     timeout (a subscriber waits on its connection for as long as nothing is published)."""
-    if url.startswith(CLUSTER_SCHEMES):
-        return RedisCluster(startup_nodes=cluster_nodes(url), ssl=url.startswith("rediss"))
+    if is_cluster(url):
+        username, password = _credentials(url)
+        return RedisCluster(startup_nodes=cluster_nodes(url), username=username,
+                            password=password, ssl=url.startswith("rediss"))
     return aioredis.Redis.from_url(url)
 
 
@@ -114,7 +170,11 @@ end
 
 
 async def aof_enabled(redis: aioredis.Redis) -> bool:
-    """Whether Redis persists with its append-only file (`INFO persistence`)."""
+    """Whether Redis persists with its append-only file (`INFO persistence`); on a cluster,
+    whether every master does."""
+    if isinstance(redis, RedisCluster):
+        per_node = await redis.info("persistence", target_nodes=RedisCluster.PRIMARIES)
+        return all(str(i.get("aof_enabled", "0")) == "1" for i in per_node.values())
     info = await redis.info("persistence")
     return str(info.get("aof_enabled", "0")) == "1"
 
@@ -133,6 +193,17 @@ def make_limiter(url: str | None) -> MovingWindowRateLimiter:
     orders, payments and cart writes are limited, so a flash sale's burst goes through it."""
     if not url:
         return MovingWindowRateLimiter(storage_from_string("async+memory://"))
+    if is_cluster(url):
+        # `limits`' cluster storage on redis-py's RedisCluster: one key per limit, so its
+        # moving-window script is single-slot. TLS (`rediss+cluster`) is passed as `ssl`.
+        return MovingWindowRateLimiter(
+            storage_from_string(
+                "async+redis+cluster://" + url.split("://", 1)[1],
+                implementation="redispy",
+                ssl=url.startswith("rediss"),
+                max_connections=POOL_SIZE,
+            )
+        )
     plain = url.removeprefix("async+")
     return MovingWindowRateLimiter(
         storage_from_string(
@@ -141,3 +212,23 @@ def make_limiter(url: str | None) -> MovingWindowRateLimiter:
             connection_pool=_blocking_pool(plain),  # type: ignore[arg-type]  # documented option
         )
     )
+
+
+ScriptCall = tuple[Sequence[KeyT], Sequence[EncodableT]]
+
+
+async def run_each(
+    redis: aioredis.Redis, script: AsyncScript, calls: Sequence[ScriptCall]
+) -> list[Any]:
+    """Run `script` once per (keys, args), each call on one slot, and return their results in
+    order. On one Redis: one non-transactional pipeline (one round trip). On a cluster the
+    calls go to different shards: concurrently, each on its own (a pipeline of EVALSHAs could
+    meet a NOSCRIPT on a freshly promoted replica that it cannot recover from)."""
+    if not calls:
+        return []
+    if isinstance(redis, RedisCluster):
+        return list(await asyncio.gather(*(script(keys=k, args=a) for k, a in calls)))
+    async with redis.pipeline(transaction=False) as pipe:
+        for keys, args in calls:
+            await script(keys=keys, args=args, client=pipe)
+        return list(await pipe.execute())

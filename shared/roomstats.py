@@ -1,11 +1,14 @@
 """Redis keys of a room's live counters: the gateway writes them, commerce's analytics reads
 them (so the names live here, beside both; `realtime/rooms.py` re-exports them).
 
-- `room:{id}:viewers`: hash member -> nodes holding it; HLEN is the exact viewer count;
-- `room:{id}:uniques`: HyperLogLog of distinct viewers (signed-in users and guest sockets);
-- `room:{id}:uniques:users`: HyperLogLog of distinct signed-in viewers (conversion's base);
-- `room:{id}:stats:peak`: the highest viewer count seen;
-- `room:{id}:stats:chat`, `room:{id}:stats:reactions`: messages and reactions accepted.
+Every key of a room is `room:{stream:<id>}:<what>`: the hash tag `{stream:<id>}` puts all of a
+room's keys in one Redis Cluster slot, so a script may touch any of them together.
+
+- `room:{stream:<id>}:viewers`: hash member -> nodes holding it; HLEN is the exact count;
+- `...:uniques`: HyperLogLog of distinct viewers (signed-in users and guest sockets);
+- `...:uniques:users`: HyperLogLog of distinct signed-in viewers (conversion's base);
+- `...:stats:peak`: the highest viewer count seen;
+- `...:stats:chat`, `...:stats:reactions`: messages and reactions accepted.
 
 Pass `"{room}"` as the stream id to get a template for Lua scripts.
 """
@@ -13,28 +16,33 @@ Pass `"{room}"` as the stream id to get a template for Lua scripts.
 from __future__ import annotations
 
 
+def room_key(stream_id: int | str, what: str) -> str:
+    """The key of one piece of a room's state, tagged with the room's slot (see above)."""
+    return f"room:{{stream:{stream_id}}}:{what}"
+
+
 def viewers(stream_id: int | str) -> str:
-    return f"room:{stream_id}:viewers"
+    return room_key(stream_id, "viewers")
 
 
 def uniques(stream_id: int | str) -> str:
-    return f"room:{stream_id}:uniques"
+    return room_key(stream_id, "uniques")
 
 
 def signed_in_uniques(stream_id: int | str) -> str:
-    return f"room:{stream_id}:uniques:users"
+    return room_key(stream_id, "uniques:users")
 
 
 def peak_viewers(stream_id: int | str) -> str:
-    return f"room:{stream_id}:stats:peak"
+    return room_key(stream_id, "stats:peak")
 
 
 def chat_messages(stream_id: int | str) -> str:
-    return f"room:{stream_id}:stats:chat"
+    return room_key(stream_id, "stats:chat")
 
 
 def reactions(stream_id: int | str) -> str:
-    return f"room:{stream_id}:stats:reactions"
+    return room_key(stream_id, "stats:reactions")
 
 
 def all_keys(stream_id: int) -> list[str]:

@@ -11,7 +11,14 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -89,12 +96,18 @@ class BaseAppSettings(BaseSettings):
 
     @field_validator("redis_url", "celery_broker_url", "celery_result_backend")
     @classmethod
-    def _valid_broker_url(cls, value: str | None) -> str | None:
+    def _valid_broker_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value in (None, ""):
             return None
         scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "memory", "unix"}:
+        known = {"redis", "rediss", "amqp", "amqps", "pyamqp", "memory", "unix"}
+        if info.field_name == "redis_url":
+            # `redis+cluster://host:port,host:port`: a Redis Cluster for all data (shared/redis.py)
+            known |= {"redis+cluster", "rediss+cluster"}
+        if scheme not in known:
             raise ValueError(f"malformed URL {value!r}: unknown or missing scheme")
+        if scheme.endswith("+cluster") and not value.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError(f"malformed REDIS_URL {value!r}: no cluster nodes")
         return value
 
     @property
@@ -647,6 +660,13 @@ class GatewaySettings(BaseAppSettings):
         if scheme not in {"redis", "rediss", "redis+cluster", "rediss+cluster"}:
             raise ValueError(f"malformed SOCKETIO_REDIS_URL {value!r}: unknown or missing scheme")
         return value
+
+    @model_validator(mode="after")
+    def _single_channel_needs_one_redis(self) -> GatewaySettings:
+        # python-socketio's own Redis manager speaks to one Redis only.
+        if self.socketio_manager == "single" and "+cluster://" in (self.redis_url or ""):
+            raise ValueError("SOCKETIO_MANAGER=single needs one Redis, not a redis+cluster:// URL")
+        return self
     # Permessage-deflate costs ~36 KB per socket and one compression per client per
     # broadcast (see DESIGN.md); off by default, as in Node's Engine.IO v4.
     websocket_compression: bool = False
