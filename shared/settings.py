@@ -275,6 +275,10 @@ class CommerceSettings(BaseAppSettings):
     # sale's flood is mostly rejections: 10 minutes covers a client's retries without holding
     # the flood.
     order_rejection_replay_ttl_s: int = Field(default=600, ge=1, le=24 * 3600)
+    # Flash-sale fairness (issue 17): the unpaid (`pending_payment`) orders one buyer may hold
+    # at once, each keeping stock for `order_reservation_ttl_s`; one more is 409
+    # `purchase_limit`. 0: no cap. Products add their own `limit_per_buyer` (units).
+    max_unpaid_orders_per_buyer: int = Field(default=3, ge=0, le=1_000_000_000)
     cart_ttl_s: int = 7 * 24 * 3600
     # Serve the flash-sale routes (POST /orders) as bare ASGI endpoints (commerce/hot_routes.py)
     # instead of through FastAPI's router; same validation, auth, service and errors.

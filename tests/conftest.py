@@ -164,6 +164,9 @@ def commerce_settings(
         # Off unless a test is about notifications (tests/commerce/notifications turns it on):
         # every other test's events would otherwise become notification writes.
         notifications_consumer_enabled=False,
+        # Counted in every checkout, but far above what a test places for one buyer unless it
+        # is about the cap (tests/commerce/orders/test_orders_caps.py sets its own).
+        max_unpaid_orders_per_buyer=1000,
         _env_file=None,  # type: ignore[call-arg]
     )
 

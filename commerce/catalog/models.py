@@ -51,6 +51,9 @@ class Product(Base):
     price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     stock: Mapped[int] = mapped_column(Integer, default=0)
+    # Units of this product one buyer may hold across orders that are not cancelled, expired
+    # or refunded (None: no limit); the checkout enforces it (flash-sale fairness, issue 17).
+    limit_per_buyer: Mapped[int | None] = mapped_column(Integer)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     images: Mapped[list[Any]] = mapped_column(JSON, default=list)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -131,6 +131,14 @@ Description = Annotated[
     AfterValidator(block_validator(5000, allow_empty=True)),
 ]
 Stock = Annotated[int, Field(ge=0, le=MAX_STOCK)]
+LimitPerBuyer = Annotated[
+    int,
+    Field(
+        ge=1, le=MAX_STOCK,
+        description="units of this product one buyer may hold across orders that are not "
+        "cancelled, expired or refunded; an order beyond it is 409 `purchase_limit`",
+    ),
+]
 Attributes = Annotated[dict[str, Any], AfterValidator(_bounded_attributes)]
 ImageUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_https_url)]
 Images = Annotated[list[ImageUrl], Field(max_length=MAX_IMAGES)]
@@ -147,18 +155,25 @@ class ProductCreate(_Input):
     price: PriceMinor
     currency: Currency | None = Field(default=None, description="default: the seller's market")
     stock: Stock
+    limit_per_buyer: LimitPerBuyer | None = None
     attributes: Attributes = Field(default_factory=dict)
     images: Images = Field(default_factory=list)
 
 
+# Fields whose `null` means "none" and so may be sent as null to clear them.
+_NULLABLE = frozenset({"limit_per_buyer"})
+
+
 class ProductUpdate(_Input):
-    """Only the fields sent change; `null` is refused (send `""`, `{}` or `[]` to clear)."""
+    """Only the fields sent change; `null` is refused (send `""`, `{}` or `[]` to clear), but
+    for `limit_per_buyer`, where `null` removes the limit."""
 
     name: Name | None = None
     description: Description | None = None
     price: PriceMinor | None = None
     currency: Currency | None = None
     stock: Stock | None = None
+    limit_per_buyer: LimitPerBuyer | None = None
     attributes: Attributes | None = None
     images: Images | None = None
 
@@ -166,7 +181,9 @@ class ProductUpdate(_Input):
     @classmethod
     def _no_nulls(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            nulls = sorted(key for key, value in data.items() if value is None)
+            nulls = sorted(
+                key for key, value in data.items() if value is None and key not in _NULLABLE
+            )
             if nulls:
                 raise ValueError(f"fields cannot be null: {', '.join(nulls)}")
             if not data:
@@ -185,6 +202,9 @@ class ProductOut(BaseModel):
     price: str = Field(examples=["1290.00"])
     currency: str
     stock: int
+    limit_per_buyer: int | None = Field(
+        description="units one buyer may hold across live orders (null: no limit)"
+    )
     attributes: dict[str, Any]
     images: list[str]
     created_at: datetime
@@ -200,6 +220,7 @@ class ProductOut(BaseModel):
             price=from_minor(product.price_minor),
             currency=product.currency,
             stock=product.stock,
+            limit_per_buyer=product.limit_per_buyer,
             attributes=product.attributes,
             images=product.images,
             created_at=product.created_at,

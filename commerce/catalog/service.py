@@ -88,6 +88,7 @@ async def create_product(ctx: AppContext, *, seller_id: int, data: ProductCreate
             price_minor=data.price,
             currency=data.currency or MARKET_CURRENCY.get(seller.market, "TWD"),
             stock=data.stock,
+            limit_per_buyer=data.limit_per_buyer,
             attributes=data.attributes,
             images=data.images,
             is_deleted=False,
@@ -111,7 +112,7 @@ async def update_product(ctx: AppContext, *, product_id: int, data: ProductUpdat
         )
         if product is None or product.is_deleted:
             raise NotFound("product not found")
-        old_stock = product.stock
+        old_stock, old_limit = product.stock, product.limit_per_buyer
         for field, value in changes.items():
             setattr(product, _COLUMNS.get(field, field), value)
         if "name" in changes or "description" in changes:
@@ -120,7 +121,8 @@ async def update_product(ctx: AppContext, *, product_id: int, data: ProductUpdat
         if stock_changed:
             await stock.edited(session, product_id=product.id, stock=product.stock)
         await session.flush()
-    if stock_changed:
+    # The gate holds the stock and the limit per buyer: a new value of either is read again.
+    if stock_changed or product.limit_per_buyer != old_limit:
         await ctx.stock_gate.forget([product.id])
     await _publish_snapshot(ctx, product)
     return product

@@ -7,7 +7,9 @@ from typing import Any
 from commerce.inventory.errors import OutOfStock
 from shared.errors import Conflict, InvalidInput
 
-__all__ = ["IdempotencyConflict", "InvalidTransition", "OrderInputError", "OutOfStock"]
+__all__ = [
+    "IdempotencyConflict", "InvalidTransition", "OrderInputError", "OutOfStock", "PurchaseLimit",
+]
 
 
 class IdempotencyConflict(Conflict):
@@ -29,3 +31,23 @@ class InvalidTransition(Conflict):
 
 class OrderInputError(InvalidInput):
     """Input that is well-formed but does not make a valid order (422 with its own code)."""
+
+
+class PurchaseLimit(Conflict):
+    """The buyer would hold more than a cap allows (flash-sale fairness, issue 17): unpaid
+    orders past `MAX_UNPAID_ORDERS_PER_BUYER`, or units of a product past its
+    `limit_per_buyer`. Nothing of the order was reserved."""
+
+    UNPAID_ORDERS = "unpaid_orders"
+    PER_PRODUCT = "per_product"
+
+    def __init__(self, *, limit: int, kind: str, product_id: int | None = None) -> None:
+        details: dict[str, Any] = {"limit": limit, "kind": kind}
+        if product_id is not None:
+            details["product_id"] = product_id
+        message = (
+            f"a buyer may hold at most {limit} unpaid orders; pay or cancel one first"
+            if kind == self.UNPAID_ORDERS
+            else f"a buyer may hold at most {limit} units of this product"
+        )
+        super().__init__(message, code="purchase_limit", details=details)

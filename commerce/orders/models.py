@@ -15,6 +15,9 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         Index(None, "buyer_id", "id"),
+        # The checkout counts a buyer's unpaid orders (MAX_UNPAID_ORDERS_PER_BUYER) and finds
+        # their live orders' lines (limit_per_buyer) on every order: an index-only range.
+        Index(None, "buyer_id", "status"),
         Index(None, "status", "expires_at"),
         Index(None, "status", "fulfilled_at"),
         Index(None, "stream_id"),  # stream analytics

@@ -37,7 +37,7 @@ from commerce.orders.checkout.transaction import (
     CheckoutTransaction,
     DuplicateKey,
 )
-from commerce.orders.errors import OrderInputError
+from commerce.orders.errors import OrderInputError, PurchaseLimit
 from commerce.orders.schemas import MAX_LINES, MAX_QUANTITY, OrderCreate
 from shared.errors import Unauthorized
 from shared.settings import CommerceSettings
@@ -81,7 +81,8 @@ class Checkout:
             redis, sessions, rejection_ttl_s=settings.order_rejection_replay_ttl_s
         )
         transaction = CheckoutTransaction(
-            sessions, answers, reservation_ttl_s=settings.order_reservation_ttl_s
+            sessions, answers, reservation_ttl_s=settings.order_reservation_ttl_s,
+            max_unpaid_orders=settings.max_unpaid_orders_per_buyer,
         )
         fastpath = FastPath(gate, answers) if settings.order_stock_gate_enabled else None
         return cls(
@@ -111,7 +112,7 @@ class Checkout:
         request = admitted
         try:
             stored, committed = await self._transact(request)
-        except (OrderInputError, OutOfStock) as exc:
+        except (OrderInputError, OutOfStock, PurchaseLimit) as exc:
             replay = await self._record_rejection(answer, exc)
             stored, committed = replay, False
         if committed and body.from_cart:
@@ -196,7 +197,7 @@ class Checkout:
     # 3. Record ---------------------------------------------------------------------------
 
     async def _record_rejection(
-        self, answer: AnswerKey | None, exc: OrderInputError | OutOfStock
+        self, answer: AnswerKey | None, exc: OrderInputError | OutOfStock | PurchaseLimit
     ) -> StoredResponse:
         """A retry of an order that succeeded may fail today (product deleted, stream ended,
         sold out): the stored success wins, as it would have with a SELECT first. Otherwise

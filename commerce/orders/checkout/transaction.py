@@ -3,7 +3,9 @@ answers and the outbox events together, for one order or a group (`group_commit`
 
 Order of work inside the transaction, chosen for the hot product row:
 1. products are read with a plain (non-locking) read for names, prices (never trusted from the
-   client), sellers and currency, and the order rows are inserted;
+   client), sellers, currency and limits per buyer; the buyers' rows are locked and their
+   purchase caps counted (`caps`: an order past one is left out, 409 `purchase_limit`), and the
+   order rows are inserted;
 2. the first answers' rows are inserted before any stock is touched: a concurrent duplicate waits
    on them, and a key already used fails the unique index, rolls back and is answered from the
    stored record (no SELECT first: the index is the check, and most requests are new);
@@ -34,8 +36,9 @@ from commerce.catalog.models import Product
 from commerce.db import insert_returning_ids, table_of, utcnow
 from commerce.inventory import stock
 from commerce.metrics import ORDERS_PLACED
+from commerce.orders.checkout import caps
 from commerce.orders.checkout.answers import AnswerKey, Claim, FirstAnswers, StoredResponse
-from commerce.orders.errors import OrderInputError
+from commerce.orders.errors import OrderInputError, PurchaseLimit
 from commerce.orders.models import Order, OrderItem
 from commerce.orders.schemas import OrderCreate, order_out
 from commerce.outbox import insert_events
@@ -53,7 +56,7 @@ _STREAMS = table_of(Stream)
 # as running it (≈ 100 µs each, measured), and these run for every checkout group.
 _SELECT_PRODUCTS = select(
     _PRODUCTS.c.id, _PRODUCTS.c.seller_id, _PRODUCTS.c.name, _PRODUCTS.c.price_minor,
-    _PRODUCTS.c.currency,
+    _PRODUCTS.c.currency, _PRODUCTS.c.limit_per_buyer,
 ).where(_PRODUCTS.c.id.in_(bindparam("ids", expanding=True)), _PRODUCTS.c.is_deleted.is_(False))
 _SELECT_STREAMS = select(_STREAMS.c.id, _STREAMS.c.status).where(
     _STREAMS.c.id.in_(bindparam("ids", expanding=True))
@@ -69,6 +72,7 @@ class ProductFacts(NamedTuple):
     name: str
     price_minor: int
     currency: str
+    limit_per_buyer: int | None
 
 
 class DuplicateKey(Exception):
@@ -84,6 +88,10 @@ class CheckoutRequest:
     answer: AnswerKey | None
     # The key's success marker is already set (by the fast path).
     marked: bool = False
+
+    @property
+    def buyer_id(self) -> int:
+        return self.principal.user_id
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,8 @@ def mask_name(name: str) -> str:
 
 
 Outcome = tuple[StoredResponse, dict[int, int]]
+# A request the transaction left out: a rule its products break, or a purchase cap.
+Refused = OrderInputError | PurchaseLimit
 
 
 class CheckoutTransaction:
@@ -117,10 +127,12 @@ class CheckoutTransaction:
         answers: FirstAnswers,
         *,
         reservation_ttl_s: int,
+        max_unpaid_orders: int = 0,
     ) -> None:
         self.sessions = sessions
         self.answers = answers
         self.reservation_ttl_s = reservation_ttl_s
+        self.max_unpaid_orders = max_unpaid_orders  # 0: no cap
 
     async def one(self, req: CheckoutRequest) -> Outcome:
         """One order in its own transaction. Returns the response and the products' new
@@ -130,12 +142,12 @@ class CheckoutTransaction:
             raise outcome
         return outcome
 
-    async def group(self, reqs: Sequence[CheckoutRequest]) -> list[Outcome | OrderInputError]:
-        """One transaction for `reqs`: per request its outcome, or the rule it broke (such a
-        request is left out). Raises, rolling back all of them, when they cannot commit
+    async def group(self, reqs: Sequence[CheckoutRequest]) -> list[Outcome | Refused]:
+        """One transaction for `reqs`: per request its outcome, or the rule or cap it broke
+        (such a request is left out). Raises, rolling back all of them, when they cannot commit
         together: `OutOfStock` for the summed quantities, `DuplicateKey`, or any database
         error."""
-        outcomes: list[Outcome | OrderInputError | None] = [None] * len(reqs)
+        outcomes: list[Outcome | Refused | None] = [None] * len(reqs)
         written: list[Written] = []
         async with self.sessions() as session, session.begin():
             products = await load_products(session, sorted({p for r in reqs for p in r.lines}))
@@ -150,6 +162,8 @@ class CheckoutTransaction:
                     outcomes[i] = exc
                 else:
                     live.append(i)
+            if live:
+                live = await self._within_caps(session, reqs, live, products, outcomes)
             if live:
                 written = await insert_orders(
                     session, [reqs[i] for i in live], products,
@@ -168,6 +182,25 @@ class CheckoutTransaction:
         settled = [o for o in outcomes if o is not None]
         assert len(settled) == len(reqs)  # every request is either invalid or in the transaction
         return settled
+
+
+    async def _within_caps(
+        self,
+        session: AsyncSession,
+        reqs: Sequence[CheckoutRequest],
+        live: list[int],
+        products: Mapping[int, ProductFacts],
+        outcomes: list[Outcome | Refused | None],
+    ) -> list[int]:
+        """`live` without the requests past a purchase cap (their outcome is the error)."""
+        refused = await caps.check(
+            await session.connection(), [reqs[i] for i in live],
+            {pid: products[pid].limit_per_buyer for i in live for pid in reqs[i].lines},
+            max_unpaid=self.max_unpaid_orders,
+        )
+        for j, exc in refused.items():
+            outcomes[live[j]] = exc
+        return [i for j, i in enumerate(live) if j not in refused]
 
 
 async def load_products(session: AsyncSession, ids: Sequence[int]) -> dict[int, ProductFacts]:

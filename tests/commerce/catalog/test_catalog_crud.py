@@ -32,8 +32,9 @@ async def test_seller_creates_reads_updates_and_deletes(
     assert product["images"] == BODY["images"]
     assert set(product) == {
         "id", "seller_id", "name", "description", "price", "currency", "stock",
-        "attributes", "images", "created_at", "updated_at",
+        "limit_per_buyer", "attributes", "images", "created_at", "updated_at",
     }
+    assert product["limit_per_buyer"] is None  # no limit unless the seller sets one
 
     url = f"/api/v1/products/{product['id']}"
     fetched = await api.get(url)
@@ -45,6 +46,25 @@ async def test_seller_creates_reads_updates_and_deletes(
     assert patched.json()["price"] == "999.50"
     assert patched.json()["name"] == "新名字"
     assert patched.json()["stock"] == 5  # untouched fields stay
+
+    # The limit per buyer: set, kept by other edits, cleared with null (the one nullable field).
+    limited = await api.patch(url, json={"limit_per_buyer": 2}, headers=headers)
+    assert limited.status_code == 200 and limited.json()["limit_per_buyer"] == 2
+    kept = await api.patch(url, json={"stock": 6}, headers=headers)
+    assert kept.json()["limit_per_buyer"] == 2
+    for bad in (0, -1, "2", 1.5):
+        refused = await api.patch(url, json={"limit_per_buyer": bad}, headers=headers)
+        assert refused.status_code == 422, (bad, refused.text)
+    assert (await api.patch(url, json={"stock": None}, headers=headers)).status_code == 422
+    cleared = await api.patch(url, json={"limit_per_buyer": None}, headers=headers)
+    assert cleared.status_code == 200 and cleared.json()["limit_per_buyer"] is None
+    created_limited = await api.post(
+        "/api/v1/products", json={**BODY, "limit_per_buyer": 1}, headers=headers
+    )
+    assert created_limited.status_code == 201, created_limited.text
+    assert created_limited.json()["limit_per_buyer"] == 1
+    assert (await api.delete(f"/api/v1/products/{created_limited.json()['id']}",
+                             headers=headers)).status_code == 204
 
     deleted = await api.delete(url, headers=headers)
     assert deleted.status_code == 204

@@ -18,6 +18,7 @@ from commerce.db import utcnow
 from commerce.inventory import gate as stock_gate
 from commerce.orders.models import Order, OrderItem
 from commerce.orders.tasks import expire_reservations
+from shared.settings import CommerceSettings
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import events, order_body, stock_of
 from tests.helpers.procs import free_port, spawn, wait_http
@@ -119,3 +120,102 @@ async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
             )
         assert again.status_code == 201, again.text
         assert proc.alive()
+
+
+GREEDY_SESSIONS = 50
+HONEST_BUYERS = 20
+
+
+async def test_a_greedy_buyer_with_fifty_sessions_cannot_pass_the_caps(
+    ctx: AppContext, service_env: dict[str, str], commerce_settings: CommerceSettings
+) -> None:
+    """Issue 17: one buyer signs in 50 times (50 sessions) and fires all of them at once at
+    two API processes, beside honest buyers. The buyer gets the product's `limit_per_buyer`
+    and then, on another product, no more than `MAX_UNPAID_ORDERS_PER_BUYER` orders in all;
+    the honest buyers all get theirs; the rest is 409 `purchase_limit`."""
+    cap, per_product = 3, 2
+    seller, _ = await make_user(ctx, "seller")
+    limited = await make_product(ctx, seller, stock=100, price="99.00",
+                                 limit_per_buyer=per_product)
+    free = await make_product(ctx, seller, stock=100, price="99.00")
+    honest = await _buyers(ctx, HONEST_BUYERS)
+    env = {**service_env, "LOG_LEVEL": "WARNING", "DATABASE_POOL_SIZE": "20",
+           "MAX_UNPAID_ORDERS_PER_BUYER": str(cap),
+           # The rate limiter is not what this test is about (one buyer sends 100 orders).
+           "RATE_LIMIT_ORDERS_PER_USER": "1000/minute",
+           # The hot route or the FastAPI route, as the package's conftest asks.
+           "HOT_ROUTES_ENABLED": str(commerce_settings.hot_routes_enabled).lower()}
+    ports = [free_port(), free_port()]
+    with (
+        spawn([sys.executable, "-m", "commerce", "--port", str(ports[0])], name="api-1",
+              env=env) as one,
+        spawn([sys.executable, "-m", "commerce", "--port", str(ports[1])], name="api-2",
+              env=env) as two,
+    ):
+        bases = [f"http://127.0.0.1:{port}" for port in ports]
+        for base, proc in zip(bases, (one, two), strict=True):
+            await asyncio.to_thread(wait_http, f"{base}/healthz", proc=proc)
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+            account = {"email": "greedy@example.test", "password": "Live-sale-2026!"}
+            registered = await client.post(f"{bases[0]}/api/v1/auth/register",
+                                           json={**account, "display_name": "Greedy"})
+            assert registered.status_code == 201, registered.text
+            greedy_id = registered.json()["user"]["id"]
+            logins = await asyncio.gather(*(
+                client.post(f"{bases[i % 2]}/api/v1/auth/login", json=account)
+                for i in range(GREEDY_SESSIONS - 1)
+            ))
+            assert {r.status_code for r in logins} == {200}, logins[0].text
+            tokens = [registered.json()["access_token"], *(r.json()["access_token"]
+                                                           for r in logins)]
+            assert len(set(tokens)) == GREEDY_SESSIONS
+            greedy = [{"Authorization": f"Bearer {t}"} for t in tokens]
+
+            async def wave(
+                product_id: int, who: list[dict[str, str]]
+            ) -> list[httpx.Response]:
+                start = asyncio.Event()
+
+                async def buy(i: int, headers: dict[str, str]) -> httpx.Response:
+                    await start.wait()
+                    if i % 3 == 0:  # some sessions send a key, as the page does
+                        headers = {**headers, "Idempotency-Key": f"wave-{product_id}-{i}"}
+                    return await client.post(
+                        f"{bases[i % 2]}/api/v1/orders", json=order_body((product_id, 1)),
+                        headers=headers,
+                    )
+
+                tasks = [asyncio.create_task(buy(i, h)) for i, h in enumerate(who)]
+                await asyncio.sleep(0)
+                start.set()
+                return await asyncio.gather(*tasks)
+
+            first = await wave(limited.id, greedy + honest)
+            mine, theirs = first[:GREEDY_SESSIONS], first[GREEDY_SESSIONS:]
+            assert [r.status_code for r in theirs] == [201] * HONEST_BUYERS, theirs[0].text
+            assert Counter(r.status_code for r in mine) == {
+                201: per_product, 409: GREEDY_SESSIONS - per_product
+            }, [r.text for r in mine if r.status_code not in (201, 409)][:3]
+            assert {r.json()["error"]["details"]["kind"] for r in mine
+                    if r.status_code == 409} == {"per_product"}
+
+            second = await wave(free.id, greedy)
+            assert Counter(r.status_code for r in second) == {
+                201: cap - per_product, 409: GREEDY_SESSIONS - (cap - per_product)
+            }, [r.text for r in second if r.status_code not in (201, 409)][:3]
+            assert {r.json()["error"]["details"]["kind"] for r in second
+                    if r.status_code == 409} == {"unpaid_orders"}
+        assert one.alive() and two.alive()
+
+    async with ctx.sessions() as session:
+        orders = await session.scalar(
+            select(func.count()).select_from(Order).where(Order.buyer_id == greedy_id)
+        )
+        units = await session.scalar(
+            select(func.sum(OrderItem.quantity)).join(Order, Order.id == OrderItem.order_id)
+            .where(Order.buyer_id == greedy_id, OrderItem.product_id == limited.id)
+        )
+    assert (orders, units) == (cap, per_product)
+    assert await stock_of(ctx, limited.id) == 100 - HONEST_BUYERS - per_product
+    assert await stock_of(ctx, free.id) == 100 - (cap - per_product)
