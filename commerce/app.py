@@ -24,6 +24,7 @@ from commerce.media_storage import LOCAL_ROUTE
 from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from commerce.notifications.consumer import EventConsumer
 from commerce.notifications.events import handle as notify
+from commerce.notifications.events import handle_many as notify_many
 from commerce.orders.checkout.flow import Checkout
 from commerce.orders.router import place_order_hot
 from commerce.orders.router import router as orders_router
@@ -51,8 +52,14 @@ def event_consumer(context: AppContext) -> EventConsumer:
         await notify(context, event)
         await analyse(context, event)
 
+    async def batch_handler(events: list[ev.DomainEvent]) -> None:
+        await notify_many(context, events)
+        for event in events:
+            await analyse(context, event)
+
     return EventConsumer(
-        context.bus, group=context.settings.notifications_consumer_group, handler=handler
+        context.bus, group=context.settings.notifications_consumer_group, handler=handler,
+        batch_handler=batch_handler,
     )
 
 

@@ -3,6 +3,10 @@
 - `notifications.deliver`: one email or SMS; a retryable failure is tried again later with
   exponential back-off (a new task with a countdown), up to `NOTIFICATIONS_MAX_ATTEMPTS`; the
   last failure raises, so the task is dead-lettered with its delivery id and the error.
+- `notifications.deliver_batch`: the messages of one batch of events (the event consumer's
+  path): one claim, one read and one `sent` update for all of them, each message's retries
+  then on its own `notifications.deliver`; a message that failed for good makes the batch task
+  raise (dead-lettered with the batch's ids and the failed ones named in the error).
 - `notifications.fanout` plans a stream's followers into batches (keyset ranges of follower
   ids) and `notifications.fanout_batch` notifies one range and sends its messages itself, so
   100,000 followers are a few hundred tasks, not 100,000.
@@ -35,9 +39,25 @@ async def deliver(ctx: AppContext, delivery_id: int) -> str:
 
 
 async def deliver_all(ctx: AppContext, delivery_ids: list[int]) -> None:
-    """One task per delivery (the event consumer's path: a few messages per event)."""
+    """One task per delivery (a beat job's few messages)."""
     for delivery_id in delivery_ids:
         await enqueue(ctx, deliver, delivery_id)
+
+
+@async_task("notifications.deliver_batch", queue="notifications")
+async def deliver_batch(ctx: AppContext, delivery_ids: list[int]) -> str:
+    outcome = await delivery.send_deliveries(ctx, delivery_ids)
+    await deliver_later(ctx, outcome)
+    if outcome.failed:
+        failed = "; ".join(f"{i}: {error}" for i, error in outcome.failed)
+        raise DeliveryFailed(f"deliveries failed for good: {failed}")
+    return f"{len(outcome.sent)} sent, {len(outcome.retry)} to retry"
+
+
+async def deliver_batch_later(ctx: AppContext, delivery_ids: list[int]) -> None:
+    """One task for a batch's messages (nothing to queue for none)."""
+    if delivery_ids:
+        await enqueue(ctx, deliver_batch, delivery_ids)
 
 
 @async_task("notifications.fanout", queue="notifications")
