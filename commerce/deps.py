@@ -7,8 +7,9 @@ Object-level loaders (e.g. `CurrentOrder`) live in each domain's `dependencies.p
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
@@ -18,6 +19,7 @@ from starlette.requests import HTTPConnection
 from commerce import throttle
 from commerce.auth import revocations
 from commerce.context import AppContext
+from commerce.replicas import ReadSessions
 from shared.errors import Forbidden, Unauthorized
 from shared.tokens import Principal, ensure_not_revoked
 
@@ -45,6 +47,8 @@ class _BearerHeader(HTTPBearer):
     async def __call__(self, request: HTTPConnection) -> str | None:  # type: ignore[override]
         return bearer_token(request.headers.get("Authorization"))
 
+
+T = TypeVar("T")
 
 _bearer = _BearerHeader(auto_error=False, description="Access token from /auth/login")
 
@@ -89,6 +93,25 @@ async def get_read_session(ctx: CtxDep, request: Request) -> AsyncIterator[Async
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Lag-tolerant reads for one caller (`ReadSessions.read`: one thing by id, a replica's
+    miss asked again of the primary)."""
+
+    reads: ReadSessions
+    user_id: int | None
+
+    async def read(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        return await self.reads.read(fn, user_id=self.user_id)
+
+
+async def get_reader(ctx: CtxDep, request: Request) -> Reader:
+    return Reader(ctx.reads, caller_id(ctx, request.headers.get("Authorization")))
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 
 async def principal_from_token(ctx: AppContext, token: str) -> Principal:

@@ -36,7 +36,8 @@ PAYMENT_NOTIFICATIONS = Counter(
 )
 CELERY_TASKS = Counter("celery_task_outcomes_total", "Celery task outcomes", ["task", "outcome"])
 # Read replicas (commerce/replicas.py): where each lag-tolerant read went (`replica`,
-# `primary_fresh_write`: its caller wrote lately, `primary_no_replica`: none healthy), and each
+# `primary_fresh_write`: its caller wrote lately, `primary_no_replica`: none healthy,
+# `primary_after_miss`: a replica did not have the row asked for by id), and each
 # replica's last verdict and lag.
 DB_READS = Counter("db_reads_total", "Lag-tolerant reads by where they were served", ["target"])
 DB_REPLICA_HEALTHY = Gauge(

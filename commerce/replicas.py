@@ -25,10 +25,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import text
@@ -38,9 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce import metrics
 from commerce.db import make_mysql_engine, make_sessionmaker
+from shared.errors import NotFound
 from shared.settings import CommerceSettings
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # What a replica that cannot be reached, or stops answering, raises.
 _UNREACHABLE = (SQLAlchemyError, OSError, TimeoutError)
@@ -206,6 +208,26 @@ class ReadSessions:
             return
         async with session:
             yield session
+
+    async def read(
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, user_id: int | None = None
+    ) -> T:
+        """`fn` on a read session, for a read of one thing by id. A `NotFound` from a replica
+        is asked again of the primary: a row created a moment ago may not have reached the
+        replica yet (a shared link to a stream just created), and "not found" must mean it
+        does not exist. Costs the primary one lookup per miss."""
+        session = await self._replica_session(user_id)
+        if session is None:
+            async with self._primary() as primary:
+                return await fn(primary)
+        async with session:
+            try:
+                return await fn(session)
+            except NotFound:
+                pass
+        metrics.DB_READS.labels("primary_after_miss").inc()
+        async with self._primary() as primary:
+            return await fn(primary)
 
     async def wrote(self, user_id: int) -> None:
         """`user_id` has just committed something these reads show: they read it from the

@@ -4,6 +4,9 @@
 # MariaDB, Redis and RabbitMQ.   usage: scripts/cluster.sh start|stop|status
 # REDIS_CLUSTER=1 (`make cluster REDIS_CLUSTER=1`) puts the gateways' sharded room fan-out on the
 # six-process Redis Cluster of scripts/redis_cluster.sh (room state stays on REDIS_URL for now).
+# DB_REPLICA=1 runs the database as a primary and a read replica (scripts/mariadb_pair.sh,
+# 127.0.0.1:3316 and :3317) and gives the APIs DATABASE_REPLICA_URLS; CLUSTER_DATABASE_URL then
+# names a database on the pair's primary (default: livecommerce there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=var/cluster
@@ -11,7 +14,11 @@ PY=.venv/bin/python
 mkdir -p "$RUN" var/nginx
 
 export APP_ENV="${APP_ENV:-development}"
-export DATABASE_URL="${CLUSTER_DATABASE_URL:-mysql+aiomysql://root@127.0.0.1:3306/livecommerce}"
+if [ "${DB_REPLICA:-0}" = 1 ]; then
+  export DATABASE_URL="${CLUSTER_DATABASE_URL:-mysql+aiomysql://root@127.0.0.1:3316/livecommerce}"
+else
+  export DATABASE_URL="${CLUSTER_DATABASE_URL:-mysql+aiomysql://root@127.0.0.1:3306/livecommerce}"
+fi
 export REDIS_URL="${CLUSTER_REDIS_URL:-redis://127.0.0.1:6379/0}"
 export CELERY_BROKER_URL="${CLUSTER_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//}"
 export JWT_PRIVATE_KEY_FILE="$PWD/$RUN/jwt-private.pem" JWT_PUBLIC_KEY_FILE="$PWD/$RUN/jwt-public.pem"
@@ -35,7 +42,7 @@ wait_url() {  # wait_url URL NAME
 }
 
 start() {
-  bash scripts/ensure_services.sh
+  DB_REPLICA=0 REDIS_CLUSTER=0 bash scripts/ensure_services.sh  # those two are started below
   if [ "${REDIS_CLUSTER:-0}" = 1 ]; then  # the gateways' room fan-out on the private Redis Cluster
     bash scripts/redis_cluster.sh start
     export SOCKETIO_REDIS_URL=redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
@@ -44,8 +51,16 @@ start() {
     $PY -c "from shared.tokens import generate_key_pair as g; p,q=g(); open('$RUN/jwt-private.pem','w').write(p); open('$RUN/jwt-public.pem','w').write(q)"
     chmod 600 "$RUN/jwt-private.pem"
   fi
-  local db; db=$($PY -c "from sqlalchemy.engine import make_url as m; print(m('$DATABASE_URL').database)")
-  mysql -uroot -h127.0.0.1 -e "CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+  local db port
+  read -r db port < <($PY -c "from sqlalchemy.engine import make_url as m; u=m('$DATABASE_URL'); print(u.database, u.port or 3306)")
+  if [ "${DB_REPLICA:-0}" = 1 ]; then  # the APIs' lag-tolerant reads on the pair's replica
+    # Started here, stopped by `stop` (a pair that was already running is left running).
+    mysql -uroot -h127.0.0.1 -P"${MARIADB_REPLICA_PORT:-3317}" -e 'SELECT 1' >/dev/null 2>&1 \
+      || echo "$port" >"$RUN/mariadb-pair.started"
+    MARIADB_PRIMARY_PORT=$port bash scripts/mariadb_pair.sh start
+    export DATABASE_REPLICA_URLS="mysql+aiomysql://reader:reader@127.0.0.1:${MARIADB_REPLICA_PORT:-3317}/$db"
+  fi
+  mysql -uroot -h127.0.0.1 -P"$port" -e "CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
   .venv/bin/alembic upgrade head
   for port in 8111 8112; do start_one "api-$port" $PY -m commerce --port "$port"; done
   for port in 8101 8102 8103; do
@@ -79,6 +94,10 @@ stop() {
     kill -KILL -- "-$pid" 2>/dev/null || true
     rm -f "$f"
   done
+  if [ -f "$RUN/mariadb-pair.started" ] && [ "${KEEP_MARIADB_PAIR:-0}" != 1 ]; then
+    MARIADB_PRIMARY_PORT=$(cat "$RUN/mariadb-pair.started") bash scripts/mariadb_pair.sh stop
+    rm -f "$RUN/mariadb-pair.started"
+  fi
   echo "cluster stopped"
 }
 

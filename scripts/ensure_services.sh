@@ -89,4 +89,11 @@ if ! port_open 15672; then
   rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null 2>&1 \
     || log "could not enable rabbitmq_management (Flower will not show queue lengths)"
 fi
+
+# --- Scale-out shapes (opt-in: fixed ports, private processes) ----------------------------
+# REDIS_CLUSTER=1: the six-process Redis Cluster on 127.0.0.1:7001-7006. DB_REPLICA=1: a MariaDB
+# primary and GTID read replica on 127.0.0.1:3316/3317 (the shared server above has no binary
+# log to follow). `make test REDIS_CLUSTER=1 DB_REPLICA=1` or `make cluster ...` start them.
+if [ "${REDIS_CLUSTER:-0}" = 1 ]; then bash "$(dirname "$0")/redis_cluster.sh" start; fi
+if [ "${DB_REPLICA:-0}" = 1 ]; then bash "$(dirname "$0")/mariadb_pair.sh" start; fi
 log "all services ready"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import throttle
 from commerce.catalog import service
@@ -15,7 +16,7 @@ from commerce.catalog.dependencies import (
     json_body,
 )
 from commerce.catalog.schemas import ProductCreate, ProductOut, ProductUpdate
-from commerce.deps import ClientIP, CtxDep, ReadSessionDep, SellerPrincipal
+from commerce.deps import ClientIP, CtxDep, ReaderDep, ReadSessionDep, SellerPrincipal
 from commerce.pagination import Cursor, Limit, Page
 
 router = APIRouter(prefix="/products", tags=["catalog"])
@@ -58,8 +59,11 @@ async def list_products(
 
 
 @router.get("/{product_id}", response_model=ProductOut)
-async def get_product(product_id: ProductId, session: ReadSessionDep) -> ProductOut:
-    return ProductOut.of(await service.get_product(session, product_id=product_id))
+async def get_product(product_id: ProductId, reader: ReaderDep) -> ProductOut:
+    async def load(session: AsyncSession) -> ProductOut:
+        return ProductOut.of(await service.get_product(session, product_id=product_id))
+
+    return await reader.read(load)
 
 
 @router.patch("/{product_id}", response_model=ProductOut, openapi_extra=body_openapi(ProductUpdate))

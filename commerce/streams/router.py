@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from commerce.deps import CtxDep, OptionalPrincipal, ReadSessionDep, SellerPrincipal, SessionDep
+from commerce.deps import (
+    CtxDep,
+    OptionalPrincipal,
+    ReaderDep,
+    ReadSessionDep,
+    SellerPrincipal,
+    SessionDep,
+)
 from commerce.pagination import Cursor, Limit, Page
 from commerce.streams import service, views
 from commerce.streams.schemas import StreamCreate, StreamOut, StreamStatus, StreamUpdate
@@ -42,11 +50,14 @@ async def list_streams(
 
 @router.get("/streams/{stream_id}", response_model=StreamOut)
 async def get_stream(
-    stream_id: StreamId, ctx: CtxDep, session: ReadSessionDep, viewer: OptionalPrincipal
+    stream_id: StreamId, ctx: CtxDep, reader: ReaderDep, viewer: OptionalPrincipal
 ) -> StreamOut:
-    stream, lineup = await service.get_stream(session, stream_id=stream_id)
-    audience = await views.Audience.of(ctx, session, [stream])
-    return views.present(ctx, stream, lineup, viewer, audience)
+    async def load(session: AsyncSession) -> StreamOut:
+        stream, lineup = await service.get_stream(session, stream_id=stream_id)
+        audience = await views.Audience.of(ctx, session, [stream])
+        return views.present(ctx, stream, lineup, viewer, audience)
+
+    return await reader.read(load)
 
 
 @router.patch("/streams/{stream_id}", response_model=StreamOut)

@@ -159,12 +159,19 @@ async def test_a_checkout_then_its_order_reads_the_primary_while_the_replica_tra
     # The replica is an hour behind and allowed to be: it serves every lag-tolerant read.
     settings = replica_settings.model_copy(update={
         "database_replica_max_lag_s": 7200.0, "database_replica_fresh_writes_s": 7300.0})
-    async with _api(settings) as (_, api):
+    async with _api(settings) as (ctx, api):
         seller = await _register(api, "seller")
         buyer = await _register(api, "buyer")
         product_id = await _product(api, seller, "Hot deal")
-        assert (await api.get(f"/api/v1/products/{product_id}")).status_code == 404  # replica
-        assert (await api.get(f"/api/v1/products/{product_id}", headers=seller)).status_code == 200
+        seller_id = _seller_id(ctx, seller)
+        # The replica serves lists and does not have it yet; its seller reads the primary.
+        assert await _listed(api, seller_id) == []
+        assert await _listed(api, seller_id, seller) == [product_id]
+        # By id, a replica's miss is asked again of the primary: it exists, so it is found.
+        misses = _served("primary_after_miss")
+        assert (await api.get(f"/api/v1/products/{product_id}")).status_code == 200
+        assert _served("primary_after_miss") - misses == 1
+        assert (await api.get("/api/v1/products/999999999")).status_code == 404
 
         placed = await api.post("/api/v1/orders", headers={**buyer, "Idempotency-Key": "k1"},
                                 json=order_body((product_id, 2)))
@@ -189,15 +196,27 @@ async def test_a_replica_past_the_lag_bound_or_stopped_is_skipped(
     while (_lag(delayed) or 0) <= 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert (_lag(delayed) or 0) > 2, delayed.status()
-    reply = await api.get(f"/api/v1/products/{product_id}")
-    assert reply.status_code == 200 and reply.json()["name"] == "Only on the primary so far"
+    seller_id = _seller_id(ctx, seller)
+    # A list (no second try on the primary) shows it: the primary served it.
+    assert await _listed(api, seller_id) == [product_id]
     verdict = ctx.reads.replicas[0].verdict
     assert verdict is not None and not verdict.healthy and verdict.reason.startswith("lagging")
 
     delayed.replica.execute("STOP SLAVE")
     await _until_verdict(ctx, "replication stopped")
-    reply = await api.get(f"/api/v1/products/{product_id}")
-    assert reply.status_code == 200 and reply.json()["name"] == "Only on the primary so far"
+    assert await _listed(api, seller_id) == [product_id]
+
+
+async def _listed(
+    api: httpx.AsyncClient, seller_id: int, headers: dict[str, str] | None = None
+) -> list[int]:
+    reply = await api.get("/api/v1/products", params={"seller_id": seller_id}, headers=headers)
+    assert reply.status_code == 200, reply.text
+    return [p["id"] for p in reply.json()["items"]]
+
+
+def _served(target: str) -> float:
+    return float(metrics.DB_READS.labels(target)._value.get())
 
 
 def _lag(pair: ReplicaPair) -> int | None:
@@ -229,12 +248,12 @@ async def test_killing_the_replica_changes_nothing_visible(
         seller = await _register(api, "seller")
         product_ids = [await _product(api, seller, f"Kept {n}") for n in range(3)]
         pair.sync()
-        served = _replica_reads()
-        before = await _reads(api, product_ids)
-        assert _replica_reads() - served == len(product_ids) + 1  # all from the replica
+        served = _served("replica")
+        before = await _answers(api, product_ids)
+        assert _served("replica") - served == len(product_ids) + 1  # all from the replica
         pair.replica.kill()
         try:
-            after = [await _reads(api, product_ids) for _ in range(3)]
+            after = [await _answers(api, product_ids) for _ in range(3)]
             assert after == [before] * 3
             verdict = ctx.reads.replicas[0].verdict
             assert verdict is not None and verdict.reason.startswith("unreachable")
@@ -243,11 +262,7 @@ async def test_killing_the_replica_changes_nothing_visible(
             pair.sync()
 
 
-def _replica_reads() -> float:
-    return float(metrics.DB_READS.labels("replica")._value.get())
-
-
-async def _reads(api: httpx.AsyncClient, product_ids: list[int]) -> list[tuple[int, Any]]:
+async def _answers(api: httpx.AsyncClient, product_ids: list[int]) -> list[tuple[int, Any]]:
     answers = []
     for product_id in product_ids:
         reply = await api.get(f"/api/v1/products/{product_id}")

@@ -1,5 +1,6 @@
 """`make cluster` (scripts/cluster.sh) for a test: nginx :8080, gateways :8101-8103, APIs
-:8111-8112, worker, beat and Flower :5555, on a fresh MariaDB database and the test's Redis DB.
+:8111-8112, worker, beat and Flower :5555, on a fresh MariaDB database and the test's Redis DB
+(with `db_replica`, on the private primary and read replica of `make cluster DB_REPLICA=1`).
 
 The ports are fixed, so tests using it run under `flock /tmp/lc-cluster.lock`; it skips, saying
 why, when any of them is taken (a developer's own `make cluster`), and always stops the cluster
@@ -16,12 +17,14 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pymysql
 import pytest
 
 from tests.helpers.procs import REPO_ROOT, child_env
 
 PORTS = (8080, 8101, 8102, 8103, 8111, 8112, 5555)
+PAIR_PORTS = (3316, 3317)  # DB_REPLICA=1: scripts/mariadb_pair.sh's primary and replica
 NGINX = "http://127.0.0.1:8080"
 
 
@@ -44,26 +47,48 @@ def _tails() -> str:
 
 
 @contextlib.contextmanager
-def running_cluster(redis_url: str) -> Iterator[str]:
-    """Start the cluster; yields nginx's base URL."""
+def running_cluster(redis_url: str, *, db_replica: bool = False) -> Iterator[str]:
+    """Start the cluster; yields nginx's base URL. `db_replica`: `DB_REPLICA=1`, the
+    database on scripts/mariadb_pair.sh's primary (:3316) with its read replica (:3317)
+    serving the APIs' lag-tolerant reads (the pair is stopped with the cluster)."""
     if shutil.which("nginx") is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
-    taken = [p for p in PORTS if _taken(p)]
+    ports = PORTS + (PAIR_PORTS if db_replica else ())
+    taken = [p for p in ports if _taken(p)]
     if taken:
         pytest.skip(f"cluster ports {taken} are in use (a running `make cluster`?)")
     db = f"lc_cluster_{uuid.uuid4().hex[:8]}"
+    db_port = PAIR_PORTS[0] if db_replica else 3306
     env = child_env({
-        "CLUSTER_DATABASE_URL": f"mysql+aiomysql://root@127.0.0.1:3306/{db}",
+        "CLUSTER_DATABASE_URL": f"mysql+aiomysql://root@127.0.0.1:{db_port}/{db}",
         "CLUSTER_REDIS_URL": redis_url,
         "CLUSTER_BROKER_URL": redis_url,
         "BCRYPT_ROUNDS": "4",
+        "DB_REPLICA": "1" if db_replica else "0",
         "DATABASE_URL": None, "REDIS_URL": None, "CELERY_BROKER_URL": None,
+        "DATABASE_REPLICA_URLS": None,
     })  # fmt: skip
     try:
         started = _cluster("start", env)
         assert started.returncode == 0, started.stdout + started.stderr + _tails()
         yield NGINX
     finally:
-        _cluster("stop", env)
-        with pymysql.connect(host="127.0.0.1", user="root") as conn, conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+        # The services stop first (nothing left using the database), then it is dropped, then
+        # the pair the cluster started stops.
+        _cluster("stop", {**env, "KEEP_MARIADB_PAIR": "1"})
+        _drop(db, db_port)
+        if db_replica:
+            _cluster("stop", env)
+
+
+def _drop(db: str, port: int) -> None:
+    with contextlib.suppress(pymysql.MySQLError), pymysql.connect(
+        host="127.0.0.1", port=port, user="root"
+    ) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+
+
+def api_metrics() -> str:
+    """Both API processes' Prometheus text (loopback may read `/metrics`)."""
+    return "".join(
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text for port in (8111, 8112))
