@@ -2,14 +2,17 @@
 
 Nothing else in the code base reads `os.environ`: each process builds its settings object in
 `__main__` (or the test builds one) and passes it into `create_app(settings)`. One subclass per
-process keeps each process's knobs next to each other while sharing the common ones.
+process keeps each process's knobs next to each other while sharing the common ones; each
+concern (payments, ...) is a model of its own under `shared/config/`, held as a field
+(`settings.payments.ecpay.merchant_id`) and read under the same variable names as ever
+(`ECPAY_MERCHANT_ID`): `shared/config/composed.py` explains how, and how tests override them.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, ClassVar, Literal, TypeVar
 
 from pydantic import (
     Field,
@@ -19,25 +22,27 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.config.composed import ROOT, VAR_DIR, ComposedSettings
+from shared.config.payments import PAYMENT_PROVIDERS, TWOC2P_DEV_MERCHANT_KEY_FILE, PaymentSettings
 from shared.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
-VAR_DIR = ROOT / "var"
+__all__ = [
+    "PAYMENT_PROVIDERS", "ROOT", "TWOC2P_DEV_MERCHANT_KEY_FILE", "VAR_DIR", "BaseAppSettings",
+    "CommerceSettings", "GatewaySettings", "WorkerSettings", "load",
+]
+
 DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///{VAR_DIR / 'livecommerce.db'}"
-# The development 2C2P merchant RSA key (commerce/payment_wire/twoc2p_keys.py).
-TWOC2P_DEV_MERCHANT_KEY_FILE = VAR_DIR / "dev-twoc2p-merchant-rsa.pem"
 
 AppEnv = Literal["development", "test", "production"]
 
 
-class BaseAppSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
-    )
+class BaseAppSettings(ComposedSettings):
+    # Whether this process signs tokens (needs the private key) or only verifies them.
+    issues_tokens: ClassVar[bool] = True
 
     app_env: AppEnv = "development"
     service_name: str = "livecommerce"
@@ -124,7 +129,7 @@ class BaseAppSettings(BaseSettings):
             return
         problems: list[str] = []
         keyless = self.jwt_private_key is None and self.jwt_private_key_file is None
-        if keyless and not isinstance(self, GatewaySettings):  # the gateway only verifies
+        if keyless and self.issues_tokens:
             problems.append("JWT_PRIVATE_KEY(_FILE) must be set in production")
         if keyless and self.jwt_public_key is None and self.jwt_public_key_file is None:
             problems.append("JWT_PUBLIC_KEY(_FILE) must be set in production")
@@ -140,61 +145,6 @@ class BaseAppSettings(BaseSettings):
 
     def _extra_production_problems(self) -> list[str]:
         return []
-
-
-PaymentProvider = Literal[
-    "ecpay", "newebpay", "linepay", "omise", "twoc2p", "tappay", "promptpay"
-]
-PAYMENT_PROVIDERS: tuple[PaymentProvider, ...] = (
-    "ecpay", "newebpay", "linepay", "omise", "twoc2p", "tappay", "promptpay"
-)
-# Where a provider's traffic goes (`<PROVIDER>_SANDBOX`): `local` is the in-process sandbox
-# (commerce/sandbox/payments: no network, no account), `public` the provider's own public
-# sandbox with the credentials configured, `auto` local in development while the provider has
-# no credentials of its own configured (all its settings below are still the example values),
-# else the configured host. Production refuses `local` and `public`.
-PaymentSandbox = Literal["auto", "local", "public"]
-
-# Per provider: every setting whose public sandbox/example value must not reach production.
-PAYMENT_SANDBOX_DEFAULTS: dict[str, dict[str, str]] = {
-    "ecpay": {
-        "ecpay_merchant_id": "3002607",
-        "ecpay_hash_key": "pwFHCqoQZGmho4w6",
-        "ecpay_hash_iv": "EkRm7iFT261dpevs",
-        "ecpay_base_url": "https://payment-stage.ecpay.com.tw",
-    },
-    "newebpay": {
-        "newebpay_merchant_id": "3430112",
-        "newebpay_hash_key": "12345678901234567890123456789012",
-        "newebpay_hash_iv": "1234567890123456",
-        "newebpay_base_url": "https://ccore.newebpay.com",
-    },
-    "linepay": {
-        "linepay_channel_id": "1234567890",
-        "linepay_channel_secret": "linepay-sandbox-example-secret",
-        "linepay_base_url": "https://sandbox-api-pay.line.me",
-    },
-    "omise": {
-        "omise_public_key": "pkey_test_4xs68olyuul9lmmp375",
-        "omise_secret_key": "skey_test_4xs68olyuul9lmmp375",
-    },
-    "twoc2p": {
-        "twoc2p_merchant_id": "JT01",
-        "twoc2p_secret_key": "1F4EDB965BBB3094F791A83750FBDCDA3852131CB5218E21E4F42929A1975E60",
-        "twoc2p_base_url": "https://sandbox-pgw.2c2p.com",
-        "twoc2p_maintenance_url": "https://demo2.2c2p.com/2C2PFrontend/PaymentAction/2.0/action",
-    },
-    "tappay": {
-        "tappay_partner_key": "partner_sandbox_example",
-        "tappay_merchant_id": "livecommerce_sandbox",
-        "tappay_base_url": "https://sandbox.tappaysdk.com",
-    },
-    "promptpay": {"promptpay_id": "0812345678"},
-}
-
-
-def _plain(value: object) -> str:
-    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
 class CommerceSettings(BaseAppSettings):
@@ -351,120 +301,14 @@ class CommerceSettings(BaseAppSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
-    # Payments (commerce/payments). Development defaults are each provider's public sandbox or
-    # documented example credentials and sandbox hosts; production refuses to start with any of
-    # them for an enabled provider (see `_payment_production_problems`).
-    payments_enabled: list[PaymentProvider] = Field(
-        default_factory=lambda: list(PAYMENT_PROVIDERS)
-    )
-    # Where providers post notifications (`{base}/api/v1/payments/webhooks/{provider}`) and
-    # where the shopper's browser comes back to after paying.
-    payments_public_base_url: str = "http://127.0.0.1:8000"
-    payments_return_url: str = "http://127.0.0.1:8000/payments/return"
-    payments_http_timeout_s: float = Field(default=10.0, gt=0)
-    # A payment still pending this long is asked about (providers with a status query).
-    payments_query_after_s: int = Field(default=300, ge=30)
-    ecpay_merchant_id: str = "3002607"
-    ecpay_hash_key: SecretStr = SecretStr("pwFHCqoQZGmho4w6")
-    ecpay_hash_iv: SecretStr = SecretStr("EkRm7iFT261dpevs")
-    ecpay_base_url: str = "https://payment-stage.ecpay.com.tw"
-    # ECPay stage lets a merchant "simulate" a payment (SimulatePaid=1): never money.
-    ecpay_accept_simulated_paid: bool = False
-    newebpay_merchant_id: str = "3430112"
-    newebpay_hash_key: SecretStr = SecretStr("12345678901234567890123456789012")
-    newebpay_hash_iv: SecretStr = SecretStr("1234567890123456")
-    newebpay_base_url: str = "https://ccore.newebpay.com"
-    linepay_channel_id: str = "1234567890"
-    linepay_channel_secret: SecretStr = SecretStr("linepay-sandbox-example-secret")
-    linepay_base_url: str = "https://sandbox-api-pay.line.me"
-    omise_public_key: str = "pkey_test_4xs68olyuul9lmmp375"
-    omise_secret_key: SecretStr = SecretStr("skey_test_4xs68olyuul9lmmp375")
-    omise_api_url: str = "https://api.omise.co"
-    omise_vault_url: str = "https://vault.omise.co"
-    twoc2p_merchant_id: str = "JT01"
-    twoc2p_secret_key: SecretStr = SecretStr(
-        "1F4EDB965BBB3094F791A83750FBDCDA3852131CB5218E21E4F42929A1975E60"
-    )
-    twoc2p_base_url: str = "https://sandbox-pgw.2c2p.com"
-    # 2C2P Payment Maintenance API (refunds): JWE + JWS with RSA keys, not the SHA key above
-    # (developer.2c2p.com/docs/payment-maintenance-refund-guide). Production URL:
-    # https://t.2c2p.com/PaymentAction/2.0/action. Our private key (PEM or file): unset in
-    # development, a pair generated under var/ (`twoc2p_keys`). 2C2P's public key or
-    # certificate (PEM or file, from its portal): unset, 2C2P refunds are `refund_unsupported`.
-    # Production refuses to start without both, or with the development key file.
-    twoc2p_maintenance_url: str = "https://demo2.2c2p.com/2C2PFrontend/PaymentAction/2.0/action"
-    twoc2p_merchant_private_key: SecretStr | None = None
-    twoc2p_merchant_private_key_file: Path | None = None
-    twoc2p_public_key: str | None = None
-    twoc2p_public_key_file: Path | None = None
-    # TapPay (Cherri Tech): Apple Pay and Google Pay in TWD (Pay by Prime; docs.tappaysdk.com).
-    # Partner key and merchant id come from the TapPay Portal; TapPay publishes no shared
-    # example account, so the defaults are placeholders only the local sandbox accepts.
-    tappay_partner_key: SecretStr = SecretStr("partner_sandbox_example")
-    tappay_merchant_id: str = "livecommerce_sandbox"
-    tappay_base_url: str = "https://sandbox.tappaysdk.com"
-    # Direct PromptPay QR target (phone / national id / e-wallet): no notification exists.
-    promptpay_id: str = "0812345678"
-    # Local sandbox or the provider's own (see `PaymentSandbox`), one setting per provider.
-    ecpay_sandbox: PaymentSandbox = "auto"
-    newebpay_sandbox: PaymentSandbox = "auto"
-    linepay_sandbox: PaymentSandbox = "auto"
-    omise_sandbox: PaymentSandbox = "auto"
-    twoc2p_sandbox: PaymentSandbox = "auto"
-    tappay_sandbox: PaymentSandbox = "auto"
+    # Payments (commerce/payments): `PAYMENTS_*` and one model per provider (`ECPAY_*`, ...).
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
 
     def uses_local_sandbox(self, provider: str) -> bool:
         """Whether `provider`'s adapter talks to the in-process sandbox instead of a host."""
-        mode = getattr(self, f"{provider}_sandbox", None)
-        if mode is None or self.is_production:
-            return False
-        if mode != "auto":
-            return bool(mode == "local")
-        return self.app_env == "development" and all(
-            _plain(getattr(self, name)) == default
-            for name, default in PAYMENT_SANDBOX_DEFAULTS[provider].items()
+        return self.payments.uses_local_sandbox(
+            provider, development=self.app_env == "development", production=self.is_production
         )
-
-    def _sandbox_production_problems(self) -> list[str]:
-        told = [
-            f"{p.upper()}_SANDBOX={getattr(self, f'{p}_sandbox')}"
-            for p in PAYMENT_PROVIDERS
-            if getattr(self, f"{p}_sandbox", "auto") != "auto"
-        ]
-        return [f"payment sandboxes are for development only: {', '.join(told)}"] if told else []
-
-    def _payment_production_problems(self) -> list[str]:
-        """Name every enabled payment provider still on a public sandbox credential or host."""
-        stale = [
-            provider
-            for provider in self.payments_enabled
-            if any(
-                _plain(getattr(self, name)) == default or (
-                    name.endswith("_key") and "_test_" in _plain(getattr(self, name))
-                )
-                for name, default in PAYMENT_SANDBOX_DEFAULTS[provider].items()
-            ) or (provider == "twoc2p" and self._twoc2p_keys_are_dev())
-        ]
-        if not stale:
-            return []
-        return [
-            "payment providers still on public sandbox credentials or hosts: "
-            + ", ".join(stale)
-            + " (set their production values or remove them from PAYMENTS_ENABLED)"
-            + ("; 2C2P refunds also need TWOC2P_MERCHANT_PRIVATE_KEY(_FILE), not the development"
-               " key, and TWOC2P_PUBLIC_KEY(_FILE)"
-               if "twoc2p" in stale and self._twoc2p_keys_are_dev() else "")
-        ]
-
-    def _twoc2p_keys_are_dev(self) -> bool:
-        """No maintenance keys means the generated development pair would sign refunds."""
-        private_file = self.twoc2p_merchant_private_key_file
-        no_private = self.twoc2p_merchant_private_key is None and private_file is None
-        dev_file = private_file is not None and (
-            private_file.resolve() == TWOC2P_DEV_MERCHANT_KEY_FILE.resolve()
-        )
-        no_public = not self.twoc2p_public_key and self.twoc2p_public_key_file is None
-        return no_private or dev_file or no_public
 
     # --- Cloudflare Stream (commerce/streams). No API token: an in-process live-input provider
     # stands in (the embedded default), so `make run` can create streams without an account.
@@ -615,8 +459,8 @@ class CommerceSettings(BaseAppSettings):
     dead_letter_queue: str = "dead_letter"
 
     def _extra_production_problems(self) -> list[str]:
-        problems: list[str] = self._payment_production_problems()
-        problems.extend(self._sandbox_production_problems())
+        problems: list[str] = self.payments.production_problems()
+        problems.extend(self.payments.sandbox_production_problems())
         # streams + media
         if self.stream_provider == "sandbox":
             problems.append("STREAM_PROVIDER=sandbox is for development only")
@@ -640,6 +484,7 @@ class CommerceSettings(BaseAppSettings):
 
 
 class GatewaySettings(BaseAppSettings):
+    issues_tokens = False  # the gateway only verifies
     service_name: str = "realtime"
     host: str = "127.0.0.1"
     port: int = 8001
@@ -723,7 +568,13 @@ def load(cls: type[S], **overrides: object) -> S:
         settings = cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        raise ConfigError(f"bad configuration: {where.upper()}: {first['msg']}") from None
+        loc = [str(p) for p in first.get("loc", ())]
+        # A concern's error comes from its own model: name the variable, not the field.
+        model = cls.find_model(exc.title)
+        if model is not None and loc and loc[0] in model.model_fields:
+            where = ".".join([model.env_name(loc[0]), *loc[1:]])
+        else:
+            where = ".".join(loc).upper() or "SETTINGS"
+        raise ConfigError(f"bad configuration: {where}: {first['msg']}") from None
     settings.check_production_safety()
     return settings

@@ -41,9 +41,9 @@ def dev_private_pem(path: Path = TWOC2P_DEV_MERCHANT_KEY_FILE) -> str:
 
 def merchant_private_pem(settings: CommerceSettings) -> str:
     """The configured merchant key, or (outside production) the development one."""
-    secret = settings.twoc2p_merchant_private_key
+    secret = settings.payments.twoc2p.merchant_private_key
     pem = read_key(secret.get_secret_value() if secret else None,
-                settings.twoc2p_merchant_private_key_file)
+                settings.payments.twoc2p.merchant_private_key_file)
     if pem is None:
         if settings.is_production:
             raise ConfigError("TWOC2P_MERCHANT_PRIVATE_KEY(_FILE) must be set in production")
@@ -53,7 +53,7 @@ def merchant_private_pem(settings: CommerceSettings) -> str:
 
 def provider_public_pem(settings: CommerceSettings) -> str | None:
     """2C2P's public key or certificate; None when not configured (refunds then unsupported)."""
-    return read_key(settings.twoc2p_public_key, settings.twoc2p_public_key_file)
+    return read_key(settings.payments.twoc2p.public_key, settings.payments.twoc2p.public_key_file)
 
 
 def maintenance_pems(settings: CommerceSettings) -> tuple[str, str | None]:

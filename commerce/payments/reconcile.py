@@ -52,8 +52,8 @@ async def query_pending(
 ) -> list[int]:
     """Ask providers about old pending payments of still-payable orders; returns the ids of
     notifications recorded from successful answers (to be settled like any other)."""
-    cutoff = (now or utcnow()) - timedelta(seconds=ctx.settings.payments_query_after_s)
-    enabled = [p for p in QUERYABLE if p in ctx.settings.payments_enabled]
+    cutoff = (now or utcnow()) - timedelta(seconds=ctx.settings.payments.query_after_s)
+    enabled = [p for p in QUERYABLE if p in ctx.settings.payments.enabled]
     async with ctx.sessions() as session:
         payments = (
             await session.scalars(

@@ -71,8 +71,8 @@ async def create_payment(
         await session.flush()
         payment_id, amount, currency = payment.id, order.total_minor, order.currency
         ref = payment.provider_ref
-    base = settings.payments_public_base_url.rstrip("/")
-    back = f"{settings.payments_return_url}?order_id={order_id}&payment_id={payment_id}&ref={ref}"
+    base = settings.payments.public_base_url.rstrip("/")
+    back = f"{settings.payments.return_url}?order_id={order_id}&payment_id={payment_id}&ref={ref}"
     request = PaymentRequest(
         trade_no=ref, method=body.method, amount_minor=amount, currency=currency,
         description=f"Order {order_id}", notify_url=f"{base}/api/v1/payments/webhooks/{provider}",

@@ -47,8 +47,8 @@ def broker(tmp_path: Path) -> Iterator[PrivateRedis]:
 def broker_settings(
     fault_settings: CommerceSettings, broker: PrivateRedis, fake_ecpay: FakeEcpay
 ) -> CommerceSettings:
-    return fault_settings.model_copy(
-        update={"celery_broker_url": broker.url, **provider_urls(ecpay=fake_ecpay)}
+    return fault_settings.updated(
+        celery_broker_url=broker.url, payments=provider_urls(ecpay=fake_ecpay)
     )
 
 

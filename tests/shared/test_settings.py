@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from shared.config.composed import ComposedSettings
 from shared.errors import ConfigError
 from shared.settings import CommerceSettings, GatewaySettings, load
 from tests.helpers.procs import REPO_ROOT, child_env
@@ -74,3 +75,69 @@ def test_processes_fail_fast_with_one_line(module: str, env: dict[str, str], nee
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and needle in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def _value_at(settings: ComposedSettings, model: type[ComposedSettings], field: str) -> object:
+    """The value of `field` of the (possibly nested) `model` inside `settings`."""
+    if isinstance(settings, model):
+        return getattr(settings, field)
+    for name in type(settings).model_fields:
+        inner = getattr(settings, name)
+        if isinstance(inner, ComposedSettings) and inner.find_model(model.__name__):
+            return _value_at(inner, model, field)
+    raise LookupError(model.__name__)
+
+
+@pytest.mark.parametrize("cls", [CommerceSettings, GatewaySettings])
+def test_every_variable_reaches_its_setting(
+    cls: type[ComposedSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concerns are nested models, but each reads its settings under the flat names operators
+    use (`ECPAY_MERCHANT_ID`, not `PAYMENTS__ECPAY__MERCHANT_ID`): set every plain text setting
+    through its variable and find the value in its field."""
+    expected: dict[tuple[str, str], str] = {}
+    for env, model, field in cls.env_names():
+        annotation = model.model_fields[field].annotation
+        checked = {f for v in model.__pydantic_decorators__.field_validators.values()
+                   for f in v.info.fields}  # URLs and such: not any text
+        if annotation in (str, str | None) and field not in checked:
+            monkeypatch.setenv(env, f"from-{env}")
+            expected[(model.__name__, field)] = f"from-{env}"
+    assert ("EcpaySettings", "merchant_id") in expected or cls is GatewaySettings
+    settings = cls(_env_file=None)  # type: ignore[call-arg]
+    for env, model, field in cls.env_names():
+        if (model.__name__, field) in expected:
+            assert _value_at(settings, model, field) == f"from-{env}", env
+
+
+def test_no_variable_is_renamed() -> None:
+    """Moving a setting into a concern keeps its variable: every name operators set before
+    issue 19 is still read (new ones may be added)."""
+    listed = (REPO_ROOT / "tests/shared/env_names.txt").read_text().split("\n")
+    before = {line for line in listed if line and not line.startswith("#")}
+    now = {env for cls in (CommerceSettings, GatewaySettings) for env, _, _ in cls.env_names()}
+    assert sorted(before - now) == []
+
+
+def test_a_concern_error_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_HTTP_TIMEOUT_S", "soon")
+    with pytest.raises(ConfigError, match="PAYMENTS_HTTP_TIMEOUT_S"):
+        load(CommerceSettings, _env_file=None)
+    monkeypatch.delenv("PAYMENTS_HTTP_TIMEOUT_S")
+    with pytest.raises(ConfigError, match="ECPAY_SANDBOX"):
+        load(CommerceSettings, _env_file=None, payments={"ecpay": {"sandbox": "nowhere"}})
+
+
+def test_overrides_reach_nested_settings_and_stale_flat_names_are_refused() -> None:
+    settings = CommerceSettings(  # type: ignore[call-arg]
+        _env_file=None, payments={"ecpay": {"merchant_id": "3999999"}})
+    assert settings.payments.ecpay.merchant_id == "3999999"
+    assert settings.payments.omise.public_key.startswith("pkey_test_")  # the rest: defaults
+    moved = settings.updated(payments={"ecpay": {"base_url": "https://x.example"}})
+    assert (moved.payments.ecpay.merchant_id, moved.payments.ecpay.base_url) == (
+        "3999999", "https://x.example")
+    assert settings.payments.ecpay.base_url != "https://x.example"  # a copy
+    with pytest.raises(TypeError, match="ecpay_merchant_id"):
+        CommerceSettings(_env_file=None, ecpay_merchant_id="3999999")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="ecpay_base_url"):
+        settings.model_copy(update={"ecpay_base_url": "https://x.example"})

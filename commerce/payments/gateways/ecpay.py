@@ -11,7 +11,6 @@ refunds a captured card payment.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -35,6 +34,7 @@ from commerce.payments.gateways.base import (
     minor_from_whole,
     send,
 )
+from shared.config.payments import EcpaySettings
 from shared.money import to_whole_units
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -43,24 +43,17 @@ QUERY_PATH = "/Cashier/QueryTradeInfo/V5"
 REFUND_PATH = "/CreditDetail/DoAction"
 
 
-@dataclass(frozen=True, slots=True)
-class EcpayConfig:
-    merchant_id: str
-    hash_key: str
-    hash_iv: str
-    base_url: str
-    accept_simulated_paid: bool = False
-
-
 class EcpayGateway(GatewayDefaults):
     name = "ecpay"
 
-    def __init__(self, config: EcpayConfig, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, config: EcpaySettings, *, timeout_s: float = 10.0) -> None:
         self.config = config
+        self._hash_key = config.hash_key.get_secret_value()
+        self._hash_iv = config.hash_iv.get_secret_value()
         self.timeout_s = timeout_s
 
     def _sign(self, fields: dict[str, str]) -> dict[str, str]:
-        fields["CheckMacValue"] = check_mac_value(fields, self.config.hash_key, self.config.hash_iv)
+        fields["CheckMacValue"] = check_mac_value(fields, self._hash_key, self._hash_iv)
         return fields
 
     async def create_payment(self, request: PaymentRequest) -> CreatedPayment:
@@ -95,7 +88,7 @@ class EcpayGateway(GatewayDefaults):
 
     async def verify_notification(self, raw: RawNotification) -> VerifiedNotification:
         fields = raw.form()
-        if not verify_check_mac_value(fields, self.config.hash_key, self.config.hash_iv):
+        if not verify_check_mac_value(fields, self._hash_key, self._hash_iv):
             raise SignatureMismatch("ECPay CheckMacValue does not match")
         if fields.get("MerchantID") != self.config.merchant_id:
             raise SignatureMismatch("ECPay notification for another merchant")
@@ -152,7 +145,7 @@ class EcpayGateway(GatewayDefaults):
             }
         )
         reply = await self._post_form(QUERY_PATH, fields)
-        if not verify_check_mac_value(reply, self.config.hash_key, self.config.hash_iv):
+        if not verify_check_mac_value(reply, self._hash_key, self._hash_iv):
             raise SignatureMismatch("ECPay QueryTradeInfo reply does not verify")
         paid = reply.get("TradeStatus") == "1"
         return ParsedNotification(

@@ -12,7 +12,7 @@ LINE Pay refuses a confirm whose amount differs from the request. Every call is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -31,21 +31,13 @@ from commerce.payments.gateways.base import (
     WebhookAnswer,
     send,
 )
+from shared.config.payments import LinepaySettings
 from shared.money import to_minor
 
 REQUEST_PATH = "/v3/payments/request"
 APPROVED = "0110"  # authorized by the shopper, confirm may be called
 COMPLETED = "0123"  # already confirmed (a reloaded confirm URL)
 FINISHED_FAILED = {"0121", "0122"}  # cancelled / failed
-
-
-@dataclass(frozen=True, slots=True)
-class LinepayConfig:
-    channel_id: str
-    channel_secret: str
-    base_url: str
-    # Where the shopper's browser goes after the confirm URL (confirmUrlType CLIENT).
-    return_url: str = ""
 
 
 def wire_amount(amount_minor: int, currency: str) -> int | Decimal:
@@ -61,14 +53,19 @@ def wire_amount(amount_minor: int, currency: str) -> int | Decimal:
 class LinepayGateway(GatewayDefaults):
     name = "linepay"
 
-    def __init__(self, config: LinepayConfig, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, config: LinepaySettings, *, timeout_s: float = 10.0, return_url: str = ""
+    ) -> None:
         self.config = config
+        self._channel_secret = config.channel_secret.get_secret_value()
+        # Where the shopper's browser goes after the confirm URL (confirmUrlType CLIENT).
+        self.return_url = return_url
         self.timeout_s = timeout_s
 
     async def _call(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
         body = "" if payload is None else linepay_sign.dumps(payload)
         headers = linepay_sign.auth_headers(
-            self.config.channel_id, self.config.channel_secret, path, body
+            self.config.channel_id, self._channel_secret, path, body
         )
         headers["Content-Type"] = "application/json"
         async with self.client(self.config.base_url) as client:
@@ -144,10 +141,10 @@ class LinepayGateway(GatewayDefaults):
 
     def answer(self, parsed: ParsedNotification | None) -> WebhookAnswer:
         """The confirm URL is opened by the shopper's browser: send it on to the shop."""
-        if not self.config.return_url or parsed is None:
+        if not self.return_url or parsed is None:
             return WebhookAnswer()
-        sep = "&" if "?" in self.config.return_url else "?"
-        target = f"{self.config.return_url}{sep}{urlencode({'trade_no': parsed.provider_ref})}"
+        sep = "&" if "?" in self.return_url else "?"
+        target = f"{self.return_url}{sep}{urlencode({'trade_no': parsed.provider_ref})}"
         return WebhookAnswer(status_code=303, body="", location=target)
 
     async def confirm(

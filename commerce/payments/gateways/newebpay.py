@@ -11,7 +11,6 @@ parameters AES-encrypted into `PostData_`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from commerce.payment_wire import exactjson
@@ -30,6 +29,7 @@ from commerce.payments.gateways.base import (
     minor_from_whole,
     send,
 )
+from shared.config.payments import NewebpaySettings
 from shared.money import to_whole_units
 
 MPG_PATH = "/MPG/mpg_gateway"
@@ -37,19 +37,13 @@ CLOSE_PATH = "/API/CreditCard/Close"
 MPG_VERSION = "2.0"
 
 
-@dataclass(frozen=True, slots=True)
-class NewebpayConfig:
-    merchant_id: str
-    hash_key: str
-    hash_iv: str
-    base_url: str
-
-
 class NewebpayGateway(GatewayDefaults):
     name = "newebpay"
 
-    def __init__(self, config: NewebpayConfig, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, config: NewebpaySettings, *, timeout_s: float = 10.0) -> None:
         self.config = config
+        self._hash_key = config.hash_key.get_secret_value()
+        self._hash_iv = config.hash_iv.get_secret_value()
         self.timeout_s = timeout_s
 
     async def create_payment(self, request: PaymentRequest) -> CreatedPayment:
@@ -73,7 +67,7 @@ class NewebpayGateway(GatewayDefaults):
         ]
         if request.email:
             params.append(("Email", request.email))
-        sealed = seal(params, self.config.hash_key, self.config.hash_iv)
+        sealed = seal(params, self._hash_key, self._hash_iv)
         fields = {
             "MerchantID": self.config.merchant_id,
             "TradeInfo": sealed.trade_info,
@@ -87,7 +81,7 @@ class NewebpayGateway(GatewayDefaults):
         form = raw.form()
         plain = open_notification(
             form.get("TradeInfo", ""), form.get("TradeSha", ""),
-            self.config.hash_key, self.config.hash_iv,
+            self._hash_key, self._hash_iv,
         )
         data = exactjson.loads(plain)
         if not isinstance(data, dict) or not isinstance(data.get("Result"), dict):
@@ -131,8 +125,8 @@ class NewebpayGateway(GatewayDefaults):
                     ("CloseType", "2"),
                 ]
             ),
-            self.config.hash_key,
-            self.config.hash_iv,
+            self._hash_key,
+            self._hash_iv,
         )
         async with self.client(self.config.base_url) as client:
             req = client.build_request(

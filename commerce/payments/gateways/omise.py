@@ -14,7 +14,6 @@ the secret key (`GET /events/{id}`) and use what the API says, never the posted 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from typing import Any
 
 from commerce.payment_wire import exactjson
@@ -31,6 +30,7 @@ from commerce.payments.gateways.base import (
     VerifiedNotification,
     send,
 )
+from shared.config.payments import OmiseSettings
 
 CARD_METHODS = {"omise_card", "applepay", "googlepay"}
 STATUS = {
@@ -42,19 +42,12 @@ STATUS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class OmiseConfig:
-    public_key: str
-    secret_key: str
-    api_url: str
-    vault_url: str
-
-
 class OmiseGateway(GatewayDefaults):
     name = "omise"
 
-    def __init__(self, config: OmiseConfig, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, config: OmiseSettings, *, timeout_s: float = 10.0) -> None:
         self.config = config
+        self._secret_key = config.secret_key.get_secret_value()
         self.timeout_s = timeout_s
 
     async def _call(
@@ -63,7 +56,7 @@ class OmiseGateway(GatewayDefaults):
     ) -> dict[str, Any]:
         async with self.client(base or self.config.api_url) as client:
             req = client.build_request(
-                method, path, data=data, headers=_basic(key or self.config.secret_key)
+                method, path, data=data, headers=_basic(key or self._secret_key)
             )
             resp = await send(client, req, self.name)
         try:
@@ -139,7 +132,7 @@ class OmiseGateway(GatewayDefaults):
         if not isinstance(uri, str):
             raise PaymentProviderError("Omise PromptPay charge has no scannable_code image")
         async with self.client(uri) as client:
-            req = client.build_request("GET", uri, headers=_basic(self.config.secret_key))
+            req = client.build_request("GET", uri, headers=_basic(self._secret_key))
             resp = await send(client, req, self.name)
         image = resp.content
         is_png = image.startswith(b"\x89PNG")

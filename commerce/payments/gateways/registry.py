@@ -11,22 +11,23 @@ the same adapter, pointed at the sandbox's URL with an in-process transport
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
 from functools import partial
 from typing import Literal
 
 from commerce.payment_wire import twoc2p_keys
 from commerce.payments.errors import UnsupportedPayment
 from commerce.payments.gateways.base import PaymentGateway
-from commerce.payments.gateways.ecpay import EcpayConfig, EcpayGateway
-from commerce.payments.gateways.linepay import LinepayConfig, LinepayGateway
-from commerce.payments.gateways.newebpay import NewebpayConfig, NewebpayGateway
-from commerce.payments.gateways.omise import OmiseConfig, OmiseGateway
+from commerce.payments.gateways.ecpay import EcpayGateway
+from commerce.payments.gateways.linepay import LinepayGateway
+from commerce.payments.gateways.newebpay import NewebpayGateway
+from commerce.payments.gateways.omise import OmiseGateway
 from commerce.payments.gateways.promptpay import PromptPayGateway
-from commerce.payments.gateways.tappay import TappayConfig, TappayGateway
-from commerce.payments.gateways.twoc2p import TwoC2PConfig, TwoC2PGateway
+from commerce.payments.gateways.tappay import TappayGateway
+from commerce.payments.gateways.twoc2p import TwoC2PGateway
 from commerce.sandbox.payments import providers as sandbox
 from commerce.sandbox.payments.twoc2p import provider_public_pem
+from shared.config.payments import PAYMENT_PROVIDERS, PaymentSettings
 from shared.settings import CommerceSettings
 
 Method = Literal[
@@ -53,103 +54,62 @@ CURRENCY_PROVIDER: dict[tuple[str, str], str] = {
 
 def build(settings: CommerceSettings, provider: str) -> PaymentGateway:
     """The adapter for `provider` with this process's credentials and timeouts (or its local
-    sandbox's URL and in-process transport)."""
+    sandbox's URL and in-process transport). Each adapter takes its provider's settings model
+    (`settings.payments.<provider>`) as its configuration."""
+    payments = settings.payments
+    if provider not in PAYMENT_PROVIDERS:
+        raise UnsupportedPayment(f"unknown payment provider {provider!r}", code="unknown_provider")
     if provider == "promptpay" or not settings.uses_local_sandbox(provider):
-        return _build(settings, provider)
+        return _build(settings, payments, provider)
     local = sandbox.base_url(settings, provider)
-    urls: dict[str, str] = {
-        "omise": {"omise_api_url": local, "omise_vault_url": local},
-        "twoc2p": {"twoc2p_base_url": local,
-                   "twoc2p_maintenance_url": sandbox.twoc2p_maintenance_url(settings)},
-    }.get(provider, {f"{provider}_base_url": local})
-    gateway = _build(settings.model_copy(update=urls), provider)
-    if isinstance(gateway, TwoC2PGateway):
-        gateway.config = replace(gateway.config, maintenance_keys=lambda: (
-            twoc2p_keys.merchant_private_pem(settings), provider_public_pem()))
+    if provider == "omise":
+        payments = payments.updated(omise={"api_url": local, "vault_url": local})
+    elif provider == "twoc2p":
+        payments = payments.updated(twoc2p={
+            "base_url": local, "maintenance_url": sandbox.twoc2p_maintenance_url(settings)})
+    else:
+        payments = payments.updated(**{provider: {"base_url": local}})
+    gateway = _build(settings, payments, provider, maintenance_keys=lambda: (
+        twoc2p_keys.merchant_private_pem(settings), provider_public_pem()))
     gateway.transport = sandbox.transport(settings)  # type: ignore[attr-defined]
     return gateway
 
 
-def _build(settings: CommerceSettings, provider: str) -> PaymentGateway:
-    t = settings.payments_http_timeout_s
+def _build(
+    settings: CommerceSettings, payments: PaymentSettings, provider: str,
+    maintenance_keys: Callable[[], tuple[str, str | None]] | None = None,
+) -> PaymentGateway:
+    t = payments.http_timeout_s
     if provider == "ecpay":
-        return EcpayGateway(
-            EcpayConfig(
-                merchant_id=settings.ecpay_merchant_id,
-                hash_key=settings.ecpay_hash_key.get_secret_value(),
-                hash_iv=settings.ecpay_hash_iv.get_secret_value(),
-                base_url=settings.ecpay_base_url,
-                accept_simulated_paid=settings.ecpay_accept_simulated_paid,
-            ),
-            timeout_s=t,
-        )
+        return EcpayGateway(payments.ecpay, timeout_s=t)
     if provider == "newebpay":
-        return NewebpayGateway(
-            NewebpayConfig(
-                merchant_id=settings.newebpay_merchant_id,
-                hash_key=settings.newebpay_hash_key.get_secret_value(),
-                hash_iv=settings.newebpay_hash_iv.get_secret_value(),
-                base_url=settings.newebpay_base_url,
-            ),
-            timeout_s=t,
-        )
+        return NewebpayGateway(payments.newebpay, timeout_s=t)
     if provider == "linepay":
-        return LinepayGateway(
-            LinepayConfig(
-                channel_id=settings.linepay_channel_id,
-                channel_secret=settings.linepay_channel_secret.get_secret_value(),
-                base_url=settings.linepay_base_url,
-                return_url=settings.payments_return_url,
-            ),
-            timeout_s=t,
-        )
+        return LinepayGateway(payments.linepay, timeout_s=t, return_url=payments.return_url)
     if provider == "omise":
-        return OmiseGateway(
-            OmiseConfig(
-                public_key=settings.omise_public_key,
-                secret_key=settings.omise_secret_key.get_secret_value(),
-                api_url=settings.omise_api_url,
-                vault_url=settings.omise_vault_url,
-            ),
-            timeout_s=t,
-        )
+        return OmiseGateway(payments.omise, timeout_s=t)
     if provider == "twoc2p":
         return TwoC2PGateway(
-            TwoC2PConfig(
-                merchant_id=settings.twoc2p_merchant_id,
-                secret_key=settings.twoc2p_secret_key.get_secret_value(),
-                base_url=settings.twoc2p_base_url,
-                maintenance_url=settings.twoc2p_maintenance_url,
-                maintenance_keys=partial(twoc2p_keys.maintenance_pems, settings),
-            ),
-            timeout_s=t,
+            payments.twoc2p, timeout_s=t,
+            maintenance_keys=maintenance_keys or partial(twoc2p_keys.maintenance_pems, settings),
         )
     if provider == "tappay":
-        return TappayGateway(
-            TappayConfig(
-                partner_key=settings.tappay_partner_key.get_secret_value(),
-                merchant_id=settings.tappay_merchant_id,
-                base_url=settings.tappay_base_url,
-            ),
-            timeout_s=t,
-        )
-    if provider == "promptpay":
-        return PromptPayGateway(settings.promptpay_id)
-    raise UnsupportedPayment(f"unknown payment provider {provider!r}", code="unknown_provider")
+        return TappayGateway(payments.tappay, timeout_s=t)
+    return PromptPayGateway(payments.promptpay.id)
 
 
 def provider_for(settings: CommerceSettings, method: str, currency: str) -> str:
     """The enabled provider that serves `method` in `currency`, or `UnsupportedPayment`."""
     provider = CURRENCY_PROVIDER.get((method, currency), METHOD_PROVIDER.get(method))
-    if method == "promptpay" and "omise" not in settings.payments_enabled:
+    if method == "promptpay" and "omise" not in settings.payments.enabled:
         provider = "promptpay"
-    if provider is None or provider not in settings.payments_enabled:
+    if provider is None or provider not in settings.payments.enabled:
         raise UnsupportedPayment(f"payment method {method!r} is not enabled")
     return provider
 
 
 def webhook_gateway(settings: CommerceSettings, provider: str) -> PaymentGateway:
     """The adapter for an incoming webhook; unknown or disabled providers are 404s upstream."""
-    if provider not in settings.payments_enabled or provider == "promptpay":
+    if provider not in settings.payments.enabled or provider == "promptpay":
         raise UnsupportedPayment(f"no webhooks for {provider!r}", code="unknown_provider")
     return build(settings, provider)

@@ -14,7 +14,6 @@ wallets in THB (registry.provider_for).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from commerce.payment_wire import exactjson
@@ -33,6 +32,7 @@ from commerce.payments.gateways.base import (
     minor_from_whole,
     send,
 )
+from shared.config.payments import TappaySettings
 from shared.money import to_whole_units
 
 PRIME_PATH = "/tpc/payment/pay-by-prime"
@@ -45,26 +45,20 @@ RECORD_STATUS: dict[int, NotificationStatus] = {-1: "failed", 0: "succeeded", 1:
                                                 4: "pending", 5: "failed"}
 
 
-@dataclass(frozen=True, slots=True)
-class TappayConfig:
-    partner_key: str
-    merchant_id: str
-    base_url: str
-
-
 class TappayGateway(GatewayDefaults):
     name = "tappay"
 
-    def __init__(self, config: TappayConfig, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, config: TappaySettings, *, timeout_s: float = 10.0) -> None:
         self.config = config
+        self._partner_key = config.partner_key.get_secret_value()
         self.timeout_s = timeout_s
 
     async def _call(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        body = exactjson.dumps({"partner_key": self.config.partner_key, **payload})
+        body = exactjson.dumps({"partner_key": self._partner_key, **payload})
         async with self.client(self.config.base_url) as client:
             req = client.build_request(
                 "POST", path, content=body,
-                headers={"Content-Type": "application/json", "x-api-key": self.config.partner_key},
+                headers={"Content-Type": "application/json", "x-api-key": self._partner_key},
             )
             resp = await send(client, req, self.name)
         try:

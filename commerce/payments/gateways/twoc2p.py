@@ -18,7 +18,6 @@ any other code is a refusal the caller sees as 409 `refund_refused` with 2C2P's 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +36,7 @@ from commerce.payments.gateways.base import (
     VerifiedNotification,
     send,
 )
+from shared.config.payments import TwoC2PSettings
 from shared.errors import ConfigError
 from shared.money import to_minor
 
@@ -48,33 +48,29 @@ SUCCESS = "0000"
 PENDING = {"0001", "2000", "2001"}  # redirect/pending codes before the final result
 
 
-@dataclass(frozen=True, slots=True)
-class TwoC2PConfig:
-    merchant_id: str
-    secret_key: str
-    base_url: str
-    maintenance_url: str = ""
-    # (merchant private key PEM, 2C2P public key/certificate PEM or None), read only when a
-    # refund needs them: payments and webhooks never touch the RSA keys.
-    maintenance_keys: Callable[[], tuple[str, str | None]] | None = None
-
-
 class TwoC2PGateway(GatewayDefaults):
     name = "twoc2p"
 
-    def __init__(self, config: TwoC2PConfig, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, config: TwoC2PSettings, *, timeout_s: float = 10.0,
+        maintenance_keys: Callable[[], tuple[str, str | None]] | None = None,
+    ) -> None:
         self.config = config
+        self._secret_key = config.secret_key.get_secret_value()
+        # (merchant private key PEM, 2C2P public key/certificate PEM or None), read only when a
+        # refund needs them: payments and webhooks never touch the RSA keys.
+        self.maintenance_keys = maintenance_keys
         self.timeout_s = timeout_s
 
     async def _call(self, path: str, claims: dict[str, Any]) -> dict[str, Any]:
-        body = twoc2p_jwt.request_body(claims, self.config.secret_key)
+        body = twoc2p_jwt.request_body(claims, self._secret_key)
         async with self.client(self.config.base_url) as client:
             req = client.build_request(
                 "POST", path, content=body, headers={"Content-Type": "application/json"}
             )
             resp = await send(client, req, self.name)
         try:
-            reply = twoc2p_jwt.parse_response(resp.content, self.config.secret_key)
+            reply = twoc2p_jwt.parse_response(resp.content, self._secret_key)
         except WireFormatError as exc:  # includes SignatureMismatch: never trust it
             raise PaymentProviderError(f"2C2P {path} reply rejected: {exc}") from exc
         if isinstance(reply, twoc2p_jwt.UnsignedReply):
@@ -97,7 +93,7 @@ class TwoC2PGateway(GatewayDefaults):
         return CreatedPayment(action={"type": "redirect", "url": reply["webPaymentUrl"]})
 
     async def verify_notification(self, raw: RawNotification) -> VerifiedNotification:
-        claims = twoc2p_jwt.verify_notification(raw.body, self.config.secret_key)
+        claims = twoc2p_jwt.verify_notification(raw.body, self._secret_key)
         if str(claims.get("merchantID")) != self.config.merchant_id:
             raise SignatureMismatch("2C2P notification for another merchant")
         return VerifiedNotification(self.name, claims, exactjson.dumps(claims))
@@ -115,9 +111,9 @@ class TwoC2PGateway(GatewayDefaults):
         """Our signing/decryption key and 2C2P's public key, or `RefundUnsupported` (logged
         with the reason; the caller only learns that refunds are not set up)."""
         try:
-            if self.config.maintenance_keys is None or not self.config.maintenance_url:
+            if self.maintenance_keys is None or not self.config.maintenance_url:
                 raise ValueError("no maintenance URL or keys configured")
-            private_pem, public_pem = self.config.maintenance_keys()
+            private_pem, public_pem = self.maintenance_keys()
             if public_pem is None:
                 raise ValueError("TWOC2P_PUBLIC_KEY(_FILE) (2C2P's key from its portal) is unset")
             return twoc2p_maintenance.key_pair(private_pem, public_pem)

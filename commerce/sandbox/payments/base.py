@@ -80,11 +80,11 @@ class ProviderSandbox(ABC):
     @property
     def base_url(self) -> str:
         """Where our adapter and the shopper's browser reach this sandbox."""
-        return f"{self.settings.payments_public_base_url.rstrip('/')}{MOUNT}/{self.name}"
+        return f"{self.settings.payments.public_base_url.rstrip('/')}{MOUNT}/{self.name}"
 
     @property
     def webhook_url(self) -> str:
-        base = self.settings.payments_public_base_url.rstrip("/")
+        base = self.settings.payments.public_base_url.rstrip("/")
         return f"{base}/api/v1/payments/webhooks/{self.name}"
 
     def pay_url(self, ref: str) -> str:

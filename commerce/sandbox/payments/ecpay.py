@@ -29,6 +29,7 @@ from commerce.sandbox.payments.base import (
     refundable,
 )
 from commerce.sandbox.payments.pages import error_page
+from shared.config.payments import EcpaySettings
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -42,6 +43,11 @@ class EcpaySandbox(ProviderSandbox):
     name = "ecpay"
     title = "ECPay"
 
+    @property
+    def account(self) -> EcpaySettings:
+        """The account the adapter is configured with: the sandbox checks the same one."""
+        return self.settings.payments.ecpay
+
     def api_routes(self) -> list[BaseRoute]:
         return [
             Route("/Cashier/AioCheckOut/V5", self._checkout, methods=["POST"]),
@@ -50,7 +56,7 @@ class EcpaySandbox(ProviderSandbox):
         ]
 
     def _sign(self, fields: dict[str, str]) -> dict[str, str]:
-        key, iv = self.settings.ecpay_hash_key, self.settings.ecpay_hash_iv
+        key, iv = self.account.hash_key, self.account.hash_iv
         fields["CheckMacValue"] = check_mac_value(
             fields, key.get_secret_value(), iv.get_secret_value()
         )
@@ -58,9 +64,9 @@ class EcpaySandbox(ProviderSandbox):
 
     async def _signed_form(self, request: Request) -> dict[str, str] | None:
         fields = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
-        key, iv = self.settings.ecpay_hash_key, self.settings.ecpay_hash_iv
+        key, iv = self.account.hash_key, self.account.hash_iv
         ok = verify_check_mac_value(fields, key.get_secret_value(), iv.get_secret_value())
-        mine = fields.get("MerchantID") == self.settings.ecpay_merchant_id
+        mine = fields.get("MerchantID") == self.account.merchant_id
         return fields if ok and mine else None
 
     async def _checkout(self, request: Request) -> Response:
@@ -81,7 +87,7 @@ class EcpaySandbox(ProviderSandbox):
         paid = outcome == "paid"
         fields = self._sign({
             "CustomField1": "", "CustomField2": "", "CustomField3": "", "CustomField4": "",
-            "MerchantID": self.settings.ecpay_merchant_id,
+            "MerchantID": self.account.merchant_id,
             "MerchantTradeNo": ref,
             "PaymentDate": trade["payment_date"],
             "PaymentType": "Credit_CreditCard",
@@ -106,7 +112,7 @@ class EcpaySandbox(ProviderSandbox):
         ref = fields.get("MerchantTradeNo", "")
         trade = await self.trade(ref) or {}
         reply = self._sign({
-            "MerchantID": self.settings.ecpay_merchant_id,
+            "MerchantID": self.account.merchant_id,
             "MerchantTradeNo": ref,
             "TradeNo": trade.get("trade_no", ""),
             "TradeAmt": str(trade.get("amount", "0")),

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 from commerce.payment_wire import linepay_sign
 from commerce.payment_wire.wire_errors import WireFormatError
 from commerce.sandbox.payments.base import Completion, Outcome, ProviderSandbox, deliver
+from shared.config.payments import LinepaySettings
 
 TXN_BASE = 2024120000000000000  # 19 digits, beyond a float's exact integers
 CHECK_CODES = {"reserved": "0000", "approved": "0110", "confirmed": "0123",
@@ -41,6 +42,11 @@ class LinepaySandbox(ProviderSandbox):
     name = "linepay"
     title = "LINE Pay"
 
+    @property
+    def account(self) -> LinepaySettings:
+        """The account the adapter is configured with: the sandbox checks the same one."""
+        return self.settings.payments.linepay
+
     def api_routes(self) -> list[BaseRoute]:
         return [
             Route("/v3/payments/request", self._request, methods=["POST"]),
@@ -55,8 +61,8 @@ class LinepaySandbox(ProviderSandbox):
         signed = body.decode() if request.method == "POST" else request.url.query
         path = request.url.path.removeprefix(f"/sandbox/payments/{self.name}")
         channel = request.headers.get(linepay_sign.HEADER_CHANNEL_ID)
-        if channel != self.settings.linepay_channel_id or not linepay_sign.verify_signature(
-            self.settings.linepay_channel_secret.get_secret_value(), path, signed,
+        if channel != self.account.channel_id or not linepay_sign.verify_signature(
+            self.account.channel_secret.get_secret_value(), path, signed,
             request.headers.get(linepay_sign.HEADER_NONCE, ""),
             request.headers.get(linepay_sign.HEADER_SIGNATURE, ""),
         ):
@@ -158,5 +164,5 @@ class LinepaySandbox(ProviderSandbox):
         query = urlencode({"transactionId": trade["txn"], "orderId": ref})
         sent = await deliver(app, f"{confirm}{'&' if '?' in confirm else '?'}{query}",
                              method="GET")
-        return Completion(sent.status, sent.location or self.settings.payments_return_url,
+        return Completion(sent.status, sent.location or self.settings.payments.return_url,
                           redelivered=again)

@@ -34,6 +34,7 @@ from commerce.sandbox.payments.base import (
     refundable,
 )
 from commerce.sandbox.payments.pages import error_page
+from shared.config.payments import NewebpaySettings
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 
@@ -41,6 +42,11 @@ TAIPEI = ZoneInfo("Asia/Taipei")
 class NewebpaySandbox(ProviderSandbox):
     name = "newebpay"
     title = "NewebPay"
+
+    @property
+    def account(self) -> NewebpaySettings:
+        """The account the adapter is configured with: the sandbox checks the same one."""
+        return self.settings.payments.newebpay
 
     def api_routes(self) -> list[BaseRoute]:
         return [
@@ -50,13 +56,13 @@ class NewebpaySandbox(ProviderSandbox):
 
     @property
     def _keys(self) -> tuple[str, str]:
-        return (self.settings.newebpay_hash_key.get_secret_value(),
-                self.settings.newebpay_hash_iv.get_secret_value())
+        return (self.account.hash_key.get_secret_value(),
+                self.account.hash_iv.get_secret_value())
 
     async def _mpg(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         info, sha = form.get("TradeInfo", ""), form.get("TradeSha", "")
-        if form.get("MerchantID") != self.settings.newebpay_merchant_id or not verify_trade_sha(
+        if form.get("MerchantID") != self.account.merchant_id or not verify_trade_sha(
             info, sha, *self._keys
         ):
             return error_page("MPG03009 TradeSha error")
@@ -78,14 +84,14 @@ class NewebpaySandbox(ProviderSandbox):
             "Status": status,
             "Message": "授權成功" if outcome == "paid" else "授權失敗",
             "Result": {
-                "MerchantID": self.settings.newebpay_merchant_id, "Amt": int(params["Amt"]),
+                "MerchantID": self.account.merchant_id, "Amt": int(params["Amt"]),
                 "TradeNo": trade["trade_no"], "MerchantOrderNo": ref, "PaymentType": "CREDIT",
                 "RespondType": "JSON", "PayTime": trade["pay_time"], "IP": "127.0.0.1",
                 "EscrowBank": "HNCB",
             },
         }
         info = encrypt(json.dumps(result, ensure_ascii=False), *self._keys)
-        form = [("Status", status), ("MerchantID", self.settings.newebpay_merchant_id),
+        form = [("Status", status), ("MerchantID", self.account.merchant_id),
                 ("Version", "2.0"), ("TradeInfo", info),
                 ("TradeSha", trade_sha(info, *self._keys))]
         code = await deliver(app, params["NotifyURL"], content=php_build_query(form).encode(),
@@ -95,7 +101,7 @@ class NewebpaySandbox(ProviderSandbox):
 
     async def _close(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
-        if form.get("MerchantID_") != self.settings.newebpay_merchant_id:
+        if form.get("MerchantID_") != self.account.merchant_id:
             return JSONResponse({"Status": "TRA10002", "Message": "MerchantID_ error"})
         try:
             params = dict(parse_qsl(decrypt(form["PostData_"], *self._keys)))
@@ -111,5 +117,5 @@ class NewebpaySandbox(ProviderSandbox):
         trade["refunded"] += amount
         await self.save(ref, trade)
         return JSONResponse({"Status": "SUCCESS", "Message": "退款成功", "Result": {
-            "MerchantID": self.settings.newebpay_merchant_id, "Amt": amount,
+            "MerchantID": self.account.merchant_id, "Amt": amount,
             "MerchantOrderNo": ref, "TradeNo": trade["trade_no"]}})

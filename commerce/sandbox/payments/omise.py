@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 
 from commerce.payment_wire import exactjson, promptpay_qr
 from commerce.sandbox.payments.base import Completion, Outcome, ProviderSandbox, deliver
+from shared.config.payments import OmiseSettings
 
 CARD_METHODS = {"applepay", "googlepay"}
 
@@ -35,6 +36,11 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 class OmiseSandbox(ProviderSandbox):
     name = "omise"
     title = "Omise"
+
+    @property
+    def account(self) -> OmiseSettings:
+        """The account the adapter is configured with: the sandbox checks the same one."""
+        return self.settings.payments.omise
 
     def api_routes(self) -> list[BaseRoute]:
         return [
@@ -56,8 +62,8 @@ class OmiseSandbox(ProviderSandbox):
             key = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[0]
         except ValueError:
             return False
-        keys = {"public": self.settings.omise_public_key,
-                "secret": self.settings.omise_secret_key.get_secret_value()}
+        keys = {"public": self.account.public_key,
+                "secret": self.account.secret_key.get_secret_value()}
         return auth.startswith("Basic ") and any(key == keys[k] for k in kinds)
 
     @staticmethod

@@ -34,7 +34,7 @@ def sandboxes(settings: CommerceSettings) -> dict[str, ProviderSandbox]:
     return {
         kind.name: kind(settings, store)
         for kind in KINDS
-        if kind.name in settings.payments_enabled and settings.uses_local_sandbox(kind.name)
+        if kind.name in settings.payments.enabled and settings.uses_local_sandbox(kind.name)
     }
 
 
@@ -60,7 +60,7 @@ def transport(settings: CommerceSettings) -> httpx.AsyncBaseTransport:
 
 
 def base_url(settings: CommerceSettings, provider: str) -> str:
-    return f"{settings.payments_public_base_url.rstrip('/')}{MOUNT}/{provider}"
+    return f"{settings.payments.public_base_url.rstrip('/')}{MOUNT}/{provider}"
 
 
 def twoc2p_maintenance_url(settings: CommerceSettings) -> str:

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 from commerce.payment_wire import exactjson
 from commerce.payment_wire.wire_errors import WireFormatError
 from commerce.sandbox.payments.base import Completion, Outcome, ProviderSandbox, deliver
+from shared.config.payments import TappaySettings
 
 # record_status by sandbox state (see commerce/payments/gateways/tappay.py)
 RECORD_STATUS = {"pending": 4, "paid": 1, "failed": -1, "partly_refunded": 2, "refunded": 3}
@@ -35,6 +36,11 @@ class TappaySandbox(ProviderSandbox):
     name = "tappay"
     title = "TapPay"
 
+    @property
+    def account(self) -> TappaySettings:
+        """The account the adapter is configured with: the sandbox checks the same one."""
+        return self.settings.payments.tappay
+
     def api_routes(self) -> list[BaseRoute]:
         return [
             Route("/tpc/payment/pay-by-prime", self._pay_by_prime, methods=["POST"]),
@@ -44,7 +50,7 @@ class TappaySandbox(ProviderSandbox):
 
     async def _body(self, request: Request) -> dict[str, Any] | None:
         """The JSON body when both `x-api-key` and `partner_key` are the partner key."""
-        key = self.settings.tappay_partner_key.get_secret_value()
+        key = self.account.partner_key.get_secret_value()
         try:
             body = exactjson.loads(await request.body())
         except WireFormatError:
@@ -61,7 +67,7 @@ class TappaySandbox(ProviderSandbox):
             return _json({"status": 4, "msg": "Authentication Error: partner_key"})
         ref, amount = str(body.get("order_number", "")), body.get("amount")
         result_url = body.get("result_url") or {}
-        if not body.get("prime") or body.get("merchant_id") != self.settings.tappay_merchant_id:
+        if not body.get("prime") or body.get("merchant_id") != self.account.merchant_id:
             return _json({"status": 121, "msg": "Invalid arguments: prime or merchant_id"})
         if not ref or not isinstance(amount, int) or amount <= 0 or not result_url.get(
             "backend_notify_url"
@@ -82,7 +88,7 @@ class TappaySandbox(ProviderSandbox):
 
     def _record(self, ref: str, trade: dict[str, Any]) -> dict[str, Any]:
         return {"record_status": RECORD_STATUS[trade["state"]], "rec_trade_id": trade["rec"],
-                "merchant_id": self.settings.tappay_merchant_id, "order_number": ref,
+                "merchant_id": self.account.merchant_id, "order_number": ref,
                 "amount": trade["amount"], "refunded_amount": trade["refunded"],
                 "currency": trade["currency"], "details": trade["description"],
                 "bank_transaction_id": f"TP{trade['rec']}"}

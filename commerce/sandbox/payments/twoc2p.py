@@ -24,6 +24,7 @@ from commerce.payment_wire import exactjson, twoc2p_jwt, twoc2p_keys
 from commerce.payment_wire import twoc2p_maintenance as maint
 from commerce.payment_wire.wire_errors import SignatureMismatch, WireFormatError
 from commerce.sandbox.payments.base import Completion, Outcome, ProviderSandbox, deliver
+from shared.config.payments import TwoC2PSettings
 from shared.keyfiles import dev_key, public_pem_of
 from shared.settings import VAR_DIR
 
@@ -44,6 +45,11 @@ class TwoC2PSandbox(ProviderSandbox):
     name = "twoc2p"
     title = "2C2P"
 
+    @property
+    def account(self) -> TwoC2PSettings:
+        """The account the adapter is configured with: the sandbox checks the same one."""
+        return self.settings.payments.twoc2p
+
     def api_routes(self) -> list[BaseRoute]:
         return [
             Route("/payment/4.3/paymentToken", self._token, methods=["POST"]),
@@ -53,7 +59,7 @@ class TwoC2PSandbox(ProviderSandbox):
 
     @property
     def _secret(self) -> str:
-        return self.settings.twoc2p_secret_key.get_secret_value()
+        return self.account.secret_key.get_secret_value()
 
     def _signed(self, claims: dict[str, Any]) -> Response:
         return Response(twoc2p_jwt.request_body(claims, self._secret),
@@ -69,7 +75,7 @@ class TwoC2PSandbox(ProviderSandbox):
             claims = twoc2p_jwt.verify_notification(await request.body(), self._secret)
         except WireFormatError:
             return None
-        return claims if claims.get("merchantID") == self.settings.twoc2p_merchant_id else None
+        return claims if claims.get("merchantID") == self.account.merchant_id else None
 
     async def _token(self, request: Request) -> Response:
         claims = await self._claims(request)
@@ -88,7 +94,7 @@ class TwoC2PSandbox(ProviderSandbox):
     def _result(self, ref: str, trade: dict[str, Any]) -> dict[str, Any]:
         code = {"paid": "0000", "failed": "4200"}.get(trade.get("outcome", ""), "0001")
         return {
-            "merchantID": self.settings.twoc2p_merchant_id, "invoiceNo": ref,
+            "merchantID": self.account.merchant_id, "invoiceNo": ref,
             "cardNo": "411111XXXXXX1111", "amount": trade["request"]["amount"],
             "userDefined1": "", "currencyCode": trade["currency"],
             "tranRef": trade.get("tran_ref", ""), "referenceNo": trade.get("tran_ref", ""),
@@ -150,7 +156,7 @@ class TwoC2PSandbox(ProviderSandbox):
             amount = Decimal(fields.get("actionAmount", ""))
         except InvalidOperation:
             amount = Decimal(-1)
-        if fields.get("merchantID") != self.settings.twoc2p_merchant_id:
+        if fields.get("merchantID") != self.account.merchant_id:
             return {**base, "respCode": "14", "respDesc": "Invalid merchant ID."}
         if fields.get("processType") != "R":
             return {**base, "respCode": "97", "respDesc": "Process is not supported."}

@@ -19,15 +19,17 @@ LIMITS = {
     "rate_limit_cart_per_user": "3/minute",
     "rate_limit_cart_per_ip": "100/minute",
     "rate_limit_payment_return_per_ip": "2/minute",
-    "linepay_base_url": "http://127.0.0.1:9",  # nothing listens: the check fails fast
 }
+# Nothing listens there: the check fails fast.
+PAYMENTS = {"linepay": {"base_url": "http://127.0.0.1:9"}}
 
 
 @pytest.fixture(params=[True, False], ids=["hot-route", "fastapi-route"])
 def commerce_settings(
     request: pytest.FixtureRequest, commerce_settings: CommerceSettings
 ) -> CommerceSettings:
-    return commerce_settings.model_copy(update={**LIMITS, "hot_routes_enabled": request.param})
+    return commerce_settings.updated(
+        **LIMITS, payments=PAYMENTS, hot_routes_enabled=request.param)
 
 # `http` (tests/commerce/hardening/conftest.py) serves the app with these settings.
 

@@ -82,9 +82,9 @@ async def pay_ctx(
     fake_omise: FakeOmise, fake_twoc2p: FakeTwoC2P,
 ) -> AsyncIterator[AppContext]:
     """An app context whose payment adapters talk to the fakes."""
-    settings = commerce_settings.model_copy(
-        update=provider_urls(ecpay=fake_ecpay, newebpay=fake_newebpay, linepay=fake_linepay,
-                             omise=fake_omise, twoc2p=fake_twoc2p)
+    settings = commerce_settings.updated(
+        payments=provider_urls(ecpay=fake_ecpay, newebpay=fake_newebpay, linepay=fake_linepay,
+                               omise=fake_omise, twoc2p=fake_twoc2p)
     )
     context = AppContext.build(settings)
     yield context

@@ -16,26 +16,27 @@ from tests.fakes.payments import twoc2p as fake_twoc2p
 
 
 def provider_urls(**fakes: Any) -> dict[str, Any]:
-    """Settings overrides sending each given provider's traffic to its fake (for 2C2P also the
-    maintenance URL and the RSA keys the fake knows: the merchant's and "2C2P's" public one)."""
+    """Payment settings overrides (`payments=`) sending each given provider's traffic to its
+    fake (for 2C2P also the maintenance URL and the RSA keys the fake knows: the merchant's and
+    "2C2P's" public one)."""
     urls: dict[str, Any] = {}
     for name, fake in fakes.items():
         if name == "omise":
-            urls.update(omise_api_url=fake.base_url, omise_vault_url=fake.base_url)
+            urls[name] = {"api_url": fake.base_url, "vault_url": fake.base_url}
         else:
-            urls[f"{name}_base_url"] = fake.base_url
+            urls[name] = {"base_url": fake.base_url}
         if name == "twoc2p":
-            urls.update(
-                twoc2p_maintenance_url=fake.maintenance_url,
-                twoc2p_merchant_private_key=SecretStr(fake_twoc2p.MERCHANT_PRIVATE_PEM),
-                twoc2p_public_key=fake_twoc2p.PROVIDER_PUBLIC_PEM,
+            urls[name].update(
+                maintenance_url=fake.maintenance_url,
+                merchant_private_key=SecretStr(fake_twoc2p.MERCHANT_PRIVATE_PEM),
+                public_key=fake_twoc2p.PROVIDER_PUBLIC_PEM,
             )
     return urls
 
 
 def settings_for(**fakes: Any) -> CommerceSettings:
     return CommerceSettings(
-        app_env="test", payments_http_timeout_s=5.0, **provider_urls(**fakes),
+        app_env="test", payments={"http_timeout_s": 5.0, **provider_urls(**fakes)},
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -36,8 +36,8 @@ async def test_request_redirects_and_keeps_the_19_digit_id_exact(
 
 
 async def test_wrong_channel_secret_is_refused_by_the_provider(fake_linepay: FakeLinepay) -> None:
-    settings = settings_for(linepay=fake_linepay).model_copy(
-        update={"linepay_channel_secret": SecretStr("wrong")}
+    settings = settings_for(linepay=fake_linepay).updated(
+        payments={"linepay": {"channel_secret": SecretStr("wrong")}}
     )
     with pytest.raises(PaymentProviderError):
         await build(settings, "linepay").create_payment(request())

@@ -158,11 +158,12 @@ async def test_the_fake_refuses_unsigned_and_forged_requests(fake_twoc2p: FakeTw
 
 
 async def test_refunds_without_2c2p_public_key_stay_manual(fake_twoc2p: FakeTwoC2P) -> None:
-    settings = settings_for(twoc2p=fake_twoc2p).model_copy(update={"twoc2p_public_key": None})
+    settings = settings_for(twoc2p=fake_twoc2p).updated(payments={"twoc2p": {"public_key": None}})
     with pytest.raises(RefundUnsupported):
         await build(settings, "twoc2p").refund(provider_ref=TRADE, provider_txn_id=None,
                                                amount_minor=100, currency="THB")
-    garbled = settings.model_copy(update={"twoc2p_public_key": "-----BEGIN PUBLIC KEY-----x"})
+    garbled = settings.updated(
+        payments={"twoc2p": {"public_key": "-----BEGIN PUBLIC KEY-----x"}})
     with pytest.raises(RefundUnsupported):
         await build(garbled, "twoc2p").refund(provider_ref=TRADE, provider_txn_id=None,
                                               amount_minor=100, currency="THB")

@@ -63,7 +63,7 @@ async def test_linepay_return_is_confirmed_and_pays(
     resp = await pay_api.get(f"{WEBHOOK}/linepay", params=query)
     assert resp.status_code == 303  # the shopper's browser goes on to the shop
     assert resp.headers["location"] == (
-        f"{pay_ctx.settings.payments_return_url}?trade_no={payment.provider_ref}")
+        f"{pay_ctx.settings.payments.return_url}?trade_no={payment.provider_ref}")
     [note] = await wait_settled(pay_ctx, "linepay")
     assert note.result == "paid"
     assert fake_linepay.payments[int(payment.provider_txn_id or 0)]["state"] == "confirmed"

@@ -58,7 +58,7 @@ async def test_lost_notification_is_found_by_query(
 ) -> None:
     order_id, payment = await _pending_ecpay(pay_api, pay_ctx, fake_ecpay)
     assert await reconcile.query_pending(pay_ctx) == []  # too young to ask about
-    later = utcnow() + timedelta(seconds=pay_ctx.settings.payments_query_after_s + 1)
+    later = utcnow() + timedelta(seconds=pay_ctx.settings.payments.query_after_s + 1)
     assert await reconcile.query_pending(pay_ctx, now=later) == []  # not paid at ECPay yet
     fake_ecpay.notification(payment.provider_ref)  # paid, but ReturnURL never reaches us
     [notification_id] = await reconcile.query_pending(pay_ctx, now=later)

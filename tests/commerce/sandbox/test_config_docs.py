@@ -15,7 +15,11 @@ README_GROUPED = ("_base", "_url", "_jwks_min_ttl_s", "_jwks_max_ttl_s", "_algor
 
 
 def names() -> list[str]:
-    return [n for n in CommerceSettings.model_fields if n.startswith(PREFIXES)]
+    """Their environment variables' names, lower-case (`ecpay_merchant_id`), concerns included."""
+    return [
+        env.lower() for env, _, _ in CommerceSettings.env_names()
+        if env.lower().startswith(PREFIXES)
+    ]
 
 
 def test_env_example_lists_every_payment_and_social_setting() -> None:

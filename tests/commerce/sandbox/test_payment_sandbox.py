@@ -112,7 +112,7 @@ async def test_the_shoppers_pages_settle_too(
     chosen = await sandbox_api.post(f"/sandbox/payments/ecpay/pay/{ref}",
                                     data={"outcome": "paid"})
     assert chosen.status_code == 303
-    assert chosen.headers["location"].startswith(sandbox_ctx.settings.payments_return_url)
+    assert chosen.headers["location"].startswith(sandbox_ctx.settings.payments.return_url)
     await wait_status(sandbox_ctx, order["id"], "paid")
 
 

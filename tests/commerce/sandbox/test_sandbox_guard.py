@@ -11,7 +11,7 @@ from commerce.app import create_app
 from commerce.context import AppContext
 from shared.errors import ConfigError
 from shared.settings import CommerceSettings, load
-from tests.commerce.payments.test_payment_settings import PRODUCTION_VALUES
+from tests.commerce.payments.test_payment_settings import PRODUCTION_VALUES, merged
 
 
 def dev(**overrides: object) -> CommerceSettings:
@@ -22,26 +22,27 @@ def test_local_sandbox_only_in_development_without_credentials() -> None:
     assert all(dev().uses_local_sandbox(p)
                for p in ("ecpay", "newebpay", "linepay", "omise", "twoc2p", "tappay"))
     assert not dev().uses_local_sandbox("promptpay")  # no provider behind it: nothing to fake
-    own = dev(ecpay_merchant_id="3999999")
+    own = dev(payments={"ecpay": {"merchant_id": "3999999"}})
     assert not own.uses_local_sandbox("ecpay") and own.uses_local_sandbox("omise")
-    assert not dev(ecpay_sandbox="public").uses_local_sandbox("ecpay")
+    assert not dev(payments={"ecpay": {"sandbox": "public"}}).uses_local_sandbox("ecpay")
     assert not dev(app_env="test").uses_local_sandbox("ecpay")
-    assert dev(app_env="test", ecpay_sandbox="local").uses_local_sandbox("ecpay")
-    assert not dev(app_env="production", ecpay_sandbox="local").uses_local_sandbox("ecpay")
+    assert dev(app_env="test", payments={"ecpay": {"sandbox": "local"}}).uses_local_sandbox("ecpay")
+    assert not dev(app_env="production",
+                   payments={"ecpay": {"sandbox": "local"}}).uses_local_sandbox("ecpay")
 
 
 def test_production_refuses_to_start_when_told_to_use_a_sandbox(ctx: AppContext) -> None:
-    base = {**ctx.settings.model_dump(), **PRODUCTION_VALUES, "app_env": "production",
-            "cors_origins": ["https://shop.example"]}
+    base = merged(ctx.settings.model_dump(), payments=PRODUCTION_VALUES, app_env="production",
+                  cors_origins=["https://shop.example"])
     ready = CommerceSettings(**base, _env_file=None)  # type: ignore[arg-type]
-    assert ready._sandbox_production_problems() == []
+    assert ready.payments.sandbox_production_problems() == []
     for mode in ("local", "public"):
-        told = CommerceSettings(**{**base, "linepay_sandbox": mode},
+        told = CommerceSettings(**merged(base, payments={"linepay": {"sandbox": mode}}),
                                 _env_file=None)  # type: ignore[arg-type]
-        [line] = told._sandbox_production_problems()
+        [line] = told.payments.sandbox_production_problems()
         assert f"LINEPAY_SANDBOX={mode}" in line
     with pytest.raises(ConfigError, match="TAPPAY_SANDBOX=local"):
-        load(CommerceSettings, app_env="production", tappay_sandbox="local",
+        load(CommerceSettings, app_env="production", payments={"tappay": {"sandbox": "local"}},
              _env_file=None)
 
 
