@@ -18,10 +18,12 @@ already swept has no `vnode` hash left), so a SIGKILLed node's viewers are gone 
 plus one sweep interval. A node that was only slow and finds itself swept (its heartbeat re-adds
 it) registers its members again.
 
-`viewers {stream_id, count}` is sent at most once per `viewers_broadcast_interval_s` per room and
-only when the count changed: every node ticks the rooms it has sockets in, and per room only the
-node that takes a short `SET NX PX` lock compares the count with the last one sent and emits.
-One script call per room, all of a node's rooms in one pipeline (`shared.redis.run_each`).
+`viewers {stream_id, count, at}` is sent at most once per `viewers_broadcast_interval_s` per room
+and only when the count changed: every node ticks the rooms it has sockets in, and per room only
+the node that takes a short `SET NX PX` lock compares the count with the last one sent and emits.
+One script call per room, all of a node's rooms in one pipeline (`shared.redis.run_each`). `at`
+is when that lock was taken on Redis' clock (ms since the epoch), so the throttle shows in the
+events themselves whatever their delivery delays: two of a room are at least the interval apart.
 """
 
 from __future__ import annotations
@@ -82,13 +84,15 @@ return redis.call('DEL', KEYS[1])
 """
 
 # KEYS: viewers, lock, last sent count, seq (one room). ARGV: lock px, stream id.
-# Returns {stream_id, count, seq} when this node must announce the room, else {}.
-_TICK = """
+# Returns {stream_id, count, seq, at} when this node must announce the room, else {}. `at` is
+# Redis' clock (ms) read before the SET: Redis checks expiry against the time the script started,
+# so two `at`s of a room are at least the interval apart.
+_TICK = _NOW_MS + """
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
   local n = redis.call('HLEN', KEYS[1])
   if redis.call('GET', KEYS[3]) ~= tostring(n) then
     redis.call('SET', KEYS[3], n, 'EX', 86400)
-    return {ARGV[2], n, tonumber(redis.call('GET', KEYS[4]) or '0')}
+    return {ARGV[2], n, tonumber(redis.call('GET', KEYS[4]) or '0'), now}
   end
 end
 return {}
@@ -214,8 +218,10 @@ class Presence:
         ])
         for out in replies:
             if out:
-                stream_id, count, seq = int(out[0]), int(out[1]), int(out[2])
-                await self.room_events.broadcast(stream_id, "viewers", {"count": count}, seq=seq)
+                stream_id, count, seq, at = (int(v) for v in out[:4])
+                await self.room_events.broadcast(
+                    stream_id, "viewers", {"count": count, "at": at}, seq=seq
+                )
 
     async def run(self) -> None:
         """Heartbeat, sweep and tick until cancelled (a failed round is logged, not fatal)."""

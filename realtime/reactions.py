@@ -5,7 +5,8 @@ the socket lives on this node, so its limit needs no shared state). Every
 `reaction_window_ms` each node pushes its counts of every room (one script call per room, all in
 one pipeline): `HINCRBY` into the room's pending hash, then `SET <room>:rlock NX PX window`. The
 node that takes the lock is that window's emitter: it waits until the lock has expired, drains
-the hash (`HGETALL` + `DEL`, atomically) and emits `reactions {stream_id, counts, window_ms}`.
+the hash (`HGETALL` + `DEL`, atomically) and emits `reactions {stream_id, counts, window_ms, at}`,
+`at` being when the window opened (its lock was taken) on Redis' clock, in ms since the epoch.
 
 Why exactly one event per room per window and nothing lost: a new emitter can only be elected
 after the previous lock expired, and every drain happens after its own lock expired, so two
@@ -37,14 +38,18 @@ from shared.settings import GatewaySettings
 log = structlog.get_logger(__name__)
 
 # KEYS: pending hash, lock, total (analytics), one room's. ARGV: lock px, json {kind: n}.
-# Returns 1 when this node now owns the room's window.
+# Returns Redis' clock (ms, read before the SET) when this node now owns the room's window, else
+# 0: Redis checks expiry against the time the script started, so two windows of a room open at
+# least `window_ms` apart by that clock.
 _PUSH = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for kind, n in pairs(cjson.decode(ARGV[2])) do
   redis.call('HINCRBY', KEYS[1], kind, n)
   redis.call('INCRBY', KEYS[3], n)
 end
 redis.call('PEXPIRE', KEYS[1], 60000)
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return now end
 return 0
 """
 
@@ -105,13 +110,13 @@ class Reactions:
             )
             for s in rooms_pushed
         ])
-        owned = [s for s, won in zip(rooms_pushed, replies, strict=True) if int(won)]
-        for s in owned:
-            task = asyncio.create_task(self._emit_after_lock(int(s)))
+        owned = [(s, int(at)) for s, at in zip(rooms_pushed, replies, strict=True) if int(at)]
+        for s, at in owned:
+            task = asyncio.create_task(self._emit_after_lock(int(s), at))
             self._emits.add(task)
             task.add_done_callback(self._emits.discard)
 
-    async def _emit_after_lock(self, stream_id: int) -> None:
+    async def _emit_after_lock(self, stream_id: int, at: int) -> None:
         await asyncio.sleep(self.window_ms / 1000 + 0.005)
         reply = await self._drain(
             keys=[rooms.key(stream_id, "reactions"), rooms.key(stream_id, "seq")]
@@ -120,7 +125,8 @@ class Reactions:
         counts = {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         if counts:
             await self.room_events.broadcast(
-                stream_id, "reactions", {"counts": counts, "window_ms": self.window_ms}, seq=seq
+                stream_id, "reactions",
+                {"counts": counts, "window_ms": self.window_ms, "at": at}, seq=seq,
             )
 
     async def run(self) -> None:

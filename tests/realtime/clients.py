@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import redis.asyncio as aioredis
 import socketio
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.livedata import ProductSnapshot, StreamMeta, put_product, put_stream
 from shared.tokens import TokenIssuer
@@ -106,6 +109,36 @@ async def viewers_of(client: Client, stream_id: int, expected: int, timeout: flo
         return bool(counts) and counts[-1] == expected
 
     await client.wait_for(last_is_expected, timeout)
+
+
+async def marker(speaker: Client, stream_id: int, audience: list[Client]) -> None:
+    """A barrier for "nothing else arrives": `speaker` (joined, signed in) says a unique chat
+    line in the room and every member of `audience` waits for it.
+
+    Every emit to a room crosses the same ordered path (the room's pub/sub channel, then each
+    node's one listener writing to each socket in order), so anything emitted to the room before
+    the marker's emit (every relay emit before its XACK, every chat before its ack) has reached
+    a member once the marker has; count events after this, not after a sleep. Chat events
+    that are the marker are easy to leave out: their text starts with "marker ".
+    """
+    text = f"marker {uuid.uuid4().hex[:12]}"
+    ack = await speaker.call("chat", {"stream_id": stream_id, "text": text})
+    assert ack.get("ok"), ack
+    for c in audience:
+        await c.wait_for(lambda c=c: any(m["text"] == text for m in c.chats(stream_id)))
+
+
+async def events_out(url: str, event: str) -> float:
+    """How many `event`s the node at `url` has emitted to rooms (its `/metrics`)."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{url}/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "gateway_events_out"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("event") == event
+    )
 
 
 class World:

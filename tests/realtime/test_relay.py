@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from shared import events as ev
 from shared import livedata
 from shared.bus import RedisStreamBus
-from tests.realtime.clients import Client, World
+from tests.realtime.clients import Client, World, marker
 from tests.realtime.conftest import GatewayFactory
 
 
@@ -87,7 +87,14 @@ async def test_stock_events_reach_every_pinning_room_once_across_nodes(
                 assert c.of("sold_out")[0]["seq"] > stock[0]["seq"]
     await watchers[2][0].wait_for(lambda: watchers[2][0].of("stream_status"))
     await watchers[1][1].wait_for(lambda: watchers[1][1].of("order_placed"))
-    await asyncio.sleep(0.5)  # nothing else (no duplicates from the other node) arrives
+    # Nothing else (no duplicate from the other node) arrives: every relay emit precedes its
+    # XACK, so once all are acknowledged a marker said in each room comes after all of them.
+    await all_acknowledged(aredis, channel)
+    speaker = await Client("speaker").connect(url_a, world.token(90))
+    clients.append(speaker)
+    for s, cs in watchers.items():
+        await speaker.join(s)
+        await marker(speaker, s, cs)
     for s, cs in watchers.items():
         for c in cs:
             assert len(c.of("stock")) == 1 and len(c.of("sold_out")) == (0 if s == 3 else 1)

@@ -95,6 +95,24 @@ class Frames:
                 return True
         return False
 
+    async def until_closed(self, timeout: float) -> tuple[list[str | bytes], float]:
+        """The messages before the server's close and the monotonic time the close was seen.
+
+        `timeout` is only a bound for a server that never closes: pass a generous one, the
+        caller's own asserts say when the close may come (a loaded machine delays it)."""
+        frames: list[str | bytes] = []
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await self.ws.receive(timeout=left)
+            except TimeoutError:
+                break
+            if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                frames.append(msg.data)
+                continue
+            return frames, time.monotonic()
+        raise AssertionError(f"not closed within {timeout} s; frames: {frames}")
+
     async def close(self) -> None:
         await self.ws.close()
 
