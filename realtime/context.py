@@ -34,7 +34,9 @@ class GatewayContext:
 
     @classmethod
     def build(cls, settings: GatewaySettings, sio: socketio.AsyncServer) -> GatewayContext:
-        redis = make_redis(settings.redis_url, decode_responses=True)
+        redis = make_redis(settings.redis_url, decode_responses=True,
+                           pool_size=settings.redis_pool_size,
+                           pool_wait_s=settings.redis_pool_wait_s)
         node_id = settings.node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         return cls(
             settings=settings,

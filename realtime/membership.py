@@ -114,13 +114,14 @@ class Membership:
             return
         member.rooms.discard(stream_id)
         await self.sio.leave_room(sid, rooms.stream_room(stream_id))
-        await self.presence.remove(stream_id, self._member(member, sid))
+        self.presence.remove(stream_id, self._member(member, sid))
 
-    async def leave_all(self, *, sid: str, member: Member) -> None:
-        """On disconnect (socket.io already dropped the socket from its rooms)."""
+    def leave_all(self, *, sid: str, member: Member) -> None:
+        """On disconnect (socket.io already dropped the socket from its rooms). Presence
+        removals are queued for the node's next batch: nothing here waits for Redis."""
         for stream_id in list(member.rooms):
             member.rooms.discard(stream_id)
-            await self.presence.remove(stream_id, self._member(member, sid))
+            self.presence.remove(stream_id, self._member(member, sid))
 
     async def resume(
         self, *, member: Member, stream_id: int, since_seq: int, epoch: int | None = None

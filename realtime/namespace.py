@@ -189,10 +189,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
                 sids.discard(sid)
                 if not sids:
                     del self.user_sids[session.principal.user_id]
-        try:
-            await self.services.membership.leave_all(sid=sid, member=session)
-        except Exception:
-            log.exception("disconnect_cleanup_failed", sid=sid)
+        self.services.membership.leave_all(sid=sid, member=session)
 
     def session(self, sid: str) -> Session:
         s = self.sessions.get(sid)

@@ -7,6 +7,10 @@ member) and `g:{sid}` for guest sockets. Redis holds, per room,
   joins, HDEL when its last one leaves; the node counts its own tabs in memory);
 - `viewers`: member -> number of nodes holding it. `HLEN` is the exact count.
 
+A node writes its changes in batches (`PresenceWrites`): one script call per room per Redis round
+trip however many sockets joined or left meanwhile, so a mass disconnect or a join storm does not
+queue one call per socket on the Redis pool.
+
 Every node heartbeats into `gateway:nodes` (scored by Redis' clock, so node clocks don't matter)
 every `presence_ttl_s / 3`, and lists the rooms it ever held members in under
 `gateway:node:<id>:rooms` (added before the room's first member is counted; never shrunk while
@@ -37,6 +41,7 @@ import structlog
 
 from realtime import rooms
 from realtime.metrics import ROOMS
+from realtime.presence_writes import ADD, PresenceWrites
 from realtime.sequence import RoomEvents
 from shared.redis import run_each
 from shared.settings import GatewaySettings
@@ -48,25 +53,30 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
+# One room's presence changes in the order they were made (realtime/presence_writes.py).
 # KEYS: node hash, room viewers, uniques, peak, signed-in uniques (one room's slot).
-# ARGV: member.
-_ADD = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], 1) == 1 then
-  redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-end
-redis.call('PFADD', KEYS[3], ARGV[1])
-if string.sub(ARGV[1], 1, 2) == 'u:' then redis.call('PFADD', KEYS[5], ARGV[1]) end
+# ARGV: op and member pairs: '+' adds a member of this node, '-' removes one.
+# The peak is the largest count after any add. Returns the room's count.
+_APPLY = """
 local n = redis.call('HLEN', KEYS[2])
-if n > tonumber(redis.call('GET', KEYS[4]) or '0') then redis.call('SET', KEYS[4], n) end
-return n
-"""
-
-# KEYS: node hash, room viewers. ARGV: member.
-_REMOVE = """
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
-  if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
+local peak = 0
+for i = 1, #ARGV, 2 do
+  local m = ARGV[i + 1]
+  if ARGV[i] == '+' then
+    if redis.call('HSETNX', KEYS[1], m, 1) == 1 then
+      redis.call('HINCRBY', KEYS[2], m, 1)
+      n = redis.call('HLEN', KEYS[2])
+    end
+    redis.call('PFADD', KEYS[3], m)
+    if string.sub(m, 1, 2) == 'u:' then redis.call('PFADD', KEYS[5], m) end
+    if n > peak then peak = n end
+  elseif redis.call('HDEL', KEYS[1], m) == 1 then
+    if redis.call('HINCRBY', KEYS[2], m, -1) <= 0 then redis.call('HDEL', KEYS[2], m) end
+    n = redis.call('HLEN', KEYS[2])
+  end
 end
-return redis.call('HLEN', KEYS[2])
+if peak > tonumber(redis.call('GET', KEYS[4]) or '0') then redis.call('SET', KEYS[4], peak) end
+return n
 """
 
 # KEYS: nodes zset. ARGV: node id. Returns 1 when the node was (re)added.
@@ -115,33 +125,29 @@ class Presence:
         # stream id -> member -> this node's sockets of that member in the room
         self.local: dict[int, dict[str, int]] = defaultdict(dict)
         r = redis
-        self._add = r.register_script(_ADD)
-        self._remove = r.register_script(_REMOVE)
+        self._apply = r.register_script(_APPLY)
         self._heartbeat = r.register_script(_HEARTBEAT)
         self._silent = r.register_script(_SILENT)
         self._sweep_room = r.register_script(_SWEEP_ROOM)
         self._tick = r.register_script(_TICK)
+        self.writes = PresenceWrites(write=self._write)
 
     @staticmethod
     def member(user_id: int | None, sid: str) -> str:
         return f"u:{user_id}" if user_id is not None else f"g:{sid}"
 
-    async def add(self, stream_id: int, member: str) -> int | None:
-        """Count one more local socket of `member`; returns the room's count if Redis changed."""
+    async def add(self, stream_id: int, member: str) -> None:
+        """Count one more local socket of `member`; the first one is registered in Redis (in
+        this node's next presence batch, which this waits for)."""
         counts = self.local[stream_id]
         counts[member] = counts.get(member, 0) + 1
         ROOMS.set(len(self.local))
-        if counts[member] > 1:
-            return None
-        return await self._register(stream_id, member)
+        if counts[member] == 1:
+            await self.writes.add(stream_id, member)
 
-    async def _register(self, stream_id: int, member: str) -> int:
-        # The room into the node's set first: a sweeper of this node must find every room
-        # whose hash holds its members (the set is in another slot than the room).
-        await self.redis.sadd(rooms.node_rooms(self.node), stream_id)
-        return int(await self._add(keys=self._add_keys(stream_id), args=[member]))
-
-    async def remove(self, stream_id: int, member: str) -> None:
+    def remove(self, stream_id: int, member: str) -> None:
+        """Count one local socket of `member` less; the last one's removal from Redis is queued
+        for the next presence batch (so it cannot fail, nor make a disconnect wait)."""
         counts = self.local.get(stream_id)
         if counts is None or member not in counts:
             return
@@ -152,15 +158,25 @@ class Presence:
         if not counts:
             del self.local[stream_id]
         ROOMS.set(len(self.local))
-        await self._remove(
-            keys=[rooms.node_viewers(stream_id, self.node), rooms.viewers(stream_id)],
-            args=[member],
-        )
+        self.writes.remove(stream_id, member)
+
+    async def _write(self, batch: dict[int, list[tuple[str, str]]]) -> None:
+        """One batch of changes: one script call per room, in one pipeline on one Redis.
+
+        The rooms that get members go into the node's room set first: a sweeper of this node
+        must find every room whose hash holds its members (the set is in another slot)."""
+        added = [stream_id for stream_id, ops in batch.items() if any(op == ADD for op, _ in ops)]
+        if added:
+            await self.redis.sadd(rooms.node_rooms(self.node), *added)
+        await run_each(self.redis, self._apply, [
+            (self._keys(stream_id), [part for change in ops for part in change])
+            for stream_id, ops in batch.items()
+        ])
 
     async def count(self, stream_id: int) -> int:
         return int(await self.redis.hlen(rooms.viewers(stream_id)))
 
-    def _add_keys(self, stream_id: int) -> list[str]:
+    def _keys(self, stream_id: int) -> list[str]:
         return [
             rooms.node_viewers(stream_id, self.node),
             rooms.viewers(stream_id),
@@ -173,9 +189,9 @@ class Presence:
         added = int(await self._heartbeat(keys=[rooms.presence_nodes()], args=[self.node]))
         if added and self.local:
             log.warning("presence_reregistering", rooms=len(self.local))
-            for stream_id, counts in list(self.local.items()):
-                for member in list(counts):
-                    await self._register(stream_id, member)
+            await self.writes.add_all(
+                [(stream_id, m) for stream_id, counts in self.local.items() for m in counts]
+            )
 
     async def sweep(self, *, own: bool = False) -> list[str]:
         """Remove dead nodes' members (or, with `own`, this node's: a clean shutdown)."""
@@ -248,5 +264,6 @@ class Presence:
         await self.heartbeat()
 
     async def stop(self) -> None:
+        await self.writes.stop()  # the sweep below removes every member of this node
         with contextlib.suppress(Exception):
             await self.sweep(own=True)

@@ -61,11 +61,13 @@ def _retry() -> Retry:
                  supported_errors=(RedisConnectionError,))
 
 
-def _blocking_pool(url: str, *, decode_responses: bool = False) -> aioredis.BlockingConnectionPool:
+def _blocking_pool(
+    url: str, *, decode_responses: bool = False, size: int = POOL_SIZE, wait_s: float = POOL_WAIT_S
+) -> aioredis.BlockingConnectionPool:
     return aioredis.BlockingConnectionPool.from_url(
         url,
-        max_connections=POOL_SIZE,
-        timeout=POOL_WAIT_S,
+        max_connections=size,
+        timeout=wait_s,
         decode_responses=decode_responses,
         socket_connect_timeout=5,
         socket_timeout=30,
@@ -75,24 +77,34 @@ def _blocking_pool(url: str, *, decode_responses: bool = False) -> aioredis.Bloc
     )
 
 
-def make_redis(url: str | None, *, decode_responses: bool = False) -> aioredis.Redis:
+def make_redis(
+    url: str | None,
+    *,
+    decode_responses: bool = False,
+    pool_size: int = POOL_SIZE,
+    pool_wait_s: float = POOL_WAIT_S,
+) -> aioredis.Redis:
     """A data client: one Redis, a Redis Cluster (`redis+cluster://`), or the embedded one.
 
+    One Redis and the embedded one pool `pool_size` connections; a caller waits at most
+    `pool_wait_s` for one, then fails with `ConnectionError`.
     A cluster client is typed as `Redis`: it takes the same commands (routed by key slot),
     scripts and non-transactional pipelines; what it refuses (keys of several slots in one
     script or MULTI) the key modules never build."""
     if url and is_cluster(url):
         return cast(aioredis.Redis, make_cluster(url, decode_responses=decode_responses))
     if url:
-        return aioredis.Redis.from_pool(_blocking_pool(url, decode_responses=decode_responses))
+        return aioredis.Redis.from_pool(_blocking_pool(
+            url, decode_responses=decode_responses, size=pool_size, wait_s=pool_wait_s
+        ))
     # fakeredis builds a plain pool (100 connections, raising when exhausted); rebuild it as a
     # blocking one with the same connection class and arguments.
     template = fakeredis.FakeAsyncRedis(
         server=_embedded_server(), decode_responses=decode_responses
     ).connection_pool
     pool = aioredis.BlockingConnectionPool(
-        max_connections=POOL_SIZE,
-        timeout=POOL_WAIT_S,
+        max_connections=pool_size,
+        timeout=pool_wait_s,
         connection_class=template.connection_class,
         **template.connection_kwargs,
     )

@@ -499,6 +499,10 @@ class GatewaySettings(BaseAppSettings):
     # Cluster as `redis+cluster://host:port,host:port` (any reachable nodes; the rest are
     # discovered), where each room's channel lives on the shard owning its slot.
     socketio_redis_url: str | None = None
+    # The gateway's Redis connection pool (shared/redis.py): a caller waits up to the wait for a
+    # free connection, so a burst queues instead of failing, and fails after it.
+    redis_pool_size: int = Field(default=512, ge=2)
+    redis_pool_wait_s: float = Field(default=10.0, gt=0)
 
     @field_validator("socketio_redis_url")
     @classmethod
