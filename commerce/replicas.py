@@ -6,12 +6,12 @@ for the reads that can be a moment behind, named where they are used: catalog an
 stream lists, a stream's live analytics and the seller's CSV report. With no
 `DATABASE_REPLICA_URLS` (the embedded default, a single database) those are primary sessions.
 
-A replica serves while its last health check found both replication threads running and
-`Seconds_Behind_Master` within `DATABASE_REPLICA_MAX_LAG_S`. The verdict is cached for
-`DATABASE_REPLICA_CHECK_INTERVAL_S`, so the hot path asks nothing; one request refreshes a
-stale verdict while the others keep using the last one. A replica that refuses a connection is
-skipped at once (the pool pings a connection before lending it), so stopping a replica costs
-a failed connect, not an error: the read goes to the next replica or the primary.
+A replica serves while its last health check (`SHOW REPLICA STATUS`) found both replication
+threads running and `Seconds_Behind_Master` within `DATABASE_REPLICA_MAX_LAG_S`. The verdict
+is cached for `DATABASE_REPLICA_CHECK_INTERVAL_S`, so the hot path asks nothing; one request
+refreshes a stale verdict while the others keep using the last one. A replica that refuses a
+connection is skipped at once (the pool pings a connection before lending it), so stopping a
+replica costs a failed connect, not an error: the read goes to the next replica or the primary.
 
 Read-your-writes: a caller whose write these reads show (a seller's product, a host's
 stream) is marked in Redis (`{user:ID}:fresh-write`, `DATABASE_REPLICA_FRESH_WRITES_S`) and
@@ -59,15 +59,19 @@ class Verdict:
 
 
 def judge(status: dict[str, Any] | None, *, max_lag_s: float, now: float) -> Verdict:
-    """The verdict on one row of `SHOW SLAVE STATUS` (None: the server is no replica).
+    """The verdict on one row of `SHOW REPLICA STATUS` (None: the server is no replica).
+    MariaDB names its columns `Slave_*` / `Seconds_Behind_Master`, MySQL 8.0.22+ `Replica_*`
+    / `Seconds_Behind_Source`; either is read.
 
-    `Seconds_Behind_Master` is NULL while either thread is stopped or the replica is not
-    connected to its primary: it cannot tell how far behind it is, so it does not serve."""
+    The lag is NULL while either thread is stopped or the replica is not connected to its
+    primary: it cannot tell how far behind it is, so it does not serve."""
     if status is None:
         return Verdict(False, "not a replica", None, now)
-    if status.get("Slave_IO_Running") != "Yes" or status.get("Slave_SQL_Running") != "Yes":
+    io = status.get("Slave_IO_Running", status.get("Replica_IO_Running"))
+    sql = status.get("Slave_SQL_Running", status.get("Replica_SQL_Running"))
+    if io != "Yes" or sql != "Yes":
         return Verdict(False, "replication stopped", None, now)
-    lag = status.get("Seconds_Behind_Master")
+    lag = status.get("Seconds_Behind_Master", status.get("Seconds_Behind_Source"))
     if lag is None:
         return Verdict(False, "replication stopped", None, now)
     if float(lag) > max_lag_s:
@@ -101,7 +105,7 @@ class Replica:
     async def _check(self, *, max_lag_s: float, now: float) -> Verdict:
         try:
             async with asyncio.timeout(self._check_timeout_s), self.engine.connect() as conn:
-                row = (await conn.execute(text("SHOW SLAVE STATUS"))).mappings().first()
+                row = (await conn.execute(text("SHOW REPLICA STATUS"))).mappings().first()
         except _UNREACHABLE as exc:
             return Verdict(False, f"unreachable: {type(exc).__name__}", None, now)
         return judge(dict(row) if row is not None else None, max_lag_s=max_lag_s, now=now)

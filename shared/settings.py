@@ -155,7 +155,7 @@ class CommerceSettings(BaseAppSettings):
     # MariaDB read replicas (commerce/replicas.py): comma-separated SQLAlchemy URLs, empty for
     # none. Reads that tolerate lag (catalog and search, stream lists, analytics, the CSV
     # report) go to a healthy replica; writes, transactions, orders, Alembic and the outbox
-    # relay always use DATABASE_URL. A replica is healthy while `SHOW SLAVE STATUS` says both
+    # relay always use DATABASE_URL. A replica is healthy while `SHOW REPLICA STATUS` says both
     # threads run and `Seconds_Behind_Master` <= DATABASE_REPLICA_MAX_LAG_S (checked at most
     # every DATABASE_REPLICA_CHECK_INTERVAL_S); a caller who wrote what these reads show
     # (a seller's product, a host's stream) reads from the primary for

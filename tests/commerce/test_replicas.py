@@ -272,7 +272,7 @@ async def _answers(api: httpx.AsyncClient, product_ids: list[int]) -> list[tuple
     return answers
 
 
-def test_judge_reads_show_slave_status() -> None:
+def test_judge_reads_show_replica_status_of_mariadb_and_mysql() -> None:
     running = {"Slave_IO_Running": "Yes", "Slave_SQL_Running": "Yes"}
     assert judge({**running, "Seconds_Behind_Master": 1}, max_lag_s=2, now=0).healthy
     assert judge({**running, "Seconds_Behind_Master": 3}, max_lag_s=2, now=0).reason == (
@@ -282,6 +282,9 @@ def test_judge_reads_show_slave_status() -> None:
     io_down = {**running, "Slave_IO_Running": "Connecting", "Seconds_Behind_Master": 0}
     assert not judge(io_down, max_lag_s=2, now=0).healthy
     assert judge(None, max_lag_s=2, now=0).reason == "not a replica"
+    mysql = {"Replica_IO_Running": "Yes", "Replica_SQL_Running": "Yes"}  # MySQL 8.0.22+
+    assert judge({**mysql, "Seconds_Behind_Source": 0}, max_lag_s=2, now=0).healthy
+    assert not judge({**mysql, "Seconds_Behind_Source": 5}, max_lag_s=2, now=0).healthy
 
 
 def test_replica_settings_parse_and_refuse_a_short_fresh_window() -> None:

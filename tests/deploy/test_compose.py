@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
+from shared.settings import CommerceSettings
 from tests.helpers.procs import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -21,11 +23,17 @@ SEED_SERVICES = {
     "mysql", "redis", "rabbitmq", "nginx", "api", "celery_worker", "celery_beat", "flower",
 }  # fmt: skip
 SERVICES = SEED_SERVICES | {"realtime"}
+# `docker compose --profile cluster` (deploy/compose/cluster.env): the production shape's MySQL
+# read replica and six-node Redis Cluster.
+REDIS_NODES = {f"redis_node_{n}" for n in range(1, 7)}
+CLUSTER_SERVICES = {"mysql_replica", "redis_cluster_init"} | REDIS_NODES
+CLUSTER_ENV = REPO_ROOT / "deploy" / "compose" / "cluster.env"
 APP_SERVICES = {"api", "realtime", "celery_worker", "celery_beat", "flower"}
 INFRA = {"mysql", "redis", "rabbitmq"}
 
 PUBLISHED_PORTS = {
     "mysql": [3306],
+    "mysql_replica": [3307],
     "redis": [6379],
     "rabbitmq": [5672, 15672],
     "nginx": [80],
@@ -35,6 +43,7 @@ PUBLISHED_PORTS = {
 }
 NAMED_VOLUMES = {
     "mysql": ("mysql_data", "/var/lib/mysql"),
+    "mysql_replica": ("mysql_replica_data", "/var/lib/mysql"),
     "redis": ("redis_data", "/data"),
     "rabbitmq": ("rabbitmq_data", "/var/lib/rabbitmq"),
 }
@@ -71,7 +80,15 @@ def healthcheck_text(service: dict[str, Any]) -> str:
 
 
 def test_exactly_the_seed_services_plus_the_gateway(services: dict[str, Any]) -> None:
-    assert set(services) == SERVICES
+    assert {name for name, s in services.items() if "profiles" not in s} == SERVICES
+
+
+def test_the_cluster_profile_adds_the_replica_and_the_redis_cluster(
+    services: dict[str, Any],
+) -> None:
+    profiled = {name: s["profiles"] for name, s in services.items() if "profiles" in s}
+    assert set(profiled) == CLUSTER_SERVICES
+    assert all(profiles == ["cluster"] for profiles in profiled.values())
 
 
 def test_container_names_follow_the_seed(services: dict[str, Any]) -> None:
@@ -99,7 +116,7 @@ def test_only_nginx_listens_beyond_loopback(services: dict[str, Any]) -> None:
 
 
 def test_images(services: dict[str, Any]) -> None:
-    assert services["mysql"]["image"] == "mysql:8.0"
+    assert services["mysql"]["image"] == services["mysql_replica"]["image"] == "mysql:8.0"
     assert services["redis"]["image"].startswith("redis:7")
     assert services["rabbitmq"]["image"].startswith("rabbitmq:3")
     assert services["rabbitmq"]["image"].endswith("-management")
@@ -171,7 +188,18 @@ def test_nginx_starts_after_the_services_it_proxies(services: dict[str, Any]) ->
 
 def test_dependencies_exist(services: dict[str, Any]) -> None:
     for service in services.values():
-        assert set(service.get("depends_on", {})) <= SERVICES
+        assert set(service.get("depends_on", {})) <= SERVICES | CLUSTER_SERVICES
+
+
+def test_only_cluster_services_depend_on_cluster_services_or_optionally(
+    services: dict[str, Any],
+) -> None:
+    """Without the profile its services do not exist: a default service may wait for them
+    only with `required: false`, or `docker compose up` refuses the file."""
+    for name in SERVICES:
+        for target, spec in services[name].get("depends_on", {}).items():
+            if target in CLUSTER_SERVICES:
+                assert spec.get("required") is False, (name, target)
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
@@ -311,3 +339,81 @@ def test_polling_upstream_is_sticky() -> None:
         body = re.search(r"upstream realtime_polling\s*\{([^}]*)\}", text)
         assert body is not None
         assert "hash $remote_addr consistent;" in body[1]
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def test_cluster_env_selects_the_profile_and_points_the_services_at_it(
+    compose: dict[str, Any], services: dict[str, Any],
+) -> None:
+    env = _env_file(CLUSTER_ENV)
+    assert env["COMPOSE_PROFILES"] == "cluster"
+    # The app services take both from the environment (empty without the profile).
+    for name in APP_SERVICES:
+        app_env = services[name]["environment"]
+        assert app_env["DATABASE_REPLICA_URLS"] == "${DATABASE_REPLICA_URLS:-}"
+        assert app_env["SOCKETIO_REDIS_URL"] == "${SOCKETIO_REDIS_URL:-}"
+    replica = make_url(env["DATABASE_REPLICA_URLS"].replace("${MYSQL_READER_PASSWORD:-reader}",
+                                                            "reader"))
+    assert replica.drivername == "mysql+aiomysql"
+    assert (replica.host, replica.port, replica.database) == ("mysql_replica", 3306,
+                                                              "livecommerce")
+    assert replica.username == "reader"
+    hostnames = {services[n]["hostname"] for n in REDIS_NODES}
+    fanout = env["SOCKETIO_REDIS_URL"]
+    assert fanout.startswith("redis+cluster://")
+    seeds = {part.split(":")[0] for part in fanout.removeprefix("redis+cluster://").split(",")}
+    assert seeds and seeds <= hostnames
+    # What the env file sets, the settings accept.
+    settings = CommerceSettings(database_replica_urls=str(replica.render_as_string(False)),
+                                _env_file=None)  # type: ignore[call-arg]
+    assert settings.database_replica_urls
+
+
+def test_the_replica_follows_the_primary_by_gtid(services: dict[str, Any]) -> None:
+    primary, replica = command_text(services["mysql"]), command_text(services["mysql_replica"])
+    for flag in ("--gtid-mode=ON", "--enforce-gtid-consistency=ON"):
+        assert flag in primary and flag in replica
+    ids = [re.search(r"--server-id=(\d+)", text) for text in (primary, replica)]
+    assert all(ids) and ids[0][1] != ids[1][1]  # type: ignore[index]
+    assert services["mysql_replica"]["depends_on"]["mysql"]["condition"] == "service_healthy"
+    # Healthy only while replicating, not merely answering.
+    assert "SHOW REPLICA STATUS" in healthcheck_text(services["mysql_replica"])
+    init = {}
+    for name in ("mysql", "mysql_replica"):
+        for spec in services[name]["volumes"]:
+            source, target, *_ = str(spec).split(":")
+            if target.startswith("/docker-entrypoint-initdb.d/"):
+                assert (REPO_ROOT / source).is_file(), spec
+                init[name] = (REPO_ROOT / source).read_text()
+    assert "REPLICATION SLAVE" in init["mysql"] and "'reader'" in init["mysql"]
+    follow = init["mysql_replica"]
+    assert "SOURCE_HOST='mysql'" in follow and "SOURCE_AUTO_POSITION=1" in follow
+    assert "super_read_only = ON" in follow
+    # The replica makes no database or user of its own that replication would collide with.
+    assert not {"MYSQL_DATABASE", "MYSQL_USER"} & set(services["mysql_replica"]["environment"])
+
+
+def test_the_redis_cluster_has_six_persistent_nodes_and_is_created_once(
+    compose: dict[str, Any], services: dict[str, Any],
+) -> None:
+    for name in REDIS_NODES:
+        node = services[name]
+        text = command_text(node)
+        assert "--cluster-enabled yes" in text and "--appendonly yes" in text
+        assert "--cluster-announce-hostname" in text
+        assert node["image"].startswith("redis:7")
+        source, target = str(node["volumes"][0]).split(":")
+        assert target == "/data" and source in compose["volumes"]
+    init = services["redis_cluster_init"]
+    script = command_text(init)
+    assert "--cluster-replicas 1" in script and "cluster_state:ok" in script
+    assert "for n in 1 2 3 4 5 6; do getent hosts redis-node-$$n" in script  # every node
+    assert set(init["depends_on"]) == REDIS_NODES
+    for name in ("api", "realtime"):
+        wait = services[name]["depends_on"]["redis_cluster_init"]
+        assert wait["condition"] == "service_completed_successfully"
