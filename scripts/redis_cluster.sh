@@ -2,21 +2,43 @@
 # A private six-process Redis Cluster (three masters with a replica each) on 127.0.0.1:7001-7006,
 # for the tests and `make cluster REDIS_CLUSTER=1`. Never touches the shared Redis on 6379.
 #   scripts/redis_cluster.sh start   # idempotent: starts what is down, creates the cluster once
-#   scripts/redis_cluster.sh stop
+#   scripts/redis_cluster.sh stop    # stops this checkout's six and waits until they are gone
+#   scripts/redis_cluster.sh status  # per port: ours, foreign (another checkout's) or down
 # Data and logs: $REDIS_CLUSTER_DIR (default var/redis-cluster). Clients use
 # `redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003`.
+# A server is ours when its working directory (CONFIG GET dir) is ours for that port. `start`
+# adopts ours that are running and refuses (exit 3) when any port holds someone else's Redis:
+# another checkout's cluster left running would otherwise be used, without our pid files.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 DIR=${REDIS_CLUSTER_DIR:-$PWD/var/redis-cluster}
-PORTS=(7001 7002 7003 7004 7005 7006)
+BASE=${REDIS_CLUSTER_PORT:-7001}  # another base moves all six (and their bus ports, +10000)
+PORTS=($(seq "$BASE" $((BASE + 5))))
 log() { printf '[redis-cluster] %s\n' "$*"; }
 up() { redis-cli -p "$1" ping 2>/dev/null | grep -q PONG; }
+owner() { redis-cli -p "$1" config get dir 2>/dev/null | sed -n 2p; }
+ours() { [ "$(owner "$1")" = "$(cd "$DIR/$1" 2>/dev/null && pwd -P)" ]; }
+
+status() {
+  for port in "${PORTS[@]}"; do
+    if ! up "$port"; then echo "$port down"
+    elif ours "$port"; then echo "$port ours"
+    else echo "$port foreign $(owner "$port")"; fi
+  done
+}
 
 start() {
   mkdir -p "$DIR"
   exec 9>"$DIR/.lock"
   flock 9  # two test runs starting it at once create it once
+  for port in "${PORTS[@]}"; do
+    if up "$port" && ! ours "$port"; then
+      log "ERROR: 127.0.0.1:$port is another Redis ($(owner "$port" || echo '?')), not this checkout's"
+      log "stop it with that checkout's scripts/redis_cluster.sh stop, then try again"
+      exit 3
+    fi
+  done
   for port in "${PORTS[@]}"; do
     up "$port" && continue
     mkdir -p "$DIR/$port"
@@ -29,29 +51,33 @@ start() {
     for _ in $(seq 1 100); do up "$port" && break; sleep 0.1; done
     up "$port" || { log "ERROR: redis on $port did not start"; exit 1; }
   done
-  if ! redis-cli -p 7001 cluster info | grep -q 'cluster_state:ok'; then
-    if [ "$(redis-cli -p 7001 cluster info | sed -n 's/^cluster_known_nodes:\([0-9]*\).*/\1/p')" = 1 ]; then
+  if ! redis-cli -p "$BASE" cluster info | grep -q 'cluster_state:ok'; then
+    if [ "$(redis-cli -p "$BASE" cluster info | sed -n 's/^cluster_known_nodes:\([0-9]*\).*/\1/p')" = 1 ]; then
       log "creating the cluster"
       redis-cli --cluster create $(printf '127.0.0.1:%s ' "${PORTS[@]}") \
         --cluster-replicas 1 --cluster-yes >"$DIR/create.log"
     fi
     for _ in $(seq 1 100); do
-      redis-cli -p 7001 cluster info | grep -q 'cluster_state:ok' && break; sleep 0.1
+      redis-cli -p "$BASE" cluster info | grep -q 'cluster_state:ok' && break; sleep 0.1
     done
   fi
-  redis-cli -p 7001 cluster info | grep -q 'cluster_state:ok' \
+  redis-cli -p "$BASE" cluster info | grep -q 'cluster_state:ok' \
     || { log "ERROR: cluster not ok"; exit 1; }
   log "up on 127.0.0.1:${PORTS[0]}-${PORTS[5]}"
 }
 
 stop() {
   for port in "${PORTS[@]}"; do
-    [ -f "$DIR/$port/redis.pid" ] && kill "$(cat "$DIR/$port/redis.pid")" 2>/dev/null || true
+    up "$port" && ours "$port" && redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  done
+  for port in "${PORTS[@]}"; do
+    for _ in $(seq 1 100); do up "$port" || break; ours "$port" || break; sleep 0.1; done
   done
 }
 
 case "${1:-start}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -144,7 +144,12 @@ class RedisStreamBus:
         self._publish_once = redis.register_script(_PUBLISH_ONCE)
         self._publish_many_once = redis.register_script(_PUBLISH_MANY_ONCE)
         self._claim_cursor: dict[str, str] = {}
-        self._high_water_key = f"{stream}:outbox:high_water"
+        # Keys a script touches with the stream are tagged with its name: `{events}:...` hashes
+        # as `events` does, so on a Redis Cluster they share the stream's slot while the stream
+        # keeps its name (it outlives deploys). The mark's name before the tag is still read
+        # (and carried over) once, or a deploy would find the mark gone and replay the window.
+        self._high_water_key = f"{{{stream}}}:outbox:high_water"
+        self._legacy_high_water_key = f"{stream}:outbox:high_water"
 
     async def publish(self, event: ev.DomainEvent, *, dedup_key: str | None = None) -> str | None:
         return await self.publish_raw(ev.encode(event), dedup_key=dedup_key)
@@ -155,7 +160,7 @@ class RedisStreamBus:
                 self.stream, {"e": raw}, maxlen=self.maxlen, approximate=True
             )
             return _s(mid)
-        key = f"{self.stream}:dedup:{dedup_key}"
+        key = self._dedup_key(dedup_key)
         mid = await self._publish_once(
             keys=[self.stream, key], args=[raw, self.maxlen, DEDUP_TTL_S]
         )
@@ -170,7 +175,7 @@ class RedisStreamBus:
         try:
             mids = await self._publish_many_once(
                 keys=[self.stream, self._high_water_key,
-                      *(f"{self.stream}:dedup:{key}" for _, key in items)],
+                      *(self._dedup_key(key) for _, key in items)],
                 args=[self.maxlen, DEDUP_TTL_S, high_water or 0, expect or 0,
                       *(raw for raw, _ in items)],
             )
@@ -180,8 +185,14 @@ class RedisStreamBus:
             raise
         return [_s(mid) if mid else None for mid in mids]
 
+    def _dedup_key(self, dedup_key: str) -> str:
+        return f"{{{self.stream}}}:dedup:{dedup_key}"
+
     async def high_water(self) -> int | None:
         value = await self.redis.get(self._high_water_key)
+        if value is None and (legacy := await self.redis.get(self._legacy_high_water_key)):
+            await self.redis.set(self._high_water_key, legacy, nx=True)
+            value = await self.redis.get(self._high_water_key)
         return int(value) if value is not None else None
 
     async def ensure_group(self, group: str) -> None:

@@ -128,17 +128,38 @@ def _credentials(url: str) -> tuple[str | None, str | None]:
     return unquote(user) or None, unquote(password) or None
 
 
+class WaitingRedisCluster(RedisCluster):
+    """redis-py's `RedisCluster`, whose per-node pools raise `MaxConnectionsError` when
+    exhausted instead of waiting as `_blocking_pool` does: here a burst's commands wait for
+    one of `POOL_SIZE` turns (at most `POOL_WAIT_S`), and each node's pool has room for that
+    many plus the pipelines'."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turns = asyncio.Semaphore(POOL_SIZE)
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        try:
+            async with asyncio.timeout(POOL_WAIT_S):
+                await self._turns.acquire()
+        except TimeoutError:
+            raise RedisConnectionError("no Redis Cluster connection free in time") from None
+        try:
+            return await super().execute_command(*args, **kwargs)
+        finally:
+            self._turns.release()
+
+
 def make_cluster(url: str, *, decode_responses: bool = False) -> RedisCluster:
-    """redis-py's `RedisCluster` with the single-Redis client's timeouts and retries. Its
-    per-node pool raises when exhausted instead of waiting, so it holds `POOL_SIZE` per node."""
+    """A `WaitingRedisCluster` with the single-Redis client's timeouts and retries."""
     username, password = _credentials(url)
-    return RedisCluster(
+    return WaitingRedisCluster(
         startup_nodes=cluster_nodes(url),
         username=username,
         password=password,
         ssl=url.startswith("rediss"),
         decode_responses=decode_responses,
-        max_connections=POOL_SIZE,
+        max_connections=POOL_SIZE * 2,
         socket_connect_timeout=5,
         socket_timeout=30,
         socket_keepalive=True,

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jose import JWTError, jwt
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from shared.errors import ConfigError, Unauthorized, Unavailable
 from shared.keyfiles import dev_key, public_pem_of, read_key
@@ -280,10 +281,13 @@ async def is_revoked(
     gateway) the answer is `Unavailable`: closed, never "not revoked" on missing marks.
     """
     keys = revocation_keys(principal)
-    script = redis.register_script(_REVOCATION_STATE)  # cheap: the SHA; loads on NOSCRIPT
     try:
-        state = int(await script(keys=[*keys, revocations_run_key()],
-                                 args=[principal.issued_at, len(keys)]))
+        if isinstance(redis, RedisCluster):
+            state = await _revocation_state_on_cluster(redis, principal, keys)
+        else:
+            script = redis.register_script(_REVOCATION_STATE)  # the SHA; loads on NOSCRIPT
+            state = int(await script(keys=[*keys, revocations_run_key()],
+                                     args=[principal.issued_at, len(keys)]))
     except REDIS_DOWN:
         if fallback is None:
             raise
@@ -293,6 +297,28 @@ async def is_revoked(
             raise Unavailable("token revocations are being restored; retry shortly")
         return await fallback(principal)
     return state == 1
+
+
+async def _revocation_state_on_cluster(
+    redis: RedisCluster, principal: Principal, keys: list[str]
+) -> int:
+    """`_REVOCATION_STATE` on a Redis Cluster, where the marks (names older than cluster
+    support, kept because the database's `token_revocations` rows hold them) live in several
+    slots: read them in one non-transactional pipeline, then the run mark. No atomicity is
+    lost: marks are only ever added, so each read answers for the moment it ran. The run mark
+    tells a restart of the master holding it; a failover elsewhere keeps the marks its replica
+    had (all but the replication lag)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.exists(keys[0])
+        pipe.get(keys[1])
+        if len(keys) == 3:
+            pipe.exists(keys[2])
+        denied, before, *family = await pipe.execute()
+    if int(denied) or (before is not None and principal.issued_at <= int(before)) or any(
+        int(f) for f in family
+    ):
+        return 1
+    return 0 if await revocations_restored(redis) else 2  # type: ignore[arg-type]
 
 
 async def ensure_not_revoked(

@@ -3,7 +3,11 @@ a flushed Redis database per test, real processes where a test needs a server.
 
 Environment knobs (so several runs can share one machine):
 - TEST_MYSQL_URL   server URL without a database (default mysql+aiomysql://root@127.0.0.1:3306)
-- TEST_REDIS_URL   Redis database the tests may flush (default redis://127.0.0.1:6379/9)
+- TEST_REDIS_URL   Redis database the tests may flush (default redis://127.0.0.1:6379/9), or
+                   `redis+cluster://127.0.0.1:7001,...`: the private Redis Cluster
+                   (scripts/redis_cluster.sh, started for the session and flushed per test;
+                   run under `flock /tmp/lc-cluster.lock`), as `make test`'s cluster pass does
+- TEST_REDIS_CLUSTER_PORT  the cluster's first port (default 7001)
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from sqlalchemy.engine import make_url
 from commerce.app import create_app
 from commerce.context import AppContext
 from commerce.preflight import alembic_config
+from shared.redis import cluster_nodes, is_cluster
 from shared.settings import CommerceSettings, GatewaySettings
 from shared.tokens import MARK_RESTORED_LUA, generate_key_pair, revocations_run_key
+from tests.helpers import redis_cluster as cluster_servers
 from tests.helpers.procs import add_logs_to_report
 
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
@@ -95,8 +101,28 @@ def db_url(db_name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_cluster() -> Iterator[str]:
+    """The private six-process Redis Cluster, for the session (tests/helpers/redis_cluster.py)."""
+    base = cluster_nodes(REDIS_URL)[0].port if is_cluster(REDIS_URL) else None
+    with cluster_servers.session_cluster(base) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    if is_cluster(REDIS_URL):
+        request.getfixturevalue("redis_cluster")  # started before anything uses it
     return REDIS_URL
+
+
+def sync_redis_client(url: str) -> sync_redis.Redis:
+    """A blocking client for test set-up: one Redis, or the cluster (typed as one Redis: the
+    tests use it for single-key commands, scripts of one slot and FLUSHDB)."""
+    if is_cluster(url):
+        return sync_redis.RedisCluster(  # type: ignore[return-value]
+            startup_nodes=[sync_redis.cluster.ClusterNode(n.host, n.port)
+                           for n in cluster_nodes(url)])
+    return sync_redis.Redis.from_url(url)
 
 
 @pytest.fixture
@@ -113,8 +139,11 @@ def clean_db(db_name: str) -> None:
 
 @pytest.fixture
 def clean_redis(redis_url: str) -> Iterator[None]:
-    client = sync_redis.Redis.from_url(redis_url)
-    client.flushdb()
+    client = sync_redis_client(redis_url)
+    if isinstance(client, sync_redis.RedisCluster):
+        client.flushdb(target_nodes=sync_redis.RedisCluster.PRIMARIES)
+    else:
+        client.flushdb()
     # What a running commerce API does within a second on a new Redis (RevocationGuard): mark
     # the token revocations restored, or gateways refuse signed-in connects until then.
     client.eval(MARK_RESTORED_LUA, 1, revocations_run_key())

@@ -52,8 +52,8 @@ async def test_a_stream_behind_the_outbox_gets_exactly_the_lost_rows_again(
     # mark-1 and mark are gone.
     entries = await redis.xrange(stream)
     await redis.xdel(stream, *(mid for mid, _ in entries[-2:]))
-    await redis.delete(f"{stream}:dedup:outbox:{mark}", f"{stream}:dedup:outbox:{mark - 1}")
-    await redis.set(f"{stream}:outbox:high_water", mark - 2)
+    await redis.delete(f"{{{stream}}}:dedup:outbox:{mark}", f"{{{stream}}}:dedup:outbox:{mark - 1}")
+    await redis.set(f"{{{stream}}}:outbox:high_water", mark - 2)
     assert await stream_ids(ctx) == [1, 2, 3]
 
     assert await relay.check_stream() == 2

@@ -10,6 +10,7 @@ from contextlib import ExitStack
 import pytest
 import redis.asyncio as aioredis
 
+from shared.redis import make_redis
 from shared.tokens import TokenIssuer
 from tests.helpers.procs import Proc, free_port, spawn, wait_http
 from tests.realtime.clients import Client, World
@@ -66,7 +67,7 @@ def issuer(jwt_keys: tuple[str, str]) -> TokenIssuer:
 
 @pytest.fixture
 async def aredis(redis_url: str, clean_redis: None) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
+    client = make_redis(redis_url)  # one Redis or the cluster, as the services build it
     yield client
     await client.aclose()
 

@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 import pytest
-import redis as sync_redis
 import socketio
 
 from shared.tokens import TokenIssuer, denylist_key
+from tests.conftest import sync_redis_client
 from tests.helpers.procs import Proc
 from tests.realtime.conftest import GatewayFactory
 
@@ -56,7 +56,7 @@ async def test_revoked_token_is_refused(
     gateway: tuple[Proc, str], issuer: TokenIssuer, redis_url: str
 ) -> None:
     token, principal = issuer.issue_access(user_id=8, role="buyer", name="Ann")
-    sync_redis.Redis.from_url(redis_url).set(denylist_key(principal.jti), "1", ex=300)
+    sync_redis_client(redis_url).set(denylist_key(principal.jti), "1", ex=300)
     _, err = await connect(gateway[1], {"token": token})
     assert err == {"message": "token revoked", "code": "unauthorized",
                    "data": {"code": "unauthorized", "message": "token revoked"}}

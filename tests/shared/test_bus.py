@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from shared import events as ev
-from shared.bus import EventBus
+from shared.bus import EventBus, RedisStreamBus
+from shared.redis import make_redis
 
 
 def stock(product_id: int, n: int) -> ev.StockChanged:
@@ -89,3 +91,21 @@ async def test_publish_many_keeps_order_and_dedups(bus: EventBus) -> None:
     assert await bus.publish_many_raw([]) == []
     got = await bus.read("gateway", "a", count=10, block_ms=100)
     assert [d.event.data.product_id for d in got] == [1, 2, 3]  # type: ignore[union-attr]
+
+
+async def test_the_mark_under_its_name_before_the_hash_tag_is_carried_over(
+    redis_url: str, clean_redis: None
+) -> None:
+    """A deploy from before Redis Cluster support finds its high-water mark under the old name
+    (`events:outbox:high_water`); reading it must not look like a lost mark (which would
+    replay the last window of events)."""
+    stream = f"t-{uuid.uuid4().hex[:6]}"
+    bus = RedisStreamBus(make_redis(redis_url), stream=stream)
+    try:
+        await bus.redis.set(f"{stream}:outbox:high_water", 41)
+        assert await bus.high_water() == 41
+        assert await bus.redis.get(f"{{{stream}}}:outbox:high_water") == b"41"
+        await bus.publish_many_raw([(b"x", "outbox:42")], high_water=42, expect=41)
+        assert await bus.high_water() == 42
+    finally:
+        await bus.close()
