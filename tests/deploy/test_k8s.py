@@ -17,10 +17,12 @@ import pytest
 import yaml
 
 from commerce.health import router as health_router
+from shared.settings import CommerceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
+REDIS_CLUSTER = K8S / "components" / "redis-cluster"
 GATEWAY_APP = ROOT / "realtime" / "app.py"
 Obj = dict[str, Any]
 
@@ -48,9 +50,9 @@ def _container(deployment: Obj) -> Obj:
 
 
 def test_every_file_parses_and_the_kustomizations_list_existing_files() -> None:
-    for directory in (BASE, K8S / "overlays" / "production"):
+    for directory in (BASE, K8S / "overlays" / "production", REDIS_CLUSTER):
         kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
-        for entry in kustomization["resources"]:
+        for entry in kustomization["resources"] + kustomization.get("components", []):
             assert (directory / entry).exists(), (directory, entry)
         for patch in kustomization.get("patches", []):
             assert (directory / patch["path"]).exists(), patch
@@ -200,3 +202,54 @@ def test_production_overlay_renders() -> None:
     assert hpa["minReplicas"] == 4 and hpa["metrics"], "the patch keeps the base's metrics"
     config = _of(rendered, "ConfigMap")["livecommerce-config"]["data"]
     assert config["APP_ENV"] == "production" and "*" not in config["CORS_ORIGINS"]
+    # The production shape: the fan-out on the Redis Cluster the overlay brings along.
+    assert config["SOCKETIO_REDIS_URL"].startswith("redis+cluster://redis-cluster-0.")
+    assert _of(rendered, "StatefulSet")["redis-cluster"]["spec"]["replicas"] == 6
+
+
+def test_api_worker_and_beat_take_optional_read_replicas(objects: list[Obj]) -> None:
+    deployments = _of(objects, "Deployment")
+    for name in ("commerce-api", "celery-worker", "celery-beat"):
+        (replicas,) = [e for e in _env(deployments[name]) if e["name"] == "DATABASE_REPLICA_URLS"]
+        ref = replicas["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "livecommerce-secrets", "key": "DATABASE_REPLICA_URLS",
+                       "optional": True}, name
+    (migrate,) = _of(objects, "Job").values()
+    assert "DATABASE_REPLICA_URLS" not in {e["name"] for e in _env(migrate)}  # primary only
+    config = _of(objects, "ConfigMap")["livecommerce-config"]["data"]
+    settings = CommerceSettings(
+        database_replica_urls="mysql+aiomysql://reader:x@replica/lc",  # type: ignore[arg-type]
+        **{k.lower(): v for k, v in config.items() if k.startswith("DATABASE_REPLICA_")},
+        _env_file=None,
+    )  # the ConfigMap's values pass the settings' own rules (the fresh-writes window)
+    assert settings.database_replica_fresh_writes_s > settings.database_replica_max_lag_s
+
+
+def test_the_redis_cluster_component(objects: list[Obj]) -> None:
+    parts = [d for d in _load(REDIS_CLUSTER) if d["kind"] not in ("Kustomization", "Component")]
+    (sts,) = _of(parts, "StatefulSet").values()
+    (svc,) = [s for s in _of(parts, "Service").values() if s["spec"].get("clusterIP") == "None"]
+    spec = sts["spec"]
+    assert spec["replicas"] == 6 and spec["serviceName"] == svc["metadata"]["name"]
+    labels = spec["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"].items() <= labels.items()
+    assert svc["spec"]["selector"].items() <= labels.items()
+    container = _container(sts)
+    named = {p["name"] for p in container["ports"]}
+    assert {p["targetPort"] for p in svc["spec"]["ports"]} <= named == {"redis", "bus"}
+    command = " ".join(container["command"])
+    for flag in ("--cluster-enabled yes", "--appendonly yes", "--cluster-announce-hostname"):
+        assert flag in command
+    assert spec["volumeClaimTemplates"][0]["metadata"]["name"] in {
+        m["name"] for m in container["volumeMounts"]}
+    (job,) = _of(parts, "Job").values()
+    create = " ".join(job["spec"]["template"]["spec"]["containers"][0]["command"])
+    assert "--cluster-replicas 1" in create and "cluster_state:ok" in create
+    # The ConfigMap patch points the fan-out at pods that exist.
+    patch = yaml.safe_load((REDIS_CLUSTER / "config.yaml").read_text())
+    url = patch["data"]["SOCKETIO_REDIS_URL"]
+    assert url.startswith("redis+cluster://")
+    pods = {f"{sts['metadata']['name']}-{i}.{svc['metadata']['name']}" for i in range(6)}
+    seeds = [part.rsplit(":", 1) for part in url.removeprefix("redis+cluster://").split(",")]
+    assert seeds and all(host in pods and port == "6379" for host, port in seeds)
+    assert patch["metadata"]["name"] in _of(objects, "ConfigMap")
