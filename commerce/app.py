@@ -133,7 +133,7 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
     app.state.social_registry = SocialRegistry(settings)
     if not settings.is_production:
         app.state.test_stream = LoopingStream(
-            directory=settings.sandbox_video_dir, ffmpeg_binary=settings.ffmpeg_binary
+            directory=settings.streams.sandbox_video_dir, ffmpeg_binary=settings.media.ffmpeg_binary
         )
     if ctx is not None:
         _serve(app, ctx)
@@ -159,7 +159,7 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         max_bytes=settings.max_body_bytes,
         by_prefix={
             # The local upload stand-in takes what the upload ticket advertises.
-            LOCAL_ROUTE + "/": settings.media_max_upload_bytes,
+            LOCAL_ROUTE + "/": settings.media.max_upload_bytes,
             api_router.prefix + "/payments/webhooks/": webhooks,
             api_router.prefix + "/webhooks/": webhooks,
         },

@@ -101,15 +101,15 @@ class CloudflareStream:
     def __init__(
         self, settings: CommerceSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        assert settings.cloudflare_api_token is not None
+        assert settings.streams.cloudflare.api_token is not None
         self._base = (
-            f"{settings.cloudflare_api_base.rstrip('/')}/accounts/"
-            f"{settings.cloudflare_account_id}/stream"
+            f"{settings.streams.cloudflare.api_base.rstrip('/')}/accounts/"
+            f"{settings.streams.cloudflare.account_id}/stream"
         )
         self._headers = {
-            "Authorization": f"Bearer {settings.cloudflare_api_token.get_secret_value()}"
+            "Authorization": f"Bearer {settings.streams.cloudflare.api_token.get_secret_value()}"
         }
-        self._timeout = settings.cloudflare_api_timeout_s
+        self._timeout = settings.streams.cloudflare.api_timeout_s
         self._transport = transport
 
     async def _call(self, method: str, path: str, json: Any = None) -> Any:
@@ -239,7 +239,7 @@ class LocalLiveInputs:
 def build_live_inputs(settings: CommerceSettings, redis: aioredis.Redis) -> LiveInputProvider:
     """The provider these settings name: Cloudflare's API, or the local sandbox
     (`stream_sandbox`)."""
-    if not settings.stream_sandbox:
+    if not settings.streams.sandbox:
         return CloudflareStream(settings)
     log.info("stream_provider_sandbox", reason="no Cloudflare credentials")
     return LocalLiveInputs(redis)
@@ -247,7 +247,7 @@ def build_live_inputs(settings: CommerceSettings, redis: aioredis.Redis) -> Live
 
 def playback_urls(settings: CommerceSettings, video_or_input_uid: str) -> dict[str, str]:
     """HLS/DASH manifests: a live input's uid plays its live broadcast, a video's uid the VOD."""
-    host = settings.cloudflare_customer_subdomain
+    host = settings.streams.cloudflare.customer_subdomain
     base = f"https://{host}/{video_or_input_uid}"
     return {
         "hls_url": f"{base}/manifest/video.m3u8",

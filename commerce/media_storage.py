@@ -61,16 +61,16 @@ class StorageError(Unavailable):
 
 class S3Storage:
     def __init__(self, settings: CommerceSettings, *, public_base_url: str) -> None:
-        secret = settings.s3_secret_access_key
-        self.bucket = settings.s3_bucket
+        secret = settings.media.s3.secret_access_key
+        self.bucket = settings.media.s3.bucket
         self._public = public_base_url.rstrip("/")
         self.client: Any = boto3.client(
             "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            aws_access_key_id=settings.s3_access_key_id,
+            endpoint_url=settings.media.s3.endpoint_url,
+            aws_access_key_id=settings.media.s3.access_key_id,
             aws_secret_access_key=secret.get_secret_value() if secret else None,
             config=Config(
-                region_name=settings.s3_region,
+                region_name=settings.media.s3.region,
                 signature_version="s3v4",
                 s3={"addressing_style": "path"},
                 request_checksum_calculation="when_required",
@@ -199,13 +199,13 @@ class LocalStorage:
 
 def build_storage(settings: CommerceSettings) -> MediaStorage:
     """The storage these settings name (built once per `AppContext`: `AppContext.media`)."""
-    if settings.media_backend == "s3":
-        public = settings.media_public_base_url or (
-            f"{(settings.s3_endpoint_url or '').rstrip('/')}/{settings.s3_bucket}"
+    if settings.media.backend == "s3":
+        public = settings.media.public_base_url or (
+            f"{(settings.media.s3.endpoint_url or '').rstrip('/')}/{settings.media.s3.bucket}"
         )
         return S3Storage(settings, public_base_url=public)
     return LocalStorage(
-        settings.media_local_dir,
-        base_url=settings.media_public_base_url or f"http://{settings.host}:{settings.port}",
-        secret=settings.media_local_signing_secret.get_secret_value(),
+        settings.media.local_dir,
+        base_url=settings.media.public_base_url or f"http://{settings.host}:{settings.port}",
+        secret=settings.media.local_signing_secret.get_secret_value(),
     )

@@ -27,7 +27,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from shared.config.composed import ROOT, VAR_DIR, ComposedSettings
+from shared.config.media import MediaSettings
 from shared.config.payments import PAYMENT_PROVIDERS, TWOC2P_DEV_MERCHANT_KEY_FILE, PaymentSettings
+from shared.config.streams import StreamSettings
 from shared.errors import ConfigError
 
 __all__ = [
@@ -310,52 +312,9 @@ class CommerceSettings(BaseAppSettings):
             provider, development=self.app_env == "development", production=self.is_production
         )
 
-    # --- Cloudflare Stream (commerce/streams). No API token: an in-process live-input provider
-    # stands in (the embedded default), so `make run` can create streams without an account.
-    cloudflare_account_id: str = ""
-    cloudflare_api_token: SecretStr | None = None
-    # `sandbox`: the in-process live-input provider (`commerce/live_inputs.py`) whose
-    # encoder `POST /sandbox/streams/{id}/encoder` connects; `cloudflare`: the real API. Unset:
-    # Cloudflare when CLOUDFLARE_API_TOKEN is set, else the sandbox. Production refuses `sandbox`.
-    stream_provider: Literal["cloudflare", "sandbox"] | None = None
-    cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
-    cloudflare_api_timeout_s: float = 10.0
-    # Secret Stream returns from `PUT /stream/webhook` (signs the video-ready webhook).
-    cloudflare_stream_webhook_secret: SecretStr = SecretStr("dev-stream-webhook-secret")
-    # Secret of the Notifications webhook destination, sent back as `cf-webhook-auth`.
-    cloudflare_notification_secret: SecretStr = SecretStr("dev-notification-secret")
-    cloudflare_webhook_tolerance_s: int = Field(default=300, ge=1)
-    # Stream signing key (`POST /stream/keys`: id + base64 PEM) for private playback tokens.
-    cloudflare_signing_key_id: str = ""
-    cloudflare_signing_key_pem: SecretStr | None = None
-    cloudflare_playback_token_ttl_s: int = Field(default=3600, ge=60)
-    # e.g. "customer-f33zs165nr7gyfy4.cloudflarestream.com" (the account's playback host).
-    cloudflare_customer_subdomain: str = "customer-local.cloudflarestream.com"
-    # A live stream whose input has stayed disconnected this long is ended by the poll task
-    # (a short drop keeps it live: encoders reconnect).
-    stream_auto_end_after_s: int = Field(default=1800, ge=60)
-
-    # --- Media (commerce/media): R2 / any S3-compatible store, or local disk when embedded.
-    media_backend: Literal["local", "s3"] = "local"
-    media_local_dir: Path = VAR_DIR / "media"
-    # Public base URL of stored objects (a CDN or R2 custom domain); empty: derived.
-    media_public_base_url: str = ""
-    s3_endpoint_url: str | None = None
-    s3_region: str = "auto"
-    s3_bucket: str = "livecommerce-media"
-    s3_access_key_id: str | None = None
-    s3_secret_access_key: SecretStr | None = None
-    media_upload_url_ttl_s: int = Field(default=900, ge=60, le=7 * 24 * 3600)
-    media_max_upload_bytes: int = Field(default=10_000_000, ge=1)
-    media_max_pixels: int = Field(default=40_000_000, ge=1)
-    media_thumbnail_sizes: list[int] = Field(default_factory=lambda: [200, 800])
-    # Signs the local backend's upload URLs (embedded default only; production uses s3).
-    media_local_signing_secret: SecretStr = SecretStr("dev-media-local-secret")
-    # FFmpeg for clips/stills cut from recordings: a name looked up on PATH or an absolute path.
-    # Optional: when it is not found the clip task logs `ffmpeg_missing_skipped` and does nothing.
-    ffmpeg_binary: str = "ffmpeg"
-    # The stream sandbox's looping HLS test stream (embedded default), rendered once with FFmpeg.
-    sandbox_video_dir: Path = VAR_DIR / "sandbox-video"
+    # --- Streams (`STREAM_*`, `CLOUDFLARE_*`) and media (`MEDIA_*`, `S3_*`, `FFMPEG_BINARY`).
+    streams: StreamSettings = Field(default_factory=StreamSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
 
     # --- H5 pages (commerce/web). Where the pages' socket.io client connects: empty is the
     # page's own origin (nginx serves both); `WEB_GATEWAY_PORT` is the page's own host on that
@@ -399,23 +358,6 @@ class CommerceSettings(BaseAppSettings):
     kapook_algorithms: list[Literal["RS256", "ES256"]] = ["RS256", "ES256"]
     # Whether Kapook's `email_verified` claim may link accounts by email.
     kapook_trust_email_verified: bool = True
-
-    @model_validator(mode="after")
-    def _stream_provider_has_credentials(self) -> CommerceSettings:
-        if self.stream_provider == "cloudflare" and (
-            self.cloudflare_api_token is None or not self.cloudflare_account_id
-        ):
-            raise ValueError(
-                "STREAM_PROVIDER=cloudflare needs CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN"
-            )
-        return self
-
-    @property
-    def stream_sandbox(self) -> bool:
-        """Whether live inputs come from the local sandbox instead of Cloudflare's API."""
-        if self.stream_provider is not None:
-            return self.stream_provider == "sandbox"
-        return self.cloudflare_api_token is None
 
     # --- Notifications (commerce/notifications). A channel with no credentials is, outside
     # production, a sandbox whose messages `GET /api/v1/sandbox/mailbox` lists; in production it
@@ -461,25 +403,10 @@ class CommerceSettings(BaseAppSettings):
     def _extra_production_problems(self) -> list[str]:
         problems: list[str] = self.payments.production_problems()
         problems.extend(self.payments.sandbox_production_problems())
-        # streams + media
-        if self.stream_provider == "sandbox":
-            problems.append("STREAM_PROVIDER=sandbox is for development only")
-        if self.cloudflare_api_token is None or not self.cloudflare_account_id:
-            problems.append("CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN must be set")
+        problems.extend(self.streams.production_problems())
         if self.totp_encryption_key.get_secret_value().startswith("dev-"):
             problems.append("TOTP_ENCRYPTION_KEY must be set (it encrypts 2FA secrets)")
-        secrets = (self.cloudflare_stream_webhook_secret, self.cloudflare_notification_secret)
-        if any(s.get_secret_value().startswith("dev-") for s in secrets):
-            problems.append(
-                "CLOUDFLARE_STREAM_WEBHOOK_SECRET and CLOUDFLARE_NOTIFICATION_SECRET must be set"
-            )
-        if self.media_backend != "s3" or not (
-            self.s3_endpoint_url and self.s3_access_key_id and self.s3_secret_access_key
-        ):
-            problems.append(
-                "MEDIA_BACKEND=s3 with S3_ENDPOINT_URL, S3_ACCESS_KEY_ID and "
-                "S3_SECRET_ACCESS_KEY (R2) must be set"
-            )
+        problems.extend(self.media.production_problems())
         return problems
 
 

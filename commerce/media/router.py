@@ -36,7 +36,7 @@ async def request_image_upload(
         upload_url=presigned.url,
         headers=presigned.headers,
         expires_at=presigned.expires_at,
-        max_bytes=ctx.settings.media_max_upload_bytes,
+        max_bytes=ctx.settings.media.max_upload_bytes,
     )
 
 

@@ -39,7 +39,7 @@ async def request_upload(
     key = secrets.token_hex(16)
     object_key = f"uploads/{product.id}/{key}.{EXTENSIONS[content_type]}"
     presigned = await ctx.media.presign_put(
-        object_key, content_type=content_type, ttl_s=ctx.settings.media_upload_url_ttl_s
+        object_key, content_type=content_type, ttl_s=ctx.settings.media.upload_url_ttl_s
     )
     async with transaction(ctx.sessions) as session:
         upload = Upload(
@@ -91,10 +91,10 @@ async def complete_upload(ctx: AppContext, *, key: str, principal: Principal) ->
     if size is None:
         raise Conflict("nothing was uploaded under this key yet", code="upload_missing")
     try:
-        if size > settings.media_max_upload_bytes:
+        if size > settings.media.max_upload_bytes:
             # Never read a huge object into memory just to refuse it.
             raise images.ImageRejected(
-                f"the file is {size} bytes; the limit is {settings.media_max_upload_bytes}",
+                f"the file is {size} bytes; the limit is {settings.media.max_upload_bytes}",
                 code="payload_too_large",
                 status=413,
             )
@@ -103,8 +103,8 @@ async def complete_upload(ctx: AppContext, *, key: str, principal: Principal) ->
             images.inspect,
             data,
             declared=upload.content_type,
-            max_bytes=settings.media_max_upload_bytes,
-            max_pixels=settings.media_max_pixels,
+            max_bytes=settings.media.max_upload_bytes,
+            max_pixels=settings.media.max_pixels,
         )
     except images.ImageRejected as exc:
         await _reject(ctx, upload, exc)
@@ -129,7 +129,7 @@ async def store_local_upload(
         raise NotFound("not found")
     if not store.check_signature(object_key, content_type, expires, sig):
         raise AppError("the upload URL is invalid or expired", code="forbidden", status=403)
-    if len(body) > ctx.settings.media_max_upload_bytes:
+    if len(body) > ctx.settings.media.max_upload_bytes:
         raise AppError("file too large", code="payload_too_large", status=413)
     await store.put(object_key, body, content_type=content_type)
 

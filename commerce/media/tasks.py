@@ -36,7 +36,7 @@ async def enqueue_thumbnails(ctx: AppContext, upload_id: int) -> None:
 
 def ffmpeg_path(ctx: AppContext) -> str | None:
     """The configured `ffmpeg_binary` resolved (PATH lookup or an executable path), else None."""
-    return shutil.which(ctx.settings.ffmpeg_binary)
+    return shutil.which(ctx.settings.media.ffmpeg_binary)
 
 
 @async_task("media.recording_clip", queue="media")

@@ -33,8 +33,8 @@ async def make_thumbnails(ctx: AppContext, *, upload_id: int) -> dict[str, Any]:
     rendered = await asyncio.to_thread(
         images.thumbnails,
         data,
-        settings.media_thumbnail_sizes,
-        max_pixels=settings.media_max_pixels,
+        settings.media.thumbnail_sizes,
+        max_pixels=settings.media.max_pixels,
     )
     variants: dict[str, Any] = {}
     for size, webp in rendered.items():

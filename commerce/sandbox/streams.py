@@ -66,7 +66,7 @@ async def set_encoder(
     sandbox = EncoderSandbox(
         sessions=ctx.sessions,
         inputs=inputs,
-        notification_secret=ctx.settings.cloudflare_notification_secret.get_secret_value(),
+        notification_secret=ctx.settings.streams.cloudflare.notification_secret.get_secret_value(),
         deliver=deliver_to(request),
     )
     live = await sandbox.set_encoder(

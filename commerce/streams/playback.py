@@ -54,10 +54,9 @@ def _dev_key() -> tuple[str, str]:
 
 def signing_key(settings: CommerceSettings) -> tuple[str, str]:
     """(kid, PEM) of the Stream signing key."""
-    if settings.cloudflare_signing_key_pem is not None and settings.cloudflare_signing_key_id:
-        return settings.cloudflare_signing_key_id, _pem_text(
-            settings.cloudflare_signing_key_pem.get_secret_value()
-        )
+    cloudflare = settings.streams.cloudflare
+    if cloudflare.signing_key_pem is not None and cloudflare.signing_key_id:
+        return cloudflare.signing_key_id, _pem_text(cloudflare.signing_key_pem.get_secret_value())
     if settings.is_production:
         raise Unavailable("private playback needs CLOUDFLARE_SIGNING_KEY_ID and _PEM")
     return _dev_key()
@@ -77,7 +76,7 @@ def sign_token(
         "sub": uid,
         "kid": kid,
         "nbf": issued - 60,  # tolerate small clock skew at Cloudflare's edge
-        "exp": issued + (ttl_s or settings.cloudflare_playback_token_ttl_s),
+        "exp": issued + (ttl_s or settings.streams.cloudflare.playback_token_ttl_s),
     }
     if access_rules:
         claims["accessRules"] = access_rules
@@ -86,5 +85,5 @@ def sign_token(
 
 def signed_playback_urls(settings: CommerceSettings, uid: str) -> dict[str, str]:
     token = sign_token(settings, uid)
-    base = f"https://{settings.cloudflare_customer_subdomain}/{token}"
+    base = f"https://{settings.streams.cloudflare.customer_subdomain}/{token}"
     return {"hls_url": f"{base}/manifest/video.m3u8", "dash_url": f"{base}/manifest/video.mpd"}

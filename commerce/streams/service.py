@@ -361,7 +361,7 @@ async def poll_live_inputs(ctx: AppContext, *, page: int = 200, concurrency: int
     """
     provider = ctx.live_inputs
     gate = asyncio.Semaphore(concurrency)
-    idle_limit = timedelta(seconds=ctx.settings.stream_auto_end_after_s)
+    idle_limit = timedelta(seconds=ctx.settings.streams.auto_end_after_s)
     soon = utcnow() + timedelta(hours=1)
 
     async def check(stream: Stream) -> bool:
@@ -416,9 +416,9 @@ async def receive_webhook(ctx: AppContext, *, headers: dict[str, str], body: byt
         redis=ctx.redis,
         headers=headers,
         body=body,
-        stream_secret=settings.cloudflare_stream_webhook_secret.get_secret_value(),
-        notification_secret=settings.cloudflare_notification_secret.get_secret_value(),
-        tolerance_s=settings.cloudflare_webhook_tolerance_s,
+        stream_secret=settings.streams.cloudflare.stream_webhook_secret.get_secret_value(),
+        notification_secret=settings.streams.cloudflare.notification_secret.get_secret_value(),
+        tolerance_s=settings.streams.cloudflare.webhook_tolerance_s,
     )
     if signal is not None:
         await apply_signal(ctx, signal=signal)

@@ -71,7 +71,7 @@ def _page(
     config = {"gateway": gateway, "api": "/api/v1", "sandbox": not settings.is_production}
     config.update(extra)
     body = _template(name).replace("%CONFIG%", html.escape(json.dumps(config), quote=True))
-    video_host = "" if settings.stream_sandbox else settings.cloudflare_customer_subdomain
+    video_host = "" if settings.streams.sandbox else settings.streams.cloudflare.customer_subdomain
     return HTMLResponse(
         body,
         # nosniff, DENY framing and no-referrer come from commerce.security_headers for every

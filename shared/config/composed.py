@@ -12,7 +12,7 @@ environment with the same `_env_file` as its parent (so `CommerceSettings(_env_f
 ignores `.env` all the way down); a concern given as a dict is read from the environment too,
 with the dict's values on top. That dict is the one way tests override a nested setting:
 `CommerceSettings(payments={"ecpay": {"merchant_id": "3999999"}})`, and `updated(...)` does the
-same on a built object without reading the environment again. An unknown keyword is a
+same on a built object (validated, the object's own values for the rest). An unknown keyword is a
 `TypeError`, so a test still passing an old flat name (`ecpay_merchant_id=`) fails loudly
 instead of being ignored by `extra="ignore"` (which stays, for `.env` files shared by processes).
 """
@@ -54,15 +54,10 @@ class ComposedSettings(BaseSettings):
         super().__init__(_env_file=_env_file, **values)
 
     def updated(self, **changes: Any) -> Self:
-        """A copy with `changes` (no environment read); a dict for a concern changes only the
-        settings it names: `settings.updated(payments={"ecpay": {"base_url": url}})`."""
-        merged: dict[str, Any] = {}
-        for name, value in changes.items():
-            current = getattr(self, name)
-            if isinstance(value, Mapping) and isinstance(current, ComposedSettings):
-                value = current.updated(**value)
-            merged[name] = value
-        return self.model_copy(update=merged)
+        """A validated copy with `changes`; a dict for a concern changes only the settings it
+        names: `settings.updated(payments={"ecpay": {"base_url": url}})`. Every other value is
+        this object's, not the environment's."""
+        return type(self)(_env_file=None, **_merge(self.model_dump(), changes))
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """pydantic's copy, refusing names that are not fields: a stale flat name would
@@ -100,6 +95,18 @@ class ComposedSettings(BaseSettings):
             if found is not None:
                 return found
         return None
+
+
+def _merge(values: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(values)
+    for name, value in changes.items():
+        current = merged.get(name)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            value = _merge(current, value)
+        elif isinstance(value, ComposedSettings):
+            value = value.model_dump()
+        merged[name] = value
+    return merged
 
 
 @cache

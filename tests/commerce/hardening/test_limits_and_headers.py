@@ -20,10 +20,9 @@ from tests.helpers.live_api import live_api
 
 @pytest.fixture
 def commerce_settings(commerce_settings: CommerceSettings, tmp_path: Path) -> CommerceSettings:
-    return commerce_settings.model_copy(
-        update={
-            "media_backend": "local",
-            "media_local_dir": tmp_path,
+    return commerce_settings.updated(
+        **{
+            "media": {"backend": "local", "local_dir": tmp_path},
             "http_header_timeout_s": 0.5,
             "http_max_header_bytes": 16 * 1024,
             "http_max_headers": 50,
@@ -94,7 +93,7 @@ async def test_local_uploads_take_what_the_ticket_advertises(
                 headers=headers,
             )
         ).json()
-        assert ticket["max_bytes"] == commerce_settings.media_max_upload_bytes
+        assert ticket["max_bytes"] == commerce_settings.media.max_upload_bytes
         assert ticket["max_bytes"] > commerce_settings.max_body_bytes
         target = urlsplit(ticket["upload_url"])
         path = f"{target.path}?{target.query}"

@@ -25,7 +25,7 @@ def _cursor(value: object) -> str:
 def commerce_settings(commerce_settings: CommerceSettings, tmp_path: Path) -> CommerceSettings:
     """Local media under this test's own directory, holding one sub-directory."""
     (tmp_path / "uploads" / "1").mkdir(parents=True)
-    return commerce_settings.model_copy(update={"media_local_dir": tmp_path})
+    return commerce_settings.updated(media={"local_dir": tmp_path})
 
 
 TAMPERED = [

@@ -55,16 +55,10 @@ def s3_client(s3_endpoint: str) -> object:
 def commerce_settings(
     commerce_settings: CommerceSettings, s3_endpoint: str, s3_bucket: str
 ) -> CommerceSettings:
-    return CommerceSettings(
-        **{
-            **commerce_settings.model_dump(),
-            "media_backend": "s3",
-            "s3_endpoint_url": s3_endpoint,
-            "s3_bucket": s3_bucket,
-            "s3_access_key_id": ACCESS_KEY,
-            "s3_secret_access_key": SECRET_KEY,
-            "media_max_upload_bytes": 2_000_000,
-            "media_max_pixels": 25_000_000,
-        },
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    return commerce_settings.updated(media={
+        "backend": "s3",
+        "s3": {"endpoint_url": s3_endpoint, "bucket": s3_bucket, "access_key_id": ACCESS_KEY,
+               "secret_access_key": SECRET_KEY},
+        "max_upload_bytes": 2_000_000,
+        "max_pixels": 25_000_000,
+    })

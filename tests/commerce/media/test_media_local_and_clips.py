@@ -26,9 +26,7 @@ from tests.commerce.media.video_fixtures import https_files, make_recording, pro
 async def test_local_disk_backend_serves_the_same_upload_flow(
     ctx: AppContext, tmp_path: Path
 ) -> None:
-    settings = ctx.settings.model_copy(
-        update={"media_backend": "local", "media_local_dir": tmp_path}
-    )
+    settings = ctx.settings.updated(media={"backend": "local", "local_dir": tmp_path})
     local = AppContext.build(settings)
     app = create_app(settings, ctx=local)
     try:
@@ -99,7 +97,7 @@ async def test_clip_task_is_skipped_with_a_clear_log_line_without_ffmpeg(
     ctx: AppContext, tmp_path: Path
 ) -> None:
     stream = await _ended_stream(ctx, "b" * 32)
-    settings = ctx.settings.model_copy(update={"ffmpeg_binary": str(tmp_path / "no-ffmpeg")})
+    settings = ctx.settings.updated(media={"ffmpeg_binary": str(tmp_path / "no-ffmpeg")})
     without = AppContext.build(settings)
     try:
         with capture_logs() as logs:
@@ -124,7 +122,8 @@ async def test_clip_and_still_are_cut_from_the_hls_recording_with_real_ffmpeg(
     make_recording(ffmpeg, served, video_uid)
     stream = await _ended_stream(ctx, video_uid)
     with https_files(served, tls) as host:
-        settings = ctx.settings.model_copy(update={"cloudflare_customer_subdomain": host})
+        settings = ctx.settings.updated(
+            streams={"cloudflare": {"customer_subdomain": host}})
         cutter = AppContext.build(settings)
         try:
             clip_url = await tasks.recording_clip(cutter, stream.id, 1.0, 1.5)

@@ -30,8 +30,8 @@ from tests.commerce.orders.helpers import make_stream, order_body
 def commerce_settings(commerce_settings: CommerceSettings) -> CommerceSettings:
     # No ffmpeg: the clip task queued by the recording-clips job (run inline here) logs its
     # skip at once instead of fetching a recording from Cloudflare.
-    return commerce_settings.model_copy(update={"follower_fanout_batch": 4,
-                                                "ffmpeg_binary": "ffmpeg-absent-in-tests"})
+    return commerce_settings.updated(follower_fanout_batch=4,
+                                     media={"ffmpeg_binary": "ffmpeg-absent-in-tests"})
 
 
 async def _count(ctx: AppContext, model: type, *where: object) -> int:

@@ -77,14 +77,8 @@ async def test_production_mounts_no_sandbox_and_refuses_a_sandbox_provider(
         )
     assert answer.status_code == 404
 
-    told = CommerceSettings(
-        **{**production.model_dump(), "stream_provider": "sandbox"},
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    told = production.updated(streams={"provider": "sandbox"})
     with pytest.raises(ConfigError, match="STREAM_PROVIDER=sandbox"):
         told.check_production_safety()
     with pytest.raises(ValueError, match="STREAM_PROVIDER=cloudflare"):
-        CommerceSettings(
-            **{**commerce_settings.model_dump(), "stream_provider": "cloudflare"},
-            _env_file=None,  # type: ignore[call-arg]
-        )
+        commerce_settings.updated(streams={"provider": "cloudflare"})

@@ -29,8 +29,8 @@ def test_the_playlist_lists_the_clip_once_for_the_page_to_loop() -> None:
 async def test_a_live_stream_plays_the_test_stream_from_the_sandbox(
     commerce_settings: CommerceSettings, ctx: AppContext, tmp_path: Path
 ) -> None:
-    settings = commerce_settings.model_copy(
-        update={"sandbox_video_dir": tmp_path, "ffmpeg_binary": "ffmpeg"}
+    settings = commerce_settings.updated(
+        streams={"sandbox_video_dir": tmp_path}, media={"ffmpeg_binary": "ffmpeg"}
     )
     async with app_client(settings, ctx) as api:
         await _plays_the_test_stream(api, ctx)
@@ -66,8 +66,8 @@ async def _plays_the_test_stream(api: httpx.AsyncClient, ctx: AppContext) -> Non
 async def test_without_ffmpeg_there_is_no_stream_and_a_clear_503(
     commerce_settings: CommerceSettings, ctx: AppContext, tmp_path: Path
 ) -> None:
-    settings = commerce_settings.model_copy(
-        update={"sandbox_video_dir": tmp_path, "ffmpeg_binary": "no-such-ffmpeg-here"}
+    settings = commerce_settings.updated(
+        streams={"sandbox_video_dir": tmp_path}, media={"ffmpeg_binary": "no-such-ffmpeg-here"}
     )
     async with app_client(settings, ctx) as api:
         answer = await api.get(f"/api/v1/sandbox/video/{'a' * 32}/live.m3u8")

@@ -48,17 +48,13 @@ def commerce_settings(
     fake_cf: FakeCloudflareStream,
     stream_signing_key: tuple[str, str],
 ) -> CommerceSettings:
-    return CommerceSettings(
-        **{
-            **commerce_settings.model_dump(),
-            "cloudflare_account_id": ACCOUNT,
-            "cloudflare_api_token": TOKEN,
-            "cloudflare_api_base": fake_cf.base_url,
-            "cloudflare_stream_webhook_secret": STREAM_SECRET,
-            "cloudflare_notification_secret": NOTIFICATION_SECRET,
-            "cloudflare_signing_key_id": "8f926b2b01f383510025a78a4dcbf6a",
-            "cloudflare_signing_key_pem": stream_signing_key[0],
-            "cloudflare_customer_subdomain": CUSTOMER_HOST,
-        },
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    return commerce_settings.updated(streams={"cloudflare": {
+        "account_id": ACCOUNT,
+        "api_token": TOKEN,
+        "api_base": fake_cf.base_url,
+        "stream_webhook_secret": STREAM_SECRET,
+        "notification_secret": NOTIFICATION_SECRET,
+        "signing_key_id": "8f926b2b01f383510025a78a4dcbf6a",
+        "signing_key_pem": stream_signing_key[0],
+        "customer_subdomain": CUSTOMER_HOST,
+    }})

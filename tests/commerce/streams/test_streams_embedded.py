@@ -11,7 +11,7 @@ from tests.commerce.factories import make_user
 
 
 async def test_local_provider_stands_in_without_a_token(ctx: AppContext) -> None:
-    settings = ctx.settings.model_copy(update={"cloudflare_api_token": None})
+    settings = ctx.settings.updated(streams={"cloudflare": {"api_token": None}})
     local = AppContext.build(settings)
     try:
         assert isinstance(local.live_inputs, live_inputs.LocalLiveInputs)
@@ -42,9 +42,10 @@ def test_production_refuses_to_start_without_cloudflare_and_r2(ctx: AppContext) 
     problems = CommerceSettings(
         **{
             **base,
-            "cloudflare_api_token": None,
-            "cloudflare_stream_webhook_secret": "dev-stream-webhook-secret",
-            "media_backend": "local",
+            "streams": {"cloudflare": {
+                **base["streams"]["cloudflare"], "api_token": None,
+                "stream_webhook_secret": "dev-stream-webhook-secret"}},
+            "media": {"backend": "local"},
         },
         _env_file=None,  # type: ignore[call-arg]
     )._extra_production_problems()
@@ -54,12 +55,12 @@ def test_production_refuses_to_start_without_cloudflare_and_r2(ctx: AppContext) 
     ready = CommerceSettings(
         **{
             **base,
-            "cloudflare_stream_webhook_secret": "real-secret",
-            "cloudflare_notification_secret": "real-notification-secret",
-            "media_backend": "s3",
-            "s3_endpoint_url": "https://acct.r2.cloudflarestorage.com",
-            "s3_access_key_id": "key",
-            "s3_secret_access_key": "secret",
+            "streams": {"cloudflare": {
+                **base["streams"]["cloudflare"], "stream_webhook_secret": "real-secret",
+                "notification_secret": "real-notification-secret"}},
+            "media": {"backend": "s3", "s3": {
+                "endpoint_url": "https://acct.r2.cloudflarestorage.com",
+                "access_key_id": "key", "secret_access_key": "secret"}},
         },
         _env_file=None,  # type: ignore[call-arg]
     )._extra_production_problems()

@@ -164,7 +164,7 @@ async def test_poll_catches_lost_notifications(
     fake_cf.disconnect(uid)
     assert await service.poll_live_inputs(ctx) == 0
     assert (await _status(api, stream["id"]))["status"] == "live"
-    long_ago = datetime.now(UTC) - timedelta(seconds=ctx.settings.stream_auto_end_after_s + 5)
+    long_ago = datetime.now(UTC) - timedelta(seconds=ctx.settings.streams.auto_end_after_s + 5)
     fake_cf.disconnect(uid, entered_at=long_ago.isoformat().replace("+00:00", "Z"))
     assert await service.poll_live_inputs(ctx) == 1
     assert (await _status(api, stream["id"]))["status"] == "ended"
