@@ -44,8 +44,11 @@ wait_url() {  # wait_url URL NAME
 start() {
   DB_REPLICA=0 REDIS_CLUSTER=0 bash scripts/ensure_services.sh  # those two are started below
   if [ "${REDIS_CLUSTER:-0}" = 1 ]; then  # the gateways' room fan-out on the private Redis Cluster
+    # Started here, stopped by `stop` (a cluster that was already running is left running).
+    local rc=${REDIS_CLUSTER_PORT:-7001}  # redis_cluster.sh's base port (movable)
+    bash scripts/redis_cluster.sh status | grep -qv ' down$' || echo "$rc" >"$RUN/redis-cluster.started"
     bash scripts/redis_cluster.sh start
-    export SOCKETIO_REDIS_URL=redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
+    export SOCKETIO_REDIS_URL="redis+cluster://127.0.0.1:$rc,127.0.0.1:$((rc + 1)),127.0.0.1:$((rc + 2))"
   fi
   if [ ! -f "$RUN/jwt-private.pem" ]; then
     $PY -c "from shared.tokens import generate_key_pair as g; p,q=g(); open('$RUN/jwt-private.pem','w').write(p); open('$RUN/jwt-public.pem','w').write(q)"
@@ -94,6 +97,10 @@ stop() {
     kill -KILL -- "-$pid" 2>/dev/null || true
     rm -f "$f"
   done
+  if [ -f "$RUN/redis-cluster.started" ]; then
+    REDIS_CLUSTER_PORT=$(cat "$RUN/redis-cluster.started") bash scripts/redis_cluster.sh stop
+    rm -f "$RUN/redis-cluster.started"
+  fi
   if [ -f "$RUN/mariadb-pair.started" ] && [ "${KEEP_MARIADB_PAIR:-0}" != 1 ]; then
     MARIADB_PRIMARY_PORT=$(cat "$RUN/mariadb-pair.started") bash scripts/mariadb_pair.sh stop
     rm -f "$RUN/mariadb-pair.started"

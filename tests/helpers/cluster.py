@@ -47,10 +47,14 @@ def _tails() -> str:
 
 
 @contextlib.contextmanager
-def running_cluster(redis_url: str, *, db_replica: bool = False) -> Iterator[str]:
+def running_cluster(
+    redis_url: str, *, db_replica: bool = False, redis_cluster_port: int | None = None
+) -> Iterator[str]:
     """Start the cluster; yields nginx's base URL. `db_replica`: `DB_REPLICA=1`, the
     database on scripts/mariadb_pair.sh's primary (:3316) with its read replica (:3317)
-    serving the APIs' lag-tolerant reads (the pair is stopped with the cluster)."""
+    serving the APIs' lag-tolerant reads. `redis_cluster_port`: `REDIS_CLUSTER=1`, the
+    gateways' room fan-out on scripts/redis_cluster.sh's six processes from that base port
+    (`free_cluster_base()`). What the cluster started is stopped with it."""
     if shutil.which("nginx") is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
     ports = PORTS + (PAIR_PORTS if db_replica else ())
@@ -65,6 +69,8 @@ def running_cluster(redis_url: str, *, db_replica: bool = False) -> Iterator[str
         "CLUSTER_BROKER_URL": redis_url,
         "BCRYPT_ROUNDS": "4",
         "DB_REPLICA": "1" if db_replica else "0",
+        "REDIS_CLUSTER": "0" if redis_cluster_port is None else "1",
+        "REDIS_CLUSTER_PORT": str(redis_cluster_port or 7001),
         "DATABASE_URL": None, "REDIS_URL": None, "CELERY_BROKER_URL": None,
         "DATABASE_REPLICA_URLS": None,
     })  # fmt: skip
@@ -81,6 +87,15 @@ def running_cluster(redis_url: str, *, db_replica: bool = False) -> Iterator[str
             _cluster("stop", env)
 
 
+def free_cluster_base() -> int:
+    """A base port for scripts/redis_cluster.sh whose six ports and bus ports (+10000) are
+    free: 7001 unless another checkout's cluster holds it (never ours to stop)."""
+    for base in range(7001, 8000, 100):
+        if not any(_taken(p) or _taken(p + 10000) for p in range(base, base + 6)):
+            return base
+    pytest.skip("no free range of six ports for a Redis Cluster between 7001 and 7999")
+
+
 def _drop(db: str, port: int) -> None:
     with contextlib.suppress(pymysql.MySQLError), pymysql.connect(
         host="127.0.0.1", port=port, user="root"
@@ -92,3 +107,9 @@ def api_metrics() -> str:
     """Both API processes' Prometheus text (loopback may read `/metrics`)."""
     return "".join(
         httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text for port in (8111, 8112))
+
+
+def gateway_metrics() -> str:
+    """The three gateways' Prometheus text."""
+    return "".join(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+                   for port in (8101, 8102, 8103))
