@@ -79,8 +79,8 @@ async def fan_out(ctx: AppContext, stream_id: int) -> tuple[float, int, int]:
 
 async def run(url: str, redis_url: str, followers: int, batch: int) -> None:
     settings = CommerceSettings(
-        app_env="test", database_url=url, redis_url=redis_url, follower_fanout_batch=batch,
-        notifications_quiet_start_hour=0, notifications_quiet_end_hour=0,
+        app_env="test", database_url=url, redis_url=redis_url,
+        notifications={"follower_fanout_batch": batch, "quiet_start_hour": 0, "quiet_end_hour": 0},
         _env_file=None,  # type: ignore[call-arg]
     )
     ctx = AppContext.build(settings)

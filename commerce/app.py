@@ -58,7 +58,7 @@ def event_consumer(context: AppContext) -> EventConsumer:
             await analyse(context, event)
 
     return EventConsumer(
-        context.bus, group=context.settings.notifications_consumer_group, handler=handler,
+        context.bus, group=context.settings.notifications.consumer_group, handler=handler,
         batch_handler=batch_handler,
     )
 
@@ -90,7 +90,7 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         guard = RevocationGuard(context)
         guard_task = asyncio.create_task(guard.run(), name="revocation-guard")
         consumer, consumer_task = None, None
-        if settings.notifications_consumer_enabled:
+        if settings.notifications.consumer_enabled:
             consumer = event_consumer(context)
             consumer_task = asyncio.create_task(consumer.run(), name="notifications-consumer")
         log.info("commerce_started", env=settings.app_env, db=context.engine.url.drivername)

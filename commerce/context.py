@@ -55,7 +55,7 @@ class AppContext:
         engine = make_engine(settings)
         sessions = make_sessionmaker(engine)
         redis = make_redis(settings.redis_url, decode_responses=True)
-        channels_http = httpx.AsyncClient(timeout=settings.notifications_http_timeout_s)
+        channels_http = httpx.AsyncClient(timeout=settings.channels.http_timeout_s)
         return cls(
             settings=settings,
             engine=engine,

@@ -37,7 +37,7 @@ CLIP_SECONDS = 30.0
 async def stream_reminders(ctx: AppContext) -> int:
     """Plan the reminder fan-out of every stream starting within `STREAM_REMINDER_MINUTES`."""
     now = utcnow()
-    horizon = now + timedelta(minutes=ctx.settings.stream_reminder_minutes)
+    horizon = now + timedelta(minutes=ctx.settings.notifications.stream_reminder_minutes)
     async with ctx.sessions() as session:
         ids = (await session.scalars(
             select(Stream.id).where(Stream.status == "scheduled", Stream.scheduled_at > now,
@@ -63,7 +63,7 @@ async def cart_reminders(ctx: AppContext) -> int:
     reminded = 0
     async for key in ctx.redis.scan_iter(match=CART_KEY_PATTERN, count=500):
         ttl = await ctx.redis.ttl(key)
-        if ttl < 0 or s.cart_ttl_s - ttl < s.cart_abandoned_after_s:
+        if ttl < 0 or s.cart_ttl_s - ttl < s.notifications.cart_abandoned_after_s:
             continue
         items = {str(k): str(v) for k, v in (await ctx.redis.hgetall(key)).items()}
         if not items:

@@ -91,9 +91,9 @@ async def enforce_action(
     `RATE_LIMIT_<ACTION>_PER_USER` / `_PER_IP`)."""
     settings = ctx.settings
     per_user, per_ip = {
-        "orders": (settings.rate_limit_orders_per_user, settings.rate_limit_orders_per_ip),
-        "payments": (settings.rate_limit_payments_per_user, settings.rate_limit_payments_per_ip),
-        "cart": (settings.rate_limit_cart_per_user, settings.rate_limit_cart_per_ip),
+        "orders": (settings.rate_limits.orders_per_user, settings.rate_limits.orders_per_ip),
+        "payments": (settings.rate_limits.payments_per_user, settings.rate_limits.payments_per_ip),
+        "cart": (settings.rate_limits.cart_per_user, settings.rate_limits.cart_per_ip),
     }[action]
     await enforce_user_and_address(
         ctx.limiter, action=action, per_user=per_user, per_ip=per_ip, user_id=user_id, ip=ip

@@ -27,7 +27,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from shared.config.composed import ROOT, VAR_DIR, ComposedSettings
+from shared.config.limits import RateLimitSettings
 from shared.config.media import MediaSettings
+from shared.config.notifications import ChannelSettings, NotificationSettings
 from shared.config.payments import PAYMENT_PROVIDERS, TWOC2P_DEV_MERCHANT_KEY_FILE, PaymentSettings
 from shared.config.streams import StreamSettings
 from shared.errors import ConfigError
@@ -262,34 +264,8 @@ class CommerceSettings(BaseAppSettings):
             except ValueError:
                 raise ValueError(f"not an address or network: {network!r}") from None
         return value
-    # Rate limits (limits library notation). Per-address limits key on the address nginx
-    # forwards; the embedded default is loose enough for local load tests.
-    rate_limit_login_per_ip: str = "1000/minute"
-    # Login throttling that cannot lock the owner out (OWASP Authentication Cheat Sheet):
-    # failed logins are counted per (account, address) pair, and only that pair is refused
-    # (429) once its budget is used up; failures of one account from all addresses past
-    # `login_slow_path_after` send every attempt on it down a slower path (a delay before the
-    # password check) instead of refusing it, so the owner can still sign in.
-    rate_limit_login_failures_per_pair: str = "10/15 minutes"
-    login_slow_path_after: str = "30/hour"
-    login_slow_path_delay_s: float = Field(default=2.0, ge=0, le=30)
-    rate_limit_register_per_ip: str = "1000/minute"
-    # Catalog search (`GET /products?q=`) per address: anonymous, and each query scans the
-    # postings of its bigrams. Generous, as carrier-grade NAT puts many shoppers on one address.
-    rate_limit_search_per_ip: str = "600/minute"
-    # The payment return page's status polls (`GET /payments/status`), per address.
-    rate_limit_payment_status_per_ip: str = "300/minute"
-    # The writes a bot repeats, per user and per address (429 `rate_limited`). Per address is
-    # generous: carrier-grade NAT and the embedded default's local load tests share one address.
-    rate_limit_orders_per_user: str = "60/minute"
-    rate_limit_orders_per_ip: str = "20000/minute"
-    rate_limit_payments_per_user: str = "30/minute"
-    rate_limit_payments_per_ip: str = "10000/minute"
-    rate_limit_cart_per_user: str = "300/minute"
-    rate_limit_cart_per_ip: str = "30000/minute"
-    # Anonymous provider returns (`GET /payments/webhooks/linepay?transactionId=`): each costs
-    # one call to the provider's API, so they are limited per address.
-    rate_limit_payment_return_per_ip: str = "60/minute"
+    # Rate limits (`RATE_LIMIT_*`, `LOGIN_SLOW_PATH_*`).
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     # Two-factor authentication (TOTP, commerce/auth/twofactor.py). The secrets are encrypted
     # at rest under a key derived from `totp_encryption_key` (production refuses the dev value).
     totp_encryption_key: SecretStr = SecretStr("dev-totp-encryption-key")
@@ -297,8 +273,6 @@ class CommerceSettings(BaseAppSettings):
     # The login's second step: its challenge token lives this long and takes this many codes.
     two_factor_challenge_ttl_s: int = Field(default=300, ge=30, le=3600)
     two_factor_max_attempts: int = Field(default=5, ge=1, le=20)
-    # Enrolment, confirmation and disabling per user (each checks a code).
-    rate_limit_two_factor_per_user: str = "10/minute"
     # bcrypt work factor (2^rounds); 12 is ~0.25 s a hash here. Tests lower it to 4.
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
@@ -359,40 +333,10 @@ class CommerceSettings(BaseAppSettings):
     # Whether Kapook's `email_verified` claim may link accounts by email.
     kapook_trust_email_verified: bool = True
 
-    # --- Notifications (commerce/notifications). A channel with no credentials is, outside
-    # production, a sandbox whose messages `GET /api/v1/sandbox/mailbox` lists; in production it
-    # is off (its deliveries are `skipped`). Email: SendGrid when its key is set, else SMTP (AWS
-    # SES's SMTP interface) when a host is set.
-    notifications_consumer_enabled: bool = True  # the event consumer runs in the API process
-    notifications_consumer_group: str = "commerce-notifications"
-    notifications_http_timeout_s: float = Field(default=10.0, gt=0)
-    # Bounded retries with exponential back-off (base * 2^attempt, capped) per delivery.
-    notifications_max_attempts: int = Field(default=5, ge=1, le=20)
-    notifications_retry_base_s: float = Field(default=5.0, ge=0)
-    # Marketing kinds (stream_live, stream_reminder, cart_abandoned) send no email or SMS
-    # between these hours of the user's local time (equal hours: no quiet window).
-    notifications_quiet_start_hour: int = Field(default=22, ge=0, le=23)
-    notifications_quiet_end_hour: int = Field(default=8, ge=0, le=23)
-    email_from_address: str = "no-reply@livecommerce.example"
-    email_from_name: str = "Live Commerce"
-    sendgrid_api_key: SecretStr | None = None
-    sendgrid_api_url: str = "https://api.sendgrid.com/v3/mail/send"
-    smtp_host: str | None = None  # e.g. email-smtp.ap-southeast-1.amazonaws.com
-    smtp_port: int = 587
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = True
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_from: str | None = None  # an E.164 number, or a Messaging Service SID (MG...)
-    twilio_api_base: str = "https://api.twilio.com"
-    sandbox_mailbox_size: int = Field(default=1000, ge=1)
-    # Followers told per fan-out task when a seller goes live.
-    follower_fanout_batch: int = Field(default=500, ge=1, le=10_000)
-    # Followers are reminded this many minutes before a scheduled stream starts.
-    stream_reminder_minutes: int = Field(default=15, ge=1)
-    # A cart untouched this long is reminded (once per cart state).
-    cart_abandoned_after_s: int = Field(default=6 * 3600, ge=60)
+    # --- Notifications (`NOTIFICATIONS_*`, ...) and the channels that deliver them
+    # (`EMAIL_*`, `SENDGRID_*`, `SMTP_*`, `TWILIO_*`).
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
     # Cleanup (beat): rows older than these are deleted.
     retention_outbox_days: int = Field(default=7, ge=1)
     retention_payment_notifications_days: int = Field(default=90, ge=1)

@@ -192,7 +192,7 @@ def commerce_settings(
         bcrypt_rounds=4,
         # Off unless a test is about notifications (tests/commerce/notifications turns it on):
         # every other test's events would otherwise become notification writes.
-        notifications_consumer_enabled=False,
+        notifications={"consumer_enabled": False},
         # Counted in every checkout, but far above what a test places for one buyer unless it
         # is about the cap (tests/commerce/orders/test_orders_caps.py sets its own).
         max_unpaid_orders_per_buyer=1000,

@@ -74,7 +74,7 @@ async def session_or_challenge(
 
 async def register(ctx: AppContext, *, data: RegisterIn, client_ip: str) -> TokenPair:
     settings = ctx.settings
-    await throttle.enforce(ctx.limiter, settings.rate_limit_register_per_ip, "register", client_ip)
+    await throttle.enforce(ctx.limiter, settings.rate_limits.register_per_ip, "register", client_ip)
     passwords.check_policy(data.password, email=data.email)
     async with ctx.sessions() as session:  # cheap early answer before paying for bcrypt
         if await session.scalar(select(User.id).where(User.email == data.email)) is not None:
@@ -113,16 +113,16 @@ async def login(
     step (`login_second_step`) instead of tokens."""
     settings = ctx.settings
     limiter = ctx.limiter
-    await throttle.enforce(limiter, settings.rate_limit_login_per_ip, "login-ip", client_ip)
+    await throttle.enforce(limiter, settings.rate_limits.login_per_ip, "login-ip", client_ip)
     account = throttle.account_key(data.email)
     pair_key = f"{account}:{client_ip}"
-    pair_limit = settings.rate_limit_login_failures_per_pair
+    pair_limit = settings.rate_limits.login_failures_per_pair
     await throttle.refuse_if_used_up(limiter, pair_limit, "login-fail-pair", pair_key)
     if not await throttle.allowed(
-        limiter, settings.login_slow_path_after, "login-fail-account", account
+        limiter, settings.rate_limits.login_slow_path_after, "login-fail-account", account
     ):
         log.info("login_slow_path", account=account)
-        await asyncio.sleep(settings.login_slow_path_delay_s)
+        await asyncio.sleep(settings.rate_limits.login_slow_path_delay_s)
     async with ctx.sessions() as session:
         user = await session.scalar(select(User).where(User.email == data.email))
     stored = user.password_hash if user is not None else None
@@ -135,7 +135,7 @@ async def login(
         await asyncio.gather(
             throttle.count(limiter, pair_limit, "login-fail-pair", pair_key),
             throttle.count(
-                limiter, settings.login_slow_path_after, "login-fail-account", account
+                limiter, settings.rate_limits.login_slow_path_after, "login-fail-account", account
             ),
         )
         raise InvalidCredentials()

@@ -69,7 +69,7 @@ def _key(ctx: AppContext) -> str:
 
 async def _throttle(ctx: AppContext, user_id: int) -> None:
     await throttle.enforce(
-        ctx.limiter, ctx.settings.rate_limit_two_factor_per_user, "2fa-user", str(user_id)
+        ctx.limiter, ctx.settings.rate_limits.two_factor_per_user, "2fa-user", str(user_id)
     )
 
 

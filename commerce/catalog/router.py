@@ -51,7 +51,7 @@ async def list_products(
 ) -> Page[ProductOut]:
     """Newest first, or with `q` ranked search results (429 `rate_limited` per address)."""
     if q:
-        await throttle.enforce(ctx.limiter, ctx.settings.rate_limit_search_per_ip, "search-ip", ip)
+        await throttle.enforce(ctx.limiter, ctx.settings.rate_limits.search_per_ip, "search-ip", ip)
     products, next_cursor = await service.list_products(
         session, q=q or None, seller_id=seller_id, limit=limit, cursor=cursor
     )

@@ -18,29 +18,31 @@ from shared.settings import CommerceSettings
 def build_channels(
     settings: CommerceSettings, *, redis: aioredis.Redis, client: httpx.AsyncClient
 ) -> dict[ChannelName, Channel]:
-    s = settings
-    mailbox = SandboxMailbox(redis, size=s.sandbox_mailbox_size)
+    c = settings.channels
+    mailbox = SandboxMailbox(redis, size=c.sandbox_mailbox_size)
     channels: dict[ChannelName, Channel] = {}
-    if s.sendgrid_api_key is not None:
+    email = c.email
+    if c.sendgrid.api_key is not None:
         channels["email"] = SendGridChannel(
-            client=client, api_key=s.sendgrid_api_key.get_secret_value(), url=s.sendgrid_api_url,
-            from_address=s.email_from_address, from_name=s.email_from_name,
+            client=client, api_key=c.sendgrid.api_key.get_secret_value(), url=c.sendgrid.api_url,
+            from_address=email.from_address, from_name=email.from_name,
         )
-    elif s.smtp_host:
+    elif (smtp := c.smtp).host:
         channels["email"] = SmtpChannel(
-            host=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
-            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-            starttls=s.smtp_starttls, from_address=s.email_from_address,
-            from_name=s.email_from_name, timeout_s=s.notifications_http_timeout_s,
+            host=smtp.host, port=smtp.port, username=smtp.username,
+            password=smtp.password.get_secret_value() if smtp.password else None,
+            starttls=smtp.starttls, from_address=email.from_address,
+            from_name=email.from_name, timeout_s=c.http_timeout_s,
         )
-    elif not s.is_production:
+    elif not settings.is_production:
         channels["email"] = SandboxChannel("email", mailbox)
-    if s.twilio_account_sid and s.twilio_auth_token is not None and s.twilio_from:
+    twilio = c.twilio
+    if twilio.account_sid and twilio.auth_token is not None and twilio.sender:
         channels["sms"] = TwilioChannel(
-            client=client, account_sid=s.twilio_account_sid,
-            auth_token=s.twilio_auth_token.get_secret_value(), sender=s.twilio_from,
-            api_base=s.twilio_api_base,
+            client=client, account_sid=twilio.account_sid,
+            auth_token=twilio.auth_token.get_secret_value(), sender=twilio.sender,
+            api_base=twilio.api_base,
         )
-    elif not s.is_production:
+    elif not settings.is_production:
         channels["sms"] = SandboxChannel("sms", mailbox)
     return channels

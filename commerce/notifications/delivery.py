@@ -58,7 +58,7 @@ class _Claimed:
 
 def retry_delay_s(ctx: AppContext, attempts: int) -> float:
     """Exponential back-off: base, 2x base, 4x base ... capped at an hour."""
-    return float(min(3600.0, ctx.settings.notifications_retry_base_s * 2 ** max(0, attempts - 1)))
+    return float(min(3600.0, ctx.settings.notifications.retry_base_s * 2 ** max(0, attempts - 1)))
 
 
 async def _claim(ctx: AppContext, ids: Sequence[int]) -> str:
@@ -69,7 +69,7 @@ async def _claim(ctx: AppContext, ids: Sequence[int]) -> str:
             update(DELIVERIES)
             .where(
                 DELIVERIES.c.id.in_(list(ids)),
-                DELIVERIES.c.attempts < ctx.settings.notifications_max_attempts,
+                DELIVERIES.c.attempts < ctx.settings.notifications.max_attempts,
                 or_(
                     DELIVERIES.c.status == "pending",
                     and_(DELIVERIES.c.status == "sending", DELIVERIES.c.claimed_until < now),
@@ -102,7 +102,7 @@ async def send_deliveries(ctx: AppContext, ids: Sequence[int]) -> Outcome:
         ).all()
     channels = ctx.channels
     gate = asyncio.Semaphore(CONCURRENCY)
-    max_attempts = ctx.settings.notifications_max_attempts
+    max_attempts = ctx.settings.notifications.max_attempts
 
     async def one(r: _Claimed) -> None:
         channel = channels.get(r.channel)

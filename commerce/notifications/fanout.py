@@ -39,7 +39,7 @@ async def follower_ranges(
     if not await ctx.redis.set(plan_marker(kind, stream_id), "1", nx=True, ex=PLAN_MARKER_TTL_S):
         return  # planned already
     after = 0
-    batch = ctx.settings.follower_fanout_batch
+    batch = ctx.settings.notifications.follower_fanout_batch
     while True:
         async with ctx.sessions() as session:
             page = await follows.follower_page(

@@ -84,8 +84,8 @@ def _channels_for(
 ) -> list[tuple[ChannelName, str]]:
     s = ctx.settings
     if kind in templates.MARKETING_KINDS and in_quiet_hours(
-        now, market=recipient.market, start_hour=s.notifications_quiet_start_hour,
-        end_hour=s.notifications_quiet_end_hour,
+        now, market=recipient.market, start_hour=s.notifications.quiet_start_hour,
+        end_hour=s.notifications.quiet_end_hour,
     ):
         return []
     out: list[tuple[ChannelName, str]] = []

@@ -87,7 +87,7 @@ async def payment_return(
     Anonymous, and each one is checked with a call to LINE Pay's API: limited per address
     (`RATE_LIMIT_PAYMENT_RETURN_PER_IP`), so nobody can make us flood the provider."""
     await throttle.enforce(
-        ctx.limiter, ctx.settings.rate_limit_payment_return_per_ip, "payment-return-ip", ip
+        ctx.limiter, ctx.settings.rate_limits.payment_return_per_ip, "payment-return-ip", ip
     )
     return await payment_webhook(provider, request, ctx)
 
@@ -105,7 +105,7 @@ async def payment_status(
 ) -> PaymentStatusOut:
     """A payment's and its order's state by the reference in the return URL (no login: the
     reference is the secret); what the payment return page follows."""
-    limit = ctx.settings.rate_limit_payment_status_per_ip
+    limit = ctx.settings.rate_limits.payment_status_per_ip
     await throttle.enforce(ctx.limiter, limit, "payment-status-ip", ip)
     return await returns.payment_status(ctx, ref=ref)
 

@@ -21,6 +21,6 @@ async def mailbox(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Mailbox:
     """Newest first."""
-    box = SandboxMailbox(ctx.redis, size=ctx.settings.sandbox_mailbox_size)
+    box = SandboxMailbox(ctx.redis, size=ctx.settings.channels.sandbox_mailbox_size)
     items = await box.list(to=to, limit=limit)
     return Mailbox(items=[MailboxItem.model_validate(i) for i in items])

@@ -79,7 +79,7 @@ async def social_login(
     """Verify the provider credentials and open a session for the matching account (or, with
     2FA on, answer the challenge of the second step, as a password login does)."""
     await throttle.enforce(
-        ctx.limiter, ctx.settings.rate_limit_login_per_ip, "social-login-ip", client_ip
+        ctx.limiter, ctx.settings.rate_limits.login_per_ip, "social-login-ip", client_ip
     )
     identity = await verifiers.get(provider).verify(credentials)
     if not 0 < len(identity.subject) <= SUBJECT_MAX:  # the column's size; no provider nears it

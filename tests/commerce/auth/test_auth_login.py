@@ -83,9 +83,7 @@ def limited_client(
     async def open_client(
         client_ip: str = "203.0.113.7", **overrides: object
     ) -> AsyncIterator[httpx.AsyncClient]:
-        settings = commerce_settings.model_copy(
-            update={"outbox_relay_enabled": False, **overrides}
-        )
+        settings = commerce_settings.updated(outbox_relay_enabled=False, **overrides)
         context = AppContext.build(settings)
         app = create_app(settings, ctx=context)
         transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
@@ -109,7 +107,7 @@ def _assert_429(response: httpx.Response, window_s: int = 60) -> None:
 async def test_failed_logins_are_limited_per_account_and_address_pair(
     limited_client: ClientFactory,
 ) -> None:
-    async with limited_client(rate_limit_login_failures_per_pair="3/minute") as client:
+    async with limited_client(rate_limits={"login_failures_per_pair": "3/minute"}) as client:
         email = (await register(client))["user"]["email"]
         for _ in range(3):
             wrong = await client.post(URL, json={"email": email, "password": "nope-nope-nope"})
@@ -120,13 +118,13 @@ async def test_failed_logins_are_limited_per_account_and_address_pair(
         assert (await client.post(URL, json={"email": other, "password": PASSWORD})).is_success
     # The owner, at another address, is not locked out by the guesser.
     async with limited_client(
-        client_ip="198.51.100.20", rate_limit_login_failures_per_pair="3/minute"
+        client_ip="198.51.100.20", rate_limits={"login_failures_per_pair": "3/minute"}
     ) as owner:
         assert (await owner.post(URL, json={"email": email, "password": PASSWORD})).is_success
 
 
 async def test_a_success_clears_the_pairs_failures(limited_client: ClientFactory) -> None:
-    async with limited_client(rate_limit_login_failures_per_pair="3/minute") as client:
+    async with limited_client(rate_limits={"login_failures_per_pair": "3/minute"}) as client:
         email = (await register(client))["user"]["email"]
         for _ in range(2):
             wrong = await client.post(URL, json={"email": email, "password": "x" * 12})
@@ -141,7 +139,7 @@ async def test_a_success_clears_the_pairs_failures(limited_client: ClientFactory
 async def test_many_failures_from_everywhere_slow_the_account_down_but_never_lock_it(
     limited_client: ClientFactory,
 ) -> None:
-    slow = {"login_slow_path_after": "2/minute", "login_slow_path_delay_s": 0.6}
+    slow = {"rate_limits": {"login_slow_path_after": "2/minute", "login_slow_path_delay_s": 0.6}}
     async with limited_client(client_ip="203.0.113.1", **slow) as first:
         email = (await register(first))["user"]["email"]
         wrong = await first.post(URL, json={"email": email, "password": "y" * 12})
@@ -158,19 +156,20 @@ async def test_many_failures_from_everywhere_slow_the_account_down_but_never_loc
 
 
 async def test_login_is_limited_per_address(limited_client: ClientFactory) -> None:
-    async with limited_client(rate_limit_login_per_ip="2/minute") as client:
+    async with limited_client(rate_limits={"login_per_ip": "2/minute"}) as client:
         for i in range(2):
             failed = await client.post(URL, json={"email": f"x{i}@example.test", "password": "p"})
             assert failed.status_code == 401
         _assert_429(await client.post(URL, json={"email": "y@example.test", "password": "p"}))
     # The bucket is the address: another client address still gets through.
-    async with limited_client(client_ip="198.51.100.9", rate_limit_login_per_ip="2/minute") as c:
+    async with limited_client(client_ip="198.51.100.9",
+                              rate_limits={"login_per_ip": "2/minute"}) as c:
         response = await c.post(URL, json={"email": "y@example.test", "password": "p"})
         assert response.status_code == 401
 
 
 async def test_register_is_limited_per_address(limited_client: ClientFactory) -> None:
-    async with limited_client(rate_limit_register_per_ip="2/hour") as client:
+    async with limited_client(rate_limits={"register_per_ip": "2/hour"}) as client:
         await register(client)
         await register(client)
         body = {"email": new_email(), "password": PASSWORD, "display_name": "Third"}

@@ -170,10 +170,10 @@ async def test_overlong_query_is_refused(api: httpx.AsyncClient) -> None:
 async def test_search_is_rate_limited_per_address(
     api: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Searches count against `rate_limit_search_per_ip` (429 with Retry-After); the plain
+    """Searches count against `RATE_LIMIT_SEARCH_PER_IP` (429 with Retry-After); the plain
     newest-first listing, which reads one index page, does not."""
-    monkeypatch.setattr(ctx, "settings", ctx.settings.model_copy(
-        update={"rate_limit_search_per_ip": "3/minute"}))
+    monkeypatch.setattr(ctx, "settings", ctx.settings.updated(
+        rate_limits={"search_per_ip": "3/minute"}))
     for _ in range(3):
         assert (await api.get("/api/v1/products", params={"q": "耳機"})).status_code == 200
     limited = await api.get("/api/v1/products", params={"q": "藍牙"})

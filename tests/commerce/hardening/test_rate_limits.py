@@ -12,13 +12,13 @@ from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import order_body, order_count
 
 LIMITS = {
-    "rate_limit_orders_per_user": "2/minute",
-    "rate_limit_orders_per_ip": "4/minute",  # every attempt counts, refused ones too
-    "rate_limit_payments_per_user": "2/minute",
-    "rate_limit_payments_per_ip": "100/minute",
-    "rate_limit_cart_per_user": "3/minute",
-    "rate_limit_cart_per_ip": "100/minute",
-    "rate_limit_payment_return_per_ip": "2/minute",
+    "orders_per_user": "2/minute",
+    "orders_per_ip": "4/minute",  # every attempt counts, refused ones too
+    "payments_per_user": "2/minute",
+    "payments_per_ip": "100/minute",
+    "cart_per_user": "3/minute",
+    "cart_per_ip": "100/minute",
+    "payment_return_per_ip": "2/minute",
 }
 # Nothing listens there: the check fails fast.
 PAYMENTS = {"linepay": {"base_url": "http://127.0.0.1:9"}}
@@ -29,7 +29,7 @@ def commerce_settings(
     request: pytest.FixtureRequest, commerce_settings: CommerceSettings
 ) -> CommerceSettings:
     return commerce_settings.updated(
-        **LIMITS, payments=PAYMENTS, hot_routes_enabled=request.param)
+        rate_limits=LIMITS, payments=PAYMENTS, hot_routes_enabled=request.param)
 
 # `http` (tests/commerce/hardening/conftest.py) serves the app with these settings.
 

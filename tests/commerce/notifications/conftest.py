@@ -10,8 +10,6 @@ from shared.settings import CommerceSettings
 
 @pytest.fixture
 def commerce_settings(commerce_settings: CommerceSettings) -> CommerceSettings:
-    return commerce_settings.model_copy(update={
-        "notifications_consumer_enabled": True,
-        "notifications_quiet_start_hour": 0,
-        "notifications_quiet_end_hour": 0,
+    return commerce_settings.updated(notifications={
+        "consumer_enabled": True, "quiet_start_hour": 0, "quiet_end_hour": 0,
     })

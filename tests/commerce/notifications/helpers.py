@@ -31,7 +31,7 @@ async def until(
 async def settle(ctx: AppContext, *, timeout: float = 15.0) -> None:
     """Wait until commerce's consumer group has read and acknowledged every event and the
     in-process tasks it queued have finished."""
-    group = ctx.settings.notifications_consumer_group
+    group = ctx.settings.notifications.consumer_group
 
     async def done() -> bool:
         groups = await ctx.redis.xinfo_groups(ctx.settings.events_stream)

@@ -141,9 +141,9 @@ async def test_out_of_attempts_is_failed_for_good(
         values={"count": 2}, data={}, channels={"email"},
         now=buyer.created_at.replace(hour=6),  # 14:00 in Taipei: outside the quiet hours
     )
-    fake.fail_next = [500] * ctx.settings.notifications_max_attempts
+    fake.fail_next = [500] * ctx.settings.notifications.max_attempts
     outcomes = [await delivery.send_deliveries(ctx, ids)
-                for _ in range(ctx.settings.notifications_max_attempts + 1)]
+                for _ in range(ctx.settings.notifications.max_attempts + 1)]
     assert [bool(o.retry) for o in outcomes[:-2]] == [True] * (len(outcomes) - 2)
     assert outcomes[-2].failed and "500" in outcomes[-2].failed[0][1]
     assert not outcomes[-1].sent and not outcomes[-1].failed and fake.emails == []

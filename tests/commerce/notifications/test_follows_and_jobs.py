@@ -30,7 +30,7 @@ from tests.commerce.orders.helpers import make_stream, order_body
 def commerce_settings(commerce_settings: CommerceSettings) -> CommerceSettings:
     # No ffmpeg: the clip task queued by the recording-clips job (run inline here) logs its
     # skip at once instead of fetching a recording from Cloudflare.
-    return commerce_settings.updated(follower_fanout_batch=4,
+    return commerce_settings.updated(notifications={"follower_fanout_batch": 4},
                                      media={"ffmpeg_binary": "ffmpeg-absent-in-tests"})
 
 
@@ -128,7 +128,7 @@ async def test_abandoned_cart_is_reminded_once_per_cart_state(
     s = ctx.settings
     shopper, headers = await make_user(ctx)
     fresh, _ = await make_user(ctx)
-    idle_ttl = s.cart_ttl_s - s.cart_abandoned_after_s - 60
+    idle_ttl = s.cart_ttl_s - s.notifications.cart_abandoned_after_s - 60
     await ctx.redis.hset(f"cart:{shopper.id}", mapping={"11": "2", "12": "1"})
     await ctx.redis.expire(f"cart:{shopper.id}", idle_ttl)
     await ctx.redis.hset(f"cart:{fresh.id}", mapping={"11": "1"})

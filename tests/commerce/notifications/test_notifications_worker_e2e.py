@@ -128,7 +128,7 @@ async def test_notifications_on_a_real_worker(env: dict[str, str], ctx: AppConte
             # 3. the abandoned-cart job through the broker, twice (as two beats would)
             await ctx.redis.hset(f"cart:{buyer.id}", mapping={str(product.id): "2"})
             await ctx.redis.expire(f"cart:{buyer.id}", ctx.settings.cart_ttl_s
-                                   - ctx.settings.cart_abandoned_after_s - 60)
+                                   - ctx.settings.notifications.cart_abandoned_after_s - 60)
             client.send_task("jobs.cart_reminders", queue="notifications")
             client.send_task("jobs.cart_reminders", queue="notifications")
             await until(lambda: _of_kind(box(buyer.email), "cart_abandoned"), "cart email")
