@@ -239,16 +239,17 @@ def make_limiter(url: str | None) -> MovingWindowRateLimiter:
     if not url:
         return MovingWindowRateLimiter(storage_from_string("async+memory://"))
     if is_cluster(url):
-        # `limits`' cluster storage on redis-py's RedisCluster: one key per limit, so its
-        # moving-window script is single-slot. TLS (`rediss+cluster`) is passed as `ssl`.
-        return MovingWindowRateLimiter(
-            storage_from_string(
-                "async+redis+cluster://" + url.split("://", 1)[1],
-                implementation="redispy",
-                ssl=url.startswith("rediss"),
-                max_connections=POOL_SIZE,
-            )
+        # `limits`' cluster storage on redis-py: one key per limit, so its moving-window script
+        # is single-slot. Its client is swapped for ours (`WaitingRedisCluster`: waits for a
+        # turn under a burst, discovers before the first command) and its scripts registered
+        # on that one.
+        storage = storage_from_string(
+            "async+redis+cluster://" + url.split("://", 1)[1], implementation="redispy"
         )
+        bridge = storage.bridge  # type: ignore[union-attr]  # RedisClusterStorage has one
+        bridge.storage = make_cluster(url)
+        bridge.register_scripts()
+        return MovingWindowRateLimiter(storage)
     plain = url.removeprefix("async+")
     return MovingWindowRateLimiter(
         storage_from_string(

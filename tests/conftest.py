@@ -38,6 +38,13 @@ MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+aiomysql://root@127.0
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
 
+# A test of a component that runs only on one Redis (the checkout's one-script fast path, whose
+# keys span slots: on a Redis Cluster the checkout runs its checks one by one instead).
+single_redis_only = pytest.mark.skipif(
+    is_cluster(REDIS_URL), reason="a one-Redis component, not used on a Redis Cluster"
+)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield

@@ -19,6 +19,12 @@ bound of what the database has, and the conditional `UPDATE ... WHERE stock >= :
 - Adding units to a missing key would create a wrong value without a TTL, so `give_back` only
   touches keys that exist.
 
+On a Redis Cluster each product's key lives in its own slot, so an order of several products
+cannot be taken in one script: `take` takes line by line there (ascending product id) and gives
+back what it took when a later line is short or missing. Between the two another checkout may
+see those units gone and be answered `out_of_stock` for them: the gate errs low for that
+moment, which it already may (see above), and only for orders of several products.
+
 The gate is about stock only. The checkout's fast path (`commerce.orders.checkout.fastpath`)
 runs the same rule (`STOCK_LUA`) in its own script, together with the Idempotency-Key and
 revocation checks, and loads missing keys through `with_loaded_keys`.
@@ -32,10 +38,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.catalog.models import Product
+from shared.redis import run_each
 
 KEY_PREFIX = "stockgate:"
 # The rule as Lua functions (`check_stock`, `take_stock`), for scripts that run it.
@@ -100,6 +108,12 @@ class StockGate:
         self.ttl_s = ttl_s
         self._take = redis.register_script(_TAKE)
         self._give_back = redis.register_script(_GIVE_BACK)
+        self._exists = redis.register_script("return redis.call('EXISTS', KEYS[1])")
+
+    @property
+    def one_slot_per_product(self) -> bool:
+        """Whether Redis is a cluster, where no script may touch two products' keys."""
+        return isinstance(self.redis, RedisCluster)
 
     async def take(self, lines: Mapping[int, int]) -> Short | None:
         """Take `lines` (product id → quantity) from the gate (None), or say which is short."""
@@ -107,17 +121,44 @@ class StockGate:
         quantities = [lines[pid] for pid in ids]
 
         async def attempt(lenient: bool) -> Short | Missing | None:
-            result = await self._take(
+            if len(ids) > 1 and self.one_slot_per_product:
+                return await self._take_line_by_line(ids, quantities, lenient)
+            return self._verdict(ids, await self._take(
                 keys=[key(pid) for pid in ids], args=[int(lenient), *quantities]
-            )
-            verdict = str(result[0])
-            if verdict == "taken":
-                return None
-            if verdict == "short":
-                return Short(product_id=ids[int(result[1]) - 1], available=int(result[2]))
-            return Missing(tuple(int(i) for i in result[1:]))
+            ))
 
         return await self.with_loaded_keys(attempt, ids)
+
+    @staticmethod
+    def _verdict(ids: Sequence[int], result: Sequence[object]) -> Short | Missing | None:
+        verdict = str(result[0])
+        if verdict == "taken":
+            return None
+        if verdict == "short":
+            return Short(product_id=ids[int(str(result[1])) - 1], available=int(str(result[2])))
+        return Missing(tuple(int(str(i)) for i in result[1:]))
+
+    async def _take_line_by_line(
+        self, ids: Sequence[int], quantities: Sequence[int], lenient: bool
+    ) -> Short | Missing | None:
+        """`take` on a Redis Cluster (see the module docstring): all lines or none, not at once."""
+        if not lenient:  # every missing key at once, as the one script reports them
+            exists = await run_each(self.redis, self._exists, [([key(pid)], []) for pid in ids])
+            if missing := tuple(i for i, e in enumerate(exists, start=1) if not int(e)):
+                return Missing(missing)
+        taken: dict[int, int] = {}
+        for i, (pid, quantity) in enumerate(zip(ids, quantities, strict=True), start=1):
+            outcome = self._verdict([pid], await self._take(
+                keys=[key(pid)], args=[int(lenient), quantity]
+            ))
+            if isinstance(outcome, Missing):
+                outcome = Missing((i,))
+            elif outcome is None:
+                taken[pid] = quantity
+                continue
+            await self.give_back(taken)
+            return outcome
+        return None
 
     async def with_loaded_keys(
         self, attempt: Callable[[bool], Awaitable[R | Missing]], ids: Sequence[int]
@@ -139,6 +180,10 @@ class StockGate:
         if not lines:
             return
         ids = sorted(lines)
+        if len(ids) > 1 and self.one_slot_per_product:
+            await run_each(self.redis, self._give_back,
+                           [([key(pid)], [lines[pid]]) for pid in ids])
+            return
         await self._give_back(keys=[key(pid) for pid in ids], args=[lines[pid] for pid in ids])
 
     async def load(self, product_ids: list[int]) -> None:

@@ -137,7 +137,12 @@ class FirstAnswers:
         """The key's first answer: a stored success (returned; the database is asked only if
         the marker says maybe), a stored rejection (raised again), or None for a new key. One
         Redis round trip for both."""
-        marker, rejection = await self.redis.mget(answer.marker_key, answer.rejection_key)
+        # Two slots on a Redis Cluster: one round trip either way (the keys' names predate
+        # cluster support and outlive deploys, so they are not hash-tagged together).
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(answer.marker_key)
+            pipe.get(answer.rejection_key)
+            marker, rejection = await pipe.execute()
         if marker is not None and (stored := await self.find(answer)):
             return stored
         if rejection is not None:

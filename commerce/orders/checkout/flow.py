@@ -4,6 +4,10 @@
    (if any) wins, the order's lines are read (from the body or the cart), and the stock gate
    lets them through. With the gate on, one Redis round trip does all three checks
    (`fastpath`); a cart order looks its key up first, as its first success cleared the cart.
+   On a Redis Cluster the fast path's keys (the token's marks, the key's answers, the
+   products' gate keys) live in different slots, which no script may span: the checks run one
+   after another there (revocation, the key's lookup, `StockGate.take`), and a gate rejection
+   becomes the key's first answer as a rejection from the database does (`_record_rejection`).
 2. **Transact** (`_transact`): the checkout transaction (`transaction`), grouped with
    concurrent orders of the same product (`group_commit`). Units taken from the gate go back
    if nothing commits.
@@ -57,12 +61,14 @@ class Checkout:
         group_commit: GroupCommit,
         fastpath: FastPath | None,
         revoked_in_db: RevocationCheck | None = None,
+        gate: StockGate | None = None,
     ) -> None:
         self.redis = redis
         self.answers = answers
         self.group_commit = group_commit
-        self.fastpath = fastpath  # None: the stock gate is off
-        self.gate = fastpath.gate if fastpath is not None else None
+        # Both None: the stock gate is off. Only `gate`: the checks one by one (Redis Cluster).
+        self.fastpath = fastpath
+        self.gate = fastpath.gate if fastpath is not None else gate
         # Asked while Redis cannot answer for the revocation marks (unreachable, or a new run
         # they are not restored into yet); None: such a request is refused with 503.
         self.revoked_in_db = revoked_in_db
@@ -84,10 +90,11 @@ class Checkout:
             sessions, answers, reservation_ttl_s=settings.order_reservation_ttl_s,
             max_unpaid_orders=settings.max_unpaid_orders_per_buyer,
         )
-        fastpath = FastPath(gate, answers) if settings.order_stock_gate_enabled else None
+        enabled = settings.order_stock_gate_enabled
+        fastpath = FastPath(gate, answers) if enabled and not gate.one_slot_per_product else None
         return cls(
             redis=redis, answers=answers, group_commit=GroupCommit(transaction), fastpath=fastpath,
-            revoked_in_db=revoked_in_db,
+            revoked_in_db=revoked_in_db, gate=gate if enabled else None,
         )
 
     async def place_order(
@@ -137,11 +144,14 @@ class Checkout:
             if answer is not None and (stored := await self.answers.lookup(answer)):
                 return stored
         lines = await self._lines(principal.user_id, body)
-        if self.fastpath is None:
+        if self.gate is None:
             return CheckoutRequest(principal, body, lines, answer)
-        if answer is None and revocation_checked:
-            if short := await self.fastpath.gate.take(lines):  # nothing else to check: stock only
-                raise OutOfStock(product_id=short.product_id, available=short.available)
+        if self.fastpath is None or (answer is None and revocation_checked):
+            if short := await self.gate.take(lines):  # nothing else to check: stock only
+                exc = OutOfStock(product_id=short.product_id, available=short.available)
+                if self.fastpath is not None:
+                    raise exc
+                return await self._record_rejection(answer, exc)  # the key's first answer
             return CheckoutRequest(principal, body, lines, answer)
         result = await self.fastpath.take(
             lines, answer=answer, unrevoked=None if revocation_checked else principal

@@ -21,6 +21,7 @@ from tests.commerce.orders.helpers import (
     order_count,
     stock_of,
 )
+from tests.conftest import single_redis_only
 
 
 async def test_happy_path_reserves_stock_and_writes_events(
@@ -199,6 +200,7 @@ def _fastpath(ctx: AppContext, **ttls: int) -> fastpath.FastPath:
     return fastpath.FastPath(gate, idem.FirstAnswers(ctx.redis, ctx.sessions, **ttls))
 
 
+@single_redis_only
 async def test_gate_checks_and_records_the_key_in_the_same_round_trip(ctx: AppContext) -> None:
     """The fast path's `take(..., answer=)`: a rejection says whether the success marker
     exists, and when it does not, stores itself as the key's first answer (NX, with its TTL)
@@ -241,6 +243,7 @@ async def test_gate_checks_and_records_the_key_in_the_same_round_trip(ctx: AppCo
     assert 55 <= await ctx.redis.ttl(other.marker_key) <= 60
 
 
+@single_redis_only
 async def test_a_stored_rejection_keeps_a_bigint_product_id(ctx: AppContext) -> None:
     """The gate's script writes ids as strings: Lua's cjson prints numbers with 14 significant
     digits, which would turn a BIGINT id into another product's."""
