@@ -116,6 +116,7 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
                 relay_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay_task
+            await app.state.checkout.close()  # its Redis probe, if an outage is on
             if ctx is None:
                 await context.close()
 

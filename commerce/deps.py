@@ -171,7 +171,6 @@ def rate_limited(action: throttle.Action) -> object:
     return Depends(check)
 
 
-OrderingPrincipal = Annotated[Principal, rate_limited("orders")]
 PayingPrincipal = Annotated[Principal, rate_limited("payments")]
 CartWriter = Annotated[Principal, rate_limited("cart")]
 SellerPrincipal = Annotated[Principal, require_role("seller", "admin")]

@@ -20,6 +20,7 @@ from limits import RateLimitItem, parse
 from limits.aio.strategies import RateLimiter, SlidingWindowCounterRateLimiter
 
 from shared.errors import RateLimited
+from shared.outage import redis_down
 
 if TYPE_CHECKING:
     from commerce.context import AppContext
@@ -83,6 +84,13 @@ async def enforce_user_and_address(
 
 Action = Literal["orders", "payments", "cart"]
 
+# Actions whose service limits itself while Redis (the limiter's storage) is unreachable: the
+# checkout sells from the database then, behind a per-process token bucket
+# (commerce/orders/checkout/degraded.py), so its per-user and per-address limits are skipped
+# instead of refusing every order. (While the checkout knows Redis is down its routes do not
+# ask the limiter at all: `Checkout.without_redis`.)
+LIMITED_LOCALLY_WITHOUT_REDIS: frozenset[Action] = frozenset({"orders"})
+
 
 async def enforce_action(
     ctx: AppContext, action: Action, *, user_id: int, ip: str
@@ -95,9 +103,13 @@ async def enforce_action(
         "payments": (settings.rate_limits.payments_per_user, settings.rate_limits.payments_per_ip),
         "cart": (settings.rate_limits.cart_per_user, settings.rate_limits.cart_per_ip),
     }[action]
-    await enforce_user_and_address(
-        ctx.limiter, action=action, per_user=per_user, per_ip=per_ip, user_id=user_id, ip=ip
-    )
+    try:
+        await enforce_user_and_address(
+            ctx.limiter, action=action, per_user=per_user, per_ip=per_ip, user_id=user_id, ip=ip
+        )
+    except Exception as exc:
+        if not (action in LIMITED_LOCALLY_WITHOUT_REDIS and redis_down(exc)):
+            raise
 
 
 async def allowed(limiter: RateLimiter, spec: str, scope: str, key: str) -> bool:

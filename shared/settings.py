@@ -223,6 +223,12 @@ class CommerceSettings(BaseAppSettings):
     # bounds how long a wrong value (e.g. after a crash) can cause false out_of_stock.
     order_stock_gate_enabled: bool = True
     order_stock_gate_ttl_s: int = Field(default=30, ge=1)
+    # While Redis is unreachable the checkout sells from the database alone
+    # (commerce/orders/checkout/degraded.py), at most this many checkouts a second per API
+    # process (a token bucket holding up to `_burst`); the rest get 503 + Retry-After. 0: no
+    # selling without Redis (503). See docs/operations.md for how the default was measured.
+    order_degraded_rate_per_s: float = Field(default=200.0, ge=0)
+    order_degraded_burst: int = Field(default=50, ge=1)
     # How long a rejected checkout (409 out_of_stock, 422 own_product, ...) stays the first
     # answer to its Idempotency-Key (commerce/orders/checkout/answers.py). Successes stay 24
     # hours in the database; rejections are kept in Redis, about 250 bytes each, and a flash

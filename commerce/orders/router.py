@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Response
 
 from commerce import throttle
-from commerce.deps import CtxDep, CurrentPrincipal, OrderingPrincipal, SessionDep
+from commerce.deps import ClientIP, CtxDep, CurrentPrincipal, SessionDep
 from commerce.hot_routes import HotRequest, HotResponse
 from commerce.orders import fulfilment
 from commerce.orders import service as order_service
@@ -31,13 +31,17 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 async def place_order(
     body: OrderCreate,
     checkout: CheckoutDep,
-    principal: OrderingPrincipal,
+    ctx: CtxDep,
+    principal: CurrentPrincipal,
+    ip: ClientIP,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", description="1-255 visible ASCII characters"),
     ] = None,
 ) -> Response:
     """Reserve stock and create a `pending_payment` order; replays for a repeated key."""
+    if not checkout.without_redis:  # else its local rate limit stands in (Redis is down)
+        await throttle.enforce_action(ctx, "orders", user_id=principal.user_id, ip=ip)
     stored = await checkout.place_order(
         principal=principal, body=body, idempotency_key=idempotency_key
     )
@@ -52,11 +56,13 @@ async def place_order_hot(request: HotRequest) -> HotResponse:
     """`POST /orders` as a hot route (`commerce.hot_routes`): the same steps as `place_order`
     above, in the same order (authenticate, validate, place), without FastAPI's machinery."""
     principal = request.signed_principal()
-    await throttle.enforce_action(
-        request.ctx, "orders", user_id=principal.user_id, ip=request.client_ip
-    )
+    checkout = checkout_of(request.state)
+    if not checkout.without_redis:
+        await throttle.enforce_action(
+            request.ctx, "orders", user_id=principal.user_id, ip=request.client_ip
+        )
     body = request.json_model(OrderCreate)
-    stored = await checkout_of(request.state).place_order(
+    stored = await checkout.place_order(
         principal=principal, body=body,
         idempotency_key=request.header(b"idempotency-key"), revocation_checked=False,
     )

@@ -1,15 +1,17 @@
 """Redis crashes mid-sale: checkout answers 201, 409 or 503 (never 500), and recovers by itself.
 
-The private Redis is SIGKILLed while buyers keep ordering, stays down for a moment, and comes
-back from its AOF on the same port. Every answer during the outage is a 503 with Retry-After;
-once Redis answers again the next orders succeed without any restart of the API, and the
-database's books balance: the units the committed orders hold plus the stock left are the
-stock the sale started with.
+The private Redis is SIGKILLed while buyers keep ordering, stays down for 5 s, and comes back
+from its AOF on the same port. Meanwhile the checkout sells from the database alone
+(commerce/orders/checkout/degraded.py), behind a local rate limit whose refusals are 503 with
+Retry-After; once Redis answers again it goes back to the stock gate without any restart of
+the API, and the database's books balance: the units the committed orders hold plus the stock
+left are the stock the sale started with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,13 +21,17 @@ from sqlalchemy import func, select
 
 from commerce.app import create_app
 from commerce.context import AppContext
+from commerce.inventory.gate import key as gate_key
+from commerce.orders.checkout.flow import Checkout
 from commerce.orders.models import Order, OrderItem
 from shared.settings import CommerceSettings
 from tests.commerce.factories import make_product, make_user
-from tests.commerce.orders.helpers import stock_of
+from tests.commerce.orders.helpers import order_body, stock_of
+from tests.conftest import app_client, built_ctx
 from tests.faults.conftest import FlashSale, books
 from tests.helpers.private_servers import PrivateRedis, private_redis
 from tests.helpers.procs import free_port
+from tests.helpers.waiting import until_true
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -42,31 +48,101 @@ async def _units_ordered(ctx: AppContext, product_id: int) -> int:
     return int(value or 0)
 
 
-async def test_checkout_during_redis_crash_answers_503_then_recovers(
+async def test_checkout_sells_from_the_database_while_redis_is_down(
     fault_api: httpx.AsyncClient, fault_ctx: AppContext, fault_redis: PrivateRedis
 ) -> None:
+    """A 5 s Redis crash mid-sale: the checkout keeps selling from the database (201, or 409,
+    or a 503 from its local rate limit; never 500), a retry of an order placed meanwhile
+    replays it (during the outage from the database's record, after it from the marker the
+    recovery set, even when the gate says sold out), and no 5xx follows Redis's return."""
     seller, _ = await make_user(fault_ctx, role="seller")
     product = await make_product(fault_ctx, seller, stock=STOCK)
     buyers = [await make_user(fault_ctx) for _ in range(8)]
+    checkout = _checkout(fault_api)
     sale = FlashSale(fault_api, product.id, [h for _, h in buyers], pause_s=0.03)
-    await asyncio.sleep(0.5)
+    await until_true(lambda: sale.statuses[201] > 0, "a first order", timeout=20)
     fault_redis.kill()
-    await asyncio.sleep(1.5)
-    down_statuses = Counter(sale.statuses)
+    killed = time.monotonic()
+    try:
+        await until_true(lambda: checkout.outage is not None and checkout.outage.active,
+                         "the checkout to meet the outage", timeout=10)
+    except AssertionError:
+        print(sale.statuses, sale.bad[:3])
+        raise
+    before = Counter(sale.statuses)
+
+    # An order placed from the database, and its retry (the database's record answers).
+    _, headers = buyers[0]
+    keyed = {**headers, "Idempotency-Key": "placed-while-redis-was-down"}
+    body = order_body((product.id, 1))
+    first = await fault_api.post("/api/v1/orders", json=body, headers=keyed)
+    assert first.status_code == 201, first.text
+    again = await fault_api.post("/api/v1/orders", json=body, headers=keyed)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+
+    await asyncio.sleep(max(0.0, 5.0 - (time.monotonic() - killed)))  # the fault: 5 s down
+    down = Counter(sale.statuses) - before
     await asyncio.to_thread(fault_redis.start)
     sale.back()
-    await asyncio.sleep(2.0)
+    back = time.monotonic()
+    await until_true(lambda: checkout.outage is not None and not checkout.outage.active,
+                     "the checkout to use Redis again", timeout=10)
+    recovered_s = time.monotonic() - back
+    await until_true(lambda: sale.after_back[201] >= 20, "orders after the outage", timeout=20)
     await sale.stop()
+
+    # Sold out at the gate: the retry of the order placed during the outage is still its 201
+    # (the recovery set its marker), not a 409.
+    await fault_ctx.redis.set(gate_key(product.id), 0, ex=30)
+    late = await fault_api.post("/api/v1/orders", json=body, headers=keyed)
+    assert late.status_code == 201, late.text
+    assert late.json()["id"] == first.json()["id"]
 
     units = await _units_ordered(fault_ctx, product.id)
     left = await stock_of(fault_ctx, product.id)
-    books("checkout across a Redis crash", answers=dict(sale.statuses),
-          units_ordered=units, stock_left=left, stock_start=STOCK, recovery_s=sale.recovery_s)
+    books("checkout across a 5 s Redis crash", answers=dict(sale.statuses),
+          during_outage=dict(down), after_back=dict(sale.after_back), units_ordered=units,
+          stock_left=left, stock_start=STOCK, db_mode_left_s=round(recovered_s, 2),
+          first_201_after_back_s=sale.recovery_s)
     assert not sale.bad, sale.bad[:5]
-    assert down_statuses[503] > 0, "the outage should have been answered 503"
-    recovered = sale.after_back
-    assert recovered[201] > 0 and not any(s >= 500 for s in recovered), recovered
-    assert units + left == STOCK
+    assert down[201] > 0, f"no order was placed from the database: {dict(down)}"
+    assert not any(s >= 500 and s != 503 for s in down), down
+    assert sale.after_back[201] > 0 and not any(s >= 500 for s in sale.after_back), (
+        sale.after_back)
+    assert units + left == STOCK and left >= 0
+
+
+async def test_the_local_rate_limit_answers_503_beyond_its_burst(
+    fault_settings: CommerceSettings, fault_redis: PrivateRedis
+) -> None:
+    """Without the gate, a flood would all reach the hot product row: beyond the token
+    bucket's burst (here 5, refilled at 1 a second) a checkout gets 503 + Retry-After."""
+    settings = fault_settings.model_copy(
+        update={"order_degraded_rate_per_s": 1.0, "order_degraded_burst": 5})
+    async with built_ctx(settings) as ctx, app_client(settings, ctx) as api:
+        seller, _ = await make_user(ctx, role="seller")
+        product = await make_product(ctx, seller, stock=100)
+        _, headers = await make_user(ctx)
+        fault_redis.kill()
+        replies = await asyncio.gather(*(
+            api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
+            for _ in range(12)))
+        statuses = Counter(r.status_code for r in replies)
+        refused = [r for r in replies if r.status_code == 503]
+        assert statuses[201] == 5 and statuses[503] == 7, statuses
+        assert all(r.headers["retry-after"] and r.json()["error"]["code"] == "unavailable"
+                   for r in refused)
+        assert await stock_of(ctx, product.id) == 95
+        books("the local rate limit without Redis", answers=dict(statuses))
+
+
+def _checkout(api: httpx.AsyncClient) -> Checkout:
+    transport = api._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    checkout = transport.app.state.checkout  # type: ignore[attr-defined]
+    assert isinstance(checkout, Checkout)
+    return checkout
 
 
 async def test_database_unreachable_is_503_not_500(fault_settings: CommerceSettings) -> None:

@@ -17,3 +17,14 @@ async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float =
             return value
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def until_true(
+    check: Callable[[], object], what: str, timeout: float = 45.0, every: float = 0.02
+) -> None:
+    """`until` for a plain predicate on this process's state (a counter, a flag), polled often."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(every)

@@ -89,11 +89,20 @@ class AnswerKey:
                 "Idempotency-Key must be 1-255 visible ASCII characters",
                 code="invalid_idempotency_key",
             )
-        hashed = hashlib.sha256(key.encode()).hexdigest()[:32]
+        hashed = _hashed(key)
         return cls(
             user_id, key, request_hash(payload),
             f"idem:{SCOPE}:{user_id}:{hashed}", f"idemrej:{SCOPE}:{user_id}:{hashed}",
         )
+
+
+def _hashed(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def marker_key(user_id: int, key: str) -> str:
+    """The success marker's Redis key of a stored record (`AnswerKey.marker_key`)."""
+    return f"idem:{SCOPE}:{user_id}:{_hashed(key)}"
 
 
 def request_hash(payload: dict[str, Any]) -> str:

@@ -14,6 +14,10 @@
 3. **Record** (`_record_rejection`, and the cart): a rejection the checkout decided becomes
    the key's first answer (`answers`); a committed cart order clears the cart.
 
+If Redis fails the admission's round trip, the process sells from the database alone until
+Redis answers again (`_place_from_database`, `degraded`): same transaction, no gate, a local
+rate limit.
+
 Every answer to a repeated key is its first answer (`answers.FirstAnswers`): a stored success
 wins over a rejection decided later, because a retry of an order that succeeded may fail today.
 """
@@ -28,6 +32,7 @@ from commerce.inventory.errors import OutOfStock
 from commerce.inventory.gate import StockGate
 from commerce.metrics import ORDERS_REJECTED
 from commerce.orders.checkout.answers import AnswerKey, FirstAnswers, StoredResponse
+from commerce.orders.checkout.degraded import RedisOutage, TokenBucket
 from commerce.orders.checkout.fastpath import (
     Answered,
     FastPath,
@@ -43,7 +48,9 @@ from commerce.orders.checkout.transaction import (
 )
 from commerce.orders.errors import OrderInputError, PurchaseLimit
 from commerce.orders.schemas import MAX_LINES, MAX_QUANTITY, OrderCreate
+from commerce.outage import DependencyDown
 from shared.errors import Unauthorized
+from shared.outage import REDIS_DOWN
 from shared.settings import CommerceSettings
 from shared.tokens import Principal, RevocationCheck, ensure_not_revoked
 
@@ -62,6 +69,8 @@ class Checkout:
         fastpath: FastPath | None,
         revoked_in_db: RevocationCheck | None = None,
         gate: StockGate | None = None,
+        outage: RedisOutage | None = None,
+        bucket: TokenBucket | None = None,
     ) -> None:
         self.redis = redis
         self.answers = answers
@@ -72,6 +81,9 @@ class Checkout:
         # Asked while Redis cannot answer for the revocation marks (unreachable, or a new run
         # they are not restored into yet); None: such a request is refused with 503.
         self.revoked_in_db = revoked_in_db
+        # None: no selling without Redis (503). `bucket` limits the database-only checkouts.
+        self.outage = outage if bucket is not None else None
+        self.bucket = bucket
 
     @classmethod
     def build(
@@ -92,10 +104,24 @@ class Checkout:
         )
         enabled = settings.order_stock_gate_enabled
         fastpath = FastPath(gate, answers) if enabled and not gate.one_slot_per_product else None
+        degrade = settings.order_degraded_rate_per_s > 0
         return cls(
             redis=redis, answers=answers, group_commit=GroupCommit(transaction), fastpath=fastpath,
             revoked_in_db=revoked_in_db, gate=gate if enabled else None,
+            outage=RedisOutage(redis, sessions, gate if enabled else None) if degrade else None,
+            bucket=TokenBucket(settings.order_degraded_rate_per_s, settings.order_degraded_burst)
+            if degrade else None,
         )
+
+    @property
+    def without_redis(self) -> bool:
+        """Selling from the database because Redis is unreachable: the order routes skip
+        the Redis rate limiter then (this checkout's token bucket stands in for it)."""
+        return self.outage is not None and self.outage.active
+
+    async def close(self) -> None:
+        if self.outage is not None:
+            await self.outage.close()
 
     async def place_order(
         self,
@@ -113,7 +139,15 @@ class Checkout:
         path's round trip when the gate runs, else on its own.
         """
         answer = AnswerKey.of(principal.user_id, idempotency_key, body.model_dump(mode="json"))
-        admitted = await self._admit(principal, body, answer, revocation_checked)
+        if self.outage is not None and await self.outage.use_database():
+            return await self._place_from_database(principal, body, answer, revocation_checked)
+        try:
+            admitted = await self._admit(principal, body, answer, revocation_checked)
+        except REDIS_DOWN as exc:
+            if self.outage is None:
+                raise
+            self.outage.begin(exc)
+            return await self._place_from_database(principal, body, answer, revocation_checked)
         if isinstance(admitted, StoredResponse):
             return admitted
         request = admitted
@@ -187,9 +221,12 @@ class Checkout:
 
     # 2. Transact -------------------------------------------------------------------------
 
-    async def _transact(self, request: CheckoutRequest) -> tuple[StoredResponse, bool]:
+    async def _transact(
+        self, request: CheckoutRequest, *, gated: bool = True
+    ) -> tuple[StoredResponse, bool]:
         """The order's response and whether it committed now (False: the key's stored success,
-        committed by an earlier or concurrent request)."""
+        committed by an earlier or concurrent request). `gated`: its units came from the
+        gate (and go back unless it commits)."""
         committed = False
         try:
             stored, _ = await self.group_commit.checkout(request)
@@ -200,7 +237,7 @@ class Checkout:
                 raise
             stored = replay
         finally:
-            if self.gate is not None and not committed:
+            if gated and self.gate is not None and not committed:
                 await self.gate.give_back(request.lines)
         return stored, committed
 
@@ -218,3 +255,43 @@ class Checkout:
         if answer is not None:
             await self.answers.remember_rejection(answer, exc)
         raise exc
+
+    # Without Redis ------------------------------------------------------------------------
+
+    async def _place_from_database(
+        self,
+        principal: Principal,
+        body: OrderCreate,
+        answer: AnswerKey | None,
+        revocation_checked: bool,
+    ) -> StoredResponse:
+        """`place_order` while Redis is unreachable: the same checkout transaction with the
+        database as the only judge (`degraded`). The key's first answer is its stored success
+        if any (a row; the marker is set when Redis is back); rejections are not stored.
+
+        Counted as in flight from its first line (before any await), so the outage's recovery
+        cannot look for records to mark before this one's is written."""
+        assert self.outage is not None and self.bucket is not None
+        if body.from_cart or body.items is None:  # the cart lives in Redis
+            raise DependencyDown("redis")
+        lines = {line.product_id: line.quantity for line in body.items}
+        with self.outage.selling(lines):
+            if not self.bucket.take():  # the gate's stand-in: keep the flood off the hot row
+                raise DependencyDown("redis")
+            if not revocation_checked:
+                if self.revoked_in_db is None:
+                    raise DependencyDown("redis")
+                if await self.revoked_in_db(principal):
+                    raise Unauthorized("token revoked")
+            if answer is not None and (stored := await self.answers.find(answer)):
+                return stored
+            # marked: its marker is owed, set by the outage's recovery (Redis is down now).
+            request = CheckoutRequest(principal, body, lines, answer, marked=answer is not None)
+            try:
+                stored, _ = await self._transact(request, gated=False)
+            except (OrderInputError, OutOfStock) as exc:
+                if answer is not None and (replay := await self.answers.find(answer)):
+                    return replay
+                ORDERS_REJECTED.labels(str(exc.code)).inc()
+                raise
+            return stored
