@@ -20,6 +20,7 @@ from commerce.context import AppContext
 from commerce.errors import install_error_handlers
 from commerce.health import router as health_router
 from commerce.hot_routes import HotRoute, HotRoutesMiddleware
+from commerce.inventory.gate import GateReconciler
 from commerce.media_storage import LOCAL_ROUTE
 from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from commerce.notifications.consumer import EventConsumer
@@ -89,6 +90,12 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
             task_relay_task = asyncio.create_task(task_relay.run(), name="task-relay")
         guard = RevocationGuard(context)
         guard_task = asyncio.create_task(guard.run(), name="revocation-guard")
+        reconciler, reconciler_task = None, None
+        if settings.order_stock_gate_enabled:
+            reconciler = GateReconciler(
+                context.stock_gate, interval_s=settings.order_stock_gate_reconcile_s
+            )
+            reconciler_task = asyncio.create_task(reconciler.run(), name="stock-gate-reconcile")
         consumer, consumer_task = None, None
         if settings.notifications.consumer_enabled:
             consumer = event_consumer(context)
@@ -106,6 +113,11 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
             guard_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await guard_task
+            if reconciler and reconciler_task:
+                reconciler.stop()
+                reconciler_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconciler_task
             if consumer and consumer_task:
                 consumer.stop()
                 consumer_task.cancel()
@@ -116,7 +128,9 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
                 relay_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay_task
-            await app.state.checkout.close()  # its Redis probe, if an outage is on
+            checkout = getattr(app.state, "checkout", None)
+            if checkout is not None:
+                await checkout.close()  # its Redis probe, if an outage is on
             if ctx is None:
                 await context.close()
 

@@ -223,6 +223,9 @@ class CommerceSettings(BaseAppSettings):
     # bounds how long a wrong value (e.g. after a crash) can cause false out_of_stock.
     order_stock_gate_enabled: bool = True
     order_stock_gate_ttl_s: int = Field(default=30, ge=1)
+    # Each API process raises gate keys it used that sit below the database's stock for two
+    # passes this far apart (units a killed process took and never returned; gate.py).
+    order_stock_gate_reconcile_s: float = Field(default=0.5, gt=0, le=60)
     # While Redis is unreachable the checkout sells from the database alone
     # (commerce/orders/checkout/degraded.py), at most this many checkouts a second per API
     # process (a token bucket holding up to `_burst`); the rest get 503 + Retry-After. 0: no

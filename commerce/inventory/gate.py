@@ -13,9 +13,13 @@ bound of what the database has, and the conditional `UPDATE ... WHERE stock >= :
   crash) gives them back (`give_back`); a release (cancel, expiry) adds them back after commit.
 - Errors only push the gate in two directions. Too high (a give-back after a reload, a reload
   that read stock before an in-flight order committed): more requests reach the database, which
-  rejects them; harmless. Too low (a process died between `take` and the give-back): false
-  `out_of_stock` until the key's TTL ends and it is reloaded from the database. Neither can
-  oversell, and the TTL bounds how long a wrong value lives.
+  rejects them; harmless. Too low (a process died between `take` and the give-back, e.g.
+  SIGKILLed mid-group-commit, whose transaction the database rolled back): false
+  `out_of_stock`. Neither can oversell. Each process reconciles the keys it used lately with
+  the database every `ORDER_STOCK_GATE_RECONCILE_S` (`GateReconciler`): a key below the
+  database's stock that has not moved for two passes is raised to it (a compare-and-set, so a
+  take in between wins), which returns stranded units within about two passes instead of the
+  key's TTL. A checkout in flight for that long only makes the key too high (harmless).
 - Adding units to a missing key would create a wrong value without a TTL, so `give_back` only
   touches keys that exist.
 
@@ -32,12 +36,16 @@ revocation checks, and loads missing keys through `with_loaded_keys`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import redis.asyncio as aioredis
+import structlog
 from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -62,6 +70,16 @@ take_stock(KEYS, quantities)
 return {'taken'}
 """
 
+# KEYS[1]: a gate key; ARGV: the value seen, the database's stock. Raised only if unchanged.
+_RAISE = """
+local v = redis.call('GET', KEYS[1])
+if v and v == ARGV[1] and tonumber(v) < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""
+
 _GIVE_BACK = """
 for i = 1, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[i]) end
@@ -70,6 +88,7 @@ return 1
 """
 
 R = TypeVar("R")
+log = structlog.get_logger(__name__)
 
 
 def key(product_id: int) -> str:
@@ -109,6 +128,10 @@ class StockGate:
         self._take = redis.register_script(_TAKE)
         self._give_back = redis.register_script(_GIVE_BACK)
         self._exists = redis.register_script("return redis.call('EXISTS', KEYS[1])")
+        self._raise = redis.register_script(_RAISE)
+        # Products this process used the gate for lately (id -> monotonic time), which its
+        # `GateReconciler` keeps in line with the database.
+        self.touched: dict[int, float] = {}
 
     @property
     def one_slot_per_product(self) -> bool:
@@ -166,6 +189,9 @@ class StockGate:
         """Run a script that applies the gate's rule to `ids` (in this order): if it reports
         `Missing` keys, load them from the database and run it once more, letting keys that
         are still missing through (no such product: the database will answer for it)."""
+        now = time.monotonic()
+        for pid in ids:
+            self.touched[pid] = now
         result = await attempt(False)
         if not isinstance(result, Missing):
             return result
@@ -206,3 +232,63 @@ class StockGate:
         """Drop keys so the next checkout reloads them (call after a seller edits stock)."""
         if product_ids:
             await self.redis.delete(*[key(pid) for pid in product_ids])
+
+    async def reconcile(self, seen: Mapping[int, str]) -> tuple[dict[int, str], int]:
+        """One reconciliation pass over the keys this process used within their TTL: a key
+        below the database's stock that still holds the value `seen` one pass ago is raised
+        to the stock. Returns what this pass saw below the stock (for the next pass) and how
+        many keys it raised."""
+        horizon = time.monotonic() - self.ttl_s
+        for pid in [pid for pid, at in self.touched.items() if at < horizon]:
+            del self.touched[pid]
+        ids = sorted(self.touched)
+        if not ids:
+            return {}, 0
+        values = await self.redis.mget([key(pid) for pid in ids])
+        async with self.sessions() as session:
+            stocks = dict((await session.execute(
+                select(Product.id, Product.stock).where(Product.id.in_(ids))
+            )).tuples().all())
+        below: dict[int, str] = {}
+        raised = 0
+        for pid, value in zip(ids, values, strict=True):
+            if value is None or pid not in stocks:
+                continue
+            held = value.decode() if isinstance(value, bytes) else str(value)
+            if int(held) >= int(stocks[pid]):
+                continue
+            if seen.get(pid) == held:
+                raised += int(await self._raise(keys=[key(pid)], args=[held, int(stocks[pid])]))
+            else:
+                below[pid] = held
+        return below, raised
+
+
+class GateReconciler:
+    """Every `interval_s`, one `StockGate.reconcile` pass (each API process runs one): units a
+    dead process took and never returned go back within about two passes."""
+
+    def __init__(self, gate: StockGate, *, interval_s: float) -> None:
+        self.gate = gate
+        self.interval_s = interval_s
+        self._stopping = asyncio.Event()
+        self.raised = 0
+
+    async def run(self) -> None:
+        seen: dict[int, str] = {}
+        while not self._stopping.is_set():
+            try:
+                seen, raised = await self.gate.reconcile(seen)
+                if raised:
+                    self.raised += raised
+                    log.warning("stock_gate_units_returned", keys=raised)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis or the database down: the next pass retries
+                seen = {}
+                log.warning("stock_gate_reconcile_failed", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+
+    def stop(self) -> None:
+        self._stopping.set()
