@@ -244,7 +244,10 @@ class StockGate:
         ids = sorted(self.touched)
         if not ids:
             return {}, 0
-        values = await self.redis.mget([key(pid) for pid in ids])
+        async with self.redis.pipeline(transaction=False) as pipe:  # keys of many slots
+            for pid in ids:
+                pipe.get(key(pid))
+            values = await pipe.execute()
         async with self.sessions() as session:
             stocks = dict((await session.execute(
                 select(Product.id, Product.stock).where(Product.id.in_(ids))
