@@ -8,6 +8,8 @@ connection was lost or refused, the pool timed out), not deadlocks or constraint
 
 from __future__ import annotations
 
+from typing import Any
+
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import exc as sa_exc
 
@@ -55,3 +57,15 @@ class DependencyDown(Unavailable):
 def as_unavailable(exc: BaseException) -> DependencyDown | None:
     dependency = dependency_down(exc)
     return DependencyDown(dependency) if dependency else None
+
+
+def log_failure(logger: Any, event: str, exc: BaseException, **fields: Any) -> None:
+    """Log a background loop's failure: an outage as one line naming the dependency (a loop
+    retrying every second must not render a traceback each time: in the console format that
+    took seconds of the event loop per line, stalling every request), anything else with its
+    traceback (a bug)."""
+    dependency = dependency_down(exc)
+    if dependency is not None:
+        logger.warning(event, dependency=dependency, error=type(exc).__name__, **fields)
+    else:
+        logger.error(event, exc_info=exc, **fields)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from commerce.db import Base, BigIntPK, UTCDateTime, table_of, utcnow
 from commerce.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_LAG, OUTBOX_REPLAYED
+from commerce.outage import log_failure
 from shared import events as ev
 from shared.bus import EventBus, StreamLost
 
@@ -212,8 +213,8 @@ class OutboxRelay:
                     await self.check_stream()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.warning("outbox_stream_check_failed", exc_info=True)
+                except Exception as exc:
+                    log_failure(log, "outbox_stream_check_failed", exc)
             # A pass costs a transaction of four statements whatever it carries: under load
             # (a wake-up per checkout group) a pass comes at least `min_interval_s` after the
             # last one that published something, so each takes what several groups wrote;
@@ -234,8 +235,8 @@ class OutboxRelay:
                 log.warning("outbox_stream_lost")
                 last_check = -math.inf  # requeue what it lost, then go on at once
                 continue
-            except Exception:
-                log.exception("outbox_relay_failed")
+            except Exception as exc:
+                log_failure(log, "outbox_relay_failed", exc)
                 handled = 0
                 last_check = -math.inf  # the stream may have lost entries: check first
                 await asyncio.sleep(1.0)

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from commerce.outage import log_failure
 from shared import events as ev
 from shared.bus import Delivery, EventBus
 
@@ -135,8 +136,8 @@ class EventConsumer:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("event_consumer_failed", group=self.group)
+            except Exception as exc:
+                log_failure(log, "event_consumer_failed", exc, group=self.group)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), 1.0)
 
