@@ -30,6 +30,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from realtime import rooms
 from realtime.metrics import CHAT_MESSAGES
+from realtime.roomorder import RoomOrder
 from realtime.sequence import STAMP_LUA, RoomEvents
 from realtime.streams import StreamCache
 from realtime.wordfilter import WordFilter, clean_text
@@ -101,6 +102,7 @@ class Chat:
         self._send = redis.register_script(_SEND)
         self._drain = redis.register_script(_DRAIN)
         self._flushes: set[asyncio.Task[None]] = set()
+        self._order = RoomOrder()
 
     async def send(
         self, *, principal: Principal | None, joined: bool, stream_id: int, text: str
@@ -119,6 +121,10 @@ class Chat:
             "text": self.filter.mask(cleaned),
             "ts": int(time.time() * 1000),
         }
+        async with self._order.turn(stream_id):
+            return await self._stamp_and_emit(stream_id, message)
+
+    async def _stamp_and_emit(self, stream_id: int, message: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
         room_events = self.room_events
         seq, mode, epoch = await self._send(
@@ -178,15 +184,16 @@ class Chat:
 
     async def _flush_after_window(self, stream_id: int) -> None:
         await asyncio.sleep(self.window_ms / 1000)
-        raw = await self._drain(
-            keys=[rooms.chat_pending(stream_id), rooms.chat_flush_lock(stream_id)]
-        )
-        messages = [orjson.loads(m) for m in raw]
-        if not messages:
-            return
-        await self.room_events.broadcast(
-            stream_id, "chat_batch", {"messages": messages}, seq=int(messages[-1]["seq"])
-        )
+        async with self._order.turn(stream_id):  # after the mode-0 messages stamped before it
+            raw = await self._drain(
+                keys=[rooms.chat_pending(stream_id), rooms.chat_flush_lock(stream_id)]
+            )
+            messages = [orjson.loads(m) for m in raw]
+            if not messages:
+                return
+            await self.room_events.broadcast(
+                stream_id, "chat_batch", {"messages": messages}, seq=int(messages[-1]["seq"])
+            )
 
     async def delete(self, stream_id: int, message_id: str) -> bool:
         """Remove a message from the history (and a pending batch); True if it was there."""

@@ -10,15 +10,14 @@
 
 Several of these reach into library internals: importing `realtime.protocol` (below) fails on
 python-engineio/python-socketio versions they were not checked against
-(`realtime.protocol.check_versions`), and this module checks the asyncio internal it reads.
+(`realtime.protocol.check_versions`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import struct
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import engineio.packet
@@ -28,13 +27,9 @@ import socketio.packet
 from aiohttp import web
 
 from realtime.metrics import FANOUT_WRITES, PUBSUB_RECEIVED
-from realtime.protocol import EngineWebSocket
+from realtime.protocol import EngineSocket, EngineWebSocket
+from realtime.protocol.engine import websocket_frame
 
-if not isinstance(getattr(asyncio.Queue(), "_getters", None), Iterable):
-    raise ImportError(
-        "asyncio.Queue no longer keeps its waiting getters in `_getters`, which "
-        "realtime.transport.direct_transport reads to know a socket's writer is idle"
-    )
 _DIRECT_WRITES = FANOUT_WRITES.labels("direct")
 _QUEUED_WRITES = FANOUT_WRITES.labels("queued")
 _SINGLE_RECEIVED = PUBSUB_RECEIVED.labels("single")
@@ -67,11 +62,6 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # NaN and Infinity: refused, as by orjson and Node
 
 
-# A frame is written directly only while the socket's transport has less than this buffered:
-# a slow reader's frames go through its Engine.IO queue and writer, which waits for the drain.
-DIRECT_WRITE_MAX_BUFFER = 64 * 1024
-
-
 class DirectWebSocket(EngineWebSocket):
     """Gives the Engine.IO socket its raw transport while the WebSocket is open, so that
     `DirectFanout` can write frames to it (uncompressed: one frame's bytes serve everyone)."""
@@ -91,36 +81,15 @@ class DirectWebSocket(EngineWebSocket):
 
 def text_frame(payload: bytes) -> bytes:
     """A final, unmasked, uncompressed WebSocket text frame (RFC 6455 §5.2), as a server sends."""
-    n = len(payload)
-    if n < 126:
-        return struct.pack("!BB", 0x81, n) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
+    return websocket_frame(payload)
 
 
 def direct_transport(sock: Any) -> asyncio.WriteTransport | None:
-    """The socket's transport if a frame may be written to it now, else None.
-
-    Now means: upgraded to WebSocket (not polling, not mid-upgrade), and its Engine.IO writer
-    idle, waiting on an empty queue. Then nothing queued earlier can be overtaken, and the
-    frame is written whole before any other coroutine runs (asyncio is single-threaded), so
-    frames never interleave with the writer's. Otherwise the packet takes the queue.
-    """
-    transport: asyncio.WriteTransport | None = getattr(sock, "direct_transport", None)
-    if (
-        transport is None
-        or not sock.upgraded
-        or sock.upgrading
-        or sock.closed
-        or sock.holding
-        or not sock.queue.empty()
-        or not getattr(sock.queue, "_getters", None)  # asyncio.Queue's waiting getters
-        or transport.is_closing()
-        or transport.get_write_buffer_size() > DIRECT_WRITE_MAX_BUFFER
-    ):
+    """The socket's transport if a frame may be written to it now, else None (see
+    `EngineSocket.direct_write_transport`; other sockets never take the direct path)."""
+    if not isinstance(sock, EngineSocket):
         return None
-    return transport
+    return sock.direct_write_transport()
 
 
 class DirectFanout(socketio.AsyncManager):  # type: ignore[misc]  # untyped library base

@@ -36,6 +36,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import struct
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -48,9 +49,24 @@ from engineio.async_socket import AsyncSocket
 from engineio.packet import CLOSE, MESSAGE, NOOP, OPEN, PING, PONG, UPGRADE, Packet
 
 PACKET_TYPES = "0123456"
+# A WebSocket frame is written straight to the transport only while it has less than this
+# buffered; past it, the socket's packets wait in its queue for a writer task that waits for
+# the transport to drain (a slow reader is not written to faster than it reads).
+DIRECT_WRITE_MAX_BUFFER = 64 * 1024
 # Longest wait for the writer before held packets are sent anyway (a writer blocked on a slow
 # reader must not hold up the connect handshake).
 HELD_FLUSH_WAIT_S = 0.5
+
+
+def websocket_frame(payload: bytes, *, binary: bool = False) -> bytes:
+    """A final, unmasked, uncompressed WebSocket frame (RFC 6455 §5.2), as a server sends."""
+    head = 0x82 if binary else 0x81
+    n = len(payload)
+    if n < 126:
+        return struct.pack("!BB", head, n) + payload
+    if n < 65536:
+        return struct.pack("!BBH", head, 126, n) + payload
+    return struct.pack("!BBQ", head, 127, n) + payload
 
 
 def spawn(tasks: set[asyncio.Task[Any]], coro: Any) -> None:
@@ -120,6 +136,12 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         self._held: list[Packet] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ping_timer: asyncio.TimerHandle | None = None
+        # While a WebSocket serves this socket without compression: its transport (set by
+        # realtime.transport.DirectWebSocket), the aiohttp WebSocket, and a writer task that
+        # exists only while packets wait for the transport to drain.
+        self.direct_transport: asyncio.WriteTransport | None = None
+        self._ws: EngineWebSocket | None = None
+        self._writer: asyncio.Task[None] | None = None
         # Loop time at which the OPEN packet was handed to the transport: the client cannot
         # answer before that, so timeouts on its first answer count from here.
         self.handshake_sent_at: float | None = None
@@ -148,17 +170,17 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
                 await asyncio.wait_for(self.queue.join(), HELD_FLUSH_WAIT_S)
         held, self._held = self._held, []
         for pkt in held:
-            await AsyncSocket.send(self, pkt)
+            await self._send_now(pkt)
 
     async def send(self, pkt: Packet) -> None:
         if self._hold:
             self._held.append(pkt)
         else:
-            await super().send(pkt)
+            await self._send_now(pkt)
 
     async def send_first(self, pkt: Packet) -> None:
         """Send past a hold (the handshake answer that the held packets must follow)."""
-        await AsyncSocket.send(self, pkt)
+        await self._send_now(pkt)
 
     def send_nowait(self, pkt: Packet) -> None:
         """Queue a packet without waiting (room fan-out), keeping the hold's order."""
@@ -166,6 +188,99 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
             self._held.append(pkt)
         else:
             self.queue.put_nowait(pkt)
+            self._flush()
+
+    async def _send_now(self, pkt: Packet) -> None:
+        if self._ws is None:  # polling, or before the WebSocket opened: the library's queue
+            await AsyncSocket.send(self, pkt)
+            return
+        if self.closed:
+            raise exceptions.SocketIsClosedError()
+        self.queue.put_nowait(pkt)
+        self._flush()
+
+    # --- writing to the WebSocket without a task per socket -------------------------------
+
+    def direct_write_transport(self) -> asyncio.WriteTransport | None:
+        """The transport if a frame may be written to it now, else None.
+
+        Now means: a WebSocket serves the socket (not polling, not mid-upgrade), nothing is
+        queued or held before it, no writer task is waiting for a drain, and the transport has
+        room. Then the frame is written whole before any other coroutine runs (asyncio is
+        single-threaded), so frames never interleave and nothing queued earlier is overtaken.
+        """
+        transport = self.direct_transport
+        if (
+            transport is None
+            or self._ws is None
+            or self._writer is not None
+            or self._hold
+            or self.closed
+            or not self.queue.empty()
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > DIRECT_WRITE_MAX_BUFFER
+        ):
+            return None
+        return transport
+
+    def _flush(self) -> None:
+        """Write what is queued straight to the WebSocket's transport while it has room.
+
+        An idle WebSocket costs no task: packets are framed and written as they are sent. Only
+        a transport with a backlog (a slow reader) or a compressed WebSocket gets a writer
+        task, which waits for the drain and ends when the queue is empty.
+        """
+        ws = self._ws
+        if ws is None or self._writer is not None:
+            return
+        transport = self.direct_transport
+        queue = self.queue
+        while not queue.empty():
+            if (
+                transport is None
+                or transport.is_closing()
+                or transport.get_write_buffer_size() > DIRECT_WRITE_MAX_BUFFER
+            ):
+                self._writer = asyncio.ensure_future(self._write_backlog(ws))
+                return
+            pkt = queue.get_nowait()
+            queue.task_done()
+            if pkt is None:  # closed: the WebSocket goes too (which ends the reader)
+                self._ws = None
+                self._writer = asyncio.ensure_future(ws.close())
+                return
+            encoded = pkt.encode()
+            if isinstance(encoded, str):
+                transport.write(websocket_frame(encoded.encode()))
+            else:
+                transport.write(websocket_frame(encoded, binary=True))
+            if self.handshake_sent_at is None:
+                self.handshake_sent_at = asyncio.get_running_loop().time()
+
+    async def _write_backlog(self, ws: EngineWebSocket) -> None:
+        """Write the queue through aiohttp (which waits for the transport to drain), then
+        hand writing back to `_flush`."""
+        queue = self.queue
+        try:
+            while not queue.empty():
+                pkt = queue.get_nowait()
+                queue.task_done()
+                if pkt is None:
+                    self._ws = None
+                    await ws.close()
+                    return
+                await ws.send(pkt.encode())
+                if self.handshake_sent_at is None:
+                    self.handshake_sent_at = asyncio.get_running_loop().time()
+        except (OSError, RuntimeError, ConnectionError):
+            # The connection broke: the reader sees it too and closes the session.
+            self._ws = None
+            with contextlib.suppress(Exception):
+                await ws.close()
+        finally:
+            if self._writer is asyncio.current_task():
+                self._writer = None
+        self._flush()  # anything sent during the last write
 
     # --- heartbeat ---------------------------------------------------------------------------
 
@@ -192,7 +307,7 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         self._pings += 1
         ping = self._awaiting_pong = self._pings
         self.last_ping = time.time()  # type: ignore[assignment]
-        spawn(self._tasks, self.send(Packet(PING)))
+        self.send_nowait(Packet(PING))  # no task: a WebSocket's frame is written at once
         self._ping_timer = asyncio.get_running_loop().call_later(
             self.server.ping_timeout, self._pong_overdue, ping
         )
@@ -200,7 +315,10 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
     def _pong_overdue(self, ping: int) -> None:
         self._ping_timer = None
         if self._awaiting_pong == ping and not (self.closing or self.closed):
-            spawn(self._tasks, self.close(wait=False, reason=self.server.reason.PING_TIMEOUT))
+            # No CLOSE packet to a peer that stopped answering, as in Node's Engine.IO (the
+            # library's send refused it too, seeing the ping overdue): the transport just goes.
+            spawn(self._tasks, self.close(wait=False, abort=True,
+                                          reason=self.server.reason.PING_TIMEOUT))
 
     # --- receiving ---------------------------------------------------------------------------
 
@@ -285,6 +403,7 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         if not self.upgraded and self.queue.empty():
             self.queue.put_nowait(Packet(NOOP))  # a waiting poll ends with NOOP
         self.queue.put_nowait(None)  # ... and the WebSocket writer stops
+        self._flush()
 
     # --- WebSocket ---------------------------------------------------------------------------
 
@@ -294,7 +413,14 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         if not self.connected:  # type: ignore[has-type]
             self.connected = True
             self.upgraded = True
-        writer = asyncio.ensure_future(self._websocket_writer(ws))
+        writer: asyncio.Future[None] | None = None
+        if self.direct_transport is None:
+            # Compressed (aiohttp frames and deflates every message): the library's design, a
+            # writer task for the connection's life.
+            writer = asyncio.ensure_future(self._websocket_writer(ws))
+        else:
+            self._ws = ws
+            self._flush()  # what was sent before the WebSocket opened: OPEN, ...
         reason = self.server.reason.TRANSPORT_CLOSE
         try:
             while not self.closed:
@@ -310,8 +436,18 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
                     break
         finally:
             await self.close(wait=False, abort=True, reason=reason)
-            self.queue.put_nowait(None)
-            await writer
+            if writer is not None:
+                self.queue.put_nowait(None)
+                await writer
+            else:
+                # The backlog's writer, or the WebSocket's close after the session's: let it end
+                # before the handler returns the response to aiohttp.
+                while (task := self._writer) is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(task)
+                    if self._writer is task:
+                        self._writer = None
+                self._ws = None
 
     async def _upgrade(self, ws: EngineWebSocket) -> bool:
         """The probe exchange of an upgrade from polling; False if the client gave up."""

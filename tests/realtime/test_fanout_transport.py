@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import re
 import struct
-from typing import Any
 
 import httpx
+from engineio.packet import MESSAGE, Packet
 
-from realtime.transport import DIRECT_WRITE_MAX_BUFFER, direct_transport, text_frame
+from realtime.protocol import EngineServer, EngineSocket
+from realtime.protocol.engine import DIRECT_WRITE_MAX_BUFFER
+from realtime.transport import direct_transport, text_frame
 from tests.realtime.clients import Client, World
 from tests.realtime.conftest import GatewayFactory
 
@@ -28,8 +30,11 @@ def test_text_frames_follow_rfc_6455() -> None:
 
 
 class _Transport:
+    """The two questions the direct path asks of an asyncio transport, and what it wrote."""
+
     def __init__(self, buffered: int = 0, closing: bool = False) -> None:
         self.buffered, self.closing = buffered, closing
+        self.written: list[bytes] = []
 
     def is_closing(self) -> bool:
         return self.closing
@@ -37,46 +42,82 @@ class _Transport:
     def get_write_buffer_size(self) -> int:
         return self.buffered
 
-
-class _Socket:
-    """The Engine.IO socket attributes `direct_transport` reads, around a real asyncio.Queue."""
-
-    def __init__(self, transport: Any) -> None:
-        self.direct_transport = transport
-        self.upgraded, self.upgrading, self.closed = True, False, False
-        self.holding = False  # packets held until a CONNECT reply (realtime/protocol)
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
 
 
-async def test_direct_path_only_for_an_idle_websocket_writer() -> None:
+class _WebSocket:
+    """What the backlog writer calls on aiohttp's WebSocket (it waits for the drain there)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str | bytes] = []
+        self.closed = False
+
+    async def send(self, message: str | bytes) -> None:
+        self.sent.append(message)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def _websocket_socket(transport: _Transport) -> tuple[EngineSocket, _WebSocket]:
+    """A real Engine.IO socket as `_websocket_handler` leaves it while a WebSocket serves it."""
+    sock = EngineSocket(EngineServer(async_mode="aiohttp"), "sid")
+    ws = _WebSocket()
+    sock.connected = sock.upgraded = True
+    sock.direct_transport = transport  # type: ignore[assignment]
+    sock._ws = ws  # type: ignore[assignment]
+    return sock, ws
+
+
+async def test_direct_path_only_for_an_idle_websocket() -> None:
     transport = _Transport()
-    sock = _Socket(transport)
-    assert direct_transport(sock) is None, "no writer waiting on the queue yet"
-    waiter = asyncio.ensure_future(sock.queue.get())  # the Engine.IO writer, idle
-    await asyncio.sleep(0)
+    sock, _ = _websocket_socket(transport)
     assert direct_transport(sock) is transport
-
-    sock.queue.put_nowait("earlier packet")  # wakes the writer; it has not run yet
-    assert direct_transport(sock) is None, "must not overtake a queued packet"
-    await waiter
-    assert direct_transport(sock) is None, "writer busy sending, not waiting"
-
-    waiter = asyncio.ensure_future(sock.queue.get())
-    await asyncio.sleep(0)
-    assert direct_transport(sock) is transport
-    for attr, value in (
-        ("upgraded", False), ("upgrading", True), ("closed", True), ("holding", True)
-    ):
+    for attr, value in (("closed", True), ("_hold", 1)):
         setattr(sock, attr, value)
         assert direct_transport(sock) is None, attr
-        setattr(sock, attr, not value)
+        setattr(sock, attr, type(value)(0))
+    sock.queue.put_nowait(Packet(MESSAGE, "earlier"))
+    assert direct_transport(sock) is None, "must not overtake a queued packet"
+    sock.queue.get_nowait()
     transport.buffered = DIRECT_WRITE_MAX_BUFFER + 1
     assert direct_transport(sock) is None, "a slow reader's frames wait in its queue"
     transport.buffered, transport.closing = 0, True
     assert direct_transport(sock) is None
-    sock.direct_transport = None  # polling client, or compression on
+    transport.closing = False
+    sock._ws = None  # polling, or mid-upgrade
     assert direct_transport(sock) is None
-    waiter.cancel()
+    sock._ws, sock.direct_transport = _WebSocket(), None  # type: ignore[assignment]
+    assert direct_transport(sock) is None, "compression on: aiohttp frames every message"
+
+
+async def test_an_idle_websocket_is_written_without_a_task_and_a_backlog_with_one() -> None:
+    transport = _Transport()
+    sock, ws = _websocket_socket(transport)
+    sock.send_nowait(Packet(MESSAGE, "a"))
+    await sock.send(Packet(MESSAGE, "b"))
+    assert transport.written == [text_frame(b"4a"), text_frame(b"4b")]
+    assert sock._writer is None and sock.queue.empty()
+
+    transport.buffered = DIRECT_WRITE_MAX_BUFFER + 1  # the reader is slow
+    sock.send_nowait(Packet(MESSAGE, "c"))
+    sock.send_nowait(Packet(MESSAGE, "d"))
+    assert len(transport.written) == 2 and sock._writer is not None
+    assert direct_transport(sock) is None, "fan-out must not overtake the backlog"
+    writer = sock._writer
+    await writer
+    assert ws.sent == ["4c", "4d"], "the backlog went through aiohttp, in order"
+    assert sock._writer is None
+
+    transport.buffered = 0  # drained: straight to the transport again
+    sock.send_nowait(Packet(MESSAGE, "e"))
+    assert transport.written[-1] == text_frame(b"4e") and sock._writer is None
+
+    await sock.close(wait=False, abort=True)
+    assert sock._writer is not None
+    await sock._writer
+    assert ws.closed, "closing the session closes its WebSocket (which ends the reader)"
 
 
 def _writes(metrics: str, path: str) -> float:
