@@ -230,7 +230,7 @@ class CommerceSettings(BaseAppSettings):
     # (commerce/orders/checkout/degraded.py), at most this many checkouts a second per API
     # process (a token bucket holding up to `_burst`); the rest get 503 + Retry-After. 0: no
     # selling without Redis (503). See docs/operations.md for how the default was measured.
-    order_degraded_rate_per_s: float = Field(default=200.0, ge=0)
+    order_degraded_rate_per_s: float = Field(default=100.0, ge=0)
     order_degraded_burst: int = Field(default=50, ge=1)
     # How long a rejected checkout (409 out_of_stock, 422 own_product, ...) stays the first
     # answer to its Idempotency-Key (commerce/orders/checkout/answers.py). Successes stay 24
