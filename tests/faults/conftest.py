@@ -12,7 +12,7 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -127,6 +127,16 @@ class FlashSale:
         if not self.first_201_after_back:
             return float("nan")
         return round(self.first_201_after_back - self.back_at, 3)
+
+    async def until(self, met: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        """Wait until the buyers' answers show `met()` (say, a 503 met, or a 201 since `back()`)
+        instead of for a fixed time that a loaded machine may fill with answers to requests
+        already in flight; fail naming `what` after `timeout` (a bound, not an expectation)."""
+        deadline = time.monotonic() + timeout
+        while not met():
+            assert time.monotonic() < deadline, f"{what}: answers {dict(self.statuses)}"
+            assert not any(t.done() for t in self._tasks), "a buyer stopped"
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         self._stop.set()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -20,11 +21,11 @@ import redis as sync_redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.redis import cluster_nodes, is_cluster
+from tests.conftest import REDIS_URL
 from tests.helpers import redis_cluster as cluster_servers
-from tests.realtime.clients import Client, World
+from tests.helpers.waiting import until
+from tests.realtime.clients import Client, World, marker, viewers_of
 from tests.realtime.conftest import GatewayFactory
-
-QUIET_S = 1.5  # longer than one viewers broadcast interval: the join traffic has settled
 
 
 @pytest.fixture(params=["redis", "cluster"])
@@ -71,30 +72,42 @@ async def three_rooms_on_three_nodes(
         for c in room:
             await c.join(stream_id)
         members.append(room)
-    await asyncio.sleep(QUIET_S)
+    # The join traffic is over once every member has the room's final count: `viewers` is only
+    # sent on a change, so nothing more comes unless someone joins or leaves.
+    for stream_id, room in enumerate(members, start=1):
+        for c in room:
+            await viewers_of(c, stream_id, 2)
     return urls, members
+
+
+async def own_rooms_said(members: list[list[Client]], nodes: list[int]) -> None:
+    """A marker in the room of each node in `nodes` (its members are all on that node): once its
+    members have it, the node's listener has handled everything published to it before (one
+    subscriber connection per node on one Redis, read in order), so its counter is final. On a
+    Redis Cluster a node reads one connection per shard, so this orders only its own shard."""
+    for n in nodes:
+        await marker(members[n][0], n + 1, members[n])
 
 
 async def test_a_node_hears_only_the_rooms_it_has_members_in(
     gateway_factory: GatewayFactory, world: World, clients: list[Client],
     fanout_env: dict[str, str],
 ) -> None:
-    urls, (room_a, room_b, _room_c) = await three_rooms_on_three_nodes(
-        gateway_factory, world, clients, **fanout_env
-    )
+    urls, rooms_ = await three_rooms_on_three_nodes(gateway_factory, world, clients, **fanout_env)
+    room_a, room_b, _room_c = rooms_
     before = [await received(u) for u in urls]
     await chat_burst(room_a[0], 1, [f"a{i}" for i in range(10)], room_a)
-    await asyncio.sleep(0.3)
+    await own_rooms_said(rooms_, [1, 2])  # one message each on nodes 2 and 3
     after_a = [await received(u) for u in urls]
     assert after_a[0] > before[0]  # node 1 hears its own room's channel
-    assert after_a[1] == before[1]  # node 2: none of A's traffic
-    assert after_a[2] == before[2]  # node 3: none either
+    assert after_a[1] == before[1] + 1  # node 2: its own marker, none of A's traffic
+    assert after_a[2] == before[2] + 1  # node 3: the same
 
     await chat_burst(room_b[0], 2, [f"b{i}" for i in range(10)], room_b)
-    await asyncio.sleep(0.3)
+    await own_rooms_said(rooms_, [0, 2])
     after_b = [await received(u) for u in urls]
     assert after_b[1] > after_a[1]
-    assert after_b[0] == after_a[0] and after_b[2] == after_a[2]
+    assert after_b[0] == after_a[0] + 1 and after_b[2] == after_a[2] + 1
 
     # A member of A arriving on node 3 subscribes it: A's traffic now reaches node 3 and the
     # newcomer; once it leaves, node 3 stops hearing A.
@@ -103,12 +116,20 @@ async def test_a_node_hears_only_the_rooms_it_has_members_in(
     await visitor.join(1)
     await chat_burst(room_a[0], 1, ["hello node 3"], [visitor, *room_a])
     assert await received(urls[2]) > after_b[2]
+    await viewers_of(room_a[0], 1, 3)
     await visitor.call("leave", {"stream_id": 1})
-    await asyncio.sleep(QUIET_S)
+    # Gone from A's channel on Redis itself (node 1 alone is subscribed), and A's count is
+    # back to 2 for its members: no more of A's traffic can be on its way to node 3.
+    channel = f"{world_channel(gateway_factory)}#/#stream:1#"
+    url = fanout_env.get("SOCKETIO_REDIS_URL", REDIS_URL)
+    await until(lambda: shard_subscribers(url, channel, 1), "node 3 leaves A's channel",
+                timeout=10)
+    await viewers_of(room_a[0], 1, 2)
+    await own_rooms_said(rooms_, [2])
     settled = await received(urls[2])
     await chat_burst(room_a[0], 1, ["node 3 is gone"], room_a)
-    await asyncio.sleep(0.3)
-    assert await received(urls[2]) == settled
+    await own_rooms_said(rooms_, [2])
+    assert await received(urls[2]) == settled + 1  # its own marker only
     assert "node 3 is gone" not in {m["text"] for m in visitor.chats(1)}
 
 
@@ -125,9 +146,8 @@ async def test_single_channel_manager_reaches_every_node(
     )
     before = [await received(u) for u in urls]
     await chat_burst(room_a[0], 1, [f"a{i}" for i in range(10)], room_a)
-    await asyncio.sleep(0.3)
-    after = [await received(u) for u in urls]
-    assert after[1] > before[1] and after[2] > before[2]
+    # The single channel: every node hears every emit (the wait is a bound, not a guess).
+    await until(lambda: _grew(urls, before), "every node hears room A", timeout=10)
 
 
 async def test_room_fanout_survives_a_cluster_master_killed(
@@ -169,6 +189,30 @@ async def test_room_fanout_survives_a_cluster_master_killed(
         await chat_burst(sender, 1, [f"after {i}" for i in range(10)], [listener])
     finally:
         cluster_servers.start(cluster_nodes(redis_cluster)[0].port)
+
+
+async def _grew(urls: list[str], before: list[float]) -> bool:
+    now = [await received(u) for u in urls]
+    return all(n > b for n, b in zip(now, before, strict=True))
+
+
+async def shard_subscribers(url: str, channel: str, expected: int) -> bool:
+    """Whether Redis itself (on a cluster: the shard owning the channel) counts `expected`
+    sharded subscribers of `channel`: a node is gone from a room when Redis says so."""
+    if is_cluster(url):
+        probe = sync_redis.Redis(port=cluster_nodes(url)[0].port)
+        slot = int(probe.execute_command("CLUSTER", "KEYSLOT", channel))
+        port = next(int(s[2][1]) for s in probe.execute_command("CLUSTER", "SLOTS")
+                    if s[0] <= slot <= s[1])
+        probe.close()
+    else:
+        port = urlsplit(url).port or 6379
+    owner = sync_redis.Redis(port=port)
+    try:
+        reply = owner.execute_command("PUBSUB", "SHARDNUMSUB", channel)
+    finally:
+        owner.close()
+    return int(reply[1]) == expected
 
 
 def world_channel(gateway_factory: GatewayFactory) -> str:

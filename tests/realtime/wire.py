@@ -95,11 +95,15 @@ class Frames:
                 return True
         return False
 
-    async def until_closed(self, timeout: float) -> tuple[list[str | bytes], float]:
+    async def until_closed(
+        self, timeout: float, *, pong: bool = False
+    ) -> tuple[list[str | bytes], float]:
         """The messages before the server's close and the monotonic time the close was seen.
 
         `timeout` is only a bound for a server that never closes: pass a generous one, the
-        caller's own asserts say when the close may come (a loaded machine delays it)."""
+        caller's own asserts say when the close may come (a loaded machine delays it). With
+        `pong`, every PING is answered (and not listed), so the heartbeat cannot be what ends
+        the connection."""
         frames: list[str | bytes] = []
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -108,7 +112,10 @@ class Frames:
             except TimeoutError:
                 break
             if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                frames.append(msg.data)
+                if pong and msg.data == "2":
+                    await self.ws.send_str("3")
+                else:
+                    frames.append(msg.data)
                 continue
             return frames, time.monotonic()
         raise AssertionError(f"not closed within {timeout} s; frames: {frames}")
