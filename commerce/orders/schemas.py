@@ -6,18 +6,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from commerce.orders.models import Order, OrderItem, Shipment
 from shared.money import from_minor
+from shared.text import block_validator, line_validator
 
 MAX_LINES = 50
 MAX_QUANTITY = 99
 DB_ID_MAX = 2**63 - 1
 
 DbId = Annotated[int, Field(ge=1, le=DB_ID_MAX)]
-Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# What a buyer types into an address the seller reads (the host console, the orders CSV), and
+# what a seller types that the buyer reads (carrier, refund reason), go through shared.text like
+# every other text shown to another user: no bidi overrides, NUL or CR/LF (a CSV row apart).
+Text100 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(line_validator(100)),
+]
+Text200 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(line_validator(200)),
+]
 
 
 class _Strict(BaseModel):
@@ -75,7 +92,10 @@ class ShipIn(_Strict):
     """The seller's parcel: who carries it and its tracking number (e.g. `黑貓宅急便`,
     `Kerry Express`, `Thailand Post`)."""
 
-    carrier: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    carrier: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+        AfterValidator(line_validator(50)),
+    ]
     tracking_number: TrackingNumber
 
 
@@ -83,7 +103,10 @@ class RefundIn(_Strict):
     """Which lines to refund: `product_ids` (default: every line the caller may refund that is
     not refunded yet; for a seller, their own lines)."""
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+        AfterValidator(block_validator(500)),
+    ]
     product_ids: list[DbId] | None = Field(default=None, min_length=1, max_length=MAX_LINES)
 
     @model_validator(mode="after")

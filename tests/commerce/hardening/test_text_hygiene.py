@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from commerce.context import AppContext
+from commerce.orders.schemas import RefundIn, ShipIn
 from tests.commerce.auth.helpers import PASSWORD, new_email
-from tests.commerce.factories import make_user
+from tests.commerce.factories import make_product, make_user
+from tests.commerce.orders.helpers import ADDRESS, order_body, stock_of
 
 INVISIBLE = [
     "\u200b\u200b\u200b", "\u3164", "\u202e", "\x00", "\r\n",  # nothing visible
@@ -63,3 +66,54 @@ async def test_names_are_normalised_and_descriptions_cleaned(
         headers=seller,
     )
     assert invisible.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "Mei\u202eLin"), ("name", "\u200b\u3164"), ("line1", "No. 7\r\nX-Injected: 1"),
+     ("city", "Taipei\x00"), ("district", "a\u2066b")],
+)
+async def test_shipping_addresses_are_refused_like_names(
+    http: httpx.AsyncClient, ctx: AppContext, field: str, value: str
+) -> None:
+    """The address a buyer types is what the seller reads (host console, orders CSV)."""
+    seller, _ = await make_user(ctx, "seller")
+    product = await make_product(ctx, seller, stock=5)
+    _, buyer = await make_user(ctx)
+    body = order_body((product.id, 1))
+    body["shipping_address"] = {**ADDRESS, field: value}
+    response = await http.post(
+        "/api/v1/orders", json=body, headers={**buyer, "Idempotency-Key": f"hyg-{field}"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid"
+    assert await stock_of(ctx, product.id) == 5  # nothing reserved
+
+
+async def test_shipping_addresses_are_normalised(http: httpx.AsyncClient, ctx: AppContext) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    product = await make_product(ctx, seller, stock=5)
+    _, buyer = await make_user(ctx)
+    body = order_body((product.id, 1))
+    body["shipping_address"] = {**ADDRESS, "city": " Cafe\u0301 City "}
+    response = await http.post(
+        "/api/v1/orders", json=body, headers={**buyer, "Idempotency-Key": "hyg-nfc"}
+    )
+    assert response.status_code == 201, response.text
+    shown = await http.get(f"/api/v1/orders/{response.json()['id']}", headers=buyer)
+    assert shown.json()["shipping_address"]["city"] == "Café City"
+
+
+@pytest.mark.parametrize("carrier", ["Kerry\u202eExpress", "\u200b", "Post\r\nX"])
+def test_carriers_are_refused_like_names(carrier: str) -> None:
+    with pytest.raises(ValidationError):
+        ShipIn.model_validate({"carrier": carrier, "tracking_number": "TW123"})
+    assert ShipIn.model_validate(
+        {"carrier": "黑貓宅急便", "tracking_number": "TW123"}).carrier == "黑貓宅急便"
+
+
+def test_refund_reasons_are_cleaned_like_descriptions() -> None:
+    with pytest.raises(ValidationError):
+        RefundIn.model_validate({"reason": "\u200b\u200d"})
+    reason = RefundIn.model_validate({"reason": "broken\r\nscreen\x07 \u202e"}).reason
+    assert reason == "broken\nscreen"

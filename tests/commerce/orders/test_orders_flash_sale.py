@@ -1,6 +1,7 @@
-"""The flash-sale proof over real HTTP: a real `python -m commerce` process, 300 concurrent
-buyers for 50 units. Exactly 50 orders, 250 `out_of_stock`, stock never below zero, no 5xx;
-then expiry returns the 50 units exactly once."""
+"""The flash-sale proof over real HTTP: two real `python -m commerce` processes (production runs
+several, so the stock gate and the checkout's locks are shared through Redis and MariaDB, not one
+process's memory), 300 concurrent buyers for 50 units. Exactly 50 orders, 250 `out_of_stock`,
+stock never below zero, no 5xx; then expiry returns the 50 units exactly once."""
 
 from __future__ import annotations
 
@@ -47,13 +48,17 @@ async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
     seller, _ = await make_user(ctx, "seller")
     product = await make_product(ctx, seller, stock=UNITS, price="199.00")
     buyers = await _buyers(ctx, BUYERS)
-    port = free_port()
-    env = {**service_env, "LOG_LEVEL": "WARNING", "DATABASE_POOL_SIZE": "30"}
-    with spawn(
-        [sys.executable, "-m", "commerce", "--port", str(port)], name="commerce", env=env
-    ) as proc:
-        base = f"http://127.0.0.1:{port}"
-        await asyncio.to_thread(wait_http, f"{base}/healthz", proc=proc)
+    ports = [free_port(), free_port()]
+    env = {**service_env, "LOG_LEVEL": "WARNING", "DATABASE_POOL_SIZE": "20"}
+    with (
+        spawn([sys.executable, "-m", "commerce", "--port", str(ports[0])], name="api-1",
+              env=env) as one,
+        spawn([sys.executable, "-m", "commerce", "--port", str(ports[1])], name="api-2",
+              env=env) as two,
+    ):
+        bases = [f"http://127.0.0.1:{port}" for port in ports]
+        for base, proc in zip(bases, (one, two), strict=True):
+            await asyncio.to_thread(wait_http, f"{base}/healthz", proc=proc)
 
         lowest = UNITS
         selling = True
@@ -66,16 +71,17 @@ async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
 
         watcher = asyncio.create_task(watch_stock())
         limits = httpx.Limits(max_connections=BUYERS, max_keepalive_connections=BUYERS)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
             start = asyncio.Event()
 
-            async def buy(headers: dict[str, str]) -> httpx.Response:
+            async def buy(base: str, headers: dict[str, str]) -> httpx.Response:
                 await start.wait()
                 return await client.post(
-                    "/api/v1/orders", json=order_body((product.id, 1)), headers=headers
+                    f"{base}/api/v1/orders", json=order_body((product.id, 1)), headers=headers
                 )
 
-            tasks = [asyncio.create_task(buy(h)) for h in buyers]
+            # Half the buyers on each process, interleaved.
+            tasks = [asyncio.create_task(buy(bases[i % 2], h)) for i, h in enumerate(buyers)]
             await asyncio.sleep(0)
             start.set()
             responses = await asyncio.gather(*tasks)
@@ -112,14 +118,14 @@ async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
         assert int(await ctx.redis.get(stock_gate.key(product.id))) == UNITS
         assert len(await events(ctx, "order.expired")) == UNITS
 
-        # And the released units are buyable again through the running server.
-        async with httpx.AsyncClient(base_url=base) as client:
+        # And the released units are buyable again through a running server.
+        async with httpx.AsyncClient(base_url=bases[1]) as client:
             again = await client.post(
                 "/api/v1/orders", json=order_body((product.id, UNITS)),
                 headers={"Authorization": buyers[0]["Authorization"]},
             )
         assert again.status_code == 201, again.text
-        assert proc.alive()
+        assert one.alive() and two.alive()
 
 
 GREEDY_SESSIONS = 50
