@@ -120,6 +120,10 @@ async def test_local_uploads_take_what_the_ticket_advertises(
         ("/healthz", b"default-src 'none'"),
         ("/docs", b"default-src 'self'"),
         ("/openapi.json", b"default-src 'self'"),
+        # The H5 pages too ("on every API response and page").
+        ("/", b"default-src 'self'"),
+        ("/watch/1", b"default-src 'self'"),
+        ("/host/1", b"default-src 'self'"),
     ],
 )
 async def test_security_headers_on_every_answer(
