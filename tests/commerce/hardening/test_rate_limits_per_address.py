@@ -12,10 +12,10 @@ from tests.commerce.factories import make_product, make_user
 from tests.commerce.hardening.test_rate_limits import _assert_429
 
 LIMITS = {
-    "rate_limit_payments_per_user": "100/minute",
-    "rate_limit_payments_per_ip": "3/minute",
-    "rate_limit_cart_per_user": "100/minute",
-    "rate_limit_cart_per_ip": "3/minute",
+    "payments_per_user": "100/minute",
+    "payments_per_ip": "3/minute",
+    "cart_per_user": "100/minute",
+    "cart_per_ip": "3/minute",
 }
 
 
@@ -23,7 +23,7 @@ LIMITS = {
 def commerce_settings(
     request: pytest.FixtureRequest, commerce_settings: CommerceSettings
 ) -> CommerceSettings:
-    return commerce_settings.updated(**LIMITS, hot_routes_enabled=request.param)
+    return commerce_settings.updated(rate_limits=LIMITS, hot_routes_enabled=request.param)
 
 
 async def test_payment_starts_are_limited_per_address(
