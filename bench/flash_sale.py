@@ -270,24 +270,50 @@ def api_rate_wrk(
 
 
 def spawn_api(db: Db, redis_url: str, keys: tuple[str, str], port: int,
-              pool: int, relay: bool, degraded_rate: float) -> subprocess.Popen[bytes]:
+              pool: int, relay: bool, consumer: str, stream_port: int,
+              degraded_rate: float) -> subprocess.Popen[bytes]:
     env = {
         "ORDER_DEGRADED_RATE_PER_S": str(degraded_rate), "ORDER_DEGRADED_BURST": "1000",
+        **_env(db, redis_url, keys, pool, stream_port),
+    }
+    env.update({
+        "OUTBOX_RELAY_ENABLED": "true" if relay else "false",
+        # `api`: the event consumer in each API process; `process`/`off`: not there.
+        "NOTIFICATIONS_CONSUMER_ENABLED": "true" if consumer == "api" else "false",
+    })
+    return subprocess.Popen(
+        [sys.executable, "-m", "commerce", "--port", str(port)], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
+def spawn_consumer(db: Db, redis_url: str, keys: tuple[str, str], stream_port: int
+                   ) -> subprocess.Popen[bytes]:
+    """Commerce's event consumer as its own process (`python -m commerce.consumer`, the
+    production shape), on the first API process's event stream. Without a broker its email
+    sends run in it too (the sandbox mailbox), as a Celery worker would run them."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "commerce.consumer"], cwd=ROOT,
+        env=_env(db, redis_url, keys, 5, stream_port),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
+def _env(db: Db, redis_url: str, keys: tuple[str, str], pool: int, stream_port: int
+         ) -> dict[str, str]:
+    return {
         **os.environ, "APP_ENV": "test", "DATABASE_URL": db.url, "REDIS_URL": redis_url,
         "JWT_PRIVATE_KEY": keys[0], "JWT_PUBLIC_KEY": keys[1], "LOG_LEVEL": "WARNING",
         "DATABASE_POOL_SIZE": str(pool), "DATABASE_MAX_OVERFLOW": "0",
-        "EVENTS_STREAM": f"bench-events-{port}",
-        "OUTBOX_RELAY_ENABLED": "true" if relay else "false",
+        "EVENTS_STREAM": f"bench-events-{stream_port}",
         # Every order is still counted against its buyer's and address's limits (the cost is
         # measured), but the limits are far above what one run sends (each of the 500 buyers
         # places ~150 requests in a 10 s phase, past the 60/minute default).
         "RATE_LIMIT_ORDERS_PER_USER": "100000000/minute",
         "RATE_LIMIT_ORDERS_PER_IP": "100000000/minute",
+        # Likewise the purchase caps: 500 buyers place thousands of unpaid orders in (c).
+        "MAX_UNPAID_ORDERS_PER_BUYER": "1000000000",
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "commerce", "--port", str(port)], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
 
 
 def wait_ready(base: str, timeout: float = 30.0) -> None:
@@ -342,12 +368,19 @@ def main() -> None:
                         help="ORDER_DEGRADED_RATE_PER_S of each API process")
     parser.add_argument("--no-relay", action="store_true",
                         help="run the API without its in-process outbox relay (to compare)")
+    parser.add_argument("--consumer", choices=("process", "api", "off"), default="process",
+                        help="commerce's event consumer (notifications, analytics): its own "
+                             "process as in production (default; its CPU is printed), inside "
+                             "each API process (NOTIFICATIONS_CONSUMER_ENABLED=true, as on "
+                             "make run), or not run")
     args = parser.parse_args()
 
     db = create_db(args.mysql_url)
     db.unix_socket = args.unix_socket
     procs: list[subprocess.Popen[bytes]] = []
     private_redis: subprocess.Popen[bytes] | None = None
+    helpers: list[subprocess.Popen[bytes]] = []
+    consumer: subprocess.Popen[bytes] | None = None
     try:
         [seller] = seed_users(db, 1, "seller")
         hot = seed_product(db, seller, 10**9)
@@ -388,8 +421,13 @@ def main() -> None:
         pool = max(5, min(20, args.connections // args.api_procs))
         check_connection_budget(db, args.connections + args.api_procs * pool + 5)
         ports = [_free_port() for _ in range(args.api_procs)]
+        # The API processes share one event stream, as in production.
         procs = [spawn_api(db, api_redis, keys, port, pool, not args.no_relay,
-                           args.degraded_rate) for port in ports]
+                           args.consumer, ports[0], args.degraded_rate)
+                 for port in ports]
+        if args.consumer == "process":
+            consumer = spawn_consumer(db, api_redis, keys, ports[0])
+            helpers.append(consumer)
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         for base in bases:
             wait_ready(base)
@@ -400,6 +438,8 @@ def main() -> None:
 
         def load(product_id: int, requests: int) -> tuple[float, dict[int, int], dict[str, int]]:
             others = service_pids()
+            if consumer is not None:
+                others["event consumer"] = consumer.pid
             cpu0, t0 = [cpu_seconds(p.pid) for p in procs], time.perf_counter()
             other0 = {name: cpu_seconds(pid) for name, pid in others.items()}
             children0, machine0 = children_cpu_seconds(), machine_cpu()
@@ -475,9 +515,9 @@ def main() -> None:
     finally:
         if private_redis is not None and private_redis.poll() is None:
             private_redis.kill()
-        for p in procs:
+        for p in procs + helpers:
             p.terminate()
-        for p in procs:
+        for p in procs + helpers:
             p.wait(10)
         with db.connect() as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{db.name}`")

@@ -11,11 +11,11 @@ import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from commerce.analytics.events import handle as analyse
 from commerce.api import api_router
 from commerce.auth import revocations
 from commerce.auth.revocations import RevocationGuard
 from commerce.auth.social.registry import SocialRegistry
+from commerce.consumer import event_consumer
 from commerce.context import AppContext
 from commerce.errors import install_error_handlers
 from commerce.health import router as health_router
@@ -23,9 +23,6 @@ from commerce.hot_routes import HotRoute, HotRoutesMiddleware
 from commerce.inventory.gate import GateReconciler
 from commerce.media_storage import LOCAL_ROUTE
 from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from commerce.notifications.consumer import EventConsumer
-from commerce.notifications.events import handle as notify
-from commerce.notifications.events import handle_many as notify_many
 from commerce.orders.checkout.flow import Checkout
 from commerce.orders.router import place_order_hot
 from commerce.orders.router import router as orders_router
@@ -38,30 +35,9 @@ from commerce.sandbox.teststream import LoopingStream
 from commerce.security_headers import SecurityHeadersMiddleware
 from commerce.task_outbox import TaskRelay
 from commerce.web import router as web
-from shared import events as ev
 from shared.settings import CommerceSettings
 
 log = structlog.get_logger(__name__)
-
-
-def event_consumer(context: AppContext) -> EventConsumer:
-    """Commerce's own consumer group on the event stream: notifications and analytics follow
-    events. Composed here, above both domains, so neither imports the other; a redelivered event
-    is harmless to both (notifications dedupe, the freeze is idempotent)."""
-
-    async def handler(event: ev.DomainEvent) -> None:
-        await notify(context, event)
-        await analyse(context, event)
-
-    async def batch_handler(events: list[ev.DomainEvent]) -> None:
-        await notify_many(context, events)
-        for event in events:
-            await analyse(context, event)
-
-    return EventConsumer(
-        context.bus, group=context.settings.notifications.consumer_group, handler=handler,
-        batch_handler=batch_handler,
-    )
 
 
 def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> FastAPI:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The production shape on one machine (CONTRACT.md): nginx :8080 in front of three gateway nodes
-# (:8101-8103) and two API processes (:8111-8112), a Celery worker, beat and Flower (:5555), on
-# MariaDB, Redis and RabbitMQ.   usage: scripts/cluster.sh start|stop|status
+# (:8101-8103) and two API processes (:8111-8112), commerce's event consumer (notifications and
+# analytics, python -m commerce.consumer), a Celery worker, beat and Flower (:5555), on MariaDB,
+# Redis and RabbitMQ.   usage: scripts/cluster.sh start|stop|status
 # REDIS_CLUSTER=1 (`make cluster REDIS_CLUSTER=1`) puts the gateways' sharded room fan-out on the
 # six-process Redis Cluster of scripts/redis_cluster.sh (room state stays on REDIS_URL for now).
 # DB_REPLICA=1 runs the database as a primary and a read replica (scripts/mariadb_pair.sh,
@@ -65,7 +66,11 @@ start() {
   fi
   mysql -uroot -h127.0.0.1 -P"$port" -e "CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
   .venv/bin/alembic upgrade head
-  for port in 8111 8112; do start_one "api-$port" $PY -m commerce --port "$port"; done
+  # The APIs leave the event consumer to its own process (off their event loops).
+  for port in 8111 8112; do
+    NOTIFICATIONS_CONSUMER_ENABLED=false start_one "api-$port" $PY -m commerce --port "$port"
+  done
+  start_one consumer $PY -m commerce.consumer
   for port in 8101 8102 8103; do
     start_one "gateway-$port" $PY -m realtime --port "$port" --node-id "gateway-$port"
   done

@@ -22,6 +22,8 @@ def test_flash_sale_bench_runs_end_to_end(redis_url: str) -> None:
     assert re.search(r"\(a\) raw conditional UPDATE.*: [\d,]+ updates/s", out), out
     # MariaDB runs on this machine (scripts/ensure_services.sh), so its CPU per update is read.
     assert re.search(r"MariaDB CPU: \d+ % \(\d+ µs per update\)", out), out
+    # The event consumer runs as its own process, as in production, and its CPU is read.
+    assert re.search(r"event consumer \d+ %", out), out
     sale = re.search(r"\(b\) API flash sale.*statuses=\{(.*?)\}", out)
     assert sale, out
     statuses = dict(re.findall(r"(\d+): (\d+)", sale.group(1)))

@@ -22,13 +22,13 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SEED_SERVICES = {
     "mysql", "redis", "rabbitmq", "nginx", "api", "celery_worker", "celery_beat", "flower",
 }  # fmt: skip
-SERVICES = SEED_SERVICES | {"realtime"}
+SERVICES = SEED_SERVICES | {"realtime", "consumer"}
 # `docker compose --profile cluster` (deploy/compose/cluster.env): the production shape's MySQL
 # read replica and six-node Redis Cluster.
 REDIS_NODES = {f"redis_node_{n}" for n in range(1, 7)}
 CLUSTER_SERVICES = {"mysql_replica", "redis_cluster_init"} | REDIS_NODES
 CLUSTER_ENV = REPO_ROOT / "deploy" / "compose" / "cluster.env"
-APP_SERVICES = {"api", "realtime", "celery_worker", "celery_beat", "flower"}
+APP_SERVICES = {"api", "realtime", "consumer", "celery_worker", "celery_beat", "flower"}
 INFRA = {"mysql", "redis", "rabbitmq"}
 
 PUBLISHED_PORTS = {
@@ -79,7 +79,9 @@ def healthcheck_text(service: dict[str, Any]) -> str:
     return " ".join(test) if isinstance(test, list) else str(test)
 
 
-def test_exactly_the_seed_services_plus_the_gateway(services: dict[str, Any]) -> None:
+def test_exactly_the_seed_services_plus_the_gateway_and_the_consumer(
+    services: dict[str, Any],
+) -> None:
     assert {name for name, s in services.items() if "profiles" not in s} == SERVICES
 
 
@@ -171,15 +173,21 @@ def test_app_healthchecks_probe_their_own_port(services: dict[str, Any], name: s
 
 
 def test_app_services_wait_for_healthy_infrastructure(services: dict[str, Any]) -> None:
-    for name in ("api", "celery_worker", "celery_beat"):
+    for name in ("api", "consumer", "celery_worker", "celery_beat"):
         depends = services[name]["depends_on"]
         for infra in INFRA:
             assert depends[infra]["condition"] == "service_healthy", (name, infra)
     realtime = services["realtime"]["depends_on"]
     assert realtime["redis"]["condition"] == "service_healthy"
     assert services["flower"]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
-    # The worker needs the schema the api's migrations create.
+    # The worker and the consumer need the schema the api's migrations create.
     assert services["celery_worker"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert services["consumer"]["depends_on"]["api"]["condition"] == "service_healthy"
+
+
+def test_the_event_consumer_runs_beside_the_api_not_in_it(services: dict[str, Any]) -> None:
+    assert services["api"]["environment"]["NOTIFICATIONS_CONSUMER_ENABLED"] == "false"
+    assert command_text(services["consumer"]) == "python -m commerce.consumer"
 
 
 def test_nginx_starts_after_the_services_it_proxies(services: dict[str, Any]) -> None:
@@ -211,7 +219,7 @@ def test_build_files_exist(services: dict[str, Any], name: str) -> None:
 
 
 def test_dockerfiles_per_role(services: dict[str, Any]) -> None:
-    for name in ("api", "realtime"):
+    for name in ("api", "realtime", "consumer"):
         assert services[name]["build"]["dockerfile"] == "docker/Dockerfile"
     for name in ("celery_worker", "celery_beat", "flower"):
         assert services[name]["build"]["dockerfile"] == "docker/Dockerfile.celery"

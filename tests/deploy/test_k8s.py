@@ -63,7 +63,8 @@ def test_every_file_parses_and_the_kustomizations_list_existing_files() -> None:
 def test_selectors_match_pod_labels_and_services_reach_named_ports(objects: list[Obj]) -> None:
     deployments = _of(objects, "Deployment")
     assert set(deployments) == {
-        "commerce-api", "realtime-gateway", "celery-worker", "celery-beat", "flower"
+        "commerce-api", "realtime-gateway", "celery-worker", "celery-beat", "flower",
+        "event-consumer",
     }
     for name, dep in deployments.items():
         selector = dep["spec"]["selector"]["matchLabels"]
@@ -253,3 +254,10 @@ def test_the_redis_cluster_component(objects: list[Obj]) -> None:
     seeds = [part.rsplit(":", 1) for part in url.removeprefix("redis+cluster://").split(",")]
     assert seeds and all(host in pods and port == "6379" for host, port in seeds)
     assert patch["metadata"]["name"] in _of(objects, "ConfigMap")
+
+
+def test_the_event_consumer_runs_in_its_own_pods(objects: list[Obj]) -> None:
+    consumer = _container(_of(objects, "Deployment")["event-consumer"])
+    assert consumer["command"] == ["python", "-m", "commerce.consumer"]
+    config = _of(objects, "ConfigMap")["livecommerce-config"]["data"]
+    assert config["NOTIFICATIONS_CONSUMER_ENABLED"] == "false"  # not in the API pods too

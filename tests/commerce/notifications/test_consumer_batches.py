@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import event, func, select
 
-from commerce.app import event_consumer
 from commerce.channels.sandbox import SandboxMailbox
+from commerce.consumer import event_consumer
 from commerce.context import AppContext
 from commerce.notifications.events import handle_many
 from commerce.notifications.models import Notification, NotificationDelivery

@@ -1,5 +1,6 @@
-"""On the production shape: `python -m commerce` (its consumer group turns events into tasks),
-a Celery worker on RabbitMQ, MariaDB and Redis. Run under `flock /tmp/lc-rabbit.lock`.
+"""On the production shape: `python -m commerce` with its consumer turned off, `python -m
+commerce.consumer` (commerce's consumer group, turning events into tasks) beside it, a Celery
+worker on RabbitMQ, MariaDB and Redis. Run under `flock /tmp/lc-rabbit.lock`.
 
 - a paid order, its event delivered twice: one `order_paid` inbox item and one email, in
   Chinese for a zh_TW buyer;
@@ -76,7 +77,8 @@ async def test_notifications_on_a_real_worker(env: dict[str, str], ctx: AppConte
     product = await make_product(ctx, seller, price="1290.00", stock=5)
     with (
         spawn([sys.executable, "-m", "commerce", "--port", str(port)], name="commerce",
-              env=env) as api_proc,
+              env={**env, "NOTIFICATIONS_CONSUMER_ENABLED": "false"}) as api_proc,
+        spawn([sys.executable, "-m", "commerce.consumer"], name="consumer", env=env),
         spawn([sys.executable, "-m", "celery", "-A", "commerce.worker", "worker", "--pool",
                "solo", "-Q", "celery,notifications", "-n", f"notify-{uuid.uuid4().hex[:6]}@%h",
                "--without-gossip", "--without-mingle", "-l", "info"],
