@@ -12,9 +12,12 @@ from tests.helpers.procs import REPO_ROOT, run_checked
 
 
 def test_flash_sale_bench_runs_end_to_end(redis_url: str) -> None:
+    # wrk stops at --duration and does not count the requests still in flight then: 3 s, so
+    # that the 5 units are long sold (in the first requests) when it stops, even on a machine
+    # answering 10 requests a second (at 1 s an order in flight at the end went uncounted).
     done = run_checked(
         [sys.executable, REPO_ROOT / "bench" / "flash_sale.py", "--redis-url", redis_url,
-         "--duration", "1", "--connections", "4", "--units", "5", "--buyers", "5",
+         "--duration", "3", "--connections", "4", "--units", "5", "--buyers", "5",
          "--requests", "200", "--phases", "b,b0"],
         cwd=REPO_ROOT, timeout=180,
     )
