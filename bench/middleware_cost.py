@@ -1,6 +1,6 @@
 """The API's per-request middleware on the hot order route: CPU per request of each layer.
 
-    .venv/bin/python bench/middleware_cost.py [--requests 20000] [--rounds 5]
+    .venv/bin/python bench/middleware_cost.py [--requests 20000] [--rounds 5] [--log-level WARNING]
 
 Builds the app as `create_app` does (embedded settings: no server is touched) with the hot
 route's handler replaced by one that answers the sold-out flood's 409 at once, then calls the
@@ -8,6 +8,9 @@ ASGI app in-process with the request `bench/wrk_orders.lua` sends, the whole sta
 stack without each middleware in turn, alternating, `--rounds` times. Prints the median µs per
 request of each and what each layer adds. It measures our middleware and Starlette's, not
 uvicorn's HTTP parsing (about the same per request whatever the stack) or the handler.
+Logging is configured as the API configures it, at `--log-level` (WARNING, as
+`bench/flash_sale.py` runs the API: no access log line; INFO writes one per request, to
+stderr: redirect it).
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import commerce.app as app_module  # noqa: E402
-from commerce.hot_routes import HotRequest, HotResponse  # noqa: E402
-from shared.settings import CommerceSettings  # noqa: E402
+import commerce.app as app_module
+from commerce.hot_routes import HotRequest, HotResponse
+from shared.logging import configure_logging
+from shared.settings import CommerceSettings
 
 BODY = (b'{"items":[{"product_id":1,"quantity":1}],"shipping_address":{"name":"Bench Buyer",'
         b'"phone":"0912345678","line1":"1 Bench Road","city":"Taipei","postal_code":"110",'
@@ -87,7 +91,9 @@ async def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args()
+    configure_logging(level=args.log_level, json=True, service="commerce")
     full = build(None)
     names = [m.cls.__name__ for m in app_module.create_app(
         CommerceSettings(app_env="development")).user_middleware]
