@@ -569,7 +569,8 @@ def group_sizes(base: str) -> tuple[float, float]:
 def service_pids() -> dict[str, int]:
     """The local MariaDB and Redis server processes (by command name), for their CPU share."""
     found: dict[str, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/comm"):
+    # Lowest pid first: the shared servers, not a test's private redis-server that may exit.
+    for stat in sorted(Path("/proc").glob("[0-9]*/comm"), key=lambda p: int(p.parent.name)):
         try:
             comm = stat.read_text().strip()
         except OSError:

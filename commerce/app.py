@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from commerce.api import api_router
 from commerce.auth import revocations
@@ -22,7 +21,11 @@ from commerce.health import router as health_router
 from commerce.hot_routes import HotRoute, HotRoutesMiddleware
 from commerce.inventory.gate import GateReconciler
 from commerce.media_storage import LOCAL_ROUTE
-from commerce.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from commerce.middleware import (
+    BodySizeLimitMiddleware,
+    CORSMiddleware,
+    RequestContextMiddleware,
+)
 from commerce.orders.checkout.flow import Checkout
 from commerce.orders.router import place_order_hot
 from commerce.orders.router import router as orders_router
