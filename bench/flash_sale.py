@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -437,7 +438,7 @@ def main() -> None:
         print(f"API Redis: {'DOWN (SIGKILLed after start)' if args.redis_down else api_redis}")
 
         def load(product_id: int, requests: int) -> tuple[float, dict[int, int], dict[str, int]]:
-            others = service_pids()
+            others = service_pids(db, args.redis_url)
             if consumer is not None:
                 others["event consumer"] = consumer.pid
             cpu0, t0 = [cpu_seconds(p.pid) for p in procs], time.perf_counter()
@@ -481,7 +482,7 @@ def main() -> None:
         ratios: dict[str, list[float]] = {p: [] for p in ["a", *phases]}
         for round_no in range(1, args.repeat + 1):
             # Raw and API alternate, so each ratio compares numbers taken minutes apart.
-            mariadb = service_pids().get("MariaDB")
+            mariadb = service_pids(db, args.redis_url).get("MariaDB")
             db0, self0 = cpu_seconds(mariadb) if mariadb else 0.0, self_cpu_seconds()
             raw = asyncio.run(raw_updates(db, hot, args.connections, args.duration))
             ratios["a"].append(raw)
@@ -566,19 +567,30 @@ def group_sizes(base: str) -> tuple[float, float]:
     return values["count"], values["sum"]
 
 
-def service_pids() -> dict[str, int]:
-    """The local MariaDB and Redis server processes (by command name), for their CPU share."""
+def service_pids(db: Db, redis_url: str) -> dict[str, int]:
+    """The MariaDB and Redis server processes this run uses, for their CPU share: asked of the
+    servers themselves (MariaDB's pid file, Redis's `INFO server`), so neither another
+    mariadbd (a test's private replica pair) nor a test's private redis-server, which may exit
+    mid-phase, is read instead. Only servers on this machine whose pid can be read count."""
     found: dict[str, int] = {}
-    # Lowest pid first: the shared servers, not a test's private redis-server that may exit.
-    for stat in sorted(Path("/proc").glob("[0-9]*/comm"), key=lambda p: int(p.parent.name)):
-        try:
-            comm = stat.read_text().strip()
-        except OSError:
-            continue
-        name = {"mariadbd": "MariaDB", "mysqld": "MariaDB", "redis-server": "Redis"}.get(comm)
-        if name and name not in found:
-            found[name] = int(stat.parent.name)
-    return found
+    try:
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT @@pid_file")
+            (pid_file,) = cur.fetchone()
+        found["MariaDB"] = int(Path(pid_file).read_text().split()[0])
+    except (OSError, ValueError, IndexError, pymysql.MySQLError):
+        pass
+    with contextlib.suppress(redis.RedisError, KeyError, ValueError):
+        found["Redis"] = int(redis.Redis.from_url(redis_url).info("server")["process_id"])
+    servers = {"MariaDB": ("mariadbd", "mysqld"), "Redis": ("redis-server",)}
+    return {name: pid for name, pid in found.items() if _comm(pid) in servers[name]}
+
+
+def _comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
 
 
 def self_cpu_seconds() -> float:
