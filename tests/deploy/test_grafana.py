@@ -15,7 +15,7 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "liveco
 # Flower 2.x's own exporter (flower/events.py), scraped from Flower's /metrics.
 FLOWER = {"flower_events_total", "flower_worker_online"}
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
-NAME = re.compile(r"\b((?:gateway|http|outbox|orders|payment|celery|flower)_[a-z_]+)\b")
+NAME = re.compile(r"\b((?:gateway|http|outbox|orders|payment|celery|flower|db)_[a-z_]+)\b")
 
 
 def _defined() -> dict[str, str]:
