@@ -180,4 +180,5 @@ def _serve(app: FastAPI, ctx: AppContext) -> None:
     app.state.checkout = Checkout.build(
         ctx.settings, redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate,
         revoked_in_db=functools.partial(revocations.is_revoked_in_db, ctx),
+        limiter=ctx.limiter,
     )

@@ -14,6 +14,9 @@ import functools
 import hashlib
 import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from limits import RateLimitItem, parse
@@ -80,6 +83,68 @@ async def enforce_user_and_address(
         f"too many {action.replace('_', ' ')} requests; try again later",
         retry_after=await _retry_after(limiter, item, scope, key),
     )
+
+
+# The sliding-window counter as a Lua function (`hit_window`), for scripts that count a hit in
+# their own round trip: the checkout's fast path counts an order's per-user and per-address
+# hits together with everything else it checks (`OrderLimits`).
+SLIDING_WINDOW_LUA = Path(__file__).with_name("throttle.lua").read_text(encoding="utf-8")
+# `limits`' Redis storage prefixes its keys so (limits.aio.storage.RedisStorage.PREFIX).
+_LIMITS_PREFIX = "LIMITS"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One sliding-window counter as `limits` keeps it in Redis: its two keys (the same ones
+    `SlidingWindowCounterRateLimiter` uses, so both count into one window), the limit and the
+    window's length."""
+
+    previous_key: str
+    current_key: str
+    limit: int
+    expiry_s: int
+
+    @classmethod
+    def of(cls, spec: str, scope: str, key: str) -> Window:
+        item = _item(spec)
+        current = f"{_LIMITS_PREFIX}:{{{item.key_for('auth', scope, key)}}}"
+        return cls(f"{current}/-1", current, item.amount, item.get_expiry())
+
+    def retry_after(self, window: Sequence[int | float]) -> int:
+        """Seconds until a slot frees, from the window `hit_window` reports when it refuses:
+        the arithmetic of `SlidingWindowCounterRateLimiter.get_window_stats`."""
+        previous_count, previous_ms, current_count, current_ms = (float(v) for v in window)
+        reset_in = math.inf
+        if previous_count:
+            reset_in = (previous_ms / 1000) % (self.expiry_s / previous_count)
+        if current_count:
+            reset_in = min(reset_in, (current_ms / 1000) % self.expiry_s)
+        return max(1, math.ceil(reset_in)) if math.isfinite(reset_in) else 1
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLimits:
+    """The orders' per-user and per-address limits (`RATE_LIMIT_ORDERS_PER_USER`, `_PER_IP`),
+    counted by the checkout's fast path in its own round trip (`windows`), or on their own
+    (`enforce`) when the fast path does not run."""
+
+    per_user: str
+    per_ip: str
+
+    def windows(self, *, user_id: int, ip: str) -> tuple[Window, Window]:
+        return (Window.of(self.per_user, "orders-user", str(user_id)),
+                Window.of(self.per_ip, "orders-ip", ip))
+
+    @staticmethod
+    def refused(window: Window, reported: Sequence[int | float]) -> RateLimited:
+        return RateLimited("too many orders requests; try again later",
+                           retry_after=window.retry_after(reported))
+
+    async def enforce(self, limiter: RateLimiter, *, user_id: int, ip: str) -> None:
+        await enforce_user_and_address(
+            limiter, action="orders", per_user=self.per_user, per_ip=self.per_ip,
+            user_id=user_id, ip=ip,
+        )
 
 
 Action = Literal["orders", "payments", "cart"]

@@ -29,9 +29,17 @@ back what it took when a later line is short or missing. Between the two another
 see those units gone and be answered `out_of_stock` for them: the gate errs low for that
 moment, which it already may (see above), and only for orders of several products.
 
-The gate is about stock only. The checkout's fast path (`commerce.orders.checkout.fastpath`)
-runs the same rule (`STOCK_LUA`) in its own script, together with the Idempotency-Key and
-revocation checks, and loads missing keys through `with_loaded_keys`.
+The checkout's fast path (`commerce.orders.checkout.fastpath`) runs the same rule
+(`STOCK_LUA`) in its own script, together with the rate limits, the Idempotency-Key and
+revocation checks and the purchase caps, and loads missing keys through `with_loaded_keys`.
+
+Purchase caps (issue 17) are hints here too, the checkout transaction being the truth
+(`commerce.orders.checkout.caps`): `limit_key` holds a product's `limit_per_buyer` (0: none),
+loaded and dropped with its stock key; `unpaid_key` and `units_key` count a buyer's unpaid
+orders and units of a limited product as the fast path took them (one `{user:ID}` tag: one
+slot per buyer). Their errors go the harmless way: a missing or expired counter starts at 0
+(too low: the database answers), releases only lower them (`release`), and a value too high
+(a process died holding a take) lives at most `ttl_s`.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ from commerce.catalog.models import Product
 from shared.redis import run_each
 
 KEY_PREFIX = "stockgate:"
+LIMIT_PREFIX = "stocklimit:"
 # The rule as Lua functions (`check_stock`, `take_stock`), for scripts that run it.
 STOCK_LUA = Path(__file__).with_name("gate.lua").read_text(encoding="utf-8")
 
@@ -87,12 +96,51 @@ end
 return 1
 """
 
+# `lower(key, by, floor, ttl_s)`: a purchase-cap counter goes down by `by`, never below
+# `floor` or 0; a missing key is created only to hold a floor above 0 (the database's count).
+LOWER_LUA = """
+local function lower(key, by, floor, ttl_s)
+  local value = tonumber(redis.call('GET', key))
+  floor = tonumber(floor)
+  if value == nil then
+    if floor > 0 then redis.call('SET', key, floor, 'EX', ttl_s) end
+    return
+  end
+  redis.call('SET', key, math.max(value - tonumber(by), floor, 0), 'KEEPTTL')
+end
+"""
+
+# After a committed release or payment, one buyer's counters (one slot): KEYS = the unpaid
+# key ('' when no unpaid order closed), then units keys (n); ARGV = the units (n), the ttl.
+_RELEASE_BUYER = LOWER_LUA + """
+local n = #KEYS - 1
+for i = 1, n do lower(KEYS[1 + i], ARGV[i], 0, ARGV[n + 1]) end
+if KEYS[1] ~= '' then lower(KEYS[1], 1, 0, ARGV[n + 1]) end
+return 1
+"""
+
 R = TypeVar("R")
 log = structlog.get_logger(__name__)
 
 
 def key(product_id: int) -> str:
     return f"{KEY_PREFIX}{product_id}"
+
+
+def limit_key(product_id: int) -> str:
+    """The product's `limit_per_buyer` as the gate knows it (0: no limit)."""
+    return f"{LIMIT_PREFIX}{product_id}"
+
+
+def unpaid_key(buyer_id: int) -> str:
+    """The buyer's unpaid orders as the fast path counted them. Tagged by buyer, so one
+    buyer's counters share a Redis Cluster slot."""
+    return f"buyercap:{{user:{buyer_id}}}:unpaid"
+
+
+def units_key(buyer_id: int, product_id: int) -> str:
+    """Units of a limited product the buyer holds, as the fast path counted them."""
+    return f"buyercap:{{user:{buyer_id}}}:units:{product_id}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +177,7 @@ class StockGate:
         self._give_back = redis.register_script(_GIVE_BACK)
         self._exists = redis.register_script("return redis.call('EXISTS', KEYS[1])")
         self._raise = redis.register_script(_RAISE)
+        self._release_buyer = redis.register_script(_RELEASE_BUYER)
         # Products this process used the gate for lately (id -> monotonic time), which its
         # `GateReconciler` keeps in line with the database.
         self.touched: dict[int, float] = {}
@@ -212,26 +261,50 @@ class StockGate:
             return
         await self._give_back(keys=[key(pid) for pid in ids], args=[lines[pid] for pid in ids])
 
+    async def release(
+        self, lines: Mapping[int, int], *, buyer_id: int | None, unpaid_closed: bool
+    ) -> None:
+        """After a committed release or payment: units back to the stock keys that exist
+        (`give_back`), and the buyer's cap counters lowered (`unpaid_closed`: an unpaid order
+        was paid, cancelled or expired; `lines`: units the buyer no longer holds)."""
+        await self.give_back(lines)
+        if buyer_id is None or not (lines or unpaid_closed):
+            return
+        ids = sorted(lines)
+        await self._release_buyer(
+            keys=[unpaid_key(buyer_id) if unpaid_closed else "",
+                  *(units_key(buyer_id, pid) for pid in ids)],
+            args=[*(lines[pid] for pid in ids), self.ttl_s],
+        )
+
     async def load(self, product_ids: list[int]) -> None:
-        """(Re)load keys from the database; `SET NX` so a fresher concurrent load wins."""
+        """(Re)load keys from the database, the stock and the limit per buyer together, with
+        one TTL; `SET NX` so a fresher concurrent load wins."""
         async with self.sessions() as session:
             rows = (
                 await session.execute(
-                    select(Product.id, Product.stock).where(
+                    select(Product.id, Product.stock, Product.limit_per_buyer).where(
                         Product.id.in_(product_ids), Product.is_deleted.is_(False)
                     )
                 )
             ).all()
         if rows:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for pid, stock in rows:
+                for pid, stock, limit in rows:
                     pipe.set(key(pid), max(0, int(stock)), nx=True, ex=self.ttl_s)
+                    pipe.set(limit_key(pid), int(limit or 0), nx=True, ex=self.ttl_s)
                 await pipe.execute()
 
     async def forget(self, product_ids: list[int]) -> None:
-        """Drop keys so the next checkout reloads them (call after a seller edits stock)."""
+        """Drop keys so the next checkout reloads them (call after a seller edits stock or
+        the limit per buyer). A pipeline: a product's two keys live in different slots on a
+        Redis Cluster."""
         if product_ids:
-            await self.redis.delete(*[key(pid) for pid in product_ids])
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for pid in product_ids:
+                    pipe.delete(key(pid))
+                    pipe.delete(limit_key(pid))
+                await pipe.execute()
 
     async def reconcile(self, seen: Mapping[int, str]) -> tuple[dict[int, str], int]:
         """One reconciliation pass over the keys this process used within their TTL: a key

@@ -110,13 +110,22 @@ def stock_events(stocks: Mapping[int, int], stream_id: int | None) -> list[ev.Do
     return events
 
 
-async def after_commit(gate: StockGate, *, released: Mapping[int, int] | None) -> None:
-    """Best-effort sync of the stock gate after a commit that released units. A failure here is
-    logged, not raised: the change is committed and the gate heals by its TTL. (The gateway's
-    view of the stock follows the `stock.changed` events, in commit order: `shared.livedata`.)"""
-    if not released:
+async def after_commit(
+    gate: StockGate,
+    *,
+    released: Mapping[int, int] | None,
+    buyer_id: int | None = None,
+    unpaid_closed: bool = False,
+) -> None:
+    """Best-effort sync of the stock gate after a commit that released units or closed an
+    unpaid order (paid, cancelled, expired): the units go back to the stock keys, and the
+    buyer's purchase-cap counters (`buyer_id`) go down. A failure here is logged, not raised:
+    the change is committed and the gate heals by its TTL. (The gateway's view of the stock
+    follows the `stock.changed` events, in commit order: `shared.livedata`.)"""
+    if not released and not (unpaid_closed and buyer_id is not None):
         return
     try:
-        await gate.give_back(released)
+        await gate.release(released or {}, buyer_id=buyer_id, unpaid_closed=unpaid_closed)
     except Exception:
-        log.warning("stock_gate_sync_failed", product_ids=sorted(released), exc_info=True)
+        log.warning("stock_gate_sync_failed", product_ids=sorted(released or {}),
+                    buyer_id=buyer_id, exc_info=True)

@@ -41,7 +41,12 @@ class PurchaseLimit(Conflict):
     UNPAID_ORDERS = "unpaid_orders"
     PER_PRODUCT = "per_product"
 
-    def __init__(self, *, limit: int, kind: str, product_id: int | None = None) -> None:
+    def __init__(
+        self, *, limit: int, kind: str, product_id: int | None = None, held: int = 0
+    ) -> None:
+        # What the database counted (unpaid orders, or units of `product_id`) when it refused
+        # the order: the Redis gate's counter is raised to it (`fastpath.FastPath.give_back`).
+        self.kind, self.product_id, self.held = kind, product_id, held
         details: dict[str, Any] = {"limit": limit, "kind": kind}
         if product_id is not None:
             details["product_id"] = product_id

@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from commerce import throttle
 from commerce.deps import ClientIP, CtxDep, CurrentPrincipal, SessionDep
 from commerce.hot_routes import HotRequest, HotResponse
 from commerce.orders import fulfilment
@@ -24,14 +23,14 @@ router = APIRouter(prefix="/orders", tags=["orders"])
     status_code=201,
     response_model=OrderOut,
     responses={
-        409: {"description": "out_of_stock, idempotency_conflict"},
+        409: {"description": "out_of_stock, purchase_limit (details: limit, kind "
+                              "unpaid_orders or per_product, product_id), idempotency_conflict"},
         429: {"description": "rate_limited (per user and per address)"},
     },
 )
 async def place_order(
     body: OrderCreate,
     checkout: CheckoutDep,
-    ctx: CtxDep,
     principal: CurrentPrincipal,
     ip: ClientIP,
     idempotency_key: Annotated[
@@ -39,11 +38,11 @@ async def place_order(
         Header(alias="Idempotency-Key", description="1-255 visible ASCII characters"),
     ] = None,
 ) -> Response:
-    """Reserve stock and create a `pending_payment` order; replays for a repeated key."""
-    if not checkout.without_redis:  # else its local rate limit stands in (Redis is down)
-        await throttle.enforce_action(ctx, "orders", user_id=principal.user_id, ip=ip)
+    """Reserve stock and create a `pending_payment` order; replays for a repeated key. The
+    order counts against the per-user and per-address order limits inside the checkout (in
+    the fast path's one Redis round trip)."""
     stored = await checkout.place_order(
-        principal=principal, body=body, idempotency_key=idempotency_key
+        principal=principal, body=body, idempotency_key=idempotency_key, client_ip=ip
     )
     headers = {"Idempotent-Replayed": "true"} if stored.replayed else None
     return Response(
@@ -56,15 +55,11 @@ async def place_order_hot(request: HotRequest) -> HotResponse:
     """`POST /orders` as a hot route (`commerce.hot_routes`): the same steps as `place_order`
     above, in the same order (authenticate, validate, place), without FastAPI's machinery."""
     principal = request.signed_principal()
-    checkout = checkout_of(request.state)
-    if not checkout.without_redis:
-        await throttle.enforce_action(
-            request.ctx, "orders", user_id=principal.user_id, ip=request.client_ip
-        )
     body = request.json_model(OrderCreate)
-    stored = await checkout.place_order(
+    stored = await checkout_of(request.state).place_order(
         principal=principal, body=body,
         idempotency_key=request.header(b"idempotency-key"), revocation_checked=False,
+        client_ip=request.client_ip,
     )
     headers = ((b"idempotent-replayed", b"true"),) if stored.replayed else ()
     return HotResponse(stored.status_code, stored.body, headers)

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.context import AppContext
 from commerce.db import utcnow
-from commerce.inventory import stock
 from commerce.orders import state
 from commerce.orders.errors import InvalidTransition
 from commerce.orders.models import Order, OrderItem, Shipment
@@ -162,7 +161,7 @@ async def cancel_order(ctx: AppContext, *, order_id: int, principal: Principal) 
         if not result.matched:
             current = await session.scalar(select(Order.status).where(Order.id == order_id))
             raise InvalidTransition(details={"status": current, "to": "cancelled"})
-    await stock.after_commit(ctx.stock_gate, released=result.released)
+    await result.after_commit(ctx.stock_gate)
     async with ctx.sessions() as session:
         return await visible_order(session, order_id=order_id, principal=principal)
 
@@ -197,7 +196,7 @@ async def expire_due(
                 )
             if result.matched:
                 expired += 1
-                await stock.after_commit(ctx.stock_gate, released=result.released)
+                await result.after_commit(ctx.stock_gate)
         if len(ids) < batch_size:
             break
     if expired:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.db import utcnow
 from commerce.inventory import stock
+from commerce.inventory.gate import StockGate
 from commerce.orders.errors import InvalidTransition
 from commerce.orders.models import Order, OrderItem
 from commerce.outbox import add_event
@@ -55,6 +56,20 @@ class TransitionResult:
     matched: bool
     status_before: str | None = None
     released: dict[int, int] = field(default_factory=dict)
+    buyer_id: int | None = None
+
+    @property
+    def unpaid_closed(self) -> bool:
+        """An unpaid order left `pending_payment` (paid, cancelled, expired): its buyer may
+        hold one more (`MAX_UNPAID_ORDERS_PER_BUYER`)."""
+        return self.matched and self.status_before == "pending_payment"
+
+    async def after_commit(self, gate: StockGate) -> None:
+        """Sync the stock gate with what this committed transition changed."""
+        await stock.after_commit(
+            gate, released=self.released, buyer_id=self.buyer_id,
+            unpaid_closed=self.unpaid_closed,
+        )
 
 
 async def transition(
@@ -100,7 +115,7 @@ async def transition(
             select(Order.buyer_id, Order.stream_id).where(Order.id == order_id)
         )
     ).one()
-    outcome = TransitionResult(matched=True, status_before=found)
+    outcome = TransitionResult(matched=True, status_before=found, buyer_id=int(order.buyer_id))
     if to in RELEASES_STOCK:
         outcome.released = await release_lines(
             session, order_id, stream_id=order.stream_id, now=now

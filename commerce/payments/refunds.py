@@ -113,7 +113,7 @@ async def refund(
         ))
     if status not in ("refunded", *REFUNDABLE):  # completed meanwhile: money went back anyway
         log.error("refund_order_moved", order_id=order_id, status=status)
-    await stock.after_commit(ctx.stock_gate, released=released)
+    await stock.after_commit(ctx.stock_gate, released=released, buyer_id=order.buyer_id)
     log.info("order_lines_refunded", order_id=order_id, refund_id=claim.id,
              amount_minor=claim.amount_minor, status=status, provider=payment.provider)
     async with ctx.sessions() as session:

@@ -114,6 +114,7 @@ def _facts(note: PaymentNotification) -> ParsedNotification:
 async def _settle(
     ctx: AppContext, notification_id: int, payment_id: int, facts: ParsedNotification
 ) -> str:
+    moved: state.TransitionResult | None = None
     async with ctx.sessions() as session, session.begin():
         payment = await session.scalar(
             select(Payment).where(Payment.id == payment_id).with_for_update()
@@ -165,6 +166,8 @@ async def _settle(
         note.result, note.processed_at, note.payment_id = result, utcnow(), payment_id
         if facts.raw != note.raw:  # LINE Pay: keep the confirm reply next to the return hint
             note.raw = f"{note.raw}\n{facts.raw}"
+    if moved is not None:  # paid: the buyer holds one unpaid order fewer (the gate's count)
+        await moved.after_commit(ctx.stock_gate)
     log.info("payment_notification_processed", notification_id=notification_id, result=result)
     return result
 

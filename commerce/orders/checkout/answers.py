@@ -14,15 +14,15 @@ a unique `(user_id, scope, key)` row. Keys live `RETENTION_S` (24 hours, as Stri
 `purge_expired` (a beat task) deletes older records, and the Redis marker lives exactly as
 long, so "no marker" still proves "no record". A retry a day later is a new request.
 
-A rejection the checkout itself decides (409 `out_of_stock`, and the 422s of
-`OrderInputError`: a deleted product, one's own product, mixed currencies, a stream that is not
-open) is stored in Redis (`AnswerKey.rejection_key`), not in the database: a flash sale's flood
-is mostly such answers, given by the fast path in one Redis round trip whose script also stores
-them (in the form `out_of_stock_form` gives it). They live shorter than successes
-(`order_rejection_replay_ttl_s`, 10 minutes by default) because a flood holds hundreds of
-thousands of them; a retry after that is a new request. Request-shape errors (validation, a
-malformed key, an empty cart) and errors of the server are not stored: like Stripe's, they did
-not start the operation.
+A rejection the checkout itself decides (409 `out_of_stock`, 409 `purchase_limit`, and the 422s
+of `OrderInputError`: a deleted product, one's own product, mixed currencies, a stream that is
+not open) is stored in Redis (`AnswerKey.rejection_key`), not in the database: a flash sale's
+flood is mostly such answers, given by the fast path in one Redis round trip whose script also
+stores them (in the forms `out_of_stock_form` and `purchase_limit_head` give). They live shorter
+than successes (`order_rejection_replay_ttl_s`, 10 minutes by default) because a flood holds
+hundreds of thousands of them; a retry after that is a new request. Request-shape errors
+(validation, a malformed key, an empty cart) and errors of the server are not stored: like
+Stripe's, they did not start the operation.
 
 The Redis marker (`AnswerKey.marker_key`) spares the flash sale's cheap path a DB read: it is
 set *before* the success's transaction commits (by the fast path's script when a request passes
@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.db import table_of, utcnow
 from commerce.inventory.errors import OutOfStock
-from commerce.orders.errors import IdempotencyConflict
+from commerce.orders.errors import IdempotencyConflict, PurchaseLimit
 from commerce.orders.models import IdempotencyRecord
 from shared.errors import AppError, InvalidInput
 
@@ -184,6 +184,9 @@ class FirstAnswers:
             return IdempotencyConflict()
         if data.get("k") == "out_of_stock":  # the fast path's form (`out_of_stock_form`)
             first: AppError = OutOfStock(product_id=int(data["p"]), available=int(data["a"]))
+        elif data.get("k") == "purchase_limit":  # the fast path's (`purchase_limit_head`)
+            first = PurchaseLimit(limit=int(data["l"]), kind=str(data["t"]),
+                                  product_id=int(data["p"]) if "p" in data else None)
         else:
             first = AppError(data["m"], code=data["c"], status=int(data["s"]), details=data["x"])
         return StoredRejection(first.message, code=str(first.code), status=first.status,
@@ -203,6 +206,13 @@ class FirstAnswers:
         significant digits, making it another product's)."""
         head = orjson.dumps({"d": answer.digest, "k": "out_of_stock"}).decode()[:-1]
         return head + ',"p":"', '","a":"', '"}'
+
+    @staticmethod
+    def purchase_limit_head(answer: AnswerKey) -> str:
+        """The stored form of a `purchase_limit` rejection (`replay` reads it) up to where the
+        fast path's script appends the cap's kind, limit and product id (as strings, like
+        `out_of_stock_form`'s) and closes it."""
+        return orjson.dumps({"d": answer.digest, "k": "purchase_limit"}).decode()[:-1]
 
     async def claim(self, session: AsyncSession, claims: Sequence[Claim]) -> None:
         """Store successes as their keys' first answers, in the caller's transaction (one

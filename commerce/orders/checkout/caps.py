@@ -104,7 +104,9 @@ async def check(
     for i, req in enumerate(reqs):
         buyer = req.buyer_id
         if max_unpaid and unpaid[buyer] + 1 > max_unpaid:
-            refused[i] = PurchaseLimit(limit=max_unpaid, kind=PurchaseLimit.UNPAID_ORDERS)
+            refused[i] = PurchaseLimit(
+                limit=max_unpaid, kind=PurchaseLimit.UNPAID_ORDERS, held=unpaid[buyer]
+            )
             continue
         over = next(
             (pid for pid in sorted(req.lines)
@@ -113,7 +115,8 @@ async def check(
         )
         if over is not None:
             refused[i] = PurchaseLimit(
-                limit=int(limits[over] or 0), kind=PurchaseLimit.PER_PRODUCT, product_id=over
+                limit=int(limits[over] or 0), kind=PurchaseLimit.PER_PRODUCT, product_id=over,
+                held=held[buyer, over],
             )
             continue
         unpaid[buyer] += 1

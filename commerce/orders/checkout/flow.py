@@ -1,9 +1,12 @@
 """`POST /orders`, top to bottom: admit, transact, record.
 
-1. **Admit** (`_admit`): the caller's token is not revoked, the Idempotency-Key's first answer
-   (if any) wins, the order's lines are read (from the body or the cart), and the stock gate
-   lets them through. With the gate on, one Redis round trip does all three checks
+1. **Admit** (`_admit`): the order is counted against its rate limits (per user and per
+   address), the caller's token is not revoked, the Idempotency-Key's first answer (if any)
+   wins, the order's lines are read (from the body or the cart), the buyer's purchase caps and
+   the stock gate let them through. With the gate on, one Redis round trip does all of it
    (`fastpath`); a cart order looks its key up first, as its first success cleared the cart.
+   Without the fast path (gate off, Redis Cluster) the rate limits are counted on their own
+   and the caps only by the database.
    On a Redis Cluster the fast path's keys (the token's marks, the key's answers, the
    products' gate keys) live in different slots, which no script may span: the checks run one
    after another there (revocation, the key's lookup, `StockGate.take`), and a gate rejection
@@ -25,6 +28,7 @@ wins over a rejection decided later, because a retry of an order that succeeded 
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from limits.aio.strategies import RateLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commerce.carts import service as cart_service
@@ -35,10 +39,13 @@ from commerce.orders.checkout.answers import AnswerKey, FirstAnswers, StoredResp
 from commerce.orders.checkout.degraded import RedisOutage, TokenBucket
 from commerce.orders.checkout.fastpath import (
     Answered,
+    Capped,
     FastPath,
+    Limited,
     Rejected,
     RevocationUnknown,
     Revoked,
+    Taken,
 )
 from commerce.orders.checkout.group_commit import GroupCommit
 from commerce.orders.checkout.transaction import (
@@ -49,7 +56,8 @@ from commerce.orders.checkout.transaction import (
 from commerce.orders.errors import OrderInputError, PurchaseLimit
 from commerce.orders.schemas import MAX_LINES, MAX_QUANTITY, OrderCreate
 from commerce.outage import DependencyDown
-from shared.errors import Unauthorized
+from commerce.throttle import OrderLimits
+from shared.errors import RateLimited, Unauthorized
 from shared.outage import REDIS_DOWN
 from shared.settings import CommerceSettings
 from shared.tokens import Principal, RevocationCheck, ensure_not_revoked
@@ -71,8 +79,14 @@ class Checkout:
         gate: StockGate | None = None,
         outage: RedisOutage | None = None,
         bucket: TokenBucket | None = None,
+        order_limits: OrderLimits | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.redis = redis
+        # The order rate limits: counted in the fast path's round trip, or by `limiter` when
+        # it does not run. None: not counted here.
+        self.order_limits = order_limits
+        self.limiter = limiter
         self.answers = answers
         self.group_commit = group_commit
         # Both None: the stock gate is off. Only `gate`: the checks one by one (Redis Cluster).
@@ -94,6 +108,7 @@ class Checkout:
         sessions: async_sessionmaker[AsyncSession],
         gate: StockGate,
         revoked_in_db: RevocationCheck | None = None,
+        limiter: RateLimiter | None = None,
     ) -> Checkout:
         answers = FirstAnswers(
             redis, sessions, rejection_ttl_s=settings.order_rejection_replay_ttl_s
@@ -103,7 +118,11 @@ class Checkout:
             max_unpaid_orders=settings.max_unpaid_orders_per_buyer,
         )
         enabled = settings.order_stock_gate_enabled
-        fastpath = FastPath(gate, answers) if enabled and not gate.one_slot_per_product else None
+        fastpath = (
+            FastPath(gate, answers, max_unpaid_orders=settings.max_unpaid_orders_per_buyer)
+            if enabled and not gate.one_slot_per_product else None
+        )
+        rates = settings.rate_limits
         degrade = settings.order_degraded_rate_per_s > 0
         return cls(
             redis=redis, answers=answers, group_commit=GroupCommit(transaction), fastpath=fastpath,
@@ -111,12 +130,13 @@ class Checkout:
             outage=RedisOutage(redis, sessions, gate if enabled else None) if degrade else None,
             bucket=TokenBucket(settings.order_degraded_rate_per_s, settings.order_degraded_burst)
             if degrade else None,
+            order_limits=OrderLimits(rates.orders_per_user, rates.orders_per_ip), limiter=limiter,
         )
 
     @property
     def without_redis(self) -> bool:
-        """Selling from the database because Redis is unreachable: the order routes skip
-        the Redis rate limiter then (this checkout's token bucket stands in for it)."""
+        """Selling from the database because Redis is unreachable: the Redis rate limiter is
+        skipped then (this checkout's token bucket stands in for it)."""
         return self.outage is not None and self.outage.active
 
     async def close(self) -> None:
@@ -130,6 +150,7 @@ class Checkout:
         body: OrderCreate,
         idempotency_key: str | None,
         revocation_checked: bool = True,
+        client_ip: str | None = None,
     ) -> StoredResponse:
         """Create an order (201), or answer a repeated key with its first answer: the stored
         success, or the stored rejection raised again.
@@ -137,12 +158,14 @@ class Checkout:
         `revocation_checked=False`: `principal`'s signature is verified but not its
         revocation; it is checked before anything else reads or changes state, inside the fast
         path's round trip when the gate runs, else on its own.
+        `client_ip`: the order is counted against the per-user and per-address order limits
+        (429 `rate_limited` past either), first; None: not counted here.
         """
         answer = AnswerKey.of(principal.user_id, idempotency_key, body.model_dump(mode="json"))
         if self.outage is not None and await self.outage.use_database():
             return await self._place_from_database(principal, body, answer, revocation_checked)
         try:
-            admitted = await self._admit(principal, body, answer, revocation_checked)
+            admitted = await self._admit(principal, body, answer, revocation_checked, client_ip)
         except REDIS_DOWN as exc:
             if self.outage is None:
                 raise
@@ -168,9 +191,21 @@ class Checkout:
         body: OrderCreate,
         answer: AnswerKey | None,
         revocation_checked: bool,
+        client_ip: str | None,
     ) -> CheckoutRequest | StoredResponse:
         """The request to check out, or the key's stored success (a stored rejection and the
         gate's rejections are raised)."""
+        rate = (
+            self.order_limits.windows(user_id=principal.user_id, ip=client_ip)
+            if self.order_limits is not None and client_ip is not None else None
+        )
+        if rate is not None and self.fastpath is None:  # no script to count in: on its own
+            assert self.order_limits is not None and client_ip is not None
+            if self.limiter is not None:
+                await self.order_limits.enforce(
+                    self.limiter, user_id=principal.user_id, ip=client_ip
+                )
+            rate = None
         if self.fastpath is None or body.from_cart:
             if not revocation_checked:
                 await ensure_not_revoked(self.redis, principal, fallback=self.revoked_in_db)
@@ -180,22 +215,25 @@ class Checkout:
         lines = await self._lines(principal.user_id, body)
         if self.gate is None:
             return CheckoutRequest(principal, body, lines, answer)
-        if self.fastpath is None or (answer is None and revocation_checked):
-            if short := await self.gate.take(lines):  # nothing else to check: stock only
+        if self.fastpath is None:  # Redis Cluster: the stock alone, line by line
+            if short := await self.gate.take(lines):
                 exc = OutOfStock(product_id=short.product_id, available=short.available)
-                if self.fastpath is not None:
-                    raise exc
                 return await self._record_rejection(answer, exc)  # the key's first answer
             return CheckoutRequest(principal, body, lines, answer)
         result = await self.fastpath.take(
-            lines, answer=answer, unrevoked=None if revocation_checked else principal
+            lines, buyer_id=principal.user_id, answer=answer,
+            unrevoked=None if revocation_checked else principal, rate=rate,
         )
+        if isinstance(result, Limited):
+            raise RateLimited("too many orders requests; try again later",
+                              retry_after=result.retry_after)
         if isinstance(result, RevocationUnknown):  # Redis's marks are not restored: the slow rule
             await ensure_not_revoked(self.redis, principal, fallback=self.revoked_in_db)
-            result = await self.fastpath.take(lines, answer=answer)
+            # Counted already: the second pass does not count the order again.
+            result = await self.fastpath.take(lines, buyer_id=principal.user_id, answer=answer)
         if isinstance(result, Revoked):
             raise Unauthorized("token revoked")
-        if isinstance(result, Answered | Rejected):
+        if isinstance(result, Answered | Rejected | Capped):
             # A flash sale's cheap path: one Redis round trip, which also stored a rejection as
             # the key's first answer unless the success marker exists. If it does, a stored
             # success wins (an earlier request, or a concurrent retry that committed).
@@ -203,8 +241,12 @@ class Checkout:
                 return stored
             if isinstance(result, Answered):
                 raise self.answers.replay(result.stored, answer or "")
+            if isinstance(result, Capped):
+                raise result.error
             raise OutOfStock(product_id=result.product_id, available=result.available)
-        return CheckoutRequest(principal, body, lines, answer, marked=answer is not None)
+        assert isinstance(result, Taken), result  # the second pass neither counts nor checks
+        return CheckoutRequest(principal, body, lines, answer, marked=answer is not None,
+                               hold=result.hold)
 
     async def _lines(self, user_id: int, body: OrderCreate) -> Lines:
         if body.items is not None:
@@ -228,6 +270,7 @@ class Checkout:
         committed by an earlier or concurrent request). `gated`: its units came from the
         gate (and go back unless it commits)."""
         committed = False
+        refused: PurchaseLimit | None = None
         try:
             stored, _ = await self.group_commit.checkout(request)
             committed = True
@@ -236,9 +279,15 @@ class Checkout:
             if replay is None:  # the record was purged between the two reads (after 24 hours)
                 raise
             stored = replay
+        except PurchaseLimit as exc:
+            refused = exc  # the database's count: the gate's counter is left no lower
+            raise
         finally:
-            if gated and self.gate is not None and not committed:
-                await self.gate.give_back(request.lines)
+            if gated and not committed:
+                if request.hold is not None and self.fastpath is not None:
+                    await self.fastpath.give_back(request.lines, request.hold, refused=refused)
+                elif self.gate is not None:
+                    await self.gate.give_back(request.lines)
         return stored, committed
 
     # 3. Record ---------------------------------------------------------------------------
@@ -289,7 +338,7 @@ class Checkout:
             request = CheckoutRequest(principal, body, lines, answer, marked=answer is not None)
             try:
                 stored, _ = await self._transact(request, gated=False)
-            except (OrderInputError, OutOfStock) as exc:
+            except (OrderInputError, OutOfStock, PurchaseLimit) as exc:
                 if answer is not None and (replay := await self.answers.find(answer)):
                     return replay
                 ORDERS_REJECTED.labels(str(exc.code)).inc()

@@ -38,6 +38,7 @@ from commerce.inventory import stock
 from commerce.metrics import ORDERS_PLACED
 from commerce.orders.checkout import caps
 from commerce.orders.checkout.answers import AnswerKey, Claim, FirstAnswers, StoredResponse
+from commerce.orders.checkout.fastpath import Hold
 from commerce.orders.errors import OrderInputError, PurchaseLimit
 from commerce.orders.models import Order, OrderItem
 from commerce.orders.schemas import OrderCreate, order_out
@@ -88,6 +89,9 @@ class CheckoutRequest:
     answer: AnswerKey | None
     # The key's success marker is already set (by the fast path).
     marked: bool = False
+    # What the fast path counted in the buyer's purchase-cap counters (given back if the
+    # checkout does not commit); None: it did not run.
+    hold: Hold | None = None
 
     @property
     def buyer_id(self) -> int:

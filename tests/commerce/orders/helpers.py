@@ -38,7 +38,8 @@ def use_stock_gate(
     transport = api._transport
     assert isinstance(transport, httpx.ASGITransport)
     checkout = Checkout.build(
-        settings, redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate
+        settings, redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate,
+        limiter=ctx.limiter,
     )
     monkeypatch.setattr(transport.app.state, "checkout", checkout)  # type: ignore[attr-defined]
 

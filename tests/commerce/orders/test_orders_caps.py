@@ -17,9 +17,11 @@ from sqlalchemy import func, select, update
 
 from commerce.context import AppContext
 from commerce.db import utcnow
+from commerce.inventory import gate as stock_gate
 from commerce.orders import state
 from commerce.orders.models import Order
 from commerce.orders.tasks import expire_reservations
+from commerce.throttle import OrderLimits
 from shared.settings import CommerceSettings
 from tests.commerce.factories import bearer, make_product, make_user
 from tests.commerce.orders.helpers import order_body, order_count, stock_of, use_stock_gate
@@ -54,8 +56,12 @@ def _limit(response: httpx.Response) -> dict[str, Any]:
 
 
 async def _set_status(ctx: AppContext, order_id: int, to: state.Status) -> None:
+    """Move an order as payment settlement and refunds do: the transition, then the gate's
+    sync after the commit."""
     async with ctx.sessions() as session, session.begin():
-        assert (await state.transition(session, order_id, to)).matched
+        moved = await state.transition(session, order_id, to)
+    assert moved.matched
+    await moved.after_commit(ctx.stock_gate)
 
 
 async def test_unpaid_orders_are_capped_until_one_is_paid_cancelled_or_expired(
@@ -219,3 +225,80 @@ def test_the_cap_is_documented_where_operators_look() -> None:
     table = (root / "README.md").read_text().split("## Configuration", 1)[1]
     assert "| `MAX_UNPAID_ORDERS_PER_BUYER` | 3 |" in table
     assert CommerceSettings.model_fields["max_unpaid_orders_per_buyer"].default == 3
+
+
+async def test_the_gate_counts_the_caps_and_learns_from_the_database(
+    api: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """The Redis gate's counters (gate on): counted by each take, lowered by payment, cancel,
+    expiry and refund, and raised to the database's count when the database refuses an order
+    the gate let through (its counter had expired)."""
+    seller, _ = await make_user(ctx, "seller")
+    buyer, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=50, limit_per_buyer=3)
+    unpaid, units = stock_gate.unpaid_key(buyer.id), stock_gate.units_key(buyer.id, product.id)
+
+    async def order(quantity: int) -> httpx.Response:
+        return await api.post("/api/v1/orders", json=order_body((product.id, quantity)),
+                              headers=headers)
+
+    async def counters() -> tuple[int, int]:
+        return int(await ctx.redis.get(unpaid) or 0), int(await ctx.redis.get(units) or 0)
+
+    first, second = await order(1), await order(2)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert await counters() == (CAP, 3)
+    assert 0 < await ctx.redis.ttl(unpaid) <= ctx.settings.order_stock_gate_ttl_s
+
+    # The counters expire (a hint lives the gate's TTL): the database refuses, and teaches it.
+    await ctx.redis.delete(unpaid, units)
+    assert _limit(await order(1))["kind"] == "unpaid_orders"
+    assert await counters() == (CAP, 0)
+    await _set_status(ctx, first.json()["id"], "paid")
+    assert await counters() == (CAP - 1, 0)
+    assert _limit(await order(1)) == {"limit": 3, "kind": "per_product", "product_id": product.id}
+    assert await counters() == (CAP - 1, 3)
+
+    # A release lowers both; a refund lowers the units.
+    cancelled = await api.post(f"/api/v1/orders/{second.json()['id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200
+    assert await counters() == (CAP - 2, 1)
+    await _set_status(ctx, first.json()["id"], "refunded")
+    assert await counters() == (0, 0)
+    assert (await order(3)).status_code == 201
+    assert await counters() == (1, 3)
+
+
+async def test_an_order_costs_one_redis_round_trip(
+    api: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rate limits, revocation, the key's stored answer, the caps and the stock: one script
+    call per order (the sold-out flood's whole request), the limits counted in it."""
+    seller, _ = await make_user(ctx, "seller")
+    buyer, headers = await make_user(ctx)
+    product = await make_product(ctx, seller, stock=0)
+    await ctx.stock_gate.load([product.id])  # warm, as during a sale
+    scripts: list[str] = []
+    real = ctx.redis.execute_command
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        if str(args[0]).upper() in ("EVALSHA", "EVAL"):
+            scripts.append(str(args[0]))
+        return await real(*args, **kwargs)
+
+    async def refuse(*args: Any, **kwargs: Any) -> bool:
+        raise AssertionError("the order limits were counted outside the fast path")
+
+    monkeypatch.setattr(ctx.redis, "execute_command", counting)
+    monkeypatch.setattr(type(ctx.limiter.storage), "acquire_sliding_window_entry", refuse)
+    for n in range(3):
+        reply = await api.post("/api/v1/orders", json=order_body((product.id, 1)),
+                               headers={**headers, "Idempotency-Key": f"one-trip-{n}"})
+        assert reply.json()["error"]["code"] == "out_of_stock", reply.text
+    # The FastAPI route checks the token's revocation in its dependency first (one script of
+    # its own); the hot route, which a flash sale hits, leaves it to the fast path.
+    assert len(scripts) == (3 if ctx.settings.hot_routes_enabled else 6)
+    window = OrderLimits(ctx.settings.rate_limit_orders_per_user,
+                         ctx.settings.rate_limit_orders_per_ip).windows(
+                             user_id=buyer.id, ip="127.0.0.1")[0]
+    assert int(await ctx.redis.get(window.current_key)) == 3

@@ -195,6 +195,9 @@ async def test_from_cart_orders_the_cart_and_clears_it(
     assert await ctx.redis.exists(f"cart:{buyer.id}") == 0
 
 
+TAKEN = fastpath.Taken(fastpath.Hold(0, unpaid=False))  # no caps counted: none configured
+
+
 def _fastpath(ctx: AppContext, **ttls: int) -> fastpath.FastPath:
     gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
     return fastpath.FastPath(gate, idem.FirstAnswers(ctx.redis, ctx.sessions, **ttls))
@@ -217,7 +220,7 @@ async def test_gate_checks_and_records_the_key_in_the_same_round_trip(ctx: AppCo
                               f"test:rejection:{name}")
 
     first, taken, other = check("first"), check("taken"), check("other")
-    rejected = await gate.take({product.id: 5}, answer=first)
+    rejected = await gate.take({product.id: 5}, buyer_id=0, answer=first)
     assert rejected == fastpath.Rejected(product_id=product.id, available=2, marked=False)
     assert await ctx.redis.exists(first.marker_key) == 0
     stored = await ctx.redis.get(first.rejection_key)
@@ -225,20 +228,20 @@ async def test_gate_checks_and_records_the_key_in_the_same_round_trip(ctx: AppCo
                                   "p": str(product.id), "a": "2"}
     assert 595 <= await ctx.redis.ttl(first.rejection_key) <= 600
     # The first answer comes back before the stock is looked at, even if it would pass now.
-    replay = await gate.take({product.id: 1}, answer=first)
+    replay = await gate.take({product.id: 1}, buyer_id=0, answer=first)
     assert replay == fastpath.Answered(stored, marked=False)
     assert int(await ctx.redis.get(stock_gate.key(product.id))) == 2
 
-    assert await gate.take({product.id: 1}, answer=taken) == fastpath.TAKEN
+    assert await gate.take({product.id: 1}, buyer_id=0, answer=taken) == TAKEN
     assert int(await ctx.redis.get(taken.marker_key)) == 1
     assert idem.MARKER_TTL_S - 5 <= await ctx.redis.ttl(taken.marker_key) <= idem.MARKER_TTL_S
-    rejected = await gate.take({product.id: 5}, answer=taken)
+    rejected = await gate.take({product.id: 5}, buyer_id=0, answer=taken)
     assert rejected == fastpath.Rejected(product_id=product.id, available=1, marked=True)
     assert await ctx.redis.exists(taken.rejection_key) == 0  # the success may be the first
-    rejected = await short_marker.take({product.id: 5}, answer=other)
+    rejected = await short_marker.take({product.id: 5}, buyer_id=0, answer=other)
     assert rejected == fastpath.Rejected(product_id=product.id, available=1, marked=False)
     await ctx.redis.delete(other.rejection_key)
-    assert await short_marker.take({product.id: 1}, answer=other) == fastpath.TAKEN
+    assert await short_marker.take({product.id: 1}, buyer_id=0, answer=other) == TAKEN
     assert int(await ctx.redis.get(stock_gate.key(product.id))) == 0
     assert 55 <= await ctx.redis.ttl(other.marker_key) <= 60
 
@@ -251,8 +254,20 @@ async def test_a_stored_rejection_keeps_a_bigint_product_id(ctx: AppContext) -> 
     big = 2**62 + 1
     await ctx.redis.set(stock_gate.key(big), 0, ex=30)
     check = idem.AnswerKey(0, "big", "d", "test:marker:big", "test:rejection:big")
-    rejected = await gate.take({big: 1}, answer=check)
+    rejected = await gate.take({big: 1}, buyer_id=0, answer=check)
     assert rejected == fastpath.Rejected(product_id=big, available=0, marked=False)
     replayed = idem.FirstAnswers.replay(await ctx.redis.get(check.rejection_key), "d")
     assert (replayed.status, replayed.code) == (409, "out_of_stock")
     assert replayed.details == {"product_id": big, "available": 0}
+    # The purchase_limit form likewise (issue 17): a limit of 1 per buyer, 1 unit held.
+    await ctx.redis.set(stock_gate.key(big), 5, ex=30)
+    await ctx.redis.set(stock_gate.limit_key(big), 1, ex=30)
+    await ctx.redis.set(stock_gate.units_key(7, big), 1, ex=30)
+    capped_key = idem.AnswerKey(7, "capped", "d2", "test:marker:capped", "test:rejection:capped")
+    capped = await gate.take({big: 1}, buyer_id=7, answer=capped_key)
+    assert isinstance(capped, fastpath.Capped) and not capped.marked
+    assert capped.error.details == {"limit": 1, "kind": "per_product", "product_id": big}
+    replayed = idem.FirstAnswers.replay(await ctx.redis.get(capped_key.rejection_key), "d2")
+    assert (replayed.status, replayed.code) == (409, "purchase_limit")
+    assert replayed.details == {"limit": 1, "kind": "per_product", "product_id": big}
+    assert int(await ctx.redis.get(stock_gate.key(big))) == 5  # nothing taken
