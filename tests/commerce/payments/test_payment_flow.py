@@ -3,6 +3,7 @@ receive signed notifications, settle through the order state machine, refund."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from commerce.context import AppContext
 from commerce.db import utcnow
+from commerce.inventory import gate as stock_gate
 from commerce.orders import service as order_service
 from commerce.orders.models import Order
 from commerce.payments.models import Payment, PaymentNotification
@@ -236,3 +238,25 @@ async def test_second_paid_attempt_is_kept_for_refund_and_stray_trades_are_recor
     assert notes[-1].result == "unknown_payment" and notes[-1].payment_id is None
     no_hooks = await pay_api.post(f"{WEBHOOK}/promptpay", content=b"{}")
     assert no_hooks.status_code == 404
+
+
+async def test_a_settled_payment_lowers_the_gates_unpaid_count(
+    pay_api: httpx.AsyncClient, pay_ctx: AppContext, fake_ecpay: FakeEcpay
+) -> None:
+    """Issue 17: the Redis gate counts the buyer's unpaid orders; settlement's `paid` lowers
+    it after its commit (a stale count would refuse the buyer's next orders until its TTL)."""
+    order, buyer, _, _ = await _order(pay_api, pay_ctx)
+    async with pay_ctx.sessions() as session:
+        buyer_id = await session.scalar(select(Order.buyer_id).where(Order.id == order["id"]))
+    unpaid = stock_gate.unpaid_key(int(buyer_id))
+    assert int(await pay_ctx.redis.get(unpaid)) == 1
+    created = await _ecpay_checkout(pay_api, fake_ecpay, order["id"], buyer)
+    headers, body = fake_ecpay.notification(created["action"]["fields"]["MerchantTradeNo"])
+    resp = await pay_api.post(f"{WEBHOOK}/ecpay", content=body, headers=headers)
+    assert (resp.status_code, resp.text) == (200, "1|OK")
+    [note] = await wait_settled(pay_ctx, "ecpay")
+    assert note.result == "paid"
+    deadline = asyncio.get_running_loop().time() + 10
+    while int(await pay_ctx.redis.get(unpaid)) != 0:  # lowered right after the commit
+        assert asyncio.get_running_loop().time() < deadline, await pay_ctx.redis.get(unpaid)
+        await asyncio.sleep(0.02)
