@@ -298,7 +298,7 @@ async def test_an_order_costs_one_redis_round_trip(
     # The FastAPI route checks the token's revocation in its dependency first (one script of
     # its own); the hot route, which a flash sale hits, leaves it to the fast path.
     assert len(scripts) == (3 if ctx.settings.hot_routes_enabled else 6)
-    window = OrderLimits(ctx.settings.rate_limit_orders_per_user,
-                         ctx.settings.rate_limit_orders_per_ip).windows(
+    window = OrderLimits(ctx.settings.rate_limits.orders_per_user,
+                         ctx.settings.rate_limits.orders_per_ip).windows(
                              user_id=buyer.id, ip="127.0.0.1")[0]
     assert int(await ctx.redis.get(window.current_key)) == 3
