@@ -36,7 +36,7 @@ from tests.fakes.payments.ecpay import FakeEcpay
 from tests.faults.conftest import books
 from tests.helpers.procs import spawn
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(240)
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
@@ -60,8 +60,8 @@ async def _waiting_on_lock(ctx: AppContext, database: str) -> int:
 async def pay_ctx(
     commerce_settings: CommerceSettings, service_env: dict[str, str], fake_ecpay: FakeEcpay
 ) -> AsyncIterator[AppContext]:
-    settings = commerce_settings.model_copy(
-        update={"celery_broker_url": BROKER, **provider_urls(ecpay=fake_ecpay)})
+    settings = commerce_settings.updated(
+        celery_broker_url=BROKER, payments=provider_urls(ecpay=fake_ecpay))
     async with built_ctx(settings) as context:
         yield context
 
@@ -99,6 +99,7 @@ async def test_worker_killed_mid_settlement_pays_once(
                 # The heir is up before the kill (a worker takes seconds to start), so what is
                 # measured is the broker's redelivery and the settlement.
                 with spawn(_worker(env, "heir"), name="celery-heir", env=env) as heir:
+                    deadline = time.monotonic() + 90  # a worker's start on a busy machine
                     while " ready." not in heir.log():
                         heir.check_alive()
                         assert time.monotonic() < deadline, heir.log_tail()
