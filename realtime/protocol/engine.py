@@ -127,6 +127,8 @@ async def read_body(stream: Any, declared: str | None, limit: int) -> bytes:
 class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
     """One Engine.IO session (see the module docstring for what differs from the library)."""
 
+    _queue: asyncio.Queue[Any] | None  # behind the `queue` property
+
     def __init__(self, server: EngineServer, sid: str) -> None:
         super().__init__(server, sid)
         self.polling = False  # a GET poll is waiting for packets
@@ -186,9 +188,10 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         """Queue a packet without waiting (room fan-out), keeping the hold's order."""
         if self._hold:
             self._held.append(pkt)
-        else:
+        elif self._ws is None:
             self.queue.put_nowait(pkt)
-            self._flush()
+        else:
+            self._send_ws(pkt)
 
     async def _send_now(self, pkt: Packet) -> None:
         if self._ws is None:  # polling, or before the WebSocket opened: the library's queue
@@ -196,8 +199,27 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
             return
         if self.closed:
             raise exceptions.SocketIsClosedError()
-        self.queue.put_nowait(pkt)
-        self._flush()
+        self._send_ws(pkt)
+
+    # --- the send queue, only while there is something in it ----------------------------
+
+    @property
+    def queue(self) -> asyncio.Queue[Any]:
+        """python-engineio's send queue. A WebSocket that is written to directly needs none
+        between backlogs, so it is dropped when emptied and made again when next needed (an
+        asyncio.Queue with its deques and Event is ~3 KB per idle connection)."""
+        queue = self._queue
+        if queue is None:
+            queue = asyncio.Queue()
+            self._queue = queue
+        return queue
+
+    @queue.setter
+    def queue(self, queue: asyncio.Queue[Any]) -> None:
+        self._queue = queue
+
+    def _queued(self) -> bool:
+        return self._queue is not None and not self._queue.empty()
 
     # --- writing to the WebSocket without a task per socket -------------------------------
 
@@ -216,7 +238,7 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
             or self._writer is not None
             or self._hold
             or self.closed
-            or not self.queue.empty()
+            or self._queued()
             or transport.is_closing()
             or transport.get_write_buffer_size() > DIRECT_WRITE_MAX_BUFFER
         ):
@@ -231,10 +253,10 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         task, which waits for the drain and ends when the queue is empty.
         """
         ws = self._ws
-        if ws is None or self._writer is not None:
+        queue = self._queue
+        if ws is None or self._writer is not None or queue is None:
             return
         transport = self.direct_transport
-        queue = self.queue
         while not queue.empty():
             if (
                 transport is None
@@ -249,13 +271,35 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
                 self._ws = None
                 self._writer = asyncio.ensure_future(ws.close())
                 return
-            encoded = pkt.encode()
-            if isinstance(encoded, str):
-                transport.write(websocket_frame(encoded.encode()))
-            else:
-                transport.write(websocket_frame(encoded, binary=True))
-            if self.handshake_sent_at is None:
-                self.handshake_sent_at = asyncio.get_running_loop().time()
+            self._write_frame(transport, pkt)
+        self._queue = None  # empty: made again when a backlog needs one
+
+    def _send_ws(self, pkt: Packet) -> None:
+        """Write now if nothing waits before this packet and the transport has room; else
+        queue it behind the rest."""
+        if self._writer is not None:
+            self.queue.put_nowait(pkt)  # the backlog's writer takes it, in order
+            return
+        transport = self.direct_transport
+        if (
+            not self._queued()
+            and transport is not None
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() <= DIRECT_WRITE_MAX_BUFFER
+        ):
+            self._write_frame(transport, pkt)
+            return
+        self.queue.put_nowait(pkt)
+        self._flush()
+
+    def _write_frame(self, transport: asyncio.WriteTransport, pkt: Packet) -> None:
+        encoded = pkt.encode()
+        if isinstance(encoded, str):
+            transport.write(websocket_frame(encoded.encode()))
+        else:
+            transport.write(websocket_frame(encoded, binary=True))
+        if self.handshake_sent_at is None:
+            self.handshake_sent_at = asyncio.get_running_loop().time()
 
     async def _write_backlog(self, ws: EngineWebSocket) -> None:
         """Write the queue through aiohttp (which waits for the transport to drain), then

@@ -67,6 +67,7 @@ def _websocket_socket(transport: _Transport) -> tuple[EngineSocket, _WebSocket]:
     sock.connected = sock.upgraded = True
     sock.direct_transport = transport  # type: ignore[assignment]
     sock._ws = ws  # type: ignore[assignment]
+    sock._flush()  # as the handler does once the WebSocket is open
     return sock, ws
 
 
@@ -98,7 +99,7 @@ async def test_an_idle_websocket_is_written_without_a_task_and_a_backlog_with_on
     sock.send_nowait(Packet(MESSAGE, "a"))
     await sock.send(Packet(MESSAGE, "b"))
     assert transport.written == [text_frame(b"4a"), text_frame(b"4b")]
-    assert sock._writer is None and sock.queue.empty()
+    assert sock._writer is None and sock._queue is None, "no queue kept between backlogs"
 
     transport.buffered = DIRECT_WRITE_MAX_BUFFER + 1  # the reader is slow
     sock.send_nowait(Packet(MESSAGE, "c"))
