@@ -3,8 +3,10 @@
 # (:8101-8103) and two API processes (:8111-8112), commerce's event consumer (notifications and
 # analytics, python -m commerce.consumer), a Celery worker, beat and Flower (:5555), on MariaDB,
 # Redis and RabbitMQ.   usage: scripts/cluster.sh start|stop|status
-# REDIS_CLUSTER=1 (`make cluster REDIS_CLUSTER=1`) puts the gateways' sharded room fan-out on the
-# six-process Redis Cluster of scripts/redis_cluster.sh (room state stays on REDIS_URL for now).
+# REDIS_CLUSTER=1 (`make cluster REDIS_CLUSTER=1`) puts all Redis data and the gateways' sharded
+# room fan-out on the six-process Redis Cluster of scripts/redis_cluster.sh (REDIS_URL=
+# redis+cluster://...; CLUSTER_REDIS_URL is then not used; REDIS_CLUSTER_PORT moves its ports).
+# The Celery broker stays where CLUSTER_BROKER_URL says (RabbitMQ by default).
 # DB_REPLICA=1 runs the database as a primary and a read replica (scripts/mariadb_pair.sh,
 # 127.0.0.1:3316 and :3317) and gives the APIs DATABASE_REPLICA_URLS; CLUSTER_DATABASE_URL then
 # names a database on the pair's primary (default: livecommerce there).
@@ -49,7 +51,8 @@ start() {
     local rc=${REDIS_CLUSTER_PORT:-7001}  # redis_cluster.sh's base port (movable)
     bash scripts/redis_cluster.sh status | grep -qv ' down$' || echo "$rc" >"$RUN/redis-cluster.started"
     bash scripts/redis_cluster.sh start
-    export SOCKETIO_REDIS_URL="redis+cluster://127.0.0.1:$rc,127.0.0.1:$((rc + 1)),127.0.0.1:$((rc + 2))"
+    REDIS_URL="redis+cluster://127.0.0.1:$rc,127.0.0.1:$((rc + 1)),127.0.0.1:$((rc + 2))"
+    export REDIS_URL SOCKETIO_REDIS_URL="$REDIS_URL"
   fi
   if [ ! -f "$RUN/jwt-private.pem" ]; then
     $PY -c "from shared.tokens import generate_key_pair as g; p,q=g(); open('$RUN/jwt-private.pem','w').write(p); open('$RUN/jwt-public.pem','w').write(q)"

@@ -43,13 +43,15 @@ class Numbers:
 
 
 async def _room_counters(ctx: AppContext, stream_id: int) -> dict[str, int]:
+    # PFCOUNT outside the pipeline: redis-py's cluster pipeline refuses it (it may merge
+    # several keys), and a live analytics view can afford two more round trips.
+    uniques = await ctx.redis.pfcount(roomstats.uniques(stream_id))
+    signed_in = await ctx.redis.pfcount(roomstats.signed_in_uniques(stream_id))
     async with ctx.redis.pipeline(transaction=False) as pipe:
-        pipe.pfcount(roomstats.uniques(stream_id))
-        pipe.pfcount(roomstats.signed_in_uniques(stream_id))
         pipe.get(roomstats.peak_viewers(stream_id))
         pipe.get(roomstats.chat_messages(stream_id))
         pipe.get(roomstats.reactions(stream_id))
-        uniques, signed_in, peak, chat, reactions = await pipe.execute()
+        peak, chat, reactions = await pipe.execute()
     return {"unique_viewers": int(uniques or 0), "signed_in_viewers": int(signed_in or 0),
             "peak_viewers": int(peak or 0), "chat_messages": int(chat or 0),
             "reactions": int(reactions or 0)}

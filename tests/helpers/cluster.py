@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import httpx
 import pymysql
 import pytest
+import redis as sync_redis
 
 from tests.helpers.procs import REPO_ROOT, child_env
 
@@ -52,9 +53,10 @@ def running_cluster(
 ) -> Iterator[str]:
     """Start the cluster; yields nginx's base URL. `db_replica`: `DB_REPLICA=1`, the
     database on scripts/mariadb_pair.sh's primary (:3316) with its read replica (:3317)
-    serving the APIs' lag-tolerant reads. `redis_cluster_port`: `REDIS_CLUSTER=1`, the
-    gateways' room fan-out on scripts/redis_cluster.sh's six processes from that base port
-    (`free_cluster_base()`). What the cluster started is stopped with it."""
+    serving the APIs' lag-tolerant reads. `redis_cluster_port`: `REDIS_CLUSTER=1`, all Redis
+    data and the gateways' room fan-out on scripts/redis_cluster.sh's six processes from that
+    base port (`free_cluster_base()`, emptied once up); the Celery broker stays on
+    `redis_url`. What the cluster started is stopped with it."""
     if shutil.which("nginx") is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
     ports = PORTS + (PAIR_PORTS if db_replica else ())
@@ -75,6 +77,9 @@ def running_cluster(
         "DATABASE_REPLICA_URLS": None,
     })  # fmt: skip
     try:
+        if redis_cluster_port is not None:  # started and emptied first, so cluster.sh adopts it
+            _redis_cluster("start", env)
+            _flush_cluster(redis_cluster_port)
         started = _cluster("start", env)
         assert started.returncode == 0, started.stdout + started.stderr + _tails()
         yield NGINX
@@ -85,6 +90,8 @@ def running_cluster(
         _drop(db, db_port)
         if db_replica:
             _cluster("stop", env)
+        if redis_cluster_port is not None:
+            _redis_cluster("stop", env)
 
 
 def free_cluster_base() -> int:
@@ -94,6 +101,22 @@ def free_cluster_base() -> int:
         if not any(_taken(p) or _taken(p + 10000) for p in range(base, base + 6)):
             return base
     pytest.skip("no free range of six ports for a Redis Cluster between 7001 and 7999")
+
+
+def _redis_cluster(action: str, env: dict[str, str]) -> None:
+    done = subprocess.run(["bash", "scripts/redis_cluster.sh", action], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _flush_cluster(base: int) -> None:
+    """Empty the Redis Cluster this test just started (its ports were free), which kept an
+    earlier run's rooms and events in its data directory: the database is new, so stream ids
+    start again and would meet that state. Before any service starts."""
+    for port in range(base, base + 6):
+        with sync_redis.Redis(port=port, socket_connect_timeout=2) as node:
+            if node.info("replication")["role"] == "master":
+                node.flushall()
 
 
 def _drop(db: str, port: int) -> None:

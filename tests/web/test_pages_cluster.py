@@ -5,6 +5,8 @@ Redis and a real Celery worker."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 import redis as sync_redis
 
@@ -24,10 +26,10 @@ async def test_live_sale_through_nginx_in_front_of_the_cluster(
     redis_url: str, clean_redis: None
 ) -> None:
     """On the production shape (`make cluster DB_REPLICA=1 REDIS_CLUSTER=1`): a database
-    primary with a read replica, and the gateways' room fan-out on the six-process Redis
-    Cluster. The journey's catalog and stream reads are served by the replica, the host's and
-    buyer's own writes read back from the primary, room events cross the cluster's shards
-    between the gateways, and nothing a person sees differs."""
+    primary with a read replica, and all Redis data and the gateways' room fan-out on the
+    six-process Redis Cluster. The journey's catalog and stream reads are served by the
+    replica, the host's and buyer's own writes read back from the primary, room events cross
+    the cluster's shards between the gateways, and nothing a person sees differs."""
     base = free_cluster_base()
     with running_cluster(redis_url, db_replica=True, redis_cluster_port=base) as nginx:
         published = _spublished(base)
@@ -35,7 +37,9 @@ async def test_live_sale_through_nginx_in_front_of_the_cluster(
         metrics = api_metrics()
         gateways = gateway_metrics()
         published = _spublished(base) - published
+        keys = sum(_nodes(base, lambda node: int(node.dbsize())))
     assert skipped == [], skipped
+    assert keys > 0  # the platform's Redis data lives on the cluster (REDIS_URL)
     # Room events went between the gateways over the cluster's shards.
     assert published > 0
     assert _total(gateways, 'gateway_pubsub_messages_received_total{channel="room"}') > 0, gateways
@@ -51,11 +55,14 @@ def _total(metrics: str, series: str) -> float:
                if line.startswith(series + " "))
 
 
-def _spublished(base: int) -> int:
-    """SPUBLISH calls the six cluster nodes have served (each room's channel lives on one)."""
-    calls = 0
+def _nodes(base: int, ask: Callable[[sync_redis.Redis], int]) -> Iterator[int]:
+    """`ask` of each of the cluster's six nodes."""
     for port in range(base, base + 6):
         with sync_redis.Redis(port=port, socket_connect_timeout=2) as node:
-            stats = node.info("commandstats").get("cmdstat_spublish", {})
-            calls += int(stats.get("calls", 0))
-    return calls
+            yield ask(node)
+
+
+def _spublished(base: int) -> int:
+    """SPUBLISH calls the six cluster nodes have served (each room's channel lives on one)."""
+    return sum(_nodes(base, lambda node: int(
+        node.info("commandstats").get("cmdstat_spublish", {}).get("calls", 0))))
