@@ -70,9 +70,9 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         guard = RevocationGuard(context)
         guard_task = asyncio.create_task(guard.run(), name="revocation-guard")
         reconciler, reconciler_task = None, None
-        if settings.order_stock_gate_enabled:
+        if settings.orders.stock_gate_enabled:
             reconciler = GateReconciler(
-                context.stock_gate, interval_s=settings.order_stock_gate_reconcile_s
+                context.stock_gate, interval_s=settings.orders.stock_gate_reconcile_s
             )
             reconciler_task = asyncio.create_task(reconciler.run(), name="stock-gate-reconcile")
         consumer, consumer_task = None, None

@@ -69,7 +69,7 @@ class AppContext:
             ),
             tokens=make_issuer(settings),
             limiter=make_limiter(settings.redis_url),
-            stock_gate=StockGate(redis, sessions, ttl_s=settings.order_stock_gate_ttl_s),
+            stock_gate=StockGate(redis, sessions, ttl_s=settings.orders.stock_gate_ttl_s),
             producer=TaskProducer(settings),
             media=build_storage(settings),
             live_inputs=build_live_inputs(settings, redis),

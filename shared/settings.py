@@ -30,6 +30,7 @@ from shared.config.composed import ROOT, VAR_DIR, ComposedSettings
 from shared.config.limits import RateLimitSettings
 from shared.config.media import MediaSettings
 from shared.config.notifications import ChannelSettings, NotificationSettings
+from shared.config.orders import OrderSettings
 from shared.config.payments import PAYMENT_PROVIDERS, TWOC2P_DEV_MERCHANT_KEY_FILE, PaymentSettings
 from shared.config.streams import StreamSettings
 from shared.errors import ConfigError
@@ -215,33 +216,8 @@ class CommerceSettings(BaseAppSettings):
     # (a Redis restarted without its AOF, or a new one): those of the last this many seconds.
     # A stream that lost only its newest entries gets exactly those back, whatever this says.
     outbox_replay_window_s: float = Field(default=300.0, ge=0)
-    order_reservation_ttl_s: int = 15 * 60
-    # A fulfilled order the buyer has not completed is completed this many days after its last
-    # shipment (the beat's `orders.complete_due`); refunds by line stay possible until then.
-    order_auto_complete_days: int = Field(default=7, ge=1, le=90)
-    # Redis stock gate in front of checkout (commerce/inventory/gate.py): a hint whose TTL
-    # bounds how long a wrong value (e.g. after a crash) can cause false out_of_stock.
-    order_stock_gate_enabled: bool = True
-    order_stock_gate_ttl_s: int = Field(default=30, ge=1)
-    # Each API process raises gate keys it used that sit below the database's stock for two
-    # passes this far apart (units a killed process took and never returned; gate.py).
-    order_stock_gate_reconcile_s: float = Field(default=0.5, gt=0, le=60)
-    # While Redis is unreachable the checkout sells from the database alone
-    # (commerce/orders/checkout/degraded.py), at most this many checkouts a second per API
-    # process (a token bucket holding up to `_burst`); the rest get 503 + Retry-After. 0: no
-    # selling without Redis (503). See docs/operations.md for how the default was measured.
-    order_degraded_rate_per_s: float = Field(default=100.0, ge=0)
-    order_degraded_burst: int = Field(default=50, ge=1)
-    # How long a rejected checkout (409 out_of_stock, 422 own_product, ...) stays the first
-    # answer to its Idempotency-Key (commerce/orders/checkout/answers.py). Successes stay 24
-    # hours in the database; rejections are kept in Redis, about 250 bytes each, and a flash
-    # sale's flood is mostly rejections: 10 minutes covers a client's retries without holding
-    # the flood.
-    order_rejection_replay_ttl_s: int = Field(default=600, ge=1, le=24 * 3600)
-    # Flash-sale fairness (issue 17): the unpaid (`pending_payment`) orders one buyer may hold
-    # at once, each keeping stock for `order_reservation_ttl_s`; one more is 409
-    # `purchase_limit`. 0: no cap. Products add their own `limit_per_buyer` (units).
-    max_unpaid_orders_per_buyer: int = Field(default=3, ge=0, le=1_000_000_000)
+    # Orders (`ORDER_*`, `MAX_UNPAID_ORDERS_PER_BUYER`).
+    orders: OrderSettings = Field(default_factory=OrderSettings)
     cart_ttl_s: int = 7 * 24 * 3600
     # Serve the flash-sale routes (POST /orders) as bare ASGI endpoints (commerce/hot_routes.py)
     # instead of through FastAPI's router; same validation, auth, service and errors.

@@ -202,7 +202,7 @@ def commerce_settings(
         notifications={"consumer_enabled": False},
         # Counted in every checkout, but far above what a test places for one buyer unless it
         # is about the cap (tests/commerce/orders/test_orders_caps.py sets its own).
-        max_unpaid_orders_per_buyer=1000,
+        orders={"max_unpaid_per_buyer": 1000},
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -140,7 +140,7 @@ async def complete_due(
     Safe on two beats at once: each order is its own conditional transition, so one another
     run completed (or the buyer did) is a no-op here. Reads the `(status, fulfilled_at)` index.
     """
-    cutoff = (now or utcnow()) - timedelta(days=ctx.settings.order_auto_complete_days)
+    cutoff = (now or utcnow()) - timedelta(days=ctx.settings.orders.auto_complete_days)
     done = 0
     for _ in range(max_batches):
         async with ctx.sessions() as session:

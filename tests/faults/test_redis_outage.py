@@ -125,8 +125,7 @@ async def test_the_local_rate_limit_answers_503_beyond_its_burst(
 ) -> None:
     """Without the gate, a flood would all reach the hot product row: beyond the token
     bucket's burst (here 5, refilled at 1 a second) a checkout gets 503 + Retry-After."""
-    settings = fault_settings.model_copy(
-        update={"order_degraded_rate_per_s": 1.0, "order_degraded_burst": 5})
+    settings = fault_settings.updated(orders={"degraded_rate_per_s": 1.0, "degraded_burst": 5})
     async with built_ctx(settings) as ctx, app_client(settings, ctx) as api:
         seller, _ = await make_user(ctx, role="seller")
         product = await make_product(ctx, seller, stock=100)

@@ -111,24 +111,24 @@ class Checkout:
         limiter: RateLimiter | None = None,
     ) -> Checkout:
         answers = FirstAnswers(
-            redis, sessions, rejection_ttl_s=settings.order_rejection_replay_ttl_s
+            redis, sessions, rejection_ttl_s=settings.orders.rejection_replay_ttl_s
         )
         transaction = CheckoutTransaction(
-            sessions, answers, reservation_ttl_s=settings.order_reservation_ttl_s,
-            max_unpaid_orders=settings.max_unpaid_orders_per_buyer,
+            sessions, answers, reservation_ttl_s=settings.orders.reservation_ttl_s,
+            max_unpaid_orders=settings.orders.max_unpaid_per_buyer,
         )
-        enabled = settings.order_stock_gate_enabled
+        enabled = settings.orders.stock_gate_enabled
         fastpath = (
-            FastPath(gate, answers, max_unpaid_orders=settings.max_unpaid_orders_per_buyer)
+            FastPath(gate, answers, max_unpaid_orders=settings.orders.max_unpaid_per_buyer)
             if enabled and not gate.one_slot_per_product else None
         )
         rates = settings.rate_limits
-        degrade = settings.order_degraded_rate_per_s > 0
+        degrade = settings.orders.degraded_rate_per_s > 0
         return cls(
             redis=redis, answers=answers, group_commit=GroupCommit(transaction), fastpath=fastpath,
             revoked_in_db=revoked_in_db, gate=gate if enabled else None,
             outage=RedisOutage(redis, sessions, gate if enabled else None) if degrade else None,
-            bucket=TokenBucket(settings.order_degraded_rate_per_s, settings.order_degraded_burst)
+            bucket=TokenBucket(settings.orders.degraded_rate_per_s, settings.orders.degraded_burst)
             if degrade else None,
             order_limits=OrderLimits(rates.orders_per_user, rates.orders_per_ip), limiter=limiter,
         )

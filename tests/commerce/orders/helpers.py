@@ -33,7 +33,7 @@ def use_stock_gate(
 ) -> None:
     """Turn the stock gate on or off for one test: the settings, and the app's checkout built
     from them (as `create_app` builds it)."""
-    settings = ctx.settings.model_copy(update={"order_stock_gate_enabled": on})
+    settings = ctx.settings.updated(orders={"stock_gate_enabled": on})
     monkeypatch.setattr(ctx, "settings", settings)
     transport = api._transport
     assert isinstance(transport, httpx.ASGITransport)

@@ -191,7 +191,7 @@ async def test_fast_path_asks_the_database_while_redis_lacks_the_marks(
     later). A token revoked only in the database gets 401 and takes nothing; an unrevoked one
     still buys. No guard runs here (no app), so the window stays open for the whole test."""
     checkout = Checkout.build(
-        ctx.settings.model_copy(update={"order_stock_gate_enabled": True}),
+        ctx.settings.updated(orders={"stock_gate_enabled": True}),
         redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate,
         revoked_in_db=functools.partial(revocations.is_revoked_in_db, ctx),
     )
@@ -226,7 +226,7 @@ async def test_fast_path_asks_the_database_while_redis_lacks_the_marks(
 
     # Without the database's answer, the checkout refuses (503) rather than guess.
     blind = Checkout.build(
-        ctx.settings.model_copy(update={"order_stock_gate_enabled": True}),
+        ctx.settings.updated(orders={"stock_gate_enabled": True}),
         redis=ctx.redis, sessions=ctx.sessions, gate=ctx.stock_gate,
     )
     with pytest.raises(Unavailable):

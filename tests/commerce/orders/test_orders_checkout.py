@@ -129,7 +129,7 @@ async def test_gate_rejects_without_db_and_heals_from_the_database(
     _, headers = await make_user(ctx)
     product = await make_product(ctx, seller, stock=3)
     key = stock_gate.key(product.id)
-    await ctx.redis.set(key, 0, ex=ctx.settings.order_stock_gate_ttl_s)
+    await ctx.redis.set(key, 0, ex=ctx.settings.orders.stock_gate_ttl_s)
 
     rejected = await api.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
     assert rejected.status_code == 409
@@ -140,7 +140,7 @@ async def test_gate_rejects_without_db_and_heals_from_the_database(
     healed = await api.post("/api/v1/orders", json=order_body((product.id, 2)), headers=headers)
     assert healed.status_code == 201, healed.text
     assert int(await ctx.redis.get(key)) == 1
-    assert 0 < await ctx.redis.ttl(key) <= ctx.settings.order_stock_gate_ttl_s
+    assert 0 < await ctx.redis.ttl(key) <= ctx.settings.orders.stock_gate_ttl_s
 
 
 async def test_restock_by_the_seller_is_buyable_at_once(

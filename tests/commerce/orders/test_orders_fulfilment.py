@@ -95,7 +95,7 @@ async def test_unpaid_orders_do_not_ship_and_the_beat_completes_old_fulfilled_or
     for seller_h in (old["a"], old["b"]):
         assert (await api.post(f"{old['url']}/ship", json=SHIP,
                                headers=seller_h)).status_code == 200
-    days = ctx.settings.order_auto_complete_days
+    days = ctx.settings.orders.auto_complete_days
     assert await fulfilment.complete_due(ctx, now=utcnow() + timedelta(days=days - 1)) == 0
     assert await fulfilment.complete_due(ctx, now=utcnow() + timedelta(days=days + 1)) == 1
     assert await fulfilment.complete_due(ctx, now=utcnow() + timedelta(days=days + 1)) == 0
