@@ -52,7 +52,7 @@ async def _units_ordered(ctx: AppContext, product_id: int) -> int:
 def fault_settings(fault_settings: CommerceSettings) -> CommerceSettings:
     """The local rate limit far above what 8 buyers send: here every answer during the outage
     shows what the database path does (the limit's 503s have their own test below)."""
-    return fault_settings.model_copy(update={"order_degraded_rate_per_s": 10_000.0})
+    return fault_settings.updated(orders={"degraded_rate_per_s": 10_000.0})
 
 
 async def test_checkout_sells_from_the_database_while_redis_is_down(
