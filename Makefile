@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install web migrate lint typecheck format lock services clean cluster cluster-stop
+.PHONY: run test test-cluster install web migrate lint typecheck format lock services clean cluster cluster-stop
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,23 @@ migrate: $(STAMP)
 ## The whole suite on real MariaDB, Redis and RabbitMQ (started or installed if needed).
 test: $(STAMP) $(WEB_BUILT) services lint
 	@$(PY) -m pytest $(PYTEST_ARGS)
+	@[ "$(CLUSTER_PASS)" = 0 ] || $(MAKE) --no-print-directory test-cluster
+
+## The Redis-heavy suites again, with all Redis data on the private six-process Redis Cluster
+## (scripts/redis_cluster.sh; the session starts it and stops what it started, and refuses
+## another checkout's). Fixed ports: one run at a time. Skipped when PYTEST_ARGS narrows `test`.
+CLUSTER_PASS ?= $(if $(PYTEST_ARGS),0,1)
+CLUSTER_URL = redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
+CLUSTER_TESTS = tests/realtime/test_chat.py tests/realtime/test_chat_coalescing.py \
+  tests/realtime/test_pins.py tests/realtime/test_reactions.py tests/realtime/test_resume.py \
+  tests/realtime/test_relay.py tests/realtime/test_moderation.py tests/realtime/test_connect.py \
+  tests/realtime/test_key_slots.py tests/realtime/test_sharding.py \
+  tests/realtime/test_cluster_failover.py tests/shared/test_bus.py tests/shared/test_tokens.py \
+  tests/shared/test_redis_pool.py tests/commerce/orders/test_orders_checkout.py \
+  tests/commerce/orders/test_orders_idempotency.py tests/commerce/orders/test_orders_flash_sale.py \
+  tests/commerce/carts tests/commerce/inventory tests/commerce/test_outbox_replay.py
+test-cluster: $(STAMP) $(WEB_BUILT) services
+	@flock /tmp/lc-cluster.lock env TEST_REDIS_URL=$(CLUSTER_URL) $(PY) -m pytest -q $(CLUSTER_TESTS)
 
 services:
 	@bash scripts/ensure_services.sh

@@ -93,7 +93,8 @@ fi
 # --- Scale-out shapes (opt-in: fixed ports, private processes) ----------------------------
 # REDIS_CLUSTER=1: the six-process Redis Cluster on 127.0.0.1:7001-7006. DB_REPLICA=1: a MariaDB
 # primary and GTID read replica on 127.0.0.1:3316/3317 (the shared server above has no binary
-# log to follow). `make test REDIS_CLUSTER=1 DB_REPLICA=1` or `make cluster ...` start them.
+# log to follow). `make cluster ...` starts them (test sessions start and stop the Redis Cluster
+# themselves: tests/helpers/redis_cluster.py).
 if [ "${REDIS_CLUSTER:-0}" = 1 ]; then bash "$(dirname "$0")/redis_cluster.sh" start; fi
 if [ "${DB_REPLICA:-0}" = 1 ]; then bash "$(dirname "$0")/mariadb_pair.sh" start; fi
 log "all services ready"

@@ -4,9 +4,11 @@ import subprocess
 import sys
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from shared.config.composed import ComposedSettings
 from shared.errors import ConfigError
+from shared.redis import cluster_nodes, make_redis
 from shared.settings import CommerceSettings, GatewaySettings, load
 from tests.helpers.procs import REPO_ROOT, child_env
 
@@ -29,6 +31,23 @@ def test_embedded_default_needs_no_environment() -> None:
 def test_bad_configuration_is_one_clear_error(field: str, value: str, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         load(CommerceSettings, _env_file=None, **{field: value})
+
+
+def test_a_redis_cluster_url_selects_a_cluster_for_all_data() -> None:
+    url = "redis+cluster://:secret@10.0.0.1:7001,10.0.0.2"
+    settings = load(CommerceSettings, _env_file=None, redis_url=url)
+    assert settings.redis_url == url
+    client = make_redis(url)
+    assert isinstance(client, RedisCluster)
+    nodes = [(n.host, n.port) for n in cluster_nodes(url)]
+    assert nodes == [("10.0.0.1", 7001), ("10.0.0.2", 6379)]
+    assert client.get_connection_kwargs()["password"] == "secret"
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        load(CommerceSettings, _env_file=None, redis_url="redis+cluster://")
+    with pytest.raises(ConfigError, match="SOCKETIO_MANAGER=single needs one Redis"):
+        load(GatewaySettings, _env_file=None, redis_url=url, socketio_manager="single")
+    with pytest.raises(ConfigError, match=r"CELERY_BROKER_URL|celery_broker_url"):
+        load(CommerceSettings, _env_file=None, celery_broker_url=url)
 
 
 def test_production_refuses_development_defaults() -> None:
