@@ -67,11 +67,17 @@ start() {
 }
 
 stop() {
+  local mine=()
   for port in "${PORTS[@]}"; do
-    up "$port" && ours "$port" && redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    if up "$port" && ours "$port"; then
+      mine+=("$port")
+      redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    fi
   done
-  for port in "${PORTS[@]}"; do
-    for _ in $(seq 1 100); do up "$port" || break; ours "$port" || break; sleep 0.1; done
+  # Until each is gone: a server still answering while it exits would be taken for running
+  # by a `start` right after, which then would not start it.
+  for port in "${mine[@]}"; do
+    for _ in $(seq 1 100); do up "$port" || break; sleep 0.1; done
   done
 }
 
