@@ -30,6 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
 
 
@@ -128,6 +129,9 @@ def _credentials(url: str) -> tuple[str | None, str | None]:
     return unquote(user) or None, unquote(password) or None
 
 
+REFRESH_EVERY_S = 0.5
+
+
 class WaitingRedisCluster(RedisCluster):
     """redis-py's `RedisCluster`, whose per-node pools raise `MaxConnectionsError` when
     exhausted instead of waiting as `_blocking_pool` does: here a burst's commands wait for
@@ -144,6 +148,8 @@ class WaitingRedisCluster(RedisCluster):
         self._turns = asyncio.Semaphore(POOL_SIZE)
         self._discovered = asyncio.Lock()
         self._ready = False
+        self._refreshing = asyncio.Lock()
+        self._refreshed_at = -REFRESH_EVERY_S
 
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
         if not self._ready:
@@ -158,8 +164,26 @@ class WaitingRedisCluster(RedisCluster):
             raise RedisConnectionError("no Redis Cluster connection free in time") from None
         try:
             return await super().execute_command(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError):
+            await self._refresh_slots()
+            raise
         finally:
             self._turns.release()
+
+    async def _refresh_slots(self) -> None:
+        """Read the slot map again after a node failed: once a master dies its replica takes
+        its slots, and redis-py 8.1 otherwise keeps sending them to the dead master (seen:
+        a relay and a publisher stuck on it for 30 s). One refresh at a time, at most every
+        `REFRESH_EVERY_S`; the caller's command still fails (its callers retry)."""
+        now = asyncio.get_running_loop().time()
+        if self._refreshing.locked() or now - self._refreshed_at < REFRESH_EVERY_S:
+            return
+        async with self._refreshing:
+            self._refreshed_at = now
+            try:
+                await self.nodes_manager.initialize()
+            except Exception:  # no node answers yet: the next failure tries again
+                self._refreshed_at = now - REFRESH_EVERY_S
 
 
 def make_cluster(url: str, *, decode_responses: bool = False) -> RedisCluster:
