@@ -289,7 +289,7 @@ def test_app_environment(services: dict[str, Any], name: str) -> None:
     assert set(env) >= {"APP_ENV", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}
     assert env["DATABASE_URL"].startswith("mysql+aiomysql://livecommerce:")
     assert env["DATABASE_URL"].endswith("@mysql:3306/livecommerce")
-    assert env["REDIS_URL"] == "redis://redis:6379/0"
+    assert env["REDIS_URL"] == "${COMPOSE_REDIS_URL:-redis://redis:6379/0}"
     assert env["CELERY_BROKER_URL"].startswith("amqp://")
     assert env["CELERY_BROKER_URL"].endswith("@rabbitmq:5672//")
     assert services[name]["env_file"] == [{"path": ".env", "required": False}]
@@ -372,10 +372,11 @@ def test_cluster_env_selects_the_profile_and_points_the_services_at_it(
                                                               "livecommerce")
     assert replica.username == "reader"
     hostnames = {services[n]["hostname"] for n in REDIS_NODES}
-    fanout = env["SOCKETIO_REDIS_URL"]
-    assert fanout.startswith("redis+cluster://")
-    seeds = {part.split(":")[0] for part in fanout.removeprefix("redis+cluster://").split(",")}
-    assert seeds and seeds <= hostnames
+    for name in ("SOCKETIO_REDIS_URL", "COMPOSE_REDIS_URL"):  # fan-out and data
+        url = env[name]
+        assert url.startswith("redis+cluster://")
+        seeds = {part.split(":")[0] for part in url.removeprefix("redis+cluster://").split(",")}
+        assert seeds and seeds <= hostnames
     # What the env file sets, the settings accept.
     settings = CommerceSettings(database_replica_urls=str(replica.render_as_string(False)),
                                 _env_file=None)  # type: ignore[call-arg]
