@@ -70,7 +70,12 @@ async def test_worker_killed_mid_settlement_pays_once(
     pay_ctx: AppContext, service_env: dict[str, str], fake_ecpay: FakeEcpay, db_name: str,
 ) -> None:
     ctx, settings = pay_ctx, pay_ctx.settings
-    env = {**service_env, "CELERY_BROKER_URL": BROKER, "ECPAY_BASE_URL": fake_ecpay.base_url}
+    # The killed worker waits on our row lock while the next one starts (seconds, more on a busy
+    # machine): its session's lock wait must outlast that start (MariaDB's default is 50 s).
+    patient = (service_env["DATABASE_URL"]
+               + "?init_command=SET+SESSION+innodb_lock_wait_timeout%3D600")
+    env = {**service_env, "CELERY_BROKER_URL": BROKER, "ECPAY_BASE_URL": fake_ecpay.base_url,
+           "DATABASE_URL": patient}
     seller, _ = await make_user(ctx, "seller")
     _, buyer = await make_user(ctx)
     product = await make_product(ctx, seller, price="1290.00", currency="TWD", stock=5)
