@@ -23,6 +23,10 @@ OUTBOX_RELAY_LAG = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30),
 )
 ORDERS_PLACED = Counter("orders_placed_total", "Orders placed", ["currency"])
+CHECKOUT_LOCK_RETRIES = Counter(
+    "orders_checkout_lock_retries_total",
+    "Checkout transactions run again after a deadlock or lock-wait timeout",
+)
 ORDERS_REJECTED = Counter("orders_rejected_total", "Orders rejected", ["reason"])
 CHECKOUT_GROUP_SIZE = Histogram(
     "orders_checkout_group_size",

@@ -20,6 +20,9 @@ from shared.outage import REDIS_DOWN, RETRY_AFTER_S, causes
 # CR_SERVER_LOST_EXTENDED, ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED (MariaDB),
 # ER_CLIENT_INTERACTION_TIMEOUT.
 MYSQL_CONNECTION_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031})
+# ER_LOCK_DEADLOCK and ER_LOCK_WAIT_TIMEOUT: the server rolled the transaction back (deadlock) or
+# gave up waiting for a row lock; the same work, run again, normally succeeds.
+MYSQL_LOCK_CONFLICTS = frozenset({1213, 1205})
 
 
 def dependency_down(exc: BaseException) -> str | None:
@@ -35,6 +38,15 @@ def dependency_down(exc: BaseException) -> str | None:
         if isinstance(e, BrokerError):
             return "broker"
     return None
+
+
+def lock_conflict(exc: BaseException) -> bool:
+    """True when `exc` is a deadlock or lock-wait timeout: transient, worth one more attempt of
+    the whole transaction (never a reason to answer 500)."""
+    return any(
+        isinstance(e, sa_exc.DBAPIError) and _mysql_code(e.orig) in MYSQL_LOCK_CONFLICTS
+        for e in causes(exc)
+    )
 
 
 def _mysql_code(orig: BaseException | None) -> int | None:

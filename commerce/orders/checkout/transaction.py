@@ -21,6 +21,8 @@ product row is locked. Orders and items are transient model objects used as plai
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,13 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from commerce.catalog.models import Product
 from commerce.db import insert_returning_ids, table_of, utcnow
 from commerce.inventory import stock
-from commerce.metrics import ORDERS_PLACED
+from commerce.metrics import CHECKOUT_LOCK_RETRIES, ORDERS_PLACED
 from commerce.orders.checkout import caps
 from commerce.orders.checkout.answers import AnswerKey, Claim, FirstAnswers, StoredResponse
 from commerce.orders.checkout.fastpath import Hold
 from commerce.orders.errors import OrderInputError, PurchaseLimit
 from commerce.orders.models import Order, OrderItem
 from commerce.orders.schemas import OrderCreate, order_out
+from commerce.outage import DependencyDown, lock_conflict
 from commerce.outbox import insert_events
 from commerce.streams.models import Stream
 from shared import events as ev
@@ -120,6 +123,11 @@ def mask_name(name: str) -> str:
 Outcome = tuple[StoredResponse, dict[int, int]]
 # A request the transaction left out: a rule its products break, or a purchase cap.
 Refused = OrderInputError | PurchaseLimit
+# Attempts of one checkout transaction that MariaDB rolls back as a deadlock victim or times out
+# on a row lock. Lock order (users, then products by id) rules out deadlocks between checkouts,
+# but not with other writers: a seller's own order taking a shared foreign-key lock on their
+# user row while their buyers' checkouts lock it, a refund or a stock edit.
+LOCK_CONFLICT_ATTEMPTS = 4
 
 
 class CheckoutTransaction:
@@ -150,7 +158,22 @@ class CheckoutTransaction:
         """One transaction for `reqs`: per request its outcome, or the rule or cap it broke
         (such a request is left out). Raises, rolling back all of them, when they cannot commit
         together: `OutOfStock` for the summed quantities, `DuplicateKey`, or any database
-        error."""
+        error. A deadlock or lock-wait timeout runs the whole transaction again (the server
+        has rolled it back, so nothing of the attempt remains), with a short random back-off;
+        past the last attempt it is 503 `unavailable` with `Retry-After`, never 500."""
+        for attempt in range(1, LOCK_CONFLICT_ATTEMPTS + 1):
+            try:
+                return await self._group(reqs)
+            except Exception as exc:
+                if not lock_conflict(exc):
+                    raise
+                if attempt == LOCK_CONFLICT_ATTEMPTS:
+                    raise DependencyDown("database") from exc
+                CHECKOUT_LOCK_RETRIES.inc()
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _group(self, reqs: Sequence[CheckoutRequest]) -> list[Outcome | Refused]:
         outcomes: list[Outcome | Refused | None] = [None] * len(reqs)
         written: list[Written] = []
         async with self.sessions() as session, session.begin():
