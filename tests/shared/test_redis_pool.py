@@ -24,3 +24,22 @@ async def test_a_burst_beyond_the_pool_waits_instead_of_failing(
         assert await client.ping()
     finally:
         await client.aclose()
+
+
+async def test_no_client_sends_client_setinfo(redis_url: str, clean_redis: None) -> None:
+    """Redis before 7.2 (Debian 12's 7.0) refuses CLIENT SETINFO; redis-py 8 pipelines it with
+    the health check's PING on every new connection, and its error was read as replies under
+    load. Every client the project builds leaves the library name unset (7.0's CLIENT INFO
+    has no lib-name to read back, so the connections' own arguments are what is checked)."""
+    data = shared_redis.make_redis(redis_url, decode_responses=True)
+    pubsub = shared_redis.make_pubsub_redis(redis_url)
+    limiter = shared_redis.make_limiter(redis_url)
+    try:
+        for client in (data, pubsub):
+            assert await client.ping()
+            assert client.connection_pool.connection_kwargs["driver_info"] is None
+        storage = limiter.storage.bridge.storage  # type: ignore[attr-defined]
+        assert storage.connection_pool.connection_kwargs["driver_info"] is None
+    finally:
+        await data.aclose()
+        await pubsub.aclose()
