@@ -30,7 +30,7 @@ from tests.commerce.orders.helpers import order_body, order_count, stock_of
 @pytest.fixture
 def commerce_settings(commerce_settings: CommerceSettings) -> CommerceSettings:
     # The unpaid-orders cap is what makes a checkout lock its buyer's user row first.
-    return commerce_settings.model_copy(update={"max_unpaid_orders_per_buyer": 3})
+    return commerce_settings.updated(orders={"max_unpaid_per_buyer": 3})
 
 
 def _retries() -> float:
