@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from shared import redis as shared_redis
 
@@ -26,6 +28,13 @@ async def test_a_burst_beyond_the_pool_waits_instead_of_failing(
         await client.aclose()
 
 
+def _connection_kwargs(client: Any) -> dict[str, Any]:
+    """What each new connection is made with: one pool's, or a cluster's for every node."""
+    if isinstance(client, RedisCluster):
+        return dict(client.nodes_manager.connection_kwargs)
+    return dict(client.connection_pool.connection_kwargs)
+
+
 async def test_no_client_sends_client_setinfo(redis_url: str, clean_redis: None) -> None:
     """Redis before 7.2 (Debian 12's 7.0) refuses CLIENT SETINFO; redis-py 8 pipelines it with
     the health check's PING on every new connection, and its error was read as replies under
@@ -35,11 +44,10 @@ async def test_no_client_sends_client_setinfo(redis_url: str, clean_redis: None)
     pubsub = shared_redis.make_pubsub_redis(redis_url)
     limiter = shared_redis.make_limiter(redis_url)
     try:
-        for client in (data, pubsub):
-            assert await client.ping()
-            assert client.connection_pool.connection_kwargs["driver_info"] is None
         storage = limiter.storage.bridge.storage  # type: ignore[attr-defined]
-        assert storage.connection_pool.connection_kwargs["driver_info"] is None
+        for client in (data, pubsub, storage):
+            assert await client.ping()
+            assert _connection_kwargs(client)["driver_info"] is None
     finally:
         await data.aclose()
         await pubsub.aclose()
