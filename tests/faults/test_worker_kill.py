@@ -47,6 +47,12 @@ def _worker(env: dict[str, str], name: str) -> Sequence[str]:
             "--without-mingle", "-l", "info"]
 
 
+# InnoDB rebuilds information_schema.innodb_trx only when it was last read more than 100 ms ago
+# (trx_i_s_cache, CACHE_MIN_IDLE_TIME_US), and every read moves that mark: polled every 50 ms,
+# it kept showing the snapshot from before the worker queued, for the whole 90 s (failed CI).
+INNODB_TRX_REFRESH_S = 0.25
+
+
 async def _waiting_on_lock(ctx: AppContext, database: str) -> int:
     """Transactions of this test's database waiting for a row lock (the worker's)."""
     async with ctx.sessions() as session:
@@ -100,7 +106,7 @@ async def test_worker_killed_mid_settlement_pays_once(
                 while not await _waiting_on_lock(ctx, db_name):
                     doomed.check_alive()
                     assert time.monotonic() < deadline, doomed.log_tail()
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(INNODB_TRX_REFRESH_S)
                 # The heir is up before the kill (a worker takes seconds to start), so what is
                 # measured is the broker's redelivery and the settlement.
                 with spawn(_worker(env, "heir"), name="celery-heir", env=env) as heir:
