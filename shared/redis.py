@@ -68,6 +68,20 @@ def _retry() -> Retry:
                  supported_errors=(RedisConnectionError,))
 
 
+def _connection_options() -> dict[str, Any]:
+    """What every data connection is made with, on one Redis or on each node of a cluster:
+    bounded connect and command timeouts, keepalive, a PING before reusing an idle connection,
+    one resend on a dead one, and no CLIENT SETINFO (see above `_retry`)."""
+    return {
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
+        "socket_keepalive": True,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_S,
+        "retry": _retry(),
+        "driver_info": None,
+    }
+
+
 def _blocking_pool(
     url: str, *, decode_responses: bool = False, size: int = POOL_SIZE, wait_s: float = POOL_WAIT_S
 ) -> aioredis.BlockingConnectionPool:
@@ -76,12 +90,7 @@ def _blocking_pool(
         max_connections=size,
         timeout=wait_s,
         decode_responses=decode_responses,
-        socket_connect_timeout=5,
-        socket_timeout=30,
-        socket_keepalive=True,
-        health_check_interval=HEALTH_CHECK_INTERVAL_S,
-        retry=_retry(),
-        driver_info=None,  # no CLIENT SETINFO (see above _retry)
+        **_connection_options(),
     )
 
 
@@ -203,12 +212,7 @@ def make_cluster(url: str, *, decode_responses: bool = False) -> RedisCluster:
         ssl=url.startswith("rediss"),
         decode_responses=decode_responses,
         max_connections=POOL_SIZE * 2,
-        socket_connect_timeout=5,
-        socket_timeout=30,
-        socket_keepalive=True,
-        health_check_interval=HEALTH_CHECK_INTERVAL_S,
-        retry=_retry(),
-        driver_info=None,  # no CLIENT SETINFO (see above _retry)
+        **_connection_options(),
     )
 
 
