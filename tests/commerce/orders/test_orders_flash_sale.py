@@ -6,8 +6,10 @@ stock never below zero, no 5xx; then expiry returns the 50 units exactly once.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -22,7 +24,7 @@ from commerce.orders.tasks import expire_reservations
 from shared.settings import CommerceSettings
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import events, order_body, stock_of
-from tests.helpers.procs import free_port, spawn, wait_http
+from tests.helpers.procs import Proc, free_port, spawn, wait_http
 
 BUYERS = 300
 UNITS = 50
@@ -42,14 +44,12 @@ async def _buyers(ctx: AppContext, n: int) -> list[dict[str, str]]:
     return headers
 
 
-async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
-    ctx: AppContext, service_env: dict[str, str]
-) -> None:
-    seller, _ = await make_user(ctx, "seller")
-    product = await make_product(ctx, seller, stock=UNITS, price="199.00")
-    buyers = await _buyers(ctx, BUYERS)
+
+@contextlib.asynccontextmanager
+async def two_apis(env: dict[str, str]) -> AsyncIterator[tuple[list[str], tuple[Proc, Proc]]]:
+    """Two `python -m commerce` processes on free ports, each answering `/healthz`: their base
+    URLs and processes (stopped on exit)."""
     ports = [free_port(), free_port()]
-    env = {**service_env, "LOG_LEVEL": "WARNING", "DATABASE_POOL_SIZE": "20"}
     with (
         spawn([sys.executable, "-m", "commerce", "--port", str(ports[0])], name="api-1",
               env=env) as one,
@@ -59,6 +59,16 @@ async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         for base, proc in zip(bases, (one, two), strict=True):
             await asyncio.to_thread(wait_http, f"{base}/healthz", proc=proc)
+        yield bases, (one, two)
+
+async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
+    ctx: AppContext, service_env: dict[str, str]
+) -> None:
+    seller, _ = await make_user(ctx, "seller")
+    product = await make_product(ctx, seller, stock=UNITS, price="199.00")
+    buyers = await _buyers(ctx, BUYERS)
+    env = {**service_env, "LOG_LEVEL": "WARNING", "DATABASE_POOL_SIZE": "20"}
+    async with two_apis(env) as (bases, (one, two)):
 
         lowest = UNITS
         selling = True
@@ -151,16 +161,7 @@ async def test_a_greedy_buyer_with_fifty_sessions_cannot_pass_the_caps(
            "RATE_LIMIT_ORDERS_PER_USER": "1000/minute",
            # The hot route or the FastAPI route, as the package's conftest asks.
            "HOT_ROUTES_ENABLED": str(commerce_settings.hot_routes_enabled).lower()}
-    ports = [free_port(), free_port()]
-    with (
-        spawn([sys.executable, "-m", "commerce", "--port", str(ports[0])], name="api-1",
-              env=env) as one,
-        spawn([sys.executable, "-m", "commerce", "--port", str(ports[1])], name="api-2",
-              env=env) as two,
-    ):
-        bases = [f"http://127.0.0.1:{port}" for port in ports]
-        for base, proc in zip(bases, (one, two), strict=True):
-            await asyncio.to_thread(wait_http, f"{base}/healthz", proc=proc)
+    async with two_apis(env) as (bases, (one, two)):
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(limits=limits, timeout=60) as client:
             account = {"email": "greedy@example.test", "password": "Live-sale-2026!"}
