@@ -150,10 +150,10 @@ class OrderLimits:
 Action = Literal["orders", "payments", "cart"]
 
 # Actions whose service limits itself while Redis (the limiter's storage) is unreachable: the
-# checkout sells from the database then, behind a per-process token bucket
-# (commerce/orders/checkout/degraded.py), so its per-user and per-address limits are skipped
-# instead of refusing every order. (While the checkout knows Redis is down its routes do not
-# ask the limiter at all: `Checkout.without_redis`.)
+# checkout sells from the database then, behind a per-process token bucket, and counts its
+# per-user and per-address limits in the process's memory (commerce/orders/checkout/
+# degraded.py), so the Redis limiter's failure is not a refusal here. (While the checkout knows
+# Redis is down its routes do not ask the limiter at all: `Checkout.without_redis`.)
 LIMITED_LOCALLY_WITHOUT_REDIS: frozenset[Action] = frozenset({"orders"})
 
 

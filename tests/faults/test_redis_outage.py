@@ -143,6 +143,36 @@ async def test_the_local_rate_limit_answers_503_beyond_its_burst(
         books("the local rate limit without Redis", answers=dict(statuses))
 
 
+async def test_order_limits_hold_while_redis_is_down(
+    fault_settings: CommerceSettings, fault_redis: PrivateRedis
+) -> None:
+    """Without Redis the per-user and per-address order limits are counted in the process's
+    memory with the same settings: past 3 a minute a buyer gets 429 `rate_limited` with
+    Retry-After while another buyer still orders; past 5 from one address, every buyer does."""
+    settings = fault_settings.updated(
+        rate_limits={"orders_per_user": "3/minute", "orders_per_ip": "5/minute"})
+    async with built_ctx(settings) as ctx, app_client(settings, ctx) as api:
+        seller, _ = await make_user(ctx, role="seller")
+        product = await make_product(ctx, seller, stock=100)
+        (_, eager), (_, other) = await make_user(ctx), await make_user(ctx)
+        fault_redis.kill()
+
+        async def order(headers: dict[str, str]) -> httpx.Response:
+            return await api.post("/api/v1/orders", json=order_body((product.id, 1)),
+                                  headers=headers)
+
+        eager_replies = [await order(eager) for _ in range(4)]
+        other_replies = [await order(other) for _ in range(2)]  # the address's 5th and 6th
+        checkout = _checkout(api)
+        assert checkout.outage is not None and checkout.outage.active
+    statuses = [r.status_code for r in eager_replies], [r.status_code for r in other_replies]
+    books("order limits without Redis", eager_buyer=statuses[0], other_buyer=statuses[1])
+    assert statuses == ([201, 201, 201, 429], [201, 429]), [r.text for r in eager_replies]
+    for refused in (eager_replies[3], other_replies[1]):
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert int(refused.headers["retry-after"]) >= 1
+
+
 def _checkout(api: httpx.AsyncClient) -> Checkout:
     transport = api._transport
     assert isinstance(transport, httpx.ASGITransport)

@@ -8,9 +8,15 @@ round trip fails, the process enters an outage (`RedisOutage`) and serves orders
 database until Redis answers again:
 
 - A local token bucket (`TokenBucket`, `ORDER_DEGRADED_RATE_PER_S` and `_BURST`, per process)
-  stands in for the gate and the per-user limits: without the gate every request of a sold-out
-  flood costs a transaction on the hot product row, so requests beyond the bucket get 503
-  `unavailable` + `Retry-After` instead of queueing on MariaDB.
+  stands in for the gate: without it every request of a sold-out flood costs a transaction on
+  the hot product row, so requests beyond the bucket get 503 `unavailable` + `Retry-After`
+  instead of queueing on MariaDB.
+- The per-user and per-address order limits (`RATE_LIMIT_ORDERS_PER_USER`, `_PER_IP`) are
+  counted in this process's memory (`LocalOrderLimits`) with the same settings and the same
+  429 `rate_limited` answer: one buyer's script cannot take the whole bucket. Per process, and
+  from zero when the outage begins (the Redis counts are out of reach), so across N API
+  processes a buyer may place up to N times the limit during an outage; the bucket bounds the
+  total.
 - While the outage lasts no request touches Redis (each would wait for a connection error);
   one background task pings it every `probe_interval_s`.
 - A success is still stored as its key's first answer (the database row, in the order's
@@ -33,6 +39,8 @@ from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
 import structlog
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,6 +48,7 @@ from commerce.db import utcnow
 from commerce.inventory.gate import StockGate
 from commerce.orders.checkout.answers import MARKER_TTL_S, SCOPE, marker_key
 from commerce.orders.models import IdempotencyRecord
+from commerce.throttle import OrderLimits
 from shared.outage import REDIS_DOWN
 
 log = structlog.get_logger(__name__)
@@ -71,6 +80,20 @@ class TokenBucket:
             self._tokens -= 1
             return True
         return False
+
+
+class LocalOrderLimits:
+    """The order limits counted in this process's memory while Redis is out of reach: the
+    `limits` library's memory storage under the sliding-window counter that counts them in
+    Redis otherwise (`commerce.throttle`), so the windows and the answers are the same."""
+
+    def __init__(self, limits: OrderLimits) -> None:
+        self.limits = limits
+        self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+
+    async def enforce(self, *, user_id: int, ip: str) -> None:
+        """Count one order for the user and the address; 429 `rate_limited` past either."""
+        await self.limits.enforce(self.limiter, user_id=user_id, ip=ip)
 
 
 class RedisOutage:

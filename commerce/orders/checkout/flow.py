@@ -36,7 +36,7 @@ from commerce.inventory.errors import OutOfStock
 from commerce.inventory.gate import StockGate
 from commerce.metrics import ORDERS_REJECTED
 from commerce.orders.checkout.answers import AnswerKey, FirstAnswers, StoredResponse
-from commerce.orders.checkout.degraded import RedisOutage, TokenBucket
+from commerce.orders.checkout.degraded import LocalOrderLimits, RedisOutage, TokenBucket
 from commerce.orders.checkout.fastpath import (
     Answered,
     Capped,
@@ -95,9 +95,14 @@ class Checkout:
         # Asked while Redis cannot answer for the revocation marks (unreachable, or a new run
         # they are not restored into yet); None: such a request is refused with 503.
         self.revoked_in_db = revoked_in_db
-        # None: no selling without Redis (503). `bucket` limits the database-only checkouts.
+        # None: no selling without Redis (503). `bucket` limits the database-only checkouts,
+        # `local_limits` counts their order limits (when `order_limits` are given).
         self.outage = outage if bucket is not None else None
         self.bucket = bucket
+        self.local_limits = (
+            LocalOrderLimits(order_limits)
+            if order_limits is not None and self.outage is not None else None
+        )
 
     @classmethod
     def build(
@@ -163,14 +168,16 @@ class Checkout:
         """
         answer = AnswerKey.of(principal.user_id, idempotency_key, body.model_dump(mode="json"))
         if self.outage is not None and await self.outage.use_database():
-            return await self._place_from_database(principal, body, answer, revocation_checked)
+            return await self._place_from_database(
+                principal, body, answer, revocation_checked, client_ip)
         try:
             admitted = await self._admit(principal, body, answer, revocation_checked, client_ip)
         except REDIS_DOWN as exc:
             if self.outage is None:
                 raise
             self.outage.begin(exc)
-            return await self._place_from_database(principal, body, answer, revocation_checked)
+            return await self._place_from_database(
+                principal, body, answer, revocation_checked, client_ip)
         if isinstance(admitted, StoredResponse):
             return admitted
         request = admitted
@@ -313,10 +320,13 @@ class Checkout:
         body: OrderCreate,
         answer: AnswerKey | None,
         revocation_checked: bool,
+        client_ip: str | None,
     ) -> StoredResponse:
         """`place_order` while Redis is unreachable: the same checkout transaction with the
         database as the only judge (`degraded`). The key's first answer is its stored success
-        if any (a row; the marker is set when Redis is back); rejections are not stored.
+        if any (a row; the marker is set when Redis is back); rejections are not stored. The
+        order limits are counted in this process's memory (`LocalOrderLimits`), first, as the
+        fast path counts them first.
 
         Counted as in flight from its first line (before any await), so the outage's recovery
         cannot look for records to mark before this one's is written."""
@@ -325,6 +335,8 @@ class Checkout:
             raise DependencyDown("redis")
         lines = {line.product_id: line.quantity for line in body.items}
         with self.outage.selling(lines):
+            if self.local_limits is not None and client_ip is not None:
+                await self.local_limits.enforce(user_id=principal.user_id, ip=client_ip)
             if not self.bucket.take():  # the gate's stand-in: keep the flood off the hot row
                 raise DependencyDown("redis")
             if not revocation_checked:
