@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import amqp
+import amqp.exceptions
 import pymysql
 import pymysql.cursors
 import redis as sync_redis
@@ -240,3 +243,122 @@ def replica_pair(directory: Path) -> Iterator[ReplicaPair]:
         yield pair
     finally:
         pair.stop()
+
+
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # not /usr/sbin's: it su's to rabbitmq
+
+
+def _bindable(port: int) -> bool:
+    """Whether a server could listen on `port` now (as Erlang does: SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class PrivateRabbit:
+    """A RabbitMQ node of its own: node name, AMQP and distribution ports, Erlang cookie (its
+    own HOME), mnesia directory, config and plugins files, so it can neither join nor collide
+    with the machine's shared broker (whose /etc/rabbitmq config pins the node name and port
+    5672). `kill()` is a crash (SIGKILL of the whole VM); `start()` again boots the same node
+    on the same ports and mnesia directory: durable queues and persistent messages come back.
+
+    A boot takes seconds on a quiet machine and about 30 s on this one under load, so
+    `launch()` starts it without waiting and `wait_ready()` waits for an AMQP handshake."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.node = f"lcfault{self.port}@localhost"
+        self.popen: subprocess.Popen[bytes] | None = None
+        self._launched_at = 0.0
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "rabbitmq.conf").write_text("")  # not /etc's: it listens on 5672
+        (self.dir / "rabbitmq-env.conf").write_text("")  # not /etc's: it names the node
+        (self.dir / "enabled_plugins").write_text("[].\n")  # no management listener
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _env(self) -> dict[str, str]:
+        d = self.dir
+        return {
+            **os.environ,
+            "HOME": str(d),  # the Erlang cookie: $HOME/.erlang.cookie, made on the first boot
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(d / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(d / "log"),
+            "RABBITMQ_PID_FILE": str(d / "pid"),
+            "RABBITMQ_CONFIG_FILE": str(d / "rabbitmq"),  # .conf appended
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(d / "advanced.config"),  # absent: none
+            "RABBITMQ_CONF_ENV_FILE": str(d / "rabbitmq-env.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(d / "enabled_plugins"),
+        }
+
+    def launch(self) -> None:
+        """Start the node (or start it again after `kill()`) without waiting for it."""
+        deadline = time.monotonic() + 30
+        while not (_bindable(self.port) and _bindable(self.dist_port)):  # the old VM's sockets
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ports {self.port}/{self.dist_port} still taken")
+            time.sleep(0.05)
+        self._launched_at = time.monotonic()
+        with open(self.dir / "rabbitmq-server.log", "ab") as log:
+            self.popen = subprocess.Popen(
+                [RABBITMQ_SERVER], env=self._env(), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 120.0) -> float:
+        """Seconds from `launch()` until the node completed an AMQP handshake."""
+        assert self.popen is not None, "launch() first"
+        return _wait_ready(self._answers, self.popen, self.dir / "rabbitmq-server.log",
+                           self._launched_at, timeout)
+
+    def start(self, timeout: float = 120.0) -> float:
+        """Start (or restart) the node; returns the seconds until it took an AMQP connection."""
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def _answers(self) -> bool:
+        try:
+            with amqp.Connection(f"127.0.0.1:{self.port}", connect_timeout=1) as conn:
+                return bool(conn.connected)
+        except (OSError, amqp.exceptions.AMQPError):
+            return False
+
+    def queue_depth(self, queue: str) -> tuple[int, int]:
+        """(messages ready, consumers) of a durable queue, from a passive declare."""
+        with amqp.Connection(f"127.0.0.1:{self.port}", connect_timeout=2) as conn:
+            declared = conn.channel().queue_declare(queue, passive=True)
+            return int(declared.message_count), int(declared.consumer_count)
+
+    def kill(self) -> None:
+        """SIGKILL the VM (and the boot script's process group)."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+
+@contextlib.contextmanager
+def private_rabbit(directory: Path, *, wait: bool = True) -> Iterator[PrivateRabbit]:
+    """A private RabbitMQ node, killed when the block ends. `wait=False`: yielded while it
+    boots (call `wait_ready()` before using it)."""
+    server = PrivateRabbit(directory)
+    try:
+        server.launch()
+        if wait:
+            server.wait_ready()
+        yield server
+    finally:
+        server.kill()
