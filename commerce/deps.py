@@ -84,21 +84,11 @@ def caller_id(ctx: AppContext, authorization: str | None) -> int | None:
         return None
 
 
-async def get_read_session(ctx: CtxDep, request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for reads that tolerate lag (`commerce.replicas`): a replica's while one is
-    healthy, unless the caller wrote lately. Only on routes that read and never write."""
-    user_id = caller_id(ctx, request.headers.get("Authorization"))
-    async with ctx.reads.session(user_id=user_id) as session:
-        yield session
-
-
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
-
-
 @dataclass(frozen=True)
 class Reader:
-    """Lag-tolerant reads for one caller (`ReadSessions.read`: one thing by id, a replica's
-    miss asked again of the primary)."""
+    """Lag-tolerant reads for one caller, on routes that read and never write
+    (`ReadSessions.read`: a healthy replica's session unless the caller wrote lately; run again
+    on the primary if the replica fails under it, or misses a row by id)."""
 
     reads: ReadSessions
     user_id: int | None

@@ -1,10 +1,10 @@
 """Read replicas: where the reads that tolerate lag go, and which replica may serve them.
 
 The primary (`DATABASE_URL`) takes every write, every transaction, the orders (a buyer reads
-the order they just placed), Alembic and the outbox relay. `ReadSessions` hands out sessions
-for the reads that can be a moment behind, named where they are used: catalog and search,
+the order they just placed), Alembic and the outbox relay. `ReadSessions` runs the reads
+that can be a moment behind, named where they are used: catalog and search,
 stream lists, a stream's live analytics and the seller's CSV report. With no
-`DATABASE_REPLICA_URLS` (the embedded default, a single database) those are primary sessions.
+`DATABASE_REPLICA_URLS` (the embedded default, a single database) those run on the primary.
 
 A replica serves while its last health check (`SHOW REPLICA STATUS`) found both replication
 threads running and `Seconds_Behind_Master` within `DATABASE_REPLICA_MAX_LAG_S`. The verdict
@@ -12,6 +12,13 @@ is cached for `DATABASE_REPLICA_CHECK_INTERVAL_S`, so the hot path asks nothing;
 refreshes a stale verdict while the others keep using the last one. A replica that refuses a
 connection is skipped at once (the pool pings a connection before lending it), so stopping a
 replica costs a failed connect, not an error: the read goes to the next replica or the primary.
+A replica that dies in the middle of a read (the connection lost mid-query, the server shutting
+down) is marked down the same way and the read runs once more, on the primary: reads are
+functions of a session (`ReadSessions.read`), not sessions handed out, so they can be run again.
+
+A read of several statements that must agree (the seller's CSV report, page by page) runs on
+one source in one REPEATABLE READ transaction (`ReadSessions.snapshot`): every page sees the
+same instant, and no page can come from another server than the first.
 
 Read-your-writes: a caller whose write these reads show (a seller's product, a host's
 stream) is marked in Redis (`{user:ID}:fresh-write`, `DATABASE_REPLICA_FRESH_WRITES_S`) and
@@ -38,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from commerce import metrics
 from commerce.db import make_mysql_engine, make_sessionmaker
+from commerce.outage import dependency_down
 from shared.errors import NotFound
 from shared.settings import CommerceSettings
 
@@ -201,37 +209,59 @@ class ReadSessions:
             check_interval_s=settings.database_replica_check_interval_s,
         )
 
-    @asynccontextmanager
-    async def session(self, *, user_id: int | None = None) -> AsyncIterator[AsyncSession]:
-        """A read session for `user_id` (None: anonymous). Never for writes: it may be a
-        replica's, and replicas are read-only."""
-        session = await self._replica_session(user_id)
-        if session is None:
-            async with self._primary() as primary:
-                yield primary
-            return
-        async with session:
-            yield session
-
     async def read(
         self, fn: Callable[[AsyncSession], Awaitable[T]], *, user_id: int | None = None
     ) -> T:
-        """`fn` on a read session, for a read of one thing by id. A `NotFound` from a replica
-        is asked again of the primary: a row created a moment ago may not have reached the
-        replica yet (a shared link to a stream just created), and "not found" must mean it
-        does not exist. Costs the primary one lookup per miss."""
-        session = await self._replica_session(user_id)
-        if session is None:
+        """`fn` on a read session for `user_id` (None: anonymous): a healthy replica's, else
+        the primary's. Never for writes: replicas are read-only. `fn` may run twice, so it only
+        reads; it is run again on the primary when the replica
+
+        - fails under it with a connection-level error (SIGKILLed, shut down, the network
+          gone: `outage.dependency_down`): the replica is marked down (skipped until its next
+          health check) and the caller never sees the failure;
+        - raises `NotFound`: a row created a moment ago may not have reached the replica yet
+          (a shared link to a stream just created), and "not found" must mean it does not
+          exist. Costs the primary one lookup per miss.
+
+        Any other error is the read's own and is raised as it is."""
+        chosen = await self._replica_session(user_id)
+        if chosen is None:
             async with self._primary() as primary:
                 return await fn(primary)
-        async with session:
-            try:
+        replica, session = chosen
+        try:
+            async with session:
                 return await fn(session)
-            except NotFound:
-                pass
-        metrics.DB_READS.labels("primary_after_miss").inc()
+        except NotFound:
+            served = "primary_after_miss"
+        except Exception as exc:
+            if dependency_down(exc) != "database":
+                raise
+            replica.unreachable(exc, now=self._clock())
+            log.warning("db_replica_failed_mid_read", replica=replica.name,
+                        error=type(exc).__name__)
+            served = "primary_after_failure"
+        metrics.DB_READS.labels(served).inc()
         async with self._primary() as primary:
             return await fn(primary)
+
+    @asynccontextmanager
+    async def snapshot(self, *, user_id: int | None = None) -> AsyncIterator[AsyncSession]:
+        """A session whose reads all see one instant of one server, for a read of several
+        statements that must add up (a report read page by page): a healthy replica's (else
+        the primary's) in one REPEATABLE READ transaction, begun at the first statement.
+
+        A snapshot never moves to another server: if its replica dies halfway, the error is
+        raised (pages from two servers, or two instants, are what this exists to prevent).
+        The connection is held for the whole read, so keep it to reads that must agree."""
+        chosen = await self._replica_session(user_id)
+        session = self._primary() if chosen is None else chosen[1]
+        async with session:
+            connection = await session.connection()
+            if connection.dialect.name != "sqlite":  # SQLite's reader is one process
+                await connection.exec_driver_sql(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield session
 
     async def wrote(self, user_id: int) -> None:
         """`user_id` has just committed something these reads show: they read it from the
@@ -239,7 +269,9 @@ class ReadSessions:
         if self.replicas and self._fresh is not None:
             await self._fresh.mark(user_id)
 
-    async def _replica_session(self, user_id: int | None) -> AsyncSession | None:
+    async def _replica_session(self, user_id: int | None) -> tuple[Replica, AsyncSession] | None:
+        """A healthy replica and a session on it holding a live connection; None: read the
+        primary (no replica, the caller wrote lately, or none answers)."""
         if not self.replicas:
             return None
         if user_id is not None and self._fresh is not None and await self._fresh.recent(user_id):
@@ -254,7 +286,7 @@ class ReadSessions:
                 replica.unreachable(exc, now=self._clock())
                 continue
             metrics.DB_READS.labels("replica").inc()
-            return session
+            return replica, session
         metrics.DB_READS.labels("primary_no_replica").inc()
         return None
 

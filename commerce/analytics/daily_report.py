@@ -4,10 +4,13 @@ in the dedup key, so the hourly beat, run twice or on two beats, reports each da
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.analytics.service import NOT_COUNTED
 from commerce.auth.models import User
@@ -35,18 +38,8 @@ async def send_daily_reports(ctx: AppContext, *, now: datetime | None = None) ->
     for market in MARKET_TIMEZONE:
         day, start, end = local_yesterday(market, now)
         # A day that ended before the report runs: a replica within its lag bound has it all.
-        async with ctx.reads.session() as session:
-            rows = (await session.execute(
-                select(OrderItem.seller_id, Order.currency,
-                       func.count(func.distinct(Order.id)), func.sum(OrderItem.quantity),
-                       func.sum(OrderItem.quantity * OrderItem.unit_price_minor))
-                .join(Order, Order.id == OrderItem.order_id)
-                .join(User, User.id == OrderItem.seller_id)
-                .where(User.market == market, Order.created_at >= start, Order.created_at < end,
-                       Order.status.not_in(NOT_COUNTED))
-                .group_by(OrderItem.seller_id, Order.currency)
-                .order_by(OrderItem.seller_id, Order.currency)
-            )).tuples().all()
+        rows = await ctx.reads.read(functools.partial(_day_totals, market=market,
+                                                      start=start, end=end))
         per_seller: dict[int, list[tuple[str, int, int, int]]] = defaultdict(list)
         for seller_id, currency, orders, units, minor in rows:
             per_seller[seller_id].append((currency, int(orders), int(units), int(minor)))
@@ -64,3 +57,21 @@ async def send_daily_reports(ctx: AppContext, *, now: datetime | None = None) ->
             await notification_tasks.deliver_all(ctx, ids)
             reported += 1
     return reported
+
+
+async def _day_totals(
+    session: AsyncSession, *, market: str, start: datetime, end: datetime
+) -> Sequence[tuple[int, str, int, int, int]]:
+    """Per seller of `market` and currency: orders, units and sales in [start, end)."""
+    rows = await session.execute(
+        select(OrderItem.seller_id, Order.currency,
+               func.count(func.distinct(Order.id)), func.sum(OrderItem.quantity),
+               func.sum(OrderItem.quantity * OrderItem.unit_price_minor))
+        .join(Order, Order.id == OrderItem.order_id)
+        .join(User, User.id == OrderItem.seller_id)
+        .where(User.market == market, Order.created_at >= start, Order.created_at < end,
+               Order.status.not_in(NOT_COUNTED))
+        .group_by(OrderItem.seller_id, Order.currency)
+        .order_by(OrderItem.seller_id, Order.currency)
+    )
+    return rows.tuples().all()

@@ -1,6 +1,8 @@
-"""The seller's CSV of order lines in a period, streamed page by page (keyset on the line id,
-one short read per page), never built in memory. Pages are read from a replica while one is
-healthy (`ctx.reads`): a report may trail the latest orders by the replica lag bound.
+"""The seller's CSV of order lines in a period, streamed page by page (keyset on the line id),
+never built in memory. All pages are read in one snapshot (`ReadSessions.snapshot`): one
+server (a replica while one is healthy, else the primary) and one instant, so a report adds up
+even while orders are placed or change status under it, and never mixes a lagging replica's
+pages with the primary's. It may trail the latest orders by the replica lag bound.
 
 Cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) are prefixed with `'`
 (OWASP's CSV-injection advice): product names and addresses come from users. A UTF-8 BOM makes
@@ -59,8 +61,8 @@ def _encode(rows: list[list[object]]) -> bytes:
 async def rows_csv(ctx: AppContext, *, seller_id: int, period: Period) -> AsyncIterator[bytes]:
     yield "\ufeff".encode() + _encode([list(HEADER)])
     after = 0
-    while True:
-        async with ctx.reads.session(user_id=seller_id) as session:
+    async with ctx.reads.snapshot(user_id=seller_id) as session:
+        while True:
             page = (await session.execute(
                 select(OrderItem.id, Order.id, Order.created_at, Order.status, Order.stream_id,
                        OrderItem.product_id, OrderItem.name, OrderItem.quantity,
@@ -70,12 +72,12 @@ async def rows_csv(ctx: AppContext, *, seller_id: int, period: Period) -> AsyncI
                        Order.created_at >= period.start, Order.created_at < period.end)
                 .order_by(OrderItem.id).limit(PAGE)
             )).tuples().all()
-        if not page:
-            return
-        yield _encode([
-            [order_id, created.isoformat(), status, stream_id or "", product_id, name, qty,
-             from_minor(price), from_minor(price * qty), currency, buyer_id]
-            for _, order_id, created, status, stream_id, product_id, name, qty, price, currency,
-            buyer_id in page
-        ])
-        after = page[-1][0]
+            if not page:
+                return
+            yield _encode([
+                [order_id, created.isoformat(), status, stream_id or "", product_id, name, qty,
+                 from_minor(price), from_minor(price * qty), currency, buyer_id]
+                for _, order_id, created, status, stream_id, product_id, name, qty, price,
+                currency, buyer_id in page
+            ])
+            after = page[-1][0]

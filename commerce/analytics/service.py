@@ -131,7 +131,7 @@ async def stream_analytics(
 ) -> StreamAnalyticsOut:
     """The host's (or an admin's) view: frozen numbers once frozen, live ones until then.
     Read from a replica when one is healthy: live numbers a moment behind are still live."""
-    async with ctx.reads.session(user_id=principal.user_id) as session:
+    async def load(session: AsyncSession) -> StreamAnalyticsOut:
         stream = await session.get(Stream, stream_id)
         if stream is None:
             raise NotFound("stream not found")
@@ -142,3 +142,5 @@ async def stream_analytics(
             numbers = Numbers(**{k: getattr(frozen, k) for k in Numbers.__dataclass_fields__})
             return _out(stream, numbers, final=True)
         return _out(stream, await compute(ctx, session, stream_id), final=False)
+
+    return await ctx.reads.read(load, user_id=principal.user_id)

@@ -16,7 +16,7 @@ from commerce.catalog.dependencies import (
     json_body,
 )
 from commerce.catalog.schemas import ProductCreate, ProductOut, ProductUpdate
-from commerce.deps import ClientIP, CtxDep, ReaderDep, ReadSessionDep, SellerPrincipal
+from commerce.deps import ClientIP, CtxDep, ReaderDep, SellerPrincipal
 from commerce.pagination import Cursor, Limit, Page
 
 router = APIRouter(prefix="/products", tags=["catalog"])
@@ -39,7 +39,7 @@ async def create_product(ctx: CtxDep, principal: SellerPrincipal, body: CreateBo
 @router.get("", response_model=Page[ProductOut])
 async def list_products(
     ctx: CtxDep,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     ip: ClientIP,
     q: Annotated[
         str | None,
@@ -52,10 +52,15 @@ async def list_products(
     """Newest first, or with `q` ranked search results (429 `rate_limited` per address)."""
     if q:
         await throttle.enforce(ctx.limiter, ctx.settings.rate_limits.search_per_ip, "search-ip", ip)
-    products, next_cursor = await service.list_products(
-        session, q=q or None, seller_id=seller_id, limit=limit, cursor=cursor
-    )
-    return Page[ProductOut](items=[ProductOut.of(p) for p in products], next_cursor=next_cursor)
+
+    async def load(session: AsyncSession) -> Page[ProductOut]:
+        products, next_cursor = await service.list_products(
+            session, q=q or None, seller_id=seller_id, limit=limit, cursor=cursor
+        )
+        return Page[ProductOut](
+            items=[ProductOut.of(p) for p in products], next_cursor=next_cursor)
+
+    return await reader.read(load)
 
 
 @router.get("/{product_id}", response_model=ProductOut)

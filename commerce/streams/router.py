@@ -11,7 +11,6 @@ from commerce.deps import (
     CtxDep,
     OptionalPrincipal,
     ReaderDep,
-    ReadSessionDep,
     SellerPrincipal,
     SessionDep,
 )
@@ -33,19 +32,22 @@ async def create_stream(body: StreamCreate, ctx: CtxDep, principal: SellerPrinci
 @router.get("/streams", response_model=Page[StreamOut])
 async def list_streams(
     ctx: CtxDep,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     viewer: OptionalPrincipal,
     status: StreamStatus | None = None,
     host_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[StreamOut]:
-    rows, next_cursor = await service.list_streams(
-        session, status=status, host_id=host_id, limit=limit, cursor=cursor
-    )
-    audience = await views.Audience.of(ctx, session, [stream for stream, _ in rows])
-    items = [views.present(ctx, stream, lineup, viewer, audience) for stream, lineup in rows]
-    return Page[StreamOut](items=items, next_cursor=next_cursor)
+    async def load(session: AsyncSession) -> Page[StreamOut]:
+        rows, next_cursor = await service.list_streams(
+            session, status=status, host_id=host_id, limit=limit, cursor=cursor
+        )
+        audience = await views.Audience.of(ctx, session, [stream for stream, _ in rows])
+        items = [views.present(ctx, stream, lineup, viewer, audience) for stream, lineup in rows]
+        return Page[StreamOut](items=items, next_cursor=next_cursor)
+
+    return await reader.read(load)
 
 
 @router.get("/streams/{stream_id}", response_model=StreamOut)

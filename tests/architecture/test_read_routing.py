@@ -17,18 +17,18 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from commerce.app import create_app
-from commerce.deps import get_read_session, get_reader
+from commerce.deps import get_reader
 from shared.settings import CommerceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-READ_DEPENDENCIES: set[Callable[..., Any]] = {get_read_session, get_reader}
+READ_DEPENDENCIES: set[Callable[..., Any]] = {get_reader}
 REPLICA_ROUTES = {  # GET /products, /products/{id}, /streams, /streams/{id}
     ("GET", "commerce.catalog.router.list_products"),
     ("GET", "commerce.catalog.router.get_product"),
     ("GET", "commerce.streams.router.list_streams"),
     ("GET", "commerce.streams.router.get_stream"),
 }
-# Services that open read sessions themselves (`ctx.reads.session` / `.read`).
+# Services that read through `ctx.reads.read` / `.snapshot` themselves.
 REPLICA_READERS = {
     "commerce/analytics/service.py",  # a stream's live numbers (the frozen ones: primary)
     "commerce/analytics/report.py",  # the seller's CSV
@@ -73,6 +73,6 @@ def test_only_the_listed_services_open_read_sessions() -> None:
         for package in ("commerce", "shared")
         for path in (ROOT / package).rglob("*.py")
         if path.name != "replicas.py"
-        and re.search(r"\breads\.(session|read)\(", path.read_text())
+        and re.search(r"\breads\.(read|snapshot)\(", path.read_text())
     }
     assert opening == REPLICA_READERS

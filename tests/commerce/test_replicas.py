@@ -8,24 +8,34 @@ What is proved, and how:
   the primary by an hour (`MASTER_DELAY`) and is allowed to;
 - a replica lagging past `DATABASE_REPLICA_MAX_LAG_S`, or whose replication stopped, is
   skipped (the reader gets what only the primary has);
-- killing the replica changes nothing a client sees: the same answers, from the primary.
+- a replica whose SQL thread stopped is skipped at the next health check (its lag is NULL);
+- killing the replica changes nothing a client sees: the same answers, from the primary; and
+  stopping it (SIGKILL or a clean shutdown) while a stream of concurrent reads is blocked in
+  queries on it: every read still answers 200 with the same body, run again on the primary;
+- the seller's CSV report reads every page from one server at one instant, even when the
+  replica turns unhealthy, and changes under it, between pages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pymysql
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import metrics
+from commerce.analytics import report
 from commerce.context import AppContext
-from commerce.replicas import judge
+from commerce.replicas import FreshWrites, judge
 from shared.settings import CommerceSettings
 from tests.commerce.orders.helpers import order_body
 from tests.conftest import app_client, built_ctx, migrate
@@ -224,12 +234,15 @@ def _lag(pair: ReplicaPair) -> int | None:
     return None if status is None else status["Seconds_Behind_Master"]
 
 
+async def _nothing(session: AsyncSession) -> None:
+    return None
+
+
 async def _until_verdict(ctx: AppContext, reason: str) -> None:
     """Read until the replica's verdict is `reason` (the check runs at most every 0.2 s)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        async with ctx.reads.session():
-            pass
+        await ctx.reads.read(_nothing)
         await asyncio.sleep(0.05)
         verdict = ctx.reads.replicas[0].verdict
         if verdict is not None and verdict.reason == reason:
@@ -262,14 +275,150 @@ async def test_killing_the_replica_changes_nothing_visible(
             pair.sync()
 
 
-async def _answers(api: httpx.AsyncClient, product_ids: list[int]) -> list[tuple[int, Any]]:
+async def _answers(
+    api: httpx.AsyncClient, product_ids: list[int], q: str = "Kept"
+) -> list[tuple[int, Any]]:
     answers = []
     for product_id in product_ids:
         reply = await api.get(f"/api/v1/products/{product_id}")
         answers.append((reply.status_code, reply.json()))
-    listed = await api.get("/api/v1/products", params={"q": "Kept"})
+    listed = await api.get("/api/v1/products", params={"q": q})
     answers.append((listed.status_code, sorted(p["id"] for p in listed.json()["items"])))
     return answers
+
+
+@pytest.mark.parametrize("stop", ["kill", "stop"])
+async def test_a_replica_dying_under_a_stream_of_reads_changes_nothing_visible(
+    replica_settings: CommerceSettings, pair: ReplicaPair, stop: str
+) -> None:
+    """Readers blocked in queries on the replica when it dies (SIGKILL, or a clean shutdown
+    that ends its connections) get their answer from the primary: every read is 200."""
+    settings = replica_settings.model_copy(update={
+        "database_replica_check_interval_s": 60.0, "database_replica_fresh_writes_s": 65.0})
+    async with _api(settings) as (ctx, api):
+        seller = await _register(api, "seller")
+        product_ids = [await _product(api, seller, f"Steady {stop} {n}") for n in range(3)]
+        pair.sync()
+        expected = await _answers(api, product_ids, q=f"Steady {stop}")
+        assert [status for status, _ in expected] == [200] * 4
+        failed_over = _served("primary_after_failure")
+        replies: list[list[tuple[int, Any]]] = []
+        done = asyncio.Event()
+
+        async def reader() -> None:
+            while not done.is_set():
+                replies.append(await _answers(api, product_ids, q=f"Steady {stop}"))
+
+        readers = [asyncio.create_task(reader()) for _ in range(6)]
+        # A write lock on the table the reads need holds every one of them in its query on
+        # the replica (waiting for the table's metadata lock), so the replica dies under them.
+        locker = pymysql.connect(host="127.0.0.1", port=pair.replica.port, user="root",
+                                 database=DB, autocommit=True)
+        try:
+            with locker.cursor() as cur:
+                cur.execute("LOCK TABLES products WRITE")
+            await _until_replica_readers_wait(pair, len(readers))
+            before = len(replies)
+            (pair.replica.kill if stop == "kill" else pair.replica.stop)()
+            while len(replies) < before + 2 * len(readers):  # every reader, twice more
+                await asyncio.sleep(0.02)
+            done.set()
+            await asyncio.gather(*readers)
+            assert replies and all(answers == expected for answers in replies)
+            assert _served("primary_after_failure") - failed_over >= len(readers)
+            verdict = ctx.reads.replicas[0].verdict
+            assert verdict is not None and verdict.reason.startswith("unreachable")
+        finally:
+            done.set()
+            await asyncio.gather(*readers, return_exceptions=True)
+            with contextlib.suppress(pymysql.Error):
+                locker.close()
+            if not pair.replica.running:
+                pair.replica.start()
+            pair.sync()
+
+
+async def _until_replica_readers_wait(pair: ReplicaPair, readers: int) -> None:
+    """Wait until `readers` queries on the replica are held by a table lock."""
+    waiting = (
+        "SELECT COUNT(*) AS n FROM information_schema.processlist "
+        f"WHERE db = '{DB}' AND state = 'Waiting for table metadata lock'")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if int(pair.replica.query(waiting)[0]["n"]) >= readers:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the readers never queued on the replica: {pair.replica.query(waiting)}")
+
+
+async def test_a_replica_whose_sql_thread_stopped_is_skipped_until_it_runs_again(
+    stack: tuple[AppContext, httpx.AsyncClient], pair: ReplicaPair
+) -> None:
+    """The replica still receives the primary's log but applies none of it: its lag is NULL
+    (it cannot tell how far behind it is), so it is skipped at the next check (≤ 0.2 s here),
+    sooner than the lag bound, and serves again once the thread runs and has caught up."""
+    ctx, api = stack
+    seller = await _register(api, "seller")
+    seller_id = _seller_id(ctx, seller)
+    first = await _product(api, seller, "Applied")
+    pair.sync()
+    pair.replica.execute("STOP SLAVE SQL_THREAD")
+    try:
+        second = await _product(api, seller, "Received, not applied")
+        await _until_verdict(ctx, "replication stopped")
+        served = _served("primary_no_replica")
+        assert await _listed(api, seller_id) == [second, first]  # anonymous: the primary
+        assert _served("primary_no_replica") - served == 1
+    finally:
+        pair.replica.execute("START SLAVE SQL_THREAD")
+        pair.sync()
+    await _until_verdict(ctx, "ok")
+    served = _served("replica")
+    assert await _listed(api, seller_id) == [second, first]
+    assert _served("replica") - served == 1
+
+
+async def test_the_csv_report_reads_every_page_from_one_server_at_one_instant(
+    stack: tuple[AppContext, httpx.AsyncClient], pair: ReplicaPair,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five lines, two per page. After the first page the replica stops applying the log
+    (the router now sends new reads to the primary) and its rows change: the report's later
+    pages still come from the replica, as it was when the first page was read."""
+    ctx, api = stack
+    monkeypatch.setattr(report, "PAGE", 2)
+    seller = await _register(api, "seller")
+    seller_id = _seller_id(ctx, seller)
+    product_id = await _product(api, seller, "Report line")
+    buyer = await _register(api, "buyer")
+    for n in range(5):
+        placed = await api.post("/api/v1/orders", headers={**buyer, "Idempotency-Key": f"r{n}"},
+                                json=order_body((product_id, 1)))
+        assert placed.status_code == 201, placed.text
+    pair.sync()
+    # What only the replica says, and the seller's own reads allowed onto it.
+    pair.replica.query(f"UPDATE order_items SET name = 'on the replica' "
+                       f"WHERE seller_id = {seller_id}", DB)
+    await ctx.redis.delete(FreshWrites.key(seller_id))
+    today = datetime.now(UTC).date()
+    pages = report.rows_csv(ctx, seller_id=seller_id, period=report.period(today, today))
+    try:
+        await anext(pages)  # the header
+        chunks = [await anext(pages)]
+        pair.replica.execute("STOP SLAVE SQL_THREAD")
+        await _until_verdict(ctx, "replication stopped")
+        pair.replica.query(f"UPDATE order_items SET name = 'changed since' "
+                           f"WHERE seller_id = {seller_id}", DB)
+        chunks += [chunk async for chunk in pages]
+    finally:
+        await pages.aclose()
+        pair.replica.execute("START SLAVE SQL_THREAD")
+        pair.sync()
+    rows = list(csv.reader(b"".join(chunks).decode().splitlines()))
+    assert len(chunks) == 3 and len(rows) == 5
+    assert {row[report.HEADER.index("product_name")] for row in rows} == {"on the replica"}
+    line_ids = [row[report.HEADER.index("order_id")] for row in rows]
+    assert len(set(line_ids)) == 5
 
 
 def test_judge_reads_show_replica_status_of_mariadb_and_mysql() -> None:

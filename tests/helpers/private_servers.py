@@ -166,11 +166,19 @@ class PrivateMariaDB:
         return ping.returncode == 0
 
     def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM): the server ends its clients' connections, queries in
+        flight included, and exits."""
+        self._signal(signal.SIGTERM, wait_s=60)
+
+    def _signal(self, sig: signal.Signals, wait_s: float = 10) -> None:
         if self.popen is None or self.popen.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(10)
+            os.killpg(self.popen.pid, sig)
+        self.popen.wait(wait_s)
 
     @property
     def running(self) -> bool:
