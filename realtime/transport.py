@@ -66,17 +66,20 @@ class DirectWebSocket(EngineWebSocket):
     """Gives the Engine.IO socket its raw transport while the WebSocket is open, so that
     `DirectFanout` can write frames to it (uncompressed: one frame's bytes serve everyone)."""
 
-    async def serve(self, request: web.Request) -> None:
+    def opened(self, request: web.Request) -> None:
+        if eio_socket := self._direct_socket():
+            eio_socket.direct_transport = request.transport
+
+    def closing(self) -> None:
+        if eio_socket := self._direct_socket():
+            eio_socket.direct_transport = None
+
+    def _direct_socket(self) -> EngineSocket | None:
         # `handler` is the Engine.IO socket's bound `_websocket_handler`.
         eio_socket = getattr(self.handler, "__self__", None)
-        direct = eio_socket is not None and not self.server.websocket_compression
-        if direct:
-            eio_socket.direct_transport = request.transport  # type: ignore[union-attr]
-        try:
-            await self.handler(self)
-        finally:
-            if direct:
-                eio_socket.direct_transport = None  # type: ignore[union-attr]
+        if isinstance(eio_socket, EngineSocket) and not self.server.websocket_compression:
+            return eio_socket
+        return None
 
 
 def text_frame(payload: bytes) -> bytes:

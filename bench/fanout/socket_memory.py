@@ -84,7 +84,7 @@ async def measure(args: argparse.Namespace) -> dict:
     proc.terminate()
     await proc.wait()
     n = int(ready["connected"])
-    stats = after.compare_to(before, "filename")
+    stats = after.compare_to(before, args.key)
     heap = sum(s.size_diff for s in stats)
     result = {
         "connections": n,
@@ -92,7 +92,9 @@ async def measure(args: argparse.Namespace) -> dict:
         "python_heap_bytes_per_connection": round(heap / n),
         "rss_kb_per_connection": round((rss_after - rss_before) / n, 1),
         "by_file": [
-            {"file": _short(str(s.traceback[0].filename)), "bytes_per_connection":
+            {"file": _short(str(s.traceback[0].filename))
+             + (f":{s.traceback[0].lineno}" if args.key == "lineno" else ""),
+             "bytes_per_connection":
              round(s.size_diff / n), "blocks_per_connection": round(s.count_diff / n, 1)}
             for s in stats[: args.top]
         ],
@@ -112,6 +114,8 @@ def main() -> None:
     p.add_argument("--redis-url", default=None, help="default: the embedded fakeredis")
     p.add_argument("--settle", type=float, default=3.0)
     p.add_argument("--top", type=int, default=15)
+    p.add_argument("--key", choices=("filename", "lineno"), default="filename",
+                   help="group by source file, or by the line that allocated")
     args = p.parse_args()
     tracemalloc.start(1)
     asyncio.run(measure(args))

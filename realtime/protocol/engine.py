@@ -48,6 +48,8 @@ from engineio import exceptions
 from engineio.async_socket import AsyncSocket
 from engineio.packet import CLOSE, MESSAGE, NOOP, OPEN, PING, PONG, UPGRADE, Packet
 
+from realtime.protocol.environ import Environ, translate_request
+
 PACKET_TYPES = "0123456"
 # A WebSocket frame is written straight to the transport only while it has less than this
 # buffered; past it, the socket's packets wait in its queue for a writer task that waits for
@@ -75,6 +77,12 @@ def spawn(tasks: set[asyncio.Task[Any]], coro: Any) -> None:
     task = asyncio.ensure_future(coro)
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+
+
+def is_websocket_upgrade(environ: Environ) -> bool:
+    """`Connection: upgrade` and `Upgrade: websocket` (python-engineio's test)."""
+    connections = [s.strip() for s in environ.get("HTTP_CONNECTION", "").lower().split(",")]
+    return "upgrade" in connections and environ.get("HTTP_UPGRADE", "").lower() == "websocket"
 
 
 class InvalidPacketError(exceptions.EngineIOError):  # type: ignore[misc]  # untyped library base
@@ -391,9 +399,8 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
 
     # --- polling -----------------------------------------------------------------------------
 
-    async def handle_get_request(self, environ: dict[str, Any]) -> Any:
-        connections = [s.strip() for s in environ.get("HTTP_CONNECTION", "").lower().split(",")]
-        if "upgrade" in connections and environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+    async def handle_get_request(self, environ: Environ) -> Any:
+        if is_websocket_upgrade(environ):
             return await self._upgrade_websocket(environ)
         if self.upgrading or self.upgraded:
             return [Packet(NOOP)]  # the poll that the upgrade ends
@@ -411,7 +418,7 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         finally:
             self.polling = False
 
-    async def handle_post_request(self, environ: dict[str, Any]) -> None:
+    async def handle_post_request(self, environ: Environ) -> None:
         try:
             body = await read_body(
                 environ["wsgi.input"],
@@ -466,11 +473,16 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
             self._ws = ws
             self._flush()  # what was sent before the WebSocket opened: OPEN, ...
         reason = self.server.reason.TRANSPORT_CLOSE
+        # `ws.wait()` inlined: a helper coroutine would be one more suspended frame per idle
+        # connection (issue 20, memory).
+        response = ws.response
         try:
             while not self.closed:
                 try:
-                    frame = await ws.wait()
+                    frame = (await response.receive()).data
                 except OSError:
+                    break  # the network broke
+                if not isinstance(frame, str | bytes):
                     break  # closed by the client, by the network or by our writer
                 try:
                     await self.receive(decode_packet(frame))
@@ -539,9 +551,9 @@ class EngineWebSocket:
         self.handler = handler
         self.server = server
         self._sock: web.WebSocketResponse | None = None
-        self.environ: dict[str, Any] = {}
+        self.environ: Environ = {}
 
-    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+    async def __call__(self, environ: Environ) -> web.WebSocketResponse:
         request = environ["aiohttp.request"]
         self._sock = web.WebSocketResponse(
             # aiohttp refuses a message of exactly `max_msg_size` bytes; maxPayload is inclusive
@@ -551,11 +563,26 @@ class EngineWebSocket:
         )
         await self._sock.prepare(request)
         self.environ = environ
-        await self.serve(request)
+        # The handler is awaited here, not from a helper coroutine: each coroutine in this
+        # chain is a suspended frame for the connection's life (issue 20, memory).
+        self.opened(request)
+        try:
+            await self.handler(self)
+        finally:
+            self.closing()
         return self._sock
 
-    async def serve(self, request: web.Request) -> None:
-        await self.handler(self)
+    def opened(self, request: web.Request) -> None:
+        """The WebSocket is open and the handler about to run (subclasses' hook)."""
+
+    def closing(self) -> None:
+        """The handler has returned (subclasses' hook)."""
+
+    @property
+    def response(self) -> web.WebSocketResponse:
+        """The aiohttp WebSocket (once the handshake is answered)."""
+        assert self._sock is not None
+        return self._sock
 
     async def close(self) -> None:
         assert self._sock is not None
@@ -611,6 +638,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
             **self._async,  # type: ignore[has-type]
             "websocket": websocket_class,
             "create_route": _create_route,
+            "translate_request": translate_request,
         }
 
     def report_bad_input(self, sid: str, kind: str, detail: str) -> None:
@@ -620,15 +648,38 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
             self.logger.info("%s: protocol violation (%s): %s", sid, kind, detail)
 
     async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
+        """The library's entry point, with a direct path for a new WebSocket connection.
+
+        A WebSocket's request handler stays suspended for the connection's life, and so does
+        every coroutine frame between aiohttp and the read loop, with its locals (the parsed
+        query, the environ). A new WebSocket connection, the common case, therefore goes
+        straight to `_handle_connect` and from there to the WebSocket, past the library's
+        `handle_request`, `handle_get_request` and `_upgrade_websocket` (issue 20: ~1 KB per
+        idle connection). Everything else takes the library's path.
+        """
         environ = self._async["translate_request"](*args, **kwargs)
         method = environ["REQUEST_METHOD"]
         query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
         transport = query.get("transport", [None])[0]
+        sid = query.get("sid", [None])[0]
+        direct = query.get("EIO") == ["4"] and "j" not in query
+        del query  # not kept alive in this frame for the connection's life
         if method not in ("GET", "POST", "OPTIONS"):
             return await self._make_response(self._bad_request("Bad request method"), environ)
         if method != "OPTIONS" and transport not in self.transports:
             return await self._make_response(self._bad_request("Invalid transport"), environ)
-        sid = query.get("sid", [None])[0]
+        if (
+            direct
+            and sid is None
+            and method == "GET"
+            and transport == "websocket"
+            and is_websocket_upgrade(environ)
+            and self._origin_allowed(environ)
+        ):
+            answer = await self._handle_connect(environ, transport)
+            if isinstance(answer, dict):  # the application refused the connection
+                return await self._make_response(answer, environ)
+            return answer
         if (
             sid is not None
             and method == "GET"
@@ -641,14 +692,14 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
                 return await self._accept_and_close(environ)
         return await super().handle_request(*args, **kwargs)
 
-    def _origin_allowed(self, environ: dict[str, Any]) -> bool:
+    def _origin_allowed(self, environ: Environ) -> bool:
         origin = environ.get("HTTP_ORIGIN")
         if self.cors_allowed_origins == [] or not origin:
             return True
         allowed = self._cors_allowed_origins(environ)
         return allowed is None or origin in allowed
 
-    async def _accept_and_close(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+    async def _accept_and_close(self, environ: Environ) -> web.WebSocketResponse:
         async def close_at_once(ws: EngineWebSocket) -> None:
             await ws.close()
 
@@ -657,7 +708,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
         return response
 
     async def _handle_connect(
-        self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
+        self, environ: Environ, transport: str, jsonp_index: int | None = None
     ) -> Any:
         # python-engineio 4.15.1's `_handle_connect`, with `socket_class` and exact timings.
         if self.start_service_task:  # type: ignore[has-type]
@@ -685,6 +736,12 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
             self.logger.warning("Application rejected connection")
             return self._unauthorized(ret or None)
         s.schedule_ping()
+        if transport == "websocket" and is_websocket_upgrade(environ):
+            # What `handle_get_request` -> `_upgrade_websocket` do, one frame shorter each.
+            ret = await self._async["websocket"](s._websocket_handler, self)(environ)
+            if s.closed and sid in self.sockets:
+                del self.sockets[sid]
+            return ret
         if transport == "websocket":
             ret = await s.handle_get_request(environ)
             if s.closed and sid in self.sockets:
@@ -713,7 +770,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
         answer: dict[str, Any] = super()._ok(packets, headers=headers, jsonp_index=jsonp_index)
         return answer
 
-    def _cors_headers(self, environ: dict[str, Any]) -> list[tuple[str, str]]:
+    def _cors_headers(self, environ: Environ) -> list[tuple[str, str]]:
         if self.cors_allowed_origins == []:
             return []
         headers: list[tuple[str, str]] = []

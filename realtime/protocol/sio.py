@@ -31,6 +31,7 @@ from engineio.packet import Packet as EnginePacket
 from socketio import packet as sio_packet
 
 from realtime.protocol.engine import BadInputSink, EngineServer, EngineSocket, spawn
+from realtime.protocol.environ import Environ
 
 RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
@@ -92,7 +93,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libra
 
     # --- the connection's first seconds ------------------------------------------------------
 
-    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+    async def _handle_eio_connect(self, eio_sid: str, environ: Environ) -> Any:
         result = await super()._handle_eio_connect(eio_sid, environ)
         self._awaiting_connect.add(eio_sid)
         asyncio.get_running_loop().call_later(
