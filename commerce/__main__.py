@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = run_or_die(lambda: load(CommerceSettings, **overrides))
     configure_logging(level=settings.log_level, json=settings.log_json, service="commerce")
     init_sentry(settings, service="commerce")
-    run_or_die(lambda: asyncio.run(preflight(settings)))
+    run_or_die(lambda: asyncio.run(preflight(settings, redis_optional=True)))
     uvicorn.Server(server_config(create_app(settings), settings)).run()
 
 

@@ -5,6 +5,7 @@ Run before the server starts so a bad `DATABASE_URL` is one line, not a tracebac
 
 from __future__ import annotations
 
+import structlog
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
@@ -13,6 +14,8 @@ from commerce.db import make_engine
 from shared.cli import check_redis, safe_url, short, with_timeout
 from shared.errors import ConfigError
 from shared.settings import ROOT, BaseAppSettings
+
+log = structlog.get_logger(__name__)
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -57,6 +60,12 @@ async def check_database(settings: BaseAppSettings) -> None:
         )
 
 
-async def preflight(settings: BaseAppSettings) -> None:
+async def preflight(settings: BaseAppSettings, *, redis_optional: bool = False) -> None:
+    """`redis_optional`: an unreachable Redis is logged, not fatal. The API starts without it
+    (checkout sells from the database, `/readyz` reports Redis down, and every Redis user
+    retries until it answers: commerce/orders/checkout/degraded.py), so a Redis outage during
+    a deploy or a node's restart does not keep API processes from starting."""
     await check_database(settings)
-    await check_redis(settings.redis_url)
+    unreachable = await check_redis(settings.redis_url, unreachable_ok=redis_optional)
+    if unreachable:
+        log.warning("redis_unreachable_at_start", error=unreachable)

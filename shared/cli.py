@@ -7,9 +7,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
+from redis import exceptions as redis_exc
 from sqlalchemy.engine import make_url
 
 from shared.errors import ConfigError
+from shared.outage import redis_down
 from shared.redis import make_redis
 
 T = TypeVar("T")
@@ -41,16 +43,27 @@ def short(exc: BaseException) -> str:
     return text[:200]
 
 
-async def check_redis(url: str | None, timeout_s: float = 5.0) -> None:
+async def check_redis(
+    url: str | None, timeout_s: float = 5.0, *, unreachable_ok: bool = False
+) -> str | None:
+    """ConfigError unless Redis answers. `unreachable_ok`: a Redis that refuses connections or
+    times out is not an error; its message is returned instead (None: it answered). A refused
+    password, a malformed URL and the like still are: they will not heal by themselves."""
     if not url:
-        return
+        return None
     client = make_redis(url)
     try:
         await asyncio.wait_for(client.ping(), timeout_s)
     except Exception as exc:
-        raise ConfigError(f"cannot reach Redis at {url.split('@')[-1]}: {short(exc)}") from None
+        message = f"cannot reach Redis at {url.split('@')[-1]}: {short(exc)}"
+        down = isinstance(exc, TimeoutError) or (
+            redis_down(exc) and not isinstance(exc, redis_exc.AuthenticationError))
+        if unreachable_ok and down:
+            return message
+        raise ConfigError(message) from None
     finally:
         await client.aclose()
+    return None
 
 
 async def with_timeout(what: str, awaitable: Awaitable[T], timeout_s: float) -> T:
