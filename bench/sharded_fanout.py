@@ -208,8 +208,10 @@ def stop_nodes(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait(10)
 
 
-async def wait_healthy(http: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(150):
+async def wait_healthy(http: aiohttp.ClientSession, url: str,
+                       proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120  # a loaded machine starts Python slowly
+    while proc.poll() is None and time.monotonic() < deadline:
         try:
             async with http.get(f"{url}/healthz") as r:
                 if r.status == 200:
@@ -217,7 +219,7 @@ async def wait_healthy(http: aiohttp.ClientSession, url: str) -> None:
         except aiohttp.ClientError:
             pass
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not become healthy")
+    raise RuntimeError(f"{url} did not become healthy (exit code {proc.poll()}; see {OUT}/)")
 
 
 def foreign_rooms(rooms_of: list[list[int]]) -> list[int]:
@@ -292,8 +294,8 @@ async def run(manager: str, shape: Shape, round_: int,
             "rooms_per_node": per_node, "fanout": "cluster" if "+cluster://" in fanout else "redis"}
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            for url in urls:
-                await wait_healthy(http, url)
+            for proc, url in zip(procs, urls, strict=True):
+                await wait_healthy(http, url, proc)
             for n in range(NODES):
                 receivers.append(await Receivers.start(urls[n], rooms_of[n], shape.receivers))
             for r in receivers:
