@@ -79,6 +79,13 @@ def raise_fd_limit() -> int:
     return soft
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far (/proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -196,13 +203,16 @@ def profile(args: argparse.Namespace, server: Server, label: str) -> list[subpro
     py_spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if py_spy is None:
         sys.exit("error: --profile needs py-spy (pip install py-spy)")
+    suffix = "svg" if args.profile_format == "flamegraph" else "txt"
     return [
         start(
             [
                 py_spy,
                 "record",
+                "-f",
+                args.profile_format,
                 "-o",
-                str(args.out_dir / f"profile-{label}-{pid}.svg"),
+                str(args.out_dir / f"profile-{label}-{pid}.{suffix}"),
                 "--pid",
                 str(pid),
                 "--duration",
@@ -279,12 +289,18 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int) -> dic
         cmd += ["--concurrency", str(args.joinstorm_concurrency)]
     print(f"$ {' '.join(cmd)}", flush=True)
     profilers = profile(args, server, f"{server.kind}{len(server.procs)}-joinstorm{clients}")
+    cpu_before = sum(cpu_s(pid) for pid in server.pids)
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # The servers' CPU time for the whole storm (connects, joins, and the clients' close at the
+    # end): less load-dependent than the wall-clock figures on a shared machine.
+    server_cpu = sum(cpu_s(pid) for pid in server.pids) - cpu_before
     for p in profilers:
         p.wait()
     if done.returncode != 0:
         raise RuntimeError(f"joinstorm failed ({done.returncode}):\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["server_cpu_s"] = round(server_cpu, 2)
+    result["server_cpu_ms_per_client"] = round(server_cpu * 1000 / clients, 3)
     result.update(kind="joinstorm", server=server.name, procs=len(server.procs), **server.extra)
     return result
 
@@ -341,14 +357,15 @@ def table(results: list[dict]) -> str:
         rows += [
             "",
             "| server | clients | joined | refused | join failed | all joined s "
-            "| join ack p50 ms | p99 ms | connect+join p99 ms |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| join ack p50 ms | p99 ms | connect+join p99 ms | server CPU s | CPU ms/client |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in storms:
             rows.append(
                 f"| {r['server']} | {r['clients']} | {r['joined']} | {r['refused']} "
                 f"| {r['join_failed']} | {r['all_joined_s']} | {r['join_ack_ms']['p50']} "
-                f"| {r['join_ack_ms']['p99']} | {r['connect_join_ms']['p99']} |"
+                f"| {r['join_ack_ms']['p99']} | {r['connect_join_ms']['p99']} "
+                f"| {r.get('server_cpu_s')} | {r.get('server_cpu_ms_per_client')} |"
             )
     return "\n".join(rows)
 
@@ -382,6 +399,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help="logs, profiles, results")
     p.add_argument("--out", type=Path, help="append JSON lines here (default: out-dir)")
     p.add_argument("--profile", action="store_true", help="py-spy flame graph per gateway run")
+    p.add_argument("--profile-format", choices=("flamegraph", "raw"), default="flamegraph",
+                   help="py-spy output: an SVG, or collapsed stacks (raw) to summarise")
     args = p.parse_args(argv)
     args.keys_dir = args.out_dir
     args.out = args.out or args.out_dir / "results.jsonl"
