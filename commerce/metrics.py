@@ -33,6 +33,12 @@ CHECKOUT_GROUP_SIZE = Histogram(
     "Checkouts per group-commit transaction (1 = a checkout alone)",
     buckets=(1, 2, 4, 8, 16, 32, 50),
 )
+CHECKOUT_GROUP_FALLBACKS = Counter(
+    "orders_checkout_group_fallbacks_total",
+    "Group-commit transactions rolled back, their orders then checked out one by one: "
+    "rejected (stock, a used key, a rule), lock_conflict (deadlock victim), error",
+    ["reason"],
+)
 PAYMENT_NOTIFICATIONS = Counter(
     "payment_notifications_total",
     "Payment webhooks by result: accepted, duplicate, ignored, rejected",

@@ -8,14 +8,19 @@ for the summed quantity, then one statement each for all their lines, idempotenc
 outbox events, one commit. A lone checkout goes at once, in a group of one.
 
 All or nothing per group, and the per-order path is the reference: if the group cannot commit
-as a whole (not enough stock for all of it, a duplicate `Idempotency-Key`, any error), it is
-rolled back and each of its orders is checked out on its own (`CheckoutTransaction.one`),
-getting exactly the answer it would have got alone. Orders that break a rule (`validate`) are
-answered at once and left out of the group.
+as a whole (not enough stock for all of it, a duplicate `Idempotency-Key`, a deadlock, any
+error), it is rolled back and each of its orders is checked out on its own
+(`CheckoutTransaction.one`), getting exactly the answer it would have got alone. Orders that
+break a rule (`validate`) are answered at once and left out of the group.
+
+One retry policy: a group is attempted once, and lock conflicts (deadlock victim, lock-wait
+timeout) are retried only per order, by `one` (`LOCK_CONFLICT_ATTEMPTS`). So an order costs at
+most one group attempt and `LOCK_CONFLICT_ATTEMPTS` attempts of its own before it is 503.
 
 Groups are keyed by an order's smallest product id, so orders of unrelated products do not wait
 for each other; an order of several products joins the group of its smallest. Groups lock
-product rows in primary-key order like single checkouts, so they cannot deadlock each other.
+product rows in primary-key order like single checkouts, which rules out most deadlocks
+between them, not all (`transaction.LOCK_CONFLICT_ATTEMPTS` says which remain).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from commerce.metrics import CHECKOUT_GROUP_SIZE
+from commerce.metrics import CHECKOUT_GROUP_FALLBACKS, CHECKOUT_GROUP_SIZE
 from commerce.orders.checkout.transaction import (
     CheckoutRequest,
     CheckoutTransaction,
@@ -35,6 +40,7 @@ from commerce.orders.checkout.transaction import (
     Outcome,
 )
 from commerce.orders.errors import OrderInputError, OutOfStock
+from commerce.outage import lock_conflict
 
 log = structlog.get_logger(__name__)
 
@@ -85,11 +91,16 @@ class GroupCommit:
         try:
             outcomes = await self.transaction.group([req for req, _ in batch])
         except (DuplicateKey, OutOfStock, OrderInputError):
-            outcomes = None  # expected: the group cannot commit as a whole
-        except Exception:
-            log.warning("group_checkout_failed", size=len(batch), exc_info=True)
-            outcomes = None
+            outcomes, reason = None, "rejected"  # expected: it cannot commit as a whole
+        except Exception as exc:
+            if lock_conflict(exc):  # a deadlock victim: its orders retry alone, in `one`
+                log.info("group_checkout_lock_conflict", size=len(batch))
+                outcomes, reason = None, "lock_conflict"
+            else:
+                log.warning("group_checkout_failed", size=len(batch), exc_info=True)
+                outcomes, reason = None, "error"
         if outcomes is None:
+            CHECKOUT_GROUP_FALLBACKS.labels(reason).inc()
             for req, future in batch:  # the reference path, one by one
                 await self._settle(future, self.transaction.one(req))
             return

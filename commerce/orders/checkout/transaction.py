@@ -123,10 +123,12 @@ def mask_name(name: str) -> str:
 Outcome = tuple[StoredResponse, dict[int, int]]
 # A request the transaction left out: a rule its products break, or a purchase cap.
 Refused = OrderInputError | PurchaseLimit
-# Attempts of one checkout transaction that MariaDB rolls back as a deadlock victim or times out
-# on a row lock. Lock order (users, then products by id) rules out deadlocks between checkouts,
-# but not with other writers: a seller's own order taking a shared foreign-key lock on their
-# user row while their buyers' checkouts lock it, a refund or a stock edit.
+# Attempts of one order's own checkout transaction (`CheckoutTransaction.one`) that MariaDB rolls
+# back as a deadlock victim or times out on a row lock; the only retry of a lock conflict. Lock
+# order (users, then products by id) rules out most cycles, not all: an `order_items` row takes a
+# shared foreign-key lock on its seller's `users` row after the product rows, so a seller who
+# buys (their row locked first, for the caps) while a group holding the product they buy sells
+# their own product closes one; other writers (refunds, stock edits) can too.
 LOCK_CONFLICT_ATTEMPTS = 4
 
 
@@ -148,22 +150,13 @@ class CheckoutTransaction:
 
     async def one(self, req: CheckoutRequest) -> Outcome:
         """One order in its own transaction. Returns the response and the products' new
-        stock."""
-        [outcome] = await self.group([req])
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    async def group(self, reqs: Sequence[CheckoutRequest]) -> list[Outcome | Refused]:
-        """One transaction for `reqs`: per request its outcome, or the rule or cap it broke
-        (such a request is left out). Raises, rolling back all of them, when they cannot commit
-        together: `OutOfStock` for the summed quantities, `DuplicateKey`, or any database
-        error. A deadlock or lock-wait timeout runs the whole transaction again (the server
-        has rolled it back, so nothing of the attempt remains), with a short random back-off;
-        past the last attempt it is 503 `unavailable` with `Retry-After`, never 500."""
+        stock. A deadlock or lock-wait timeout runs the transaction again (the server has
+        rolled it back, so nothing of the attempt remains), with a short random back-off, up to
+        `LOCK_CONFLICT_ATTEMPTS` attempts; past the last it is 503 `unavailable` with
+        `Retry-After`, never 500."""
         for attempt in range(1, LOCK_CONFLICT_ATTEMPTS + 1):
             try:
-                return await self._group(reqs)
+                [outcome] = await self._group([req])
             except Exception as exc:
                 if not lock_conflict(exc):
                     raise
@@ -171,7 +164,19 @@ class CheckoutTransaction:
                     raise DependencyDown("database") from exc
                 CHECKOUT_LOCK_RETRIES.inc()
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+                continue
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def group(self, reqs: Sequence[CheckoutRequest]) -> list[Outcome | Refused]:
+        """One transaction for `reqs`, attempted once: per request its outcome, or the rule or
+        cap it broke (such a request is left out). Raises, rolling back all of them, when they
+        cannot commit together: `OutOfStock` for the summed quantities, `DuplicateKey`, a lock
+        conflict or any database error; the caller (`GroupCommit`) then checks each out alone
+        with `one`, which is where lock conflicts are retried."""
+        return await self._group(reqs)
 
     async def _group(self, reqs: Sequence[CheckoutRequest]) -> list[Outcome | Refused]:
         outcomes: list[Outcome | Refused | None] = [None] * len(reqs)
