@@ -39,11 +39,11 @@ test: $(STAMP) $(WEB_BUILT) services lint
 ## The Redis-heavy suites again, with all Redis data on the private six-process Redis Cluster
 ## (scripts/redis_cluster.sh; the session starts it and stops what it started, and refuses
 ## another checkout's). Fixed ports: one run at a time. Skipped when PYTEST_ARGS narrows `test`.
-## Not in it yet: test_chat_coalescing and test_cluster_failover (docs/operations.md, Redis
-## Cluster, "not yet"); run them with `make test-cluster CLUSTER_TESTS=...`.
+## Not in it yet: test_cluster_failover (docs/operations.md, Redis Cluster, "not yet"); run it
+## with `make test-cluster CLUSTER_TESTS=...`.
 CLUSTER_PASS ?= $(if $(PYTEST_ARGS),0,1)
 CLUSTER_URL = redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
-CLUSTER_TESTS = tests/realtime/test_chat.py \
+CLUSTER_TESTS = tests/realtime/test_chat.py tests/realtime/test_chat_coalescing.py \
   tests/realtime/test_pins.py tests/realtime/test_reactions.py tests/realtime/test_resume.py \
   tests/realtime/test_relay.py tests/realtime/test_moderation.py tests/realtime/test_connect.py \
   tests/realtime/test_key_slots.py tests/realtime/test_sharding.py \

@@ -144,6 +144,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
                 await task
         await services.reactions.close()
         await services.chat.close()
+        if isinstance(sio.manager, ShardedRedisManager):
+            await sio.manager.close_publisher()  # the emits above, out before Redis closes
         await services.presence.stop()
         with contextlib.suppress(Exception):
             await lease.release()  # the next node takes over without waiting for the expiry

@@ -40,6 +40,7 @@ from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from realtime.metrics import PUBSUB_RECEIVED, PUBSUB_SUBSCRIPTIONS
+from realtime.publisher import OrderedPublisher
 from realtime.transport import DirectFanout
 
 log = structlog.get_logger(__name__)
@@ -74,6 +75,7 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
         self._pubsub: Any = None
         self._connected = asyncio.Event()
         self._refreshing = False
+        self._publisher = OrderedPublisher(redis, on_failure=self._refresh_slots)
 
     def room_channel(self, namespace: str, room: str) -> str:
         return f"{self.channel}#{namespace}#{room}#"
@@ -186,14 +188,13 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
         return self.control_channel
 
     async def _publish(self, data: dict[str, Any]) -> None:
-        channel = self._channel_for(data)
-        try:
-            await self.redis.spublish(channel, self.json.dumps(data))
-        except Exception:
-            # The local sockets already have it; other nodes miss this one emit, as with
-            # python-socketio's own manager when Redis is unreachable.
-            log.warning("pubsub_publish_failed", method=data.get("method"), exc_info=True)
-            await self._refresh_slots()
+        # Through the node's ordered publisher (realtime/publisher.py): a room's emits reach
+        # Redis in call order on a cluster too, pipelined; a failure is logged there.
+        await self._publisher.publish(self._channel_for(data), self.json.dumps(data))
+
+    async def close_publisher(self) -> None:
+        """Let queued publishes go out (on shutdown)."""
+        await self._publisher.close()
 
     async def _refresh_slots(self) -> None:
         """On a Redis Cluster, read the slot map again: after a master dies its replica takes
