@@ -66,6 +66,8 @@ class DirectWebSocket(EngineWebSocket):
     """Gives the Engine.IO socket its raw transport while the WebSocket is open, so that
     `DirectFanout` can write frames to it (uncompressed: one frame's bytes serve everyone)."""
 
+    __slots__ = ()
+
     def opened(self, request: web.Request) -> None:
         if eio_socket := self._direct_socket():
             eio_socket.direct_transport = request.transport

@@ -12,8 +12,10 @@ live here, as subclasses written so that each could go upstream as it is:
   order around the CONNECT reply).
 
 `docs/realtime.md` lists every fix with the clause of the protocol it follows, and the scores of
-the official suites. The subclasses override private methods of the pinned versions, so importing
-this package fails at once when either library changes version under it (`check_versions`).
+the official suites. The subclasses override private methods of the pinned versions (and
+`engine.release_http_parser` drops two of aiohttp's private attributes), so importing this
+package fails at once when any of the three libraries changes version under it
+(`check_versions`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 from importlib.metadata import version
 
 # The versions these subclasses were written against and tested with (constraints.txt).
-PINNED = {"python-engineio": "4.15.1", "python-socketio": "5.18.1"}
+PINNED = {"aiohttp": "3.14.5", "python-engineio": "4.15.1", "python-socketio": "5.18.1"}
 
 
 class ProtocolVersionError(ImportError):

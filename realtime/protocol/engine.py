@@ -144,7 +144,7 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         self._pings = 0
         self._hold = 0
         self._held: list[Packet] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None  # made when first needed (~200 B)
         self._ping_timer: asyncio.TimerHandle | None = None
         # While a WebSocket serves this socket without compression: its transport (set by
         # realtime.transport.DirectWebSocket), the aiohttp WebSocket, and a writer task that
@@ -369,6 +369,8 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         if self._awaiting_pong == ping and not (self.closing or self.closed):
             # No CLOSE packet to a peer that stopped answering, as in Node's Engine.IO (the
             # library's send refused it too, seeing the ping overdue): the transport just goes.
+            if self._tasks is None:
+                self._tasks = set()
             spawn(self._tasks, self.close(wait=False, abort=True,
                                           reason=self.server.reason.PING_TIMEOUT))
 
@@ -545,7 +547,12 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
 
 class EngineWebSocket:
     """python-engineio's aiohttp WebSocket wrapper, with the server's message limit and an
-    explicit compression choice (aiohttp offers permessage-deflate unless told not to)."""
+    explicit compression choice (aiohttp offers permessage-deflate unless told not to).
+
+    One per connection for its life: slots, no instance dict (subclasses: `__slots__ = ()`).
+    """
+
+    __slots__ = ("_sock", "environ", "handler", "server")
 
     def __init__(self, handler: Callable[..., Any], server: EngineServer) -> None:
         self.handler = handler
@@ -562,6 +569,7 @@ class EngineWebSocket:
             compress=self.server.websocket_compression,
         )
         await self._sock.prepare(request)
+        release_http_parser(request.protocol)
         self.environ = environ
         # The handler is awaited here, not from a helper coroutine: each coroutine in this
         # chain is a suspended frame for the connection's life (issue 20, memory).
@@ -602,6 +610,25 @@ class EngineWebSocket:
         if not isinstance(msg.data, str | bytes):
             raise OSError("websocket closed")
         return msg.data
+
+
+def release_http_parser(protocol: Any) -> None:
+    """Drop what aiohttp keeps of the HTTP/1 request parser once the connection is a WebSocket.
+
+    aiohttp's `RequestHandler` keeps its HTTP parser and request queue (a deque) for the
+    connection's life, though after an accepted upgrade it reads only through the WebSocket
+    reader (`_payload_parser`): ~1.5 KB per idle WebSocket (issue 20). In aiohttp 3.14.5
+    (guarded by `realtime.protocol.PINNED`) nothing reads `_parser` once `_upgraded` and
+    `_payload_parser` are set but two `None` checks, and the queue is only tested for
+    emptiness and length, so an empty tuple serves. Anything else is left as it is.
+    """
+    if (
+        getattr(protocol, "_upgraded", False) is True
+        and getattr(protocol, "_payload_parser", None) is not None
+        and not getattr(protocol, "_messages", True)
+    ):
+        protocol._parser = None
+        protocol._messages = ()
 
 
 def _create_route(app: web.Application, server: EngineServer, endpoint: str) -> None:
@@ -653,9 +680,9 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
         A WebSocket's request handler stays suspended for the connection's life, and so does
         every coroutine frame between aiohttp and the read loop, with its locals (the parsed
         query, the environ). A new WebSocket connection, the common case, therefore goes
-        straight to `_handle_connect` and from there to the WebSocket, past the library's
-        `handle_request`, `handle_get_request` and `_upgrade_websocket` (issue 20: ~1 KB per
-        idle connection). Everything else takes the library's path.
+        straight to the WebSocket (`_connect_websocket`), past the library's `handle_request`
+        and our `_handle_connect`, `handle_get_request` and `_upgrade_websocket` (issue 20:
+        ~1.3 KB per idle connection). Everything else takes the library's path.
         """
         environ = self._async["translate_request"](*args, **kwargs)
         method = environ["REQUEST_METHOD"]
@@ -676,10 +703,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
             and is_websocket_upgrade(environ)
             and self._origin_allowed(environ)
         ):
-            answer = await self._handle_connect(environ, transport)
-            if isinstance(answer, dict):  # the application refused the connection
-                return await self._make_response(answer, environ)
-            return answer
+            return await self._connect_websocket(environ)
         if (
             sid is not None
             and method == "GET"
@@ -711,6 +735,37 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
         self, environ: Environ, transport: str, jsonp_index: int | None = None
     ) -> Any:
         # python-engineio 4.15.1's `_handle_connect`, with `socket_class` and exact timings.
+        s = await self._open_session(environ, transport)
+        if not isinstance(s, EngineSocket):
+            return s  # refused
+        if transport == "websocket":
+            ret = await s.handle_get_request(environ)
+            if s.closed and s.sid in self.sockets:
+                del self.sockets[s.sid]
+            return ret
+        s.connected = True
+        try:
+            packets = await s.poll()
+            s.handshake_sent_at = asyncio.get_running_loop().time()
+            return self._ok(packets, jsonp_index=jsonp_index)
+        except exceptions.QueueEmpty:
+            return self._bad_request()
+
+    async def _connect_websocket(self, environ: Environ) -> Any:
+        """`_handle_connect` for a new WebSocket, awaiting the WebSocket itself: no frame of
+        `_handle_connect`, `handle_get_request` or `_upgrade_websocket` stays suspended under
+        the read loop for the connection's life."""
+        s = await self._open_session(environ, "websocket")
+        if not isinstance(s, EngineSocket):
+            return await self._make_response(s, environ)  # refused
+        ret = await self._async["websocket"](s._websocket_handler, self)(environ)
+        if s.closed and s.sid in self.sockets:
+            del self.sockets[s.sid]
+        return ret
+
+    async def _open_session(self, environ: Environ, transport: str) -> EngineSocket | Any:
+        """A new session: OPEN sent (or queued) and the application's `connect` accepted, or
+        the refusal's response dict."""
         if self.start_service_task:  # type: ignore[has-type]
             self.start_service_task = False
             self.service_task_handle = self.start_background_task(self._service_task)
@@ -736,24 +791,7 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
             self.logger.warning("Application rejected connection")
             return self._unauthorized(ret or None)
         s.schedule_ping()
-        if transport == "websocket" and is_websocket_upgrade(environ):
-            # What `handle_get_request` -> `_upgrade_websocket` do, one frame shorter each.
-            ret = await self._async["websocket"](s._websocket_handler, self)(environ)
-            if s.closed and sid in self.sockets:
-                del self.sockets[sid]
-            return ret
-        if transport == "websocket":
-            ret = await s.handle_get_request(environ)
-            if s.closed and sid in self.sockets:
-                del self.sockets[sid]
-            return ret
-        s.connected = True
-        try:
-            packets = await s.poll()
-            s.handshake_sent_at = asyncio.get_running_loop().time()
-            return self._ok(packets, jsonp_index=jsonp_index)
-        except exceptions.QueueEmpty:
-            return self._bad_request()
+        return s
 
     def _ok(
         self,
