@@ -30,6 +30,7 @@ callers may see it up to the lag bound late, which is what these reads tolerate.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -210,11 +211,14 @@ class ReadSessions:
         )
 
     async def read(
-        self, fn: Callable[[AsyncSession], Awaitable[T]], *, user_id: int | None = None
+        self, fn: Callable[[AsyncSession], Awaitable[T]], *, user_id: int | None = None,
+        one_instant: bool = False,
     ) -> T:
         """`fn` on a read session for `user_id` (None: anonymous): a healthy replica's, else
-        the primary's. Never for writes: replicas are read-only. `fn` may run twice, so it only
-        reads; it is run again on the primary when the replica
+        the primary's. Never for writes: replicas are read-only. `one_instant`: `fn`'s
+        statements all see one instant (one REPEATABLE READ transaction), for several
+        statements that must add up (a stream's orders, units and sales). `fn` may run twice,
+        so it only reads; it is run again, whole, on the primary when the replica
 
         - fails under it with a connection-level error (SIGKILLed, shut down, the network
           gone: `outage.dependency_down`): the replica is marked down (skipped until its next
@@ -224,6 +228,8 @@ class ReadSessions:
           exist. Costs the primary one lookup per miss.
 
         Any other error is the read's own and is raised as it is."""
+        if one_instant:
+            fn = functools.partial(_in_one_instant, fn)
         chosen = await self._replica_session(user_id)
         if chosen is None:
             async with self._primary() as primary:
@@ -257,10 +263,7 @@ class ReadSessions:
         chosen = await self._replica_session(user_id)
         session = self._primary() if chosen is None else chosen[1]
         async with session:
-            connection = await session.connection()
-            if connection.dialect.name != "sqlite":  # SQLite's reader is one process
-                await connection.exec_driver_sql(
-                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            await _begin_one_instant(session)
             yield session
 
     async def wrote(self, user_id: int) -> None:
@@ -306,6 +309,21 @@ class ReadSessions:
     async def close(self) -> None:
         for replica in self.replicas:
             await replica.engine.dispose()
+
+
+async def _begin_one_instant(session: AsyncSession) -> None:
+    """Make the session's transaction (begun by its first statement, which is still to come)
+    REPEATABLE READ and READ ONLY: every statement reads the snapshot the first one took.
+    SQLite (the embedded default) runs one process over one file: nothing to pin."""
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        await connection.exec_driver_sql(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+
+async def _in_one_instant(fn: Callable[[AsyncSession], Awaitable[T]], session: AsyncSession) -> T:
+    await _begin_one_instant(session)
+    return await fn(session)
 
 
 def replica_name(url: str) -> str:

@@ -130,7 +130,8 @@ async def stream_analytics(
     ctx: AppContext, *, stream_id: int, principal: Principal
 ) -> StreamAnalyticsOut:
     """The host's (or an admin's) view: frozen numbers once frozen, live ones until then.
-    Read from a replica when one is healthy: live numbers a moment behind are still live."""
+    Read from a replica when one is healthy: live numbers a moment behind are still live. One
+    instant for all of them: orders, units and sales are three statements that must agree."""
     async def load(session: AsyncSession) -> StreamAnalyticsOut:
         stream = await session.get(Stream, stream_id)
         if stream is None:
@@ -143,4 +144,4 @@ async def stream_analytics(
             return _out(stream, numbers, final=True)
         return _out(stream, await compute(ctx, session, stream_id), final=False)
 
-    return await ctx.reads.read(load, user_id=principal.user_id)
+    return await ctx.reads.read(load, user_id=principal.user_id, one_instant=True)

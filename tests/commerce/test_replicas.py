@@ -30,6 +30,7 @@ import httpx
 import pymysql
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce import metrics
@@ -419,6 +420,30 @@ async def test_the_csv_report_reads_every_page_from_one_server_at_one_instant(
     assert {row[report.HEADER.index("product_name")] for row in rows} == {"on the replica"}
     line_ids = [row[report.HEADER.index("order_id")] for row in rows]
     assert len(set(line_ids)) == 5
+
+
+@pytest.mark.parametrize("one_instant", [True, False])
+async def test_a_read_in_one_instant_sees_one_snapshot_of_the_replica(
+    stack: tuple[AppContext, httpx.AsyncClient], pair: ReplicaPair, one_instant: bool
+) -> None:
+    """A product renamed on the replica between two statements of one read: with
+    `one_instant` both statements see the name from before (without, the second sees the
+    new one, which is what a stream's analytics must not do with its orders and sales)."""
+    ctx, api = stack
+    seller = await _register(api, "seller")
+    product_id = await _product(api, seller, "Before")
+    pair.sync()
+    name = text("SELECT name FROM products WHERE id = :id").bindparams(id=product_id)
+
+    async def twice(session: AsyncSession) -> tuple[str, str]:
+        first = (await session.execute(name)).scalar_one()
+        pair.replica.query(f"UPDATE products SET name = 'After' WHERE id = {product_id}", DB)
+        return first, (await session.execute(name)).scalar_one()
+
+    served = _served("replica")
+    seen = await ctx.reads.read(twice, one_instant=one_instant)
+    assert _served("replica") - served == 1
+    assert seen == (("Before", "Before") if one_instant else ("Before", "After"))
 
 
 def test_judge_reads_show_replica_status_of_mariadb_and_mysql() -> None:
