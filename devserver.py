@@ -43,7 +43,7 @@ async def serve(commerce: CommerceSettings, gateway: GatewaySettings) -> None:
     api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     runner = web.AppRunner(create_gateway(gateway), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, gateway.host, gateway.port)
+    site = web.TCPSite(runner, gateway.host, gateway.port, backlog=gateway.listen_backlog)
     await site.start()
     from commerce.worker import run_embedded_beat
 

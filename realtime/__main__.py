@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        backlog=settings.listen_backlog,
         print=None,
         access_log=None,
         shutdown_timeout=5,

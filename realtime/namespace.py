@@ -66,7 +66,7 @@ def guarded(name: str) -> Callable[[EventHandler], Wrapped]:
         @functools.wraps(fn)
         async def inner(self: LiveNamespace, sid: str, *args: Any) -> Ack:
             try:
-                if not await self.throttle.allow(sid, name):
+                if not self.throttle.allow(sid, name):
                     raise RateLimited(f"too many {name} events")
                 if len(args) != 1:
                     raise InvalidInput("expected one payload object")
@@ -179,6 +179,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
         CONNECTED.inc()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.throttle.forget(sid)
         session = self.sessions.pop(sid, None)
         if session is None:
             return

@@ -4,23 +4,51 @@ chat and react have their own limits in their services (chat's spans nodes, per 
 other event (join, leave, resume, pin, unpin, moderate, and unknown names) counts against
 `event_rate_limit` per socket and event: each costs Redis round trips, and a join/leave loop would
 churn presence and the viewer count.
+
+A moving window of the last hits per socket and event, in plain lists, dropped when the socket
+disconnects. It replaced the `limits` library's in-memory moving window, whose expiry pass
+walked every key it held and handed each one to a worker thread (`asyncio.to_thread`), again and
+again while hits kept coming: in a 3,000-client join storm that pass, an `asyncio.Lock` per key
+and the thread hand-offs were about 5 % of a gateway's event loop (py-spy, BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import time
+
 from limits import parse as parse_limit
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 
 OWN_LIMITS = frozenset({"chat", "react"})
 
 
 class EventThrottle:
     def __init__(self, per_event: str) -> None:
-        self.per_event = parse_limit(per_event)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        limit = parse_limit(per_event)
+        self.amount = limit.amount
+        self.window_s = float(limit.get_expiry())
+        # sid -> event -> monotonic times of the hits allowed within the window, oldest first
+        self._hits: dict[str, dict[str, list[float]]] = {}
 
-    async def allow(self, sid: str, event: str) -> bool:
+    def allow(self, sid: str, event: str) -> bool:
+        """Count a hit unless `amount` were already allowed within the last `window_s`."""
         if event in OWN_LIMITS:
             return True
-        return await self.limiter.hit(self.per_event, event, sid)
+        now = time.monotonic()
+        per_socket = self._hits.get(sid)
+        if per_socket is None:
+            per_socket = self._hits[sid] = {}
+        hits = per_socket.get(event)
+        if hits is None:
+            per_socket[event] = [now]
+            return True
+        cutoff = now - self.window_s
+        if hits[0] <= cutoff:
+            hits[:] = [t for t in hits if t > cutoff]
+        if len(hits) >= self.amount:
+            return False
+        hits.append(now)
+        return True
+
+    def forget(self, sid: str) -> None:
+        """The socket is gone: its windows go too."""
+        self._hits.pop(sid, None)

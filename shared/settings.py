@@ -384,6 +384,11 @@ class GatewaySettings(BaseAppSettings):
     # A connection that has joined no namespace this long after its handshake was written is
     # closed (room for a slow mobile network's round trips; Node's default is 45 s).
     connect_timeout_s: float = 10
+    # The listening socket's accept queue. A join storm (a push notification: thousands of
+    # phones connect within seconds) fills aiohttp's default of 128 while the loop is busy, and
+    # the kernel then resets or drops the rest (827 of 10,000 clients refused in BENCHMARKS.md);
+    # Node listens with 511. The kernel caps it at net.core.somaxconn (4096 on current kernels).
+    listen_backlog: int = Field(default=2048, ge=1)
     # The largest WebSocket message and polling POST body a client may send; advertised to
     # clients as Engine.IO's `maxPayload` (the one limit for both transports).
     socket_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -77,4 +79,34 @@ async def test_polling_transport_works(gateway_factory: GatewayFactory) -> None:
     client = socketio.AsyncClient(reconnection=False)
     await client.connect(url, transports=["polling"], wait_timeout=5)
     assert client.transport() == "polling"
+    await client.disconnect()
+
+
+async def test_a_connect_burst_waits_in_the_accept_queue(gateway_factory: GatewayFactory) -> None:
+    """A join storm's connections queue in the listening socket's backlog while the node is
+    busy, instead of being dropped: 600 TCP connects to a node that accepts nothing for the
+    moment (SIGSTOPped) all complete. With aiohttp's default backlog of 128 only 129 did, and
+    the rest were refused or reset in the 10,000-client storm (BENCHMARKS.md)."""
+    proc, url = gateway_factory(LISTEN_BACKLOG="1024")
+    host, port = url.removeprefix("http://").split(":")
+    burst = 600
+
+    async def tcp_connect() -> asyncio.StreamWriter | None:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 3)
+        except (TimeoutError, OSError):
+            return None
+        return writer
+
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        writers = await asyncio.gather(*(tcp_connect() for _ in range(burst)))
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    connected = [w for w in writers if w is not None]
+    for w in connected:
+        w.close()
+    assert len(connected) == burst, f"{burst - len(connected)} of {burst} not queued"
+    client, err = await connect(url)  # and the node goes on serving
+    assert err is None and client.connected
     await client.disconnect()
