@@ -23,6 +23,10 @@ from loadtests.setup import create_fixture, write_fixture
 from tests.helpers.cluster import NGINX, free_cluster_base, gateway_metrics, running_cluster
 from tests.loadtests.runner import assert_clean_mixed_run, run_locust
 
+# Starting the whole shape (and, for one variant, the Redis Cluster first) takes 70 s or more
+# on a busy 2-core machine: past the suite's default 120 s with the Locust run.
+pytestmark = pytest.mark.timeout(300)
+
 
 @pytest.fixture(params=["redis", "redis-cluster"])
 def cluster(
