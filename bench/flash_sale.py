@@ -321,7 +321,7 @@ def _env(db: Db, redis_url: str, keys: tuple[str, str], pool: int, stream_port: 
     }
 
 
-def wait_ready(base: str, timeout: float = 30.0) -> None:
+def wait_ready(base: str, timeout: float = 120.0) -> None:  # a loaded machine starts slowly
     import urllib.request
 
     deadline = time.monotonic() + timeout

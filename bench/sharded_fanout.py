@@ -108,6 +108,10 @@ async def node_counters(http: aiohttp.ClientSession, url: str) -> tuple[float, f
     return writes, received
 
 
+class Disconnected(RuntimeError):
+    """Receivers lost their connection mid-run: the run's numbers would not be comparable."""
+
+
 class Receivers:
     """One receivers.js process: `per_room` raw clients in each of `rooms` on one node."""
 
@@ -136,7 +140,8 @@ class Receivers:
         await self.proc.stdin.drain()
         status = json.loads(await asyncio.wait_for(self.proc.stdout.readline(), 30))
         if status["disconnects"]:
-            raise RuntimeError(f"{status['disconnects']} receivers were disconnected")
+            raise Disconnected(f"{status['disconnects']} receivers were disconnected (close "
+                               f"codes {status['close_codes']})")
         return status["received"], status["cpu_s"]
 
     async def stop(self) -> None:
@@ -232,7 +237,12 @@ async def snapshot(http: aiohttp.ClientSession, procs: list[subprocess.Popen[byt
                    publisher: Publisher) -> dict[str, Any]:
     nodes = [(cpu_seconds(p.pid), *await node_counters(http, u))
              for p, u in zip(procs, urls, strict=True)]
-    clients = [await r.counts() for r in receivers]
+    clients = []
+    for n, r in enumerate(receivers):
+        try:
+            clients.append(await r.counts())
+        except Disconnected as exc:
+            raise Disconnected(f"node {n + 1} (exit code {procs[n].poll()}): {exc}") from None
     return {"t": time.monotonic(), "nodes": nodes, "clients": clients,
             "published": publisher.published, "self_cpu": cpu_seconds(os.getpid()),
             "machine": machine_busy()}
@@ -385,7 +395,10 @@ async def main() -> None:
         for shape in (Shape.parse(s) for s in args.shapes.split(",")):
             order = managers if round_ % 2 == 0 else managers[::-1]
             for manager in order:
-                rows += await run(manager, shape, round_, args)
+                try:
+                    rows += await run(manager, shape, round_, args)
+                except Disconnected as exc:  # say so, and go on with the next run
+                    print(f"{manager} {shape.label} round {round_ + 1}: {exc}", flush=True)
     shapes = [Shape.parse(s).label for s in args.shapes.split(",")]
     rows.sort(key=lambda r: (shapes.index(r["shape"]), managers.index(r["manager"]), r["round"]))
     report(rows, note)

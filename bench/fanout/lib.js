@@ -74,7 +74,7 @@ function rawClient(url, { streamId = null, onEvent = () => {}, onClose, timeoutM
     };
     const timer = setTimeout(() => fail('connect/join timed out'), timeoutMs);
     ws.on('error', (err) => (joined ? null : fail(err.message)));
-    ws.on('close', () => (joined ? onClose && onClose() : fail('closed before join')));
+    ws.on('close', (code) => (joined ? onClose && onClose(code) : fail('closed before join')));
     ws.on('message', (data) => {
       const s = data.toString();
       const c0 = s.charCodeAt(0);

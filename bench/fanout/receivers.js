@@ -7,7 +7,7 @@
 //
 // Protocol on stdio: one JSON line `{"ready":true,"joined":N,"failed":F,"errors":[...]}` once
 // every client has joined (or failed); then for every line read on stdin one JSON line
-// `{"received":<chat packets so far>,"disconnects":D,"cpu_s":<this process's CPU seconds>}`.
+// `{"received":<chat packets so far>,"disconnects":D,"close_codes":{code:n},"cpu_s":<CPU s>}`.
 // Exits when stdin closes.
 //
 //   node receivers.js --url http://127.0.0.1:8321 --rooms 1,2,3 --per-room 100
@@ -29,6 +29,7 @@ const rooms = values.rooms.split(',').map(Number);
 const perRoom = Number(values['per-room']);
 let received = 0;
 let disconnects = 0;
+const closeCodes = {}; // WebSocket close code -> sockets closed with it (not by us)
 let finishing = false;
 const sockets = [];
 
@@ -40,8 +41,10 @@ async function joinOne(i) {
   const socket = await rawClient(values.url, {
     streamId: rooms[Math.floor(i / perRoom)],
     onEvent,
-    onClose: () => {
-      if (!finishing) disconnects += 1;
+    onClose: (code) => {
+      if (finishing) return;
+      disconnects += 1;
+      closeCodes[code] = (closeCodes[code] || 0) + 1;
     },
     timeoutMs: 60000,
   });
@@ -56,7 +59,7 @@ async function main() {
   const lines = readline.createInterface({ input: process.stdin });
   lines.on('line', () => {
     const cpu = procCpuSeconds(process.pid);
-    process.stdout.write(`${JSON.stringify({ received, disconnects, cpu_s: cpu })}\n`);
+    process.stdout.write(`${JSON.stringify({ received, disconnects, close_codes: closeCodes, cpu_s: cpu })}\n`);
   });
   lines.on('close', () => {
     finishing = true;
