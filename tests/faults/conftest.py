@@ -20,6 +20,7 @@ import pytest
 
 from commerce.context import AppContext
 from shared.settings import CommerceSettings
+from shared.tokens import revocations_restored
 from tests.commerce.orders.helpers import order_body
 from tests.commerce.payments.conftest import (  # noqa: F401 (fixtures: the fake providers)
     _ecpay_server,
@@ -28,6 +29,7 @@ from tests.commerce.payments.conftest import (  # noqa: F401 (fixtures: the fake
 from tests.conftest import app_client, built_ctx
 from tests.helpers.private_servers import PrivateRedis, private_redis
 from tests.helpers.procs import free_port, spawn, wait_http
+from tests.helpers.waiting import until
 
 
 @pytest.fixture
@@ -66,6 +68,14 @@ def fault_gateway(service_env: dict[str, str], fault_redis: PrivateRedis) -> Ite
                name="gateway", env=env) as proc:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc, timeout=30)
         yield f"http://127.0.0.1:{port}"
+
+
+async def marks_restored(ctx: AppContext, timeout: float = 30.0) -> None:
+    """Wait until the API's RevocationGuard restored the token revocation marks into this
+    (fresh, private) Redis: gateways refuse signed-in connects with `unavailable` until then,
+    and on a loaded machine the guard's first round can fail and retry a second later."""
+    await until(lambda: revocations_restored(ctx.redis), "the revocation marks restored",
+                timeout=timeout)
 
 
 def books(title: str, **numbers: object) -> None:

@@ -32,7 +32,7 @@ from commerce.outbox import OutboxEvent
 from commerce.streams import service as stream_service
 from tests.commerce.factories import bearer, make_product, make_user
 from tests.commerce.orders.helpers import make_stream, stock_of
-from tests.faults.conftest import FlashSale, books
+from tests.faults.conftest import FlashSale, books, marks_restored
 from tests.faults.test_redis_outage import _units_ordered
 from tests.helpers.private_servers import PrivateRedis
 from tests.realtime.clients import Client
@@ -78,6 +78,7 @@ async def test_redis_crash_mid_sale_loses_no_room_event(
     buyers = [await make_user(fault_ctx) for _ in range(6)]
     watcher_user, _ = await make_user(fault_ctx)
     token = bearer(fault_ctx, watcher_user)["Authorization"][7:]
+    await marks_restored(fault_ctx)
     viewer = await Client("viewer").connect(fault_gateway, token)
     joined = await viewer.join(stream_id)
 
