@@ -40,6 +40,10 @@ def make_celery(
         task_acks_late=True,
         worker_prefetch_multiplier=4,
         broker_connection_retry_on_startup=True,
+        # A worker retries a lost broker at most 5 s apart (commerce/worker_consumer.py), and
+        # 600 times: about 50 minutes, as Celery's 100 retries up to 30 s apart were.
+        worker_consumer="commerce.worker_consumer:PromptConsumer",
+        broker_connection_max_retries=600,
         broker_connection_timeout=5,
         broker_transport_options={"confirm_publish": True},
         beat_schedule={

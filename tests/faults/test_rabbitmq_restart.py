@@ -18,6 +18,7 @@ boot overlaps the test's setup) and once more for the restart.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 import uuid
@@ -32,6 +33,7 @@ from commerce.context import AppContext
 from commerce.orders.models import Order
 from commerce.payments.models import Payment, PaymentNotification
 from commerce.task_outbox import TaskIntent
+from commerce.worker_consumer import RETRY_MAX_S
 from shared.settings import CommerceSettings
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import events, order_body
@@ -48,6 +50,7 @@ pytestmark = pytest.mark.timeout(300)
 
 QUEUED = 12  # notifications on the broker when it crashes (one of them mid-settlement)
 DURING = 4  # notifications that arrive while it is down
+RETRY_WAIT = re.compile(r"Trying again in ([\d.]+) seconds?")  # Celery's consumer's log
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +159,7 @@ async def test_rabbitmq_crash_with_queued_settlements_pays_each_order_once(
                 settled_s = time.monotonic() - back
                 lines = worker.log().splitlines()
                 received = sum("] received" in line for line in lines)
-                reconnect_attempts = sum("Trying again in" in line for line in lines)
+                waits = [float(w) for w in RETRY_WAIT.findall(worker.log())]
 
     async with ctx.sessions() as session:
         succeeded = Counter((await session.scalars(select(Payment.order_id).where(
@@ -166,7 +169,7 @@ async def test_rabbitmq_crash_with_queued_settlements_pays_each_order_once(
     books("RabbitMQ SIGKILLed with settlements queued",
           notifications_queued=QUEUED, ready_in_queue_at_crash=ready_at_crash,
           arrived_while_down=DURING, unsent_intents_while_down=unsent_during,
-          tasks_received=received, worker_reconnect_attempts=reconnect_attempts,
+          tasks_received=received, worker_reconnect_waits_s=waits,
           first_boot_s=round(first_boot_s, 1),
           restart_s=round(restart_s, 1), all_paid_after_broker_back_s=round(settled_s, 2),
           notification_results=dict(results))
@@ -176,6 +179,10 @@ async def test_rabbitmq_crash_with_queued_settlements_pays_each_order_once(
     assert sorted(paid) == sorted(order_ids) and set(paid.values()) == {1}, paid
     assert results == {"paid": len(order_ids)}, results
     assert await _unsent(ctx) == 0
-    # A bound, not the expectation (5.7 s measured): Celery's consumer retries the broker 2, 4,
-    # 6, ... s apart, so after a minute's outage its next attempt may be 14 s away.
-    assert settled_s < 30
+    # The worker retried the broker at most RETRY_MAX_S apart, if it noticed the loss while
+    # the node was down (Celery's own consumer: 2, 4, ... 30 s, so after a minute's outage its
+    # next attempt could come 14 s after the broker's return). The settling bound is loose
+    # for a loaded machine (the issue asks 10 s; the measured time is in the books and
+    # docs/operations.md).
+    assert max(waits, default=0) <= RETRY_MAX_S, waits
+    assert settled_s < 20

@@ -84,6 +84,13 @@ async def test_notification_during_broker_outage_settles_after_it(
                 "solo", "-Q", "payments", "-n", f"fault-{uuid.uuid4().hex[:6]}@%h",
                 "--without-gossip", "--without-mingle", "-l", "info"],
                name="celery-payments", env=env) as worker:
+        # Measured from the broker's return, so the worker must be up first: on a loaded
+        # machine its start alone took 20 s and the settlement missed the 10 s bound.
+        deadline = time.monotonic() + 90
+        while " ready." not in worker.log():
+            worker.check_alive()
+            assert time.monotonic() < deadline, worker.log_tail()
+            await asyncio.sleep(0.1)
         async with app_client(broker_settings, ctx) as api, httpx.AsyncClient() as web:
             order = await api.post("/api/v1/orders", headers=buyer,
                                    json=order_body((product.id, 1)))
