@@ -15,6 +15,8 @@ replica costs a failed connect, not an error: the read goes to the next replica 
 A replica that dies in the middle of a read (the connection lost mid-query, the server shutting
 down) is marked down the same way and the read runs once more, on the primary: reads are
 functions of a session (`ReadSessions.read`), not sessions handed out, so they can be run again.
+A replica that hangs with its connections open (SIGSTOP, a host gone silent) is bounded too:
+the ping gives up after the connect timeout, a read after `DATABASE_REPLICA_READ_TIMEOUT_S`.
 
 A read of several statements that must agree (the seller's CSV report, page by page) runs on
 one source in one REPEATABLE READ transaction (`ReadSessions.snapshot`): every page sees the
@@ -175,9 +177,13 @@ class ReadSessions:
         fresh: FreshWrites | None = None,
         max_lag_s: float = 2.0,
         check_interval_s: float = 1.0,
+        connect_timeout_s: float = 1.0,
+        read_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._primary = primary
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
         self.replicas = list(replicas)
         self._fresh = fresh
         self._max_lag_s = max_lag_s
@@ -208,6 +214,8 @@ class ReadSessions:
             fresh=FreshWrites(redis, window_s=settings.database_replica_fresh_writes_s),
             max_lag_s=settings.database_replica_max_lag_s,
             check_interval_s=settings.database_replica_check_interval_s,
+            connect_timeout_s=settings.database_replica_connect_timeout_s,
+            read_timeout_s=settings.database_replica_read_timeout_s,
         )
 
     async def read(
@@ -237,11 +245,16 @@ class ReadSessions:
         replica, session = chosen
         try:
             async with session:
-                return await fn(session)
+                try:
+                    async with asyncio.timeout(self._read_timeout_s):
+                        return await fn(session)
+                except TimeoutError:
+                    await session.invalidate()  # its connection is mid-answer: never reused
+                    raise
         except NotFound:
             served = "primary_after_miss"
         except Exception as exc:
-            if dependency_down(exc) != "database":
+            if not isinstance(exc, TimeoutError) and dependency_down(exc) != "database":
                 raise
             replica.unreachable(exc, now=self._clock())
             log.warning("db_replica_failed_mid_read", replica=replica.name,
@@ -283,9 +296,11 @@ class ReadSessions:
         for replica in await self._serving():
             session = replica.sessions()
             try:
-                await session.connection()  # the pool pings it first: a dead replica fails here
+                # The pool pings it first: a dead replica fails here, a hung one times out.
+                async with asyncio.timeout(self._connect_timeout_s):
+                    await session.connection()
             except _UNREACHABLE as exc:
-                await session.close()
+                await session.invalidate()
                 replica.unreachable(exc, now=self._clock())
                 continue
             metrics.DB_READS.labels("replica").inc()

@@ -169,6 +169,10 @@ class CommerceSettings(BaseAppSettings):
     database_replica_max_lag_s: float = Field(default=2.0, gt=0)
     database_replica_check_interval_s: float = Field(default=1.0, gt=0, le=60)
     database_replica_connect_timeout_s: float = Field(default=1.0, gt=0)
+    # A lag-tolerant read on a replica that has not answered within this is abandoned (its
+    # connection dropped, the replica marked down) and run on the primary: a replica that hangs
+    # without closing its connections (SIGSTOP, a host gone without a TCP reset).
+    database_replica_read_timeout_s: float = Field(default=5.0, gt=0)
     database_replica_pool_size: int = Field(default=10, ge=1)
     database_replica_fresh_writes_s: float = Field(default=5.0, ge=0)
 

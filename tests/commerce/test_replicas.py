@@ -288,14 +288,18 @@ async def _answers(
     return answers
 
 
-@pytest.mark.parametrize("stop", ["kill", "stop"])
+@pytest.mark.parametrize("stop", ["kill", "stop", "freeze"])
 async def test_a_replica_dying_under_a_stream_of_reads_changes_nothing_visible(
     replica_settings: CommerceSettings, pair: ReplicaPair, stop: str
 ) -> None:
     """Readers blocked in queries on the replica when it dies (SIGKILL, or a clean shutdown
-    that ends its connections) get their answer from the primary: every read is 200."""
+    that ends its connections) or hangs (SIGSTOP: its connections stay open, silent) get
+    their answer from the primary: every read is 200."""
     settings = replica_settings.model_copy(update={
-        "database_replica_check_interval_s": 60.0, "database_replica_fresh_writes_s": 65.0})
+        "database_replica_check_interval_s": 60.0, "database_replica_fresh_writes_s": 65.0,
+        # Long enough for every reader to queue on a loaded machine, except for the hang,
+        # which only the timeout ends: there the first queued reader is enough.
+        "database_replica_read_timeout_s": 5.0 if stop == "freeze" else 60.0})
     async with _api(settings) as (ctx, api):
         seller = await _register(api, "seller")
         product_ids = [await _product(api, seller, f"Steady {stop} {n}") for n in range(3)]
@@ -318,19 +322,22 @@ async def test_a_replica_dying_under_a_stream_of_reads_changes_nothing_visible(
         try:
             with locker.cursor() as cur:
                 cur.execute("LOCK TABLES products WRITE")
-            await _until_replica_readers_wait(pair, len(readers))
+            held = 1 if stop == "freeze" else len(readers)
+            await _until_replica_readers_wait(pair, held)
             before = len(replies)
-            (pair.replica.kill if stop == "kill" else pair.replica.stop)()
+            {"kill": pair.replica.kill, "stop": pair.replica.stop,
+             "freeze": pair.replica.freeze}[stop]()
             while len(replies) < before + 2 * len(readers):  # every reader, twice more
                 await asyncio.sleep(0.02)
             done.set()
             await asyncio.gather(*readers)
             assert replies and all(answers == expected for answers in replies)
-            assert _served("primary_after_failure") - failed_over >= len(readers)
+            assert _served("primary_after_failure") - failed_over >= held
             verdict = ctx.reads.replicas[0].verdict
             assert verdict is not None and verdict.reason.startswith("unreachable")
         finally:
             done.set()
+            pair.replica.thaw()
             await asyncio.gather(*readers, return_exceptions=True)
             with contextlib.suppress(pymysql.Error):
                 locker.close()

@@ -173,12 +173,20 @@ class PrivateMariaDB:
         flight included, and exits."""
         self._signal(signal.SIGTERM, wait_s=60)
 
-    def _signal(self, sig: signal.Signals, wait_s: float = 10) -> None:
+    def freeze(self) -> None:
+        """SIGSTOP: the server hangs with every connection open (a host gone silent)."""
+        self._signal(signal.SIGSTOP, wait_s=None)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT, wait_s=None)
+
+    def _signal(self, sig: signal.Signals, wait_s: float | None = 10) -> None:
         if self.popen is None or self.popen.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
-        self.popen.wait(wait_s)
+        if wait_s is not None:
+            self.popen.wait(wait_s)
 
     @property
     def running(self) -> bool:
