@@ -39,7 +39,7 @@ test: $(STAMP) $(WEB_BUILT) services lint
 ## The Redis-heavy suites again, with all Redis data on the private six-process Redis Cluster
 ## (scripts/redis_cluster.sh; the session starts it and stops what it started, and refuses
 ## another checkout's). Fixed ports: one run at a time. Skipped when PYTEST_ARGS narrows `test`.
-## Not in it yet: test_cluster_failover (docs/operations.md, Redis Cluster, "not yet"); run it
+## Not in it yet: test_cluster_failover (docs/operations.md, Redis Cluster, failover); run it
 ## with `make test-cluster CLUSTER_TESTS=...`.
 CLUSTER_PASS ?= $(if $(PYTEST_ARGS),0,1)
 CLUSTER_URL = redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003

@@ -19,6 +19,18 @@ log() { printf '[redis-cluster] %s\n' "$*"; }
 up() { redis-cli -p "$1" ping 2>/dev/null | grep -q PONG; }
 owner() { redis-cli -p "$1" config get dir 2>/dev/null | sed -n 2p; }
 ours() { [ "$(owner "$1")" = "$(cd "$DIR/$1" 2>/dev/null && pwd -P)" ]; }
+# Three of the six are replicas, each with its link to its master up (its first sync done). A
+# restarted master counts once it has turned into its successor's replica and synced.
+synced() {
+  local port info replicas=0
+  for port in "${PORTS[@]}"; do
+    info=$(redis-cli -p "$port" info replication 2>/dev/null | tr -d '\r')
+    grep -q '^role:slave' <<<"$info" || continue
+    grep -q '^master_link_status:up' <<<"$info" || return 1
+    replicas=$((replicas + 1))
+  done
+  [ "$replicas" -eq $((${#PORTS[@]} / 2)) ]
+}
 
 status() {
   for port in "${PORTS[@]}"; do
@@ -45,6 +57,7 @@ start() {
     redis-server --port "$port" --bind 127.0.0.1 --protected-mode no --daemonize yes \
       --dir "$DIR/$port" --logfile "$DIR/$port/redis.log" --pidfile "$DIR/$port/redis.pid" \
       --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+      --repl-diskless-sync-delay 0 \
       --appendonly yes --appendfsync everysec --save '' </dev/null >/dev/null 2>&1 9>&-
   done
   for port in "${PORTS[@]}"; do
@@ -63,6 +76,13 @@ start() {
   fi
   redis-cli -p "$BASE" cluster info | grep -q 'cluster_state:ok' \
     || { log "ERROR: cluster not ok"; exit 1; }
+  # Ready only once every replica holds its master's data: a replica that has not finished its
+  # first sync since it (or its master) started refuses to take over when the master dies
+  # ("Disconnected from master for longer than allowed": its data age counts from never), so
+  # a master SIGKILLed meanwhile stays dead with its slots, and clients with it, until it is
+  # back. The sync starts at once (no --repl-diskless-sync-delay, 5 s by default).
+  for _ in $(seq 1 300); do synced && break; sleep 0.1; done
+  synced || { log "ERROR: the replicas have not synced with their masters"; exit 1; }
   log "up on 127.0.0.1:${PORTS[0]}-${PORTS[5]}"
 }
 

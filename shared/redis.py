@@ -188,9 +188,11 @@ class WaitingRedisCluster(RedisCluster):
 
     async def _refresh_slots(self) -> None:
         """Read the slot map again after a node failed: once a master dies its replica takes
-        its slots, and redis-py 8.1 otherwise keeps sending them to the dead master (seen:
-        a relay and a publisher stuck on it for 30 s). One refresh at a time, at most every
-        `REFRESH_EVERY_S`; the caller's command still fails (its callers retry)."""
+        its slots. redis-py marks the client for a new read on such an error as well (done
+        before its next command); this one happens right away. One refresh at a time, at
+        most every `REFRESH_EVERY_S`; the caller's command still fails (its callers retry).
+        A client seen "stuck on the dead master for 30 s" had no other master to find: the
+        replica had refused to take over (docs/operations.md, Redis Cluster, failover)."""
         now = asyncio.get_running_loop().time()
         if self._refreshing.locked() or now - self._refreshed_at < REFRESH_EVERY_S:
             return
