@@ -334,6 +334,8 @@ async def run(manager: str, shape: Shape, round_: int,
         for r in receivers:
             await r.stop()
         stop_nodes(procs)
+        if manager == "sharded":
+            await emitter.close_publisher()  # its ordered publisher's drain task
         await redis.aclose()
     return rows
 
