@@ -1,15 +1,16 @@
 """Per-socket rate limits on client events, kept in this node's memory (the socket lives here).
 
 chat and react have their own limits in their services (chat's spans nodes, per user). Every
-other event (join, leave, resume, pin, unpin, moderate, and unknown names) counts against
-`event_rate_limit` per socket and event: each costs Redis round trips, and a join/leave loop would
-churn presence and the viewer count.
+other client event (join, leave, resume, pin, unpin, moderate; unknown names are answered
+`invalid` before any handler) counts against `event_rate_limit` per socket and event: each
+costs Redis round trips, and a join/leave loop would churn presence and the viewer count.
 
 A moving window of the last hits per socket and event, in plain lists, dropped when the socket
-disconnects. It replaced the `limits` library's in-memory moving window, whose expiry pass
-walked every key it held and handed each one to a worker thread (`asyncio.to_thread`), again and
-again while hits kept coming: in a 3,000-client join storm that pass, an `asyncio.Lock` per key
-and the thread hand-offs were about 5 % of a gateway's event loop (py-spy, BENCHMARKS.md).
+disconnects. It replaced the `limits` library's in-memory moving window, which kept an
+`asyncio.Lock` per key and ran an expiry pass over every key it held, handing each one to a
+worker thread (`asyncio.to_thread`), again whenever hits kept coming: in a 3,000-client join
+storm that was 3.3 % of a gateway's event-loop samples, plus the thread hand-offs (py-spy,
+BENCHMARKS.md).
 """
 
 from __future__ import annotations
