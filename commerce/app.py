@@ -121,6 +121,11 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         # Served by commerce.web from local copies of Swagger UI and ReDoc (offline, with CSP).
         docs_url=None,
         redoc_url=None,
+        # FastAPI's native OpenTelemetry bridge asks the global providers on every request
+        # whether anything is configured (3 % of a sold-out order answer's CPU, py-spy with
+        # bench/checkout_cost.py). Nothing here configures OpenTelemetry: metrics are
+        # Prometheus (`commerce.metrics`), errors go to Sentry.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     # Providers built once per app from its settings, handed to routes by their dependencies.

@@ -57,6 +57,29 @@ def clean_text(
 
     `strict` refuses instead of removing (steps 2-3): one-line names and titles, where a control
     character can only be a mistake or an attack, and the client should hear which."""
+    if raw.isascii() and raw.isprintable():
+        return _clean_printable_ascii(raw, max_chars=max_chars)
+    return _clean_unicode(raw, max_chars=max_chars, multiline=multiline, strict=strict)
+
+
+def _clean_printable_ascii(raw: str, *, max_chars: int | None) -> str:
+    """`clean_text` of printable ASCII, the most common text (names, addresses, chat): it is
+    already NFC and holds no line break, tab, control or bidi character, and every character
+    but the space is visible, so steps 1-3 change nothing whatever the mode and step 5 reduces
+    to "not only spaces". The same answers as `_clean_unicode` (tests/shared/test_text.py
+    holds them equal) at a fraction of its per-character work: every order's address, and
+    every chat line, passes here."""
+    cleaned = raw.strip()
+    if not cleaned:
+        raise TextRejected("text must contain visible characters")
+    if max_chars is not None and len(cleaned) > max_chars:
+        raise TextRejected(f"text is longer than {max_chars} characters")
+    return cleaned
+
+
+def _clean_unicode(
+    raw: str, *, max_chars: int | None, multiline: bool, strict: bool
+) -> str:
     text = unicodedata.normalize("NFC", raw)
     if multiline:
         text = text.replace("\r\n", "\n")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared import redis as shared_redis
 
@@ -51,3 +52,40 @@ async def test_no_client_sends_client_setinfo(redis_url: str, clean_redis: None)
     finally:
         await data.aclose()
         await pubsub.aclose()
+
+
+async def test_a_small_pool_serves_a_burst_in_turns(redis_url: str, clean_redis: None) -> None:
+    """The pool's short way (a free connection, nobody queued) must not let a burst open more
+    connections than the pool holds, overtake the queue for ever, or lose a waiter's wake-up:
+    20 BLPOPs of 0.1 s on 2 connections, mixed with quick commands, all finish, in turns."""
+    client = shared_redis.make_redis(redis_url, pool_size=2, pool_wait_s=10)
+    pool = client.connection_pool
+    assert isinstance(pool, shared_redis.WaitingConnectionPool)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        answers = await asyncio.gather(
+            *(client.blpop([f"turns:{i}"], timeout=0.1) if i % 2 else client.incr("turns:n")
+              for i in range(40))
+        )
+        elapsed = loop.time() - started
+        assert answers[1::2] == [None] * 20
+        assert sorted(answers[0::2]) == list(range(1, 21))
+        assert elapsed >= 0.9  # 20 x 0.1 s on 2 connections: they waited their turns
+        assert len(pool._available_connections) + len(pool._in_use_connections) <= 2
+        assert not pool._in_use_connections
+    finally:
+        await client.aclose()
+
+
+async def test_a_wait_for_a_connection_is_still_bounded(redis_url: str, clean_redis: None) -> None:
+    client = shared_redis.make_redis(redis_url, pool_size=1, pool_wait_s=0.2)
+    try:
+        holder = asyncio.create_task(client.blpop(["bounded"], timeout=2))
+        await asyncio.sleep(0.05)  # the holder has the only connection
+        with pytest.raises(RedisConnectionError, match="No connection available"):
+            await client.get("bounded:other")
+        assert await holder is None
+        assert await client.ping()  # free again: the short way
+    finally:
+        await client.aclose()

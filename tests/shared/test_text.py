@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from shared.text import TextRejected, clean_text
@@ -47,3 +49,32 @@ def test_multiline_keeps_line_breaks_and_bounds_length() -> None:
     assert clean_text("one\r\ntwo\n\u202ethree", multiline=True) == "one\ntwo\nthree"
     with pytest.raises(TextRejected):
         clean_text("x" * 11, max_chars=10)
+
+
+_ASCII = [" ", "  ", "a", " Mei Lin ", "~!@#$%^&*()_+`-={}|[]\\:\";'<>?,./", "x" * 12,
+          "  x" * 4, "Bench Buyer", "1 Bench Road", "0912345678"]
+
+
+@pytest.mark.parametrize("raw", [*_ASCII, "".join(chr(c) for c in range(32, 127))])
+@pytest.mark.parametrize(
+    "mode",
+    [{}, {"strict": True}, {"multiline": True}, {"max_chars": 10},
+     {"max_chars": 10, "strict": True}],
+)
+def test_printable_ascii_short_way_answers_as_the_full_rule(
+    raw: str, mode: dict[str, Any]
+) -> None:
+    """Printable ASCII takes a short way (`_clean_printable_ascii`); it must give exactly the
+    full rule's answer, text or refusal, in every mode."""
+    from shared.text import _clean_printable_ascii, _clean_unicode
+
+    def outcome(clean: object) -> str:
+        try:
+            return "ok:" + clean()  # type: ignore[operator]
+        except TextRejected as exc:
+            return "refused:" + str(exc)
+
+    full = {"max_chars": None, "multiline": False, "strict": False, **mode}
+    short = outcome(lambda: _clean_printable_ascii(raw, max_chars=full["max_chars"]))
+    assert short == outcome(lambda: _clean_unicode(raw, **full))
+    assert outcome(lambda: clean_text(raw, **mode)) == short

@@ -18,7 +18,7 @@ A rejection the checkout itself decides (409 `out_of_stock`, 409 `purchase_limit
 of `OrderInputError`: a deleted product, one's own product, mixed currencies, a stream that is
 not open) is stored in Redis (`AnswerKey.rejection_key`), not in the database: a flash sale's
 flood is mostly such answers, given by the fast path in one Redis round trip whose script also
-stores them (in the forms `out_of_stock_form` and `purchase_limit_head` give). They live shorter
+stores them (fastpath.lua builds the forms `replay` reads from the digest). They live shorter
 than successes (`order_rejection_replay_ttl_s`, 10 minutes by default) because a flood holds
 hundreds of thousands of them; a retry after that is a new request. Request-shape errors
 (validation, a malformed key, an empty cart) and errors of the server are not stored: like
@@ -182,9 +182,9 @@ class FirstAnswers:
         data = orjson.loads(stored)
         if data["d"] != digest:
             return IdempotencyConflict()
-        if data.get("k") == "out_of_stock":  # the fast path's form (`out_of_stock_form`)
+        if data.get("k") == "out_of_stock":  # the fast path's forms (fastpath.lua)
             first: AppError = OutOfStock(product_id=int(data["p"]), available=int(data["a"]))
-        elif data.get("k") == "purchase_limit":  # the fast path's (`purchase_limit_head`)
+        elif data.get("k") == "purchase_limit":
             first = PurchaseLimit(limit=int(data["l"]), kind=str(data["t"]),
                                   product_id=int(data["p"]) if "p" in data else None)
         else:
@@ -197,22 +197,6 @@ class FirstAnswers:
         stored = orjson.dumps({"d": answer.digest, "s": exc.status, "c": str(exc.code),
                                "m": exc.message, "x": exc.details})
         await self.redis.set(answer.rejection_key, stored, nx=True, ex=self.rejection_ttl_s)
-
-    @staticmethod
-    def out_of_stock_form(answer: AnswerKey) -> tuple[str, str, str]:
-        """The stored form of an `out_of_stock` rejection (`replay` reads it), cut where the
-        product id and the available count go: the fast path's script joins the pieces with
-        the two strings as Redis holds them (Lua's cjson would print a BIGINT id with 14
-        significant digits, making it another product's)."""
-        head = orjson.dumps({"d": answer.digest, "k": "out_of_stock"}).decode()[:-1]
-        return head + ',"p":"', '","a":"', '"}'
-
-    @staticmethod
-    def purchase_limit_head(answer: AnswerKey) -> str:
-        """The stored form of a `purchase_limit` rejection (`replay` reads it) up to where the
-        fast path's script appends the cap's kind, limit and product id (as strings, like
-        `out_of_stock_form`'s) and closes it."""
-        return orjson.dumps({"d": answer.digest, "k": "purchase_limit"}).decode()[:-1]
 
     async def claim(self, session: AsyncSession, claims: Sequence[Claim]) -> None:
         """Store successes as their keys' first answers, in the caller's transaction (one

@@ -26,19 +26,25 @@ local units_keys = {unpack(KEYS, 12 + 2 * n, 11 + 3 * n)}  -- the buyer's units 
 local keyed = ARGV[1] == '1'
 local check_revocation = ARGV[2] == '1'
 local issued_at = ARGV[3]
-local marker_ttl_s = ARGV[4]
-local rejection_ttl_s = ARGV[5]
-local oos_head = ARGV[6]        -- the stored out_of_stock rejection, cut around the product
-local oos_mid = ARGV[7]         -- id and the available count (answers.out_of_stock_form)
-local oos_tail = ARGV[8]
-local lenient = ARGV[9] == '1'  -- let missing gate keys through (after a reload)
-local user_limit, user_expiry_s = ARGV[10], ARGV[11]
-local ip_limit, ip_expiry_s = ARGV[12], ARGV[13]
-local max_unpaid = tonumber(ARGV[14])  -- 0: no cap
-local cap_ttl_s = ARGV[15]
-local cap_head = ARGV[16]       -- the stored purchase_limit rejection's head
-local quantities = {unpack(ARGV, 17, 16 + n)}
-local product_ids = {unpack(ARGV, 17 + n, 16 + 2 * n)}
+local digest = ARGV[4]          -- the request's digest (answers.AnswerKey; '' when unkeyed)
+local lenient = ARGV[5] == '1'  -- let missing gate keys through (after a reload)
+-- The constants, one space-separated argument (fastpath.py builds it once a process: every
+-- argument costs the caller's client an encoding per call): the marker's and the stored
+-- rejection's TTLs, the per-user and per-address limits and windows, MAX_UNPAID_ORDERS_PER_BUYER
+-- (0: no cap) and the cap counters' TTL.
+local config = {}
+for value in string.gmatch(ARGV[6], '%S+') do config[#config + 1] = value end
+local marker_ttl_s, rejection_ttl_s = config[1], config[2]
+local user_limit, user_expiry_s = config[3], config[4]
+local ip_limit, ip_expiry_s = config[5], config[6]
+local max_unpaid = tonumber(config[7])
+local cap_ttl_s = config[8]
+local quantities = {unpack(ARGV, 7, 6 + n)}
+local product_ids = {unpack(ARGV, 7 + n, 6 + 2 * n)}
+-- The stored forms of the rejections this script decides (answers.FirstAnswers.replay reads
+-- them): JSON with the digest and the numbers as strings (Lua's cjson would print a BIGINT id
+-- with 14 significant digits, making it another product's).
+local stored_head = '{"d":"' .. digest .. '","k":"'
 
 if user_current ~= '' then  -- every attempt counts, each limit on its own, as limits would
   local user_ok, user_window = hit_window(user_previous, user_current, user_limit, user_expiry_s)
@@ -68,7 +74,8 @@ end
 
 -- Purchase caps: counters missing count 0 and limits missing none (the database answers).
 if max_unpaid > 0 and (tonumber(redis.call('GET', unpaid_key)) or 0) + 1 > max_unpaid then
-  local marked = remember(cap_head .. ',"t":"unpaid_orders","l":"' .. max_unpaid .. '"}')
+  local marked = remember(stored_head .. 'purchase_limit","t":"unpaid_orders","l":"'
+                          .. max_unpaid .. '"}')
   return {'capped', 0, max_unpaid, marked}
 end
 local limits = {}
@@ -78,8 +85,8 @@ for i = 1, n do
     limits[i] = limit
     local held = tonumber(redis.call('GET', units_keys[i])) or 0
     if held + tonumber(quantities[i]) > limit then
-      local marked = remember(cap_head .. ',"t":"per_product","l":"' .. limit
-                              .. '","p":"' .. product_ids[i] .. '"}')
+      local marked = remember(stored_head .. 'purchase_limit","t":"per_product","l":"'
+                              .. limit .. '","p":"' .. product_ids[i] .. '"}')
       return {'capped', i, limit, marked}
     end
   end
@@ -87,7 +94,8 @@ end
 
 local verdict, line, available = check_stock(gate_keys, quantities, lenient)
 if verdict == 'short' then
-  local marked = remember(oos_head .. product_ids[line] .. oos_mid .. available .. oos_tail)
+  local marked = remember(stored_head .. 'out_of_stock","p":"' .. product_ids[line] .. '","a":"'
+                          .. available .. '"}')
   return {'short', line, available, marked}
 end
 if verdict == 'missing' then return {'missing', unpack(line)} end

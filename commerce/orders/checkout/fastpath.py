@@ -142,6 +142,7 @@ class Capped:
 Result = Taken | Limited | Revoked | RevocationUnknown | Answered | Rejected | Capped
 REVOKED = Revoked()
 REVOCATION_UNKNOWN = RevocationUnknown()
+_NO_WINDOWS = ("", "", "", "")
 
 
 class FastPath:
@@ -153,6 +154,18 @@ class FastPath:
         self.max_unpaid_orders = max_unpaid_orders  # 0: no cap
         self._script = gate.redis.register_script(_SCRIPT)
         self._give_back = gate.redis.register_script(_GIVE_BACK)
+        self._configs: dict[tuple[int, int, int, int], bytes] = {}
+
+    def _config(self, rate: tuple[Window, Window] | None) -> bytes:
+        """The script's constants in one argument (see fastpath.lua): they are the same for
+        every call with the same limits, and each argument costs redis-py an encoding a call."""
+        limits = (rate[0].limit, rate[0].expiry_s, rate[1].limit, rate[1].expiry_s) if rate \
+            else (0, 0, 0, 0)
+        if (config := self._configs.get(limits)) is None:
+            values = (self.answers.marker_ttl_s, self.answers.rejection_ttl_s, *limits,
+                      self.max_unpaid_orders, self.gate.ttl_s)
+            config = self._configs[limits] = " ".join(str(int(v)) for v in values).encode()
+        return config
 
     async def take(
         self,
@@ -165,40 +178,34 @@ class FastPath:
     ) -> Result:
         """Take `lines` (product id → quantity) from the stock gate for `buyer_id`, after the
         checks above."""
-        ids = sorted(lines)
-        revocation = revocation_keys(unrevoked) if unrevoked is not None else []
-        windows = [rate[0].previous_key, rate[0].current_key,
-                   rate[1].previous_key, rate[1].current_key] if rate else ["", "", "", ""]
-        head_keys = [
+        ids = sorted(lines) if len(lines) > 1 else list(lines)
+        revocation = revocation_keys(unrevoked) if unrevoked is not None else ()
+        windows = (rate[0].previous_key, rate[0].current_key,
+                   rate[1].previous_key, rate[1].current_key) if rate else _NO_WINDOWS
+        head_keys = (
             answer.marker_key if answer else "", answer.rejection_key if answer else "",
-            *[*revocation, "", "", ""][:3],
+            *(*revocation, "", "", "")[:3],
             revocations_run_key() if unrevoked is not None else "",
-        ]
-        line_keys = [
+        )
+        line_keys = (
             unpaid_key(buyer_id),
             *(gate_key(pid) for pid in ids), *(limit_key(pid) for pid in ids),
             *(units_key(buyer_id, pid) for pid in ids),
-        ]
-        oos = self.answers.out_of_stock_form(answer) if answer else ("", "", "")
-        head: list[str | int] = [
-            int(answer is not None), int(unrevoked is not None),
+        )
+        head = (
+            b"1" if answer is not None else b"0", b"1" if unrevoked is not None else b"0",
             unrevoked.issued_at if unrevoked is not None else 0,
-            self.answers.marker_ttl_s, self.answers.rejection_ttl_s, *oos,
-        ]
-        limits = [rate[0].limit, rate[0].expiry_s, rate[1].limit, rate[1].expiry_s] if rate \
-            else [0, 0, 0, 0]
-        caps: list[str | int] = [
-            self.max_unpaid_orders, self.gate.ttl_s,
-            self.answers.purchase_limit_head(answer) if answer else "",
-        ]
-        tail = [*(lines[pid] for pid in ids), *ids]
+            answer.digest if answer else "",
+        )
+        config = self._config(rate)
+        tail = (*(lines[pid] for pid in ids), *ids)
 
         async def attempt(lenient: bool) -> Result | Missing:
             # The lenient pass follows a pass that counted the hits already.
-            counted = ["", "", "", ""] if lenient else windows
+            counted = _NO_WINDOWS if lenient else windows
             result = await self._script(
-                keys=[*head_keys, *counted, *line_keys],
-                args=[*head, int(lenient), *limits, *caps, *tail],
+                keys=(*head_keys, *counted, *line_keys),
+                args=(*head, b"1" if lenient else b"0", config, *tail),
             )
             verdict = str(result[0])
             if verdict == "taken":
