@@ -58,7 +58,10 @@ async def two_apis(env: dict[str, str]) -> AsyncIterator[tuple[list[str], tuple[
     ):
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         for base, proc in zip(bases, (one, two), strict=True):
-            await asyncio.to_thread(wait_http, f"{base}/healthz", proc=proc)
+            # Importing the API alone took 10-16 s at load average 10-12 (2 cores): the 30 s
+            # default failed these tests' start 3 times in 4 runs there; a dead process still
+            # fails at once.
+            await asyncio.to_thread(wait_http, f"{base}/healthz", proc=proc, timeout=120)
         yield bases, (one, two)
 
 async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
