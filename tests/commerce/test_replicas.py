@@ -296,7 +296,9 @@ async def test_a_replica_dying_under_a_stream_of_reads_changes_nothing_visible(
     that ends its connections) or hangs (SIGSTOP: its connections stay open, silent) get
     their answer from the primary: every read is 200."""
     settings = replica_settings.model_copy(update={
-        "database_replica_check_interval_s": 60.0, "database_replica_fresh_writes_s": 65.0,
+        # A lag spike on a loaded machine (the replica restarted by the test before) must not
+        # send the readers to the primary before the replica dies under them.
+        "database_replica_max_lag_s": 60.0, "database_replica_fresh_writes_s": 65.0,
         # Long enough for every reader to queue on a loaded machine, except for the hang,
         # which only the timeout ends: there the first queued reader is enough.
         "database_replica_read_timeout_s": 5.0 if stop == "freeze" else 60.0})
@@ -304,6 +306,7 @@ async def test_a_replica_dying_under_a_stream_of_reads_changes_nothing_visible(
         seller = await _register(api, "seller")
         product_ids = [await _product(api, seller, f"Steady {stop} {n}") for n in range(3)]
         pair.sync()
+        await _until_verdict(ctx, "ok")
         expected = await _answers(api, product_ids, q=f"Steady {stop}")
         assert [status for status, _ in expected] == [200] * 4
         failed_over = _served("primary_after_failure")
