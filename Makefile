@@ -47,6 +47,7 @@ CLUSTER_TESTS = tests/realtime/test_chat.py tests/realtime/test_chat_coalescing.
   tests/realtime/test_pins.py tests/realtime/test_reactions.py tests/realtime/test_resume.py \
   tests/realtime/test_relay.py tests/realtime/test_moderation.py tests/realtime/test_connect.py \
   tests/realtime/test_key_slots.py tests/realtime/test_sharding.py \
+  tests/realtime/test_subscriptions.py \
   tests/shared/test_bus.py tests/shared/test_tokens.py \
   tests/shared/test_redis_pool.py tests/commerce/orders/test_orders_checkout.py \
   tests/commerce/orders/test_orders_idempotency.py tests/commerce/orders/test_orders_flash_sale.py \

@@ -19,7 +19,10 @@ the room. This manager is python-socketio's counterpart of Node's `@socket.io/re
 
 Sharded pub/sub exists on a single Redis 7 too, where the channels simply all live on one
 server; on Redis Cluster each channel lives on the shard that owns its slot, so publishing and
-receiving a room's traffic loads only that shard and the nodes with members.
+receiving a room's traffic loads only that shard and the nodes with members. A node holds one
+subscribing connection per server (`realtime/subscriptions.py`): when a master dies, only its
+channels go quiet, and they are subscribed again on the promoted replica once it has taken the
+slots over (docs/operations.md, Redis Cluster, failover).
 
 Local delivery is `DirectFanout`'s (pre-built frame written to each idle socket). Like Node's
 adapter, acks from sockets on other nodes are delivered through the control channel only to the
@@ -36,11 +39,12 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterPubSub, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from realtime.metrics import PUBSUB_RECEIVED, PUBSUB_SUBSCRIPTIONS
 from realtime.publisher import OrderedPublisher
+from realtime.subscriptions import ShardSubscriptions
 from realtime.transport import DirectFanout
 
 log = structlog.get_logger(__name__)
@@ -50,10 +54,10 @@ _CONTROL_RECEIVED = PUBSUB_RECEIVED.labels("control")
 # How long `enter_room` waits for Redis to confirm a new room subscription; past it the join
 # goes on (local delivery works) and the subscription is completed when Redis answers.
 SUBSCRIBE_WAIT_S = 5.0
-RETRY_MAX_S = 2.0
-# On a Redis Cluster, how long the listener sleeps after finding every shard connection idle
-# (the most an idle node adds to a room message's latency).
-CLUSTER_IDLE_POLL_S = 0.005
+# Channels whose server could not be reached are subscribed again after this long, doubling up
+# to RETRY_MAX_S (a dead master's replica takes over in a few seconds: node timeout + election).
+RETRY_MIN_S = 0.1
+RETRY_MAX_S = 1.0
 
 
 class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[misc]  # untyped library base
@@ -68,12 +72,10 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
         self.redis = redis
         self.control_channel = f"{channel}#ctl"
         self._rooms_of: dict[str, tuple[str, str]] = {}  # channel -> (namespace, room)
-        self._subscribed: set[str] = set()  # sent SSUBSCRIBE on the current connection
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
-        self._pubsub: Any = None
-        self._connected = asyncio.Event()
+        self._subscriptions = ShardSubscriptions(redis, on_lost=self._lost)
         self._refreshing = False
         self._publisher = OrderedPublisher(redis, on_failure=self._refresh_slots)
 
@@ -85,6 +87,8 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
     def initialize(self) -> None:
         super().initialize()  # starts `_thread` (the listener) unless write-only
         if not self.write_only:
+            self._dirty.add(self.control_channel)
+            self._wake.set()
             self.server.start_background_task(self._reconcile_forever)
 
     def basic_enter_room(
@@ -106,8 +110,20 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
         self._wake.set()
 
     def _wanted(self, channel: str) -> bool:
+        if channel == self.control_channel:
+            return True
         namespace, room = self._rooms_of.get(channel, ("", ""))
         return bool(self.rooms.get(namespace, {}).get(room))
+
+    def _lost(self, channels: set[str]) -> None:
+        """A server's connection failed (or its slot moved away): subscribe its channels again,
+        on their slots' current owners. A join meanwhile waits for the new confirmation."""
+        for c in channels:
+            future = self._confirmed.get(c)
+            if future is not None and future.done():
+                del self._confirmed[c]
+        self._dirty |= channels
+        self._wake.set()
 
     async def enter_room(
         self, sid: str, namespace: str, room: str, eio_sid: str | None = None
@@ -128,39 +144,43 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
         return future
 
     async def _reconcile_forever(self) -> None:
-        """Bring the subscriptions in line with the local rooms, whenever they change."""
+        """Bring the subscriptions in line with the local rooms, whenever they change; channels
+        whose server could not be reached are tried again, RETRY_MIN_S to RETRY_MAX_S apart."""
+        delay = RETRY_MIN_S
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await self._connected.wait()
             dirty, self._dirty = self._dirty, set()
             try:
-                await self._reconcile(dirty)
+                failed = await self._reconcile(dirty)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("pubsub_reconcile_failed", exc_info=True)
-                self._dirty |= dirty  # retried after the listener reconnects
-                self._connected.clear()
+                failed = dirty
+            if not failed:
+                delay = RETRY_MIN_S
+                continue
+            self._dirty |= failed
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+            self._wake.set()
 
-    async def _reconcile(self, channels: set[str]) -> None:
-        # Bookkeeping first, then the commands: a room changing again meanwhile is marked
-        # dirty and handled by the next round, in order on the same connection.
-        add = [c for c in channels if self._wanted(c) and c not in self._subscribed]
-        drop = [c for c in channels if not self._wanted(c) and c in self._subscribed]
+    async def _reconcile(self, channels: set[str]) -> set[str]:
+        """Subscribe the wanted channels, unsubscribe the others; returns those that failed."""
+        subscribed = self._subscriptions.channels
+        add = [c for c in channels if self._wanted(c) and c not in subscribed]
+        drop = [c for c in channels if not self._wanted(c) and c in subscribed]
         for c in add:
             self._confirmation(c)
-        self._subscribed.update(add)
-        self._subscribed.difference_update(drop)
         for c in drop:
             self._confirmed.pop(c, None)
             if c not in self._dirty:
                 self._rooms_of.pop(c, None)
-        PUBSUB_SUBSCRIPTIONS.set(len(self._subscribed))
-        if add:
-            await self._pubsub.ssubscribe(*add)
-        if drop:
-            await self._pubsub.sunsubscribe(*drop)
+        await self._subscriptions.unsubscribe(drop)
+        failed = await self._subscriptions.subscribe(add)
+        PUBSUB_SUBSCRIPTIONS.set(len(self._subscriptions.channels))
+        return failed
 
     # --- publishing ------------------------------------------------------------------------
 
@@ -211,65 +231,20 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
 
     # --- receiving -------------------------------------------------------------------------
 
-    async def _next(self, pubsub: Any) -> dict[str, Any] | None:
-        if not isinstance(pubsub, ClusterPubSub):
-            return await pubsub.get_message(timeout=None)  # type: ignore[no-any-return]
-        # One connection per shard with subscriptions; redis-py polls them in turn. A blocking
-        # read on one would starve the others, so an idle round waits a little instead.
-        message = await pubsub.get_sharded_message(timeout=0.0)
-        if message is None:
-            await asyncio.sleep(CLUSTER_IDLE_POLL_S)
-        return message
-
     async def _listen(self) -> AsyncIterator[bytes | str]:
-        """Messages of the control channel and of this node's rooms; reconnects on errors."""
-        delay = 0.5
+        """Messages of the control channel and of this node's rooms, from every server."""
         while True:
-            pubsub = None
-            try:
-                if isinstance(self.redis, RedisCluster):
-                    await self.redis.initialize()  # the slot map, which ssubscribe needs
-                pubsub = self.redis.pubsub()
-                self._subscribed = {c for c in self._rooms_of if self._wanted(c)}
-                self._confirmed = {  # joins still waiting keep waiting on the new connection
-                    c: f for c, f in self._confirmed.items()
-                    if c in self._subscribed and not f.done()
-                }
-                for c in self._subscribed:
-                    self._confirmation(c)
-                await pubsub.ssubscribe(self.control_channel, *self._subscribed)
-                self._pubsub = pubsub
-                self._connected.set()
-                self._wake.set()  # rooms that changed while disconnected
-                PUBSUB_SUBSCRIPTIONS.set(len(self._subscribed))
-                while True:
-                    message = await self._next(pubsub)
-                    if message is None:
-                        continue
-                    delay = 0.5
-                    kind = message.get("type")
-                    raw = message.get("channel")
-                    channel = raw.decode() if isinstance(raw, bytes) else str(raw)
-                    if kind == "ssubscribe":
-                        future = self._confirmed.get(channel)
-                        if future is not None and not future.done():
-                            future.set_result(None)
-                    elif kind == "smessage":
-                        if channel == self.control_channel:
-                            _CONTROL_RECEIVED.inc()
-                        else:
-                            _ROOM_RECEIVED.inc()
-                        yield message["data"]
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("pubsub_listener_failed", retry_in_s=delay, exc_info=True)
-                self._connected.clear()
-                self._pubsub = None
-                await asyncio.sleep(delay)
-                await self._refresh_slots()
-                delay = min(delay * 2, RETRY_MAX_S)
-            finally:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py stub
+            message = await self._subscriptions.get()
+            kind = message.get("type")
+            raw = message.get("channel")
+            channel = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if kind == "ssubscribe":
+                future = self._confirmed.get(channel)
+                if future is not None and not future.done():
+                    future.set_result(None)
+            elif kind == "smessage":
+                if channel == self.control_channel:
+                    _CONTROL_RECEIVED.inc()
+                else:
+                    _ROOM_RECEIVED.inc()
+                yield message["data"]
