@@ -317,7 +317,10 @@ def _env(db: Db, redis_url: str, keys: tuple[str, str], pool: int, stream_port: 
         "RATE_LIMIT_ORDERS_PER_USER": "100000000/minute",
         "RATE_LIMIT_ORDERS_PER_IP": "100000000/minute",
         # Likewise the purchase caps: 500 buyers place thousands of unpaid orders in (c).
-        "MAX_UNPAID_ORDERS_PER_BUYER": "1000000000",
+        # BENCH_MAX_UNPAID_ORDERS_PER_BUYER=0 switches the cap off (the caps' own cost).
+        "MAX_UNPAID_ORDERS_PER_BUYER": os.environ.get(
+            "BENCH_MAX_UNPAID_ORDERS_PER_BUYER", "1000000000"
+        ),
     }
 
 
