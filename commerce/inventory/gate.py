@@ -111,11 +111,13 @@ end
 """
 
 # After a committed release or payment, one buyer's counters (one slot): KEYS = the unpaid
-# key ('' when no unpaid order closed), then units keys (n); ARGV = the units (n), the ttl.
+# key, then units keys (n); ARGV = the units (n), the ttl, '1' when an unpaid order closed.
+# The unpaid key is passed even when it is not lowered: a placeholder key ('') would hash to
+# another Redis Cluster slot than the buyer's and the call would be refused there.
 _RELEASE_BUYER = LOWER_LUA + """
 local n = #KEYS - 1
 for i = 1, n do lower(KEYS[1 + i], ARGV[i], 0, ARGV[n + 1]) end
-if KEYS[1] ~= '' then lower(KEYS[1], 1, 0, ARGV[n + 1]) end
+if ARGV[n + 2] == '1' then lower(KEYS[1], 1, 0, ARGV[n + 1]) end
 return 1
 """
 
@@ -272,9 +274,8 @@ class StockGate:
             return
         ids = sorted(lines)
         await self._release_buyer(
-            keys=[unpaid_key(buyer_id) if unpaid_closed else "",
-                  *(units_key(buyer_id, pid) for pid in ids)],
-            args=[*(lines[pid] for pid in ids), self.ttl_s],
+            keys=[unpaid_key(buyer_id), *(units_key(buyer_id, pid) for pid in ids)],
+            args=[*(lines[pid] for pid in ids), self.ttl_s, "1" if unpaid_closed else "0"],
         )
 
     async def load(self, product_ids: list[int]) -> None:

@@ -43,3 +43,27 @@ async def test_a_script_reporting_missing_keys_when_lenient_raises(ctx: AppConte
     with pytest.raises(stock_gate.GateError):
         await gate.with_loaded_keys(always_missing, [2**40])
     assert calls == [False, True]
+
+
+async def test_release_lowers_one_buyers_counters(ctx: AppContext) -> None:
+    """Units back without an unpaid order closing (a cancelled line), then with one (paid):
+    one script over the buyer's keys, which on a Redis Cluster must all be in the buyer's slot
+    (a '' placeholder for the unpaid key was refused there: `all keys must map to the same key
+    slot`, seen in the journey's checkout on the cluster)."""
+    gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
+    buyer = 42
+    await ctx.redis.set(stock_gate.unpaid_key(buyer), 2)
+    await ctx.redis.set(stock_gate.units_key(buyer, 7), 5)
+    await ctx.redis.set(stock_gate.units_key(buyer, 8), 1)
+
+    await gate.release({7: 2, 8: 1}, buyer_id=buyer, unpaid_closed=False)
+    assert int(await ctx.redis.get(stock_gate.unpaid_key(buyer))) == 2
+    assert int(await ctx.redis.get(stock_gate.units_key(buyer, 7))) == 3
+    assert int(await ctx.redis.get(stock_gate.units_key(buyer, 8))) == 0
+
+    await gate.release({7: 1}, buyer_id=buyer, unpaid_closed=True)
+    assert int(await ctx.redis.get(stock_gate.unpaid_key(buyer))) == 1
+    assert int(await ctx.redis.get(stock_gate.units_key(buyer, 7))) == 2
+
+    await gate.release({}, buyer_id=buyer, unpaid_closed=True)
+    assert int(await ctx.redis.get(stock_gate.unpaid_key(buyer))) == 0
