@@ -52,6 +52,7 @@ async def test_api_starts_without_redis_and_uses_it_once_it_answers(
             started_s = time.monotonic() - began
             async with httpx.AsyncClient(base_url=base, timeout=10) as http:
                 unready = await http.get("/readyz")
+                serving = await http.get("/readyz", params={"degraded": "ok"})
                 body = order_body((product.id, 1))
                 keyed = {**headers, "Idempotency-Key": "placed-before-redis-ever-answered"}
                 during = await http.post("/api/v1/orders", json=body, headers=keyed)
@@ -77,6 +78,9 @@ async def test_api_starts_without_redis_and_uses_it_once_it_answers(
     assert "redis_unreachable_at_start" in api_proc.log()
     assert unready.status_code == 503, unready.text
     assert unready.json()["checks"]["redis"].startswith("error"), unready.text
+    # What a load balancer asks: the process serves (from the database) while Redis is down.
+    assert serving.status_code == 200, serving.text
+    assert serving.json()["checks"]["redis"].startswith("error"), serving.text
     assert unready.json()["checks"]["database"] == "ok"
     assert during.status_code == 201, during.text
     assert ready.status_code == 200, ready.text

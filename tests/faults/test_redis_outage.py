@@ -195,6 +195,7 @@ async def test_database_unreachable_is_503_not_500(fault_settings: CommerceSetti
         ) as client:
             reply = await client.get("/api/v1/products/1")
             ready = await client.get("/readyz")
+            serving = await client.get("/readyz", params={"degraded": "ok"})
     finally:
         await ctx.close()
     assert reply.status_code == 503, reply.text
@@ -204,6 +205,7 @@ async def test_database_unreachable_is_503_not_500(fault_settings: CommerceSetti
     }
     assert reply.headers["retry-after"] == "2"
     assert ready.status_code == 503
+    assert serving.status_code == 503, serving.text  # without its database nothing is served
 
 
 @pytest.mark.parametrize("appendonly", [True, False])
