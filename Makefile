@@ -39,6 +39,7 @@ test: $(STAMP) $(WEB_BUILT) services lint
 ## The Redis-heavy suites again, with all Redis data on the private six-process Redis Cluster
 ## (scripts/redis_cluster.sh; the session starts it and stops what it started, and refuses
 ## another checkout's). Fixed ports: one run at a time. Skipped when PYTEST_ARGS narrows `test`.
+## The journey's Celery worker consumes the shared broker's queues: the RabbitMQ lock too.
 ## Not in it yet: test_cluster_failover (docs/operations.md, Redis Cluster, failover); run it
 ## with `make test-cluster CLUSTER_TESTS=...`.
 CLUSTER_PASS ?= $(if $(PYTEST_ARGS),0,1)
@@ -51,9 +52,10 @@ CLUSTER_TESTS = tests/realtime/test_chat.py tests/realtime/test_chat_coalescing.
   tests/shared/test_bus.py tests/shared/test_tokens.py \
   tests/shared/test_redis_pool.py tests/commerce/orders/test_orders_checkout.py \
   tests/commerce/orders/test_orders_idempotency.py tests/commerce/orders/test_orders_flash_sale.py \
-  tests/commerce/carts tests/commerce/inventory tests/commerce/test_outbox_replay.py
+  tests/commerce/carts tests/commerce/inventory tests/commerce/test_outbox_replay.py \
+  tests/journey/test_journey_worker_e2e.py
 test-cluster: $(STAMP) $(WEB_BUILT) services
-	@flock /tmp/lc-cluster.lock env TEST_REDIS_URL=$(CLUSTER_URL) $(PY) -m pytest -q $(CLUSTER_TESTS)
+	@flock /tmp/lc-rabbit.lock flock /tmp/lc-cluster.lock env TEST_REDIS_URL=$(CLUSTER_URL) $(PY) -m pytest -q $(CLUSTER_TESTS)
 
 services:
 	@bash scripts/ensure_services.sh
