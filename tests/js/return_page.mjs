@@ -1,6 +1,7 @@
 // Runs the payment return page's script (commerce/payments/assets/return.js) against a live
 // API with a minimal DOM: node return_page.mjs <api base> <ref> <script path>. Prints one JSON
-// line per change of the page's title, then exits once the page stops polling (or after 30 s).
+// line per change of the page's title (from its first answer on: the blank title before it is
+// not a state), then exits once the page stops polling (or after 30 s).
 import { readFileSync } from "node:fs";
 import vm from "node:vm";
 
@@ -35,7 +36,7 @@ listeners.DOMContentLoaded();
 const started = Date.now();
 const timer = setInterval(() => {
   const title = element("title").textContent;
-  if (title !== lastTitle) {
+  if (title && title !== lastTitle) {
     lastTitle = title;
     console.log(JSON.stringify({ title, order_status: element("order-status").textContent,
                                  amount: element("amount").textContent }));

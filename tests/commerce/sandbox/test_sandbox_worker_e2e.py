@@ -88,11 +88,14 @@ async def test_sandbox_payments_settle_through_a_worker(
             page_script = subprocess.Popen(
                 [node, str(JS_DIR / "return_page.mjs"), base, ref, str(RETURN_JS)],
                 stdout=subprocess.PIPE, text=True)
+            assert page_script.stdout is not None
             try:
                 async with httpx.AsyncClient(timeout=20) as browser:
                     page = await browser.post(action["url"], data=action["fields"])
                     assert page.status_code == 200 and "Pay" in page.text
-                    await asyncio.sleep(0.5)  # the return page is polling meanwhile
+                    # The return page has answered once (waiting) and is polling meanwhile.
+                    first = await asyncio.wait_for(
+                        asyncio.to_thread(page_script.stdout.readline), timeout=30)
                     back = await browser.post(f"{base}/sandbox/payments/ecpay/pay/{ref}",
                                               data={"outcome": "paid"}, follow_redirects=True)
                     assert back.status_code == 200 and back.url.path == "/payments/return"
@@ -102,7 +105,7 @@ async def test_sandbox_payments_settle_through_a_worker(
             finally:
                 if page_script.poll() is None:
                     page_script.kill()
-    states = [json.loads(line) for line in out.splitlines()]
+    states = [json.loads(line) for line in [first, *out.splitlines()]]
     assert states[0]["title"] == "Waiting for the payment…"
     assert states[-1] == {"title": "Payment received", "order_status": "paid",
                           "amount": "240.00 TWD"}
