@@ -39,6 +39,8 @@ test: $(STAMP) $(WEB_BUILT) services lint
 ## The Redis-heavy suites again, with all Redis data on the private six-process Redis Cluster
 ## (scripts/redis_cluster.sh; the session starts it and stops what it started, and refuses
 ## another checkout's). Fixed ports: one run at a time. Skipped when PYTEST_ARGS narrows `test`.
+## Not in it yet: test_cluster_failover (docs/operations.md, Redis Cluster, failover: "not
+## explained yet"); run it with `make test-cluster CLUSTER_TESTS=...`.
 ## The journey's Celery worker consumes the shared broker's queues: the RabbitMQ lock too.
 CLUSTER_PASS ?= $(if $(PYTEST_ARGS),0,1)
 CLUSTER_URL = redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
@@ -46,7 +48,7 @@ CLUSTER_TESTS = tests/realtime/test_chat.py tests/realtime/test_chat_coalescing.
   tests/realtime/test_pins.py tests/realtime/test_reactions.py tests/realtime/test_resume.py \
   tests/realtime/test_relay.py tests/realtime/test_moderation.py tests/realtime/test_connect.py \
   tests/realtime/test_key_slots.py tests/realtime/test_sharding.py \
-  tests/realtime/test_subscriptions.py tests/realtime/test_cluster_failover.py \
+  tests/realtime/test_subscriptions.py \
   tests/shared/test_bus.py tests/shared/test_tokens.py \
   tests/shared/test_redis_pool.py tests/commerce/orders/test_orders_checkout.py \
   tests/commerce/orders/test_orders_idempotency.py tests/commerce/orders/test_orders_flash_sale.py \
