@@ -7,9 +7,9 @@ the kill (acknowledged or still pending in the consumer group, which the replica
 published after. The killed server is started again by the project's script (it rejoins as a
 replica, and the script returns once it has synced). Runs only with
 TEST_REDIS_URL=redis+cluster:// (on one Redis there is no master to fail over); not yet in
-`make test`'s cluster pass (docs/operations.md, Redis Cluster, failover: "not explained yet"). The time from the SIGKILL to chat crossing nodes again is printed (shown with
-`-s`, or when the test fails): 3.8-5.5 s in 11 runs here (docs/operations.md, Redis Cluster,
-failover).
+`make test`'s cluster pass (docs/operations.md, Redis Cluster, failover: "not explained yet").
+The time from the SIGKILL to chat crossing nodes again is printed (shown with `-s`, or when the
+test fails): 3.8-5.5 s in 11 runs here.
 """
 
 from __future__ import annotations
