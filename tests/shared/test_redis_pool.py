@@ -10,6 +10,14 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared import redis as shared_redis
+from tests.conftest import REDIS_URL
+
+# The single-Redis pool (WaitingConnectionPool): a cluster client ignores `pool_size` and
+# `pool_wait_s` (WaitingRedisCluster waits for one of POOL_SIZE turns per node instead).
+one_redis_pool = pytest.mark.skipif(
+    shared_redis.is_cluster(REDIS_URL),
+    reason="the single-Redis connection pool; the cluster's per-node pools are sized otherwise",
+)
 
 
 @pytest.mark.parametrize("embedded", [True, False], ids=["embedded", "redis"])
@@ -54,6 +62,7 @@ async def test_no_client_sends_client_setinfo(redis_url: str, clean_redis: None)
         await pubsub.aclose()
 
 
+@one_redis_pool
 async def test_a_small_pool_serves_a_burst_in_turns(redis_url: str, clean_redis: None) -> None:
     """The pool's short way (a free connection, nobody queued) must not let a burst open more
     connections than the pool holds, overtake the queue for ever, or lose a waiter's wake-up:
@@ -78,6 +87,7 @@ async def test_a_small_pool_serves_a_burst_in_turns(redis_url: str, clean_redis:
         await client.aclose()
 
 
+@one_redis_pool
 async def test_a_wait_for_a_connection_is_still_bounded(redis_url: str, clean_redis: None) -> None:
     client = shared_redis.make_redis(redis_url, pool_size=1, pool_wait_s=0.2)
     try:
