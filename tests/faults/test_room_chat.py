@@ -30,7 +30,7 @@ from tests.commerce.factories import bearer, make_user
 from tests.commerce.orders.helpers import make_stream
 from tests.faults.conftest import books, marks_restored
 from tests.helpers.private_servers import PrivateRedis
-from tests.realtime.clients import Client
+from tests.realtime.clients import Client, marker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -117,13 +117,8 @@ async def test_a_rooms_chat_goes_on_across_a_redis_crash(
         await c.stop()
     accepted = {text for c in chatters for text, _, ack in c.acks if _verdict(ack) == "ok"}
     # "Nothing else arrives": the listener's own marker line comes after every accepted line.
-    marker = f"marker {time.monotonic_ns()}"
-    ack = await members[0].call("chat", {"stream_id": stream_id, "text": marker})
-    if not ack.get("ok"):  # the chatter's own rate limit: the listener says it instead
-        ack = await listener.call("chat", {"stream_id": stream_id, "text": marker})
-    assert ack.get("ok"), ack
-    await listener.wait_for(lambda: any(m["text"] == marker for m in listener.chats(stream_id)))
-    received = [m["text"] for m in listener.chats(stream_id) if m["text"] != marker]
+    await marker(listener, stream_id, [listener])
+    received = [m["text"] for m in listener.chats(stream_id) if not m["text"].startswith("marker ")]
     resume = await listener.call("resume", {"stream_id": stream_id,
                                             "since_seq": last_seen["seq"],
                                             "epoch": last_seen["epoch"]})
