@@ -23,7 +23,8 @@ plus one sweep interval. A node that was only slow and finds itself swept (its h
 it) registers its members again.
 
 `viewers {stream_id, count, at}` is sent at most once per `viewers_broadcast_interval_s` per room
-and only when the count changed: every node ticks the rooms it has sockets in, and per room only
+(longer in rooms of more than `viewers_large_room` viewers, see `tick`) and only when the count
+changed: every node ticks the rooms it has sockets in, and per room only
 the node that takes a short `SET NX PX` lock compares the count with the last one sent and emits.
 One script call per room, all of a node's rooms in one pipeline (`shared.redis.run_each`). `at`
 is when that lock was taken on Redis' clock (ms since the epoch), so the throttle shows in the
@@ -93,13 +94,20 @@ end
 return redis.call('DEL', KEYS[1])
 """
 
-# KEYS: viewers, lock, last sent count, seq (one room). ARGV: lock px, stream id.
-# Returns {stream_id, count, seq, at} when this node must announce the room, else {}. `at` is
-# Redis' clock (ms) read before the SET: Redis checks expiry against the time the script started,
-# so two `at`s of a room are at least the interval apart.
+# KEYS: viewers, lock, last sent count, seq (one room). ARGV: base lock px, stream id, large room,
+# max lock px. Returns {stream_id, count, seq, at} when this node must announce the room, else {}.
+# The lock's PX is the room's interval: the base up to `large room` viewers, then in proportion
+# to the count (capped), so a big room's `viewers` writes per second stay bounded (see `tick`).
+# `at` is Redis' clock (ms) read before the SET: Redis checks expiry against the time the script
+# started, so two `at`s of a room are at least the base interval apart.
 _TICK = _NOW_MS + """
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
-  local n = redis.call('HLEN', KEYS[1])
+local n = redis.call('HLEN', KEYS[1])
+local px = tonumber(ARGV[1])
+local large = tonumber(ARGV[3])
+if large > 0 and n > large then
+  px = math.min(tonumber(ARGV[4]), math.floor(px * n / large))
+end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', px) then
   if redis.call('GET', KEYS[3]) ~= tostring(n) then
     redis.call('SET', KEYS[3], n, 'EX', 86400)
     return {ARGV[2], n, tonumber(redis.call('GET', KEYS[4]) or '0'), now}
@@ -220,15 +228,25 @@ class Presence:
         await self.redis.zrem(rooms.presence_nodes(), node)
 
     async def tick(self) -> None:
-        """Announce changed counts of the rooms this node has sockets in (≤ 1/interval)."""
+        """Announce changed counts of the rooms this node has sockets in (≤ 1/interval).
+
+        Each `viewers` costs one socket write per member of the room, on every node: at one a
+        second a room of N viewers costs N writes a second, and a join storm into it pays that
+        for every second it lasts (about N²/2 writes in all; BENCHMARKS.md, issue 20). Past
+        `viewers_large_room` viewers the interval grows in proportion to the count, up to
+        `viewers_broadcast_max_interval_s`, so a big room's announcements cost at most about
+        `viewers_large_room / viewers_broadcast_interval_s` writes a second (2,000 by default):
+        a 10,000-viewer room hears its count every 5 s."""
         if not self.local:
             return
-        interval_ms = int(self.settings.viewers_broadcast_interval_s * 1000)
+        settings = self.settings
+        interval_ms = int(settings.viewers_broadcast_interval_s * 1000)
+        max_ms = max(interval_ms, int(settings.viewers_broadcast_max_interval_s * 1000))
         replies = await run_each(self.redis, self._tick, [
             (
                 [rooms.viewers(stream_id), rooms.key(stream_id, "vlock"),
                  rooms.key(stream_id, "vlast"), rooms.key(stream_id, "seq")],
-                [interval_ms, stream_id],
+                [interval_ms, stream_id, settings.viewers_large_room, max_ms],
             )
             for stream_id in list(self.local)
         ])

@@ -414,7 +414,13 @@ class GatewaySettings(BaseAppSettings):
     # further messages of that window go out together as one `chat_batch`.
     chat_busy_threshold: int = 5
     max_rooms_per_socket: int = 5
-    viewers_broadcast_interval_s: float = 1.0
+    viewers_broadcast_interval_s: float = Field(default=1.0, gt=0)
+    # Past this many viewers a room's `viewers` interval grows in proportion to its count (a
+    # room of 10,000 hears its count every 5 s), up to the max below: each announcement is one
+    # write per viewer, so this bounds a big room's cost to about 2,000 writes a second (a join
+    # storm into a room paid N writes a second while it lasted). 0: always the base interval.
+    viewers_large_room: int = Field(default=2000, ge=0)
+    viewers_broadcast_max_interval_s: float = Field(default=10.0, gt=0)
     resume_max_events: int = 200
     resume_max_age_s: int = 300
     relay_claim_idle_ms: int = 10_000

@@ -18,6 +18,11 @@ const host = process.argv[3] || '127.0.0.1';
 const HISTORY = 50;
 const MAX_CHARS = 200;
 const VIEWERS_INTERVAL_MS = 1000;
+// The gateway's rule for big rooms (VIEWERS_LARGE_ROOM, VIEWERS_BROADCAST_MAX_INTERVAL_S):
+// past 2,000 viewers the interval grows in proportion to the count, up to 10 s, so both servers
+// write the same number of `viewers` frames in a join storm.
+const VIEWERS_LARGE_ROOM = 2000;
+const VIEWERS_MAX_INTERVAL_MS = 10000;
 
 const httpServer = http.createServer((req, res) => {
   if (req.url === '/healthz') {
@@ -59,7 +64,13 @@ function viewerCount(streamId) {
   return members ? members.size : 0;
 }
 
-/** At most one `viewers` per room per second, like the gateway's throttle. */
+/** The room's `viewers` interval for its current count, as the gateway computes it. */
+function viewersIntervalMs(count) {
+  if (count <= VIEWERS_LARGE_ROOM) return VIEWERS_INTERVAL_MS;
+  return Math.min(VIEWERS_MAX_INTERVAL_MS, Math.floor((VIEWERS_INTERVAL_MS * count) / VIEWERS_LARGE_ROOM));
+}
+
+/** At most one `viewers` per room per interval, like the gateway's throttle. */
 function scheduleViewers(streamId) {
   const state = roomState(streamId);
   if (state.viewersTimer) return;
@@ -71,7 +82,7 @@ function scheduleViewers(streamId) {
       count: viewerCount(streamId),
       seq: state.seq,
     });
-  }, VIEWERS_INTERVAL_MS);
+  }, viewersIntervalMs(viewerCount(streamId)));
 }
 
 function fail(code, message) {
