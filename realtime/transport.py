@@ -27,7 +27,7 @@ import socketio.packet
 from aiohttp import web
 
 from realtime.metrics import FANOUT_WRITES, PUBSUB_RECEIVED
-from realtime.protocol import EngineSocket, EngineWebSocket
+from realtime.protocol import EngineSocket, EngineWebSocket, IndexedRooms
 from realtime.protocol.engine import websocket_frame
 
 _DIRECT_WRITES = FANOUT_WRITES.labels("direct")
@@ -97,7 +97,7 @@ def direct_transport(sock: Any) -> asyncio.WriteTransport | None:
     return sock.direct_write_transport()
 
 
-class DirectFanout(socketio.AsyncManager):  # type: ignore[misc]  # untyped library base
+class DirectFanout(IndexedRooms, socketio.AsyncManager):  # type: ignore[misc]  # untyped library base
     """Room emits without a task, a queue hop or a frame build per recipient.
 
     python-socketio's `AsyncManager.emit` encodes a broadcast once but then creates one asyncio
@@ -109,7 +109,9 @@ class DirectFanout(socketio.AsyncManager):  # type: ignore[misc]  # untyped libr
     `transport.write` each; the others (polling clients, a writer busy or behind, a slow reader)
     get the packet on their queue as before, so per-socket order is kept. Emits with a callback
     (acks) keep the library's path. Mixed in below AsyncPubSubManager so the Redis manager's
-    local delivery (`_handle_emit` -> `super().emit`) takes it too.
+    local delivery (`_handle_emit` -> `super().emit`) takes it too. Every manager of the
+    gateway derives from it, so `IndexedRooms` (a disconnect without a scan of every room)
+    comes with it.
     """
 
     async def emit(

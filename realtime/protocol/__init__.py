@@ -9,7 +9,8 @@ live here, as subclasses written so that each could go upstream as it is:
 - `engine.EngineSocket` / `engine.EngineServer` (Engine.IO: handshake, heartbeat, polling,
   upgrade, close, packet validation, CORS);
 - `sio.SocketServer` (Socket.IO: packet validation, unknown namespaces, connect timeout, packet
-  order around the CONNECT reply).
+  order around the CONNECT reply);
+- `manager.IndexedRooms` (a disconnect costs the socket's own rooms, not a scan of every room).
 
 `docs/realtime.md` lists every fix with the clause of the protocol it follows, and the scores of
 the official suites. The subclasses override private methods of the pinned versions (and
@@ -44,6 +45,7 @@ def check_versions(pinned: dict[str, str] = PINNED) -> None:
 check_versions()
 
 from realtime.protocol.engine import EngineServer, EngineSocket, EngineWebSocket  # noqa: E402
+from realtime.protocol.manager import IndexedRooms  # noqa: E402
 from realtime.protocol.sio import SocketServer  # noqa: E402
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "EngineServer",
     "EngineSocket",
     "EngineWebSocket",
+    "IndexedRooms",
     "ProtocolVersionError",
     "SocketServer",
     "check_versions",
