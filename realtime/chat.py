@@ -14,6 +14,18 @@ messages and decides how it goes out:
 
 So the fan-out cost of a busy room is one encoded packet per window instead of one per message,
 whichever nodes the senders are on.
+
+A message that may go out at once takes its room's turn on this node (`RoomOrder`) from the
+stamp until its emit, so this node's emits of a room leave in `seq` order. Only while the room
+looks quiet from here, though: when `chat_busy_threshold` of its messages already hold or wait
+for that turn (its local write pressure), or its last turn-taking message was queued less than a
+window ago, a message is stamped straight into the batch queue (the script's `force` argument)
+without taking the turn. Such a message is never emitted on its own, so it cannot overtake
+anything; the flush that sends it takes the turn. Without that, a room sent more messages than
+one turn per Redis round trip can serve (300 msg/s to one loaded process, BENCHMARKS.md issue 20)
+queued them all for the turn: each was stamped alone in a near-empty window, so the room never
+looked busy and never batched, senders waited seconds for their acks, and the batch flush queued
+behind every one of them and then went out as one huge frame.
 """
 
 from __future__ import annotations
@@ -44,8 +56,8 @@ PENDING_TTL_MS = 60_000
 # KEYS: seq, log, epoch, history, window counter, pending queue, flush lock, message count
 # (analytics).
 # ARGV: message json (no seq), ts, max events, log ttl ms, history size, window ms, busy
-# threshold, lock px. Returns {seq, mode, epoch}: mode 0 emit now, 1 queued, 2 queued and this
-# node flushes.
+# threshold, lock px, force ('1': queue it whatever the rate). Returns {seq, mode, epoch}: mode 0
+# emit now, 1 queued, 2 queued and this node flushes.
 _SEND = STAMP_LUA + f"""
 local entry = '{{"event":"chat","ts":' .. ARGV[2] .. ',"data":' .. ARGV[1] .. '}}'
 local seq = stamp(KEYS[1], KEYS[2], KEYS[3], entry, ARGV[3], ARGV[4])
@@ -57,7 +69,7 @@ redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
 redis.call('PEXPIRE', KEYS[4], {HISTORY_TTL_MS})
 local n = redis.call('INCR', KEYS[5])
 if n == 1 then redis.call('PEXPIRE', KEYS[5], ARGV[6]) end
-if n <= tonumber(ARGV[7]) and redis.call('EXISTS', KEYS[6]) == 0 then
+if ARGV[9] ~= '1' and n <= tonumber(ARGV[7]) and redis.call('EXISTS', KEYS[6]) == 0 then
   return {{seq, 0, stamp_epoch}}
 end
 redis.call('RPUSH', KEYS[6], stamped)
@@ -103,6 +115,9 @@ class Chat:
         self._drain = redis.register_script(_DRAIN)
         self._flushes: set[asyncio.Task[None]] = set()
         self._order = RoomOrder()
+        # Rooms whose last turn-taking message was queued for a batch: loop time until which
+        # their messages skip the turn (see the module doc).
+        self._batching: dict[int, float] = {}
 
     async def send(
         self, *, principal: Principal | None, joined: bool, stream_id: int, text: str
@@ -121,10 +136,33 @@ class Chat:
             "text": self.filter.mask(cleaned),
             "ts": int(time.time() * 1000),
         }
+        if self._pressed(stream_id):
+            return await self._stamp_and_emit(stream_id, message, force_batch=True)
         async with self._order.turn(stream_id):
-            return await self._stamp_and_emit(stream_id, message)
+            return await self._stamp_and_emit(stream_id, message, force_batch=False)
 
-    async def _stamp_and_emit(self, stream_id: int, message: dict[str, Any]) -> dict[str, Any]:
+    def _pressed(self, stream_id: int) -> bool:
+        """True if the room is busy on this node: its message goes into the batch queue without
+        waiting for the room's turn (module doc)."""
+        if self._order.users(stream_id) >= self.settings.chat_busy_threshold:
+            return True
+        until = self._batching.get(stream_id)
+        if until is None:
+            return False
+        if until > asyncio.get_running_loop().time():
+            return True
+        del self._batching[stream_id]
+        return False
+
+    def _note_batching(self, stream_id: int) -> None:
+        now = asyncio.get_running_loop().time()
+        if len(self._batching) > 1024:  # rooms that went silent while busy
+            self._batching = {k: t for k, t in self._batching.items() if t > now}
+        self._batching[stream_id] = now + self.window_ms / 1000
+
+    async def _stamp_and_emit(
+        self, stream_id: int, message: dict[str, Any], *, force_batch: bool
+    ) -> dict[str, Any]:
         s = self.settings
         room_events = self.room_events
         seq, mode, epoch = await self._send(
@@ -144,11 +182,14 @@ class Chat:
                 self.window_ms,
                 s.chat_busy_threshold,
                 max(1000, self.window_ms * 10),
+                "1" if force_batch else "0",
             ],
         )
         message["seq"] = int(seq)
         message["epoch"] = int(epoch)
         CHAT_MESSAGES.inc()
+        if mode != 0 and not force_batch:
+            self._note_batching(stream_id)
         if mode == 0:
             await room_events.send(stream_id, "chat", message)
         elif mode == 2:

@@ -35,5 +35,11 @@ class RoomOrder:
             else:
                 self._locks[stream_id] = (lock, users - 1)
 
+    def users(self, stream_id: int) -> int:
+        """How many of this node's steps of the room hold or wait for its turn now: the room's
+        local write pressure (`Chat.send` stops queueing for the turn past a threshold)."""
+        held = self._locks.get(stream_id)
+        return held[1] if held else 0
+
     def __len__(self) -> int:
         return len(self._locks)

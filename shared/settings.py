@@ -410,8 +410,9 @@ class GatewaySettings(BaseAppSettings):
     react_rate_limit: str = "20/second"
     reaction_window_ms: int = 300
     chat_batch_window_ms: int = 100
-    # A room is "busy" once more than this many chat messages arrive within one batch window:
-    # further messages of that window go out together as one `chat_batch`.
+    # A room is "busy" once more than this many chat messages arrive within one batch window,
+    # or this many of its messages are already being stamped on one node: further messages go
+    # out together as one `chat_batch` (realtime/chat.py).
     chat_busy_threshold: int = 5
     max_rooms_per_socket: int = 5
     viewers_broadcast_interval_s: float = Field(default=1.0, gt=0)

@@ -2,13 +2,22 @@
 room's message goes out at once as its own `chat`; past `chat_busy_threshold` messages in one
 `chat_batch_window_ms` the room switches to `chat_batch`; when it calms down it is back to single
 `chat`s. Per-room order (`seq`) holds across the switches, and one busy room does not batch
-another, quiet one."""
+another, quiet one. A burst that finds the room's turn taken is queued for a batch without
+waiting for the turn (issue 20: one process at 300 msg/s collapsed waiting for it)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+from aiohttp import web
+
+from realtime.app import CTX, create_app
+from realtime.chat import Chat
+from shared.settings import GatewaySettings
+from tests.helpers.procs import free_port
 from tests.realtime.clients import Client, World
 from tests.realtime.conftest import GatewayFactory
 
@@ -86,3 +95,66 @@ async def test_quiet_busy_and_calm_again_keep_room_order(
     assert events[-1] == ("chat", [calm])
     # Room 2 stayed quiet the whole time: single `chat`s in its own order.
     assert _arrived(watcher, 2) == [("chat", [s]) for s in room_two]
+
+
+@pytest.fixture
+async def in_process(
+    redis_url: str, channel: str, jwt_keys: tuple[str, str], clean_redis: None
+) -> AsyncIterator[tuple[str, Chat]]:
+    """A gateway in this process (real Redis, sharded manager), and its chat service."""
+    settings = GatewaySettings(
+        app_env="test", redis_url=redis_url, jwt_public_key=jwt_keys[1],
+        socketio_channel=channel, events_stream=f"events-{channel}",
+        chat_rate_limit="1000/second", chat_busy_threshold=THRESHOLD,
+        chat_batch_window_ms=WINDOW_MS, log_level="WARNING",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    chat = app[CTX].sio.namespace_handlers["/"].services.chat
+    yield f"http://127.0.0.1:{port}", chat
+    await runner.cleanup()
+
+
+async def test_a_burst_does_not_wait_for_a_slow_turn(
+    in_process: tuple[str, Chat], world: World, clients: list[Client]
+) -> None:
+    """While one message of a room holds the room's turn on a node (its stamp or emit slow, as
+    on a loaded process), the next messages of a burst used to queue for that turn one by one:
+    each then got stamped alone in its window, so the room never looked busy and never batched,
+    and the batch flush queued behind all of them. Now only `chat_busy_threshold` take turns;
+    the rest are stamped into the batch queue at once and acked without waiting."""
+    url, chat = in_process
+    await world.stream(1)
+    senders = [await Client(f"s{i}").connect(url, world.token(40 + i)) for i in range(3)]
+    watcher = await Client("watcher").connect(url)
+    clients.extend([*senders, watcher])
+    for c in [*senders, watcher]:
+        await c.join(1)
+
+    burst = 12
+    waiting_for_turn = THRESHOLD - 1  # the test's own hold is the first of the threshold
+    async with chat._order.turn(1):  # a slow stamp+emit in progress
+        calls = [
+            asyncio.ensure_future(senders[k % 3].call("chat", {"stream_id": 1, "text": f"b{k}"}))
+            for k in range(burst)
+        ]
+        acked_while_held = await watcher.wait_for(
+            lambda: [c for c in calls if c.done()]
+            if sum(c.done() for c in calls) >= burst - waiting_for_turn else None
+        )
+        assert len(acked_while_held) == burst - waiting_for_turn
+        assert all(c.result()["ok"] for c in acked_while_held)
+        # Nothing went out past the held turn: the batch's flush takes the turn too.
+        assert watcher.chats(1) == []
+    acks = await asyncio.gather(*calls)
+    assert all(a["ok"] for a in acks), acks
+    seqs = sorted(int(a["seq"]) for a in acks)
+    await watcher.wait_for(lambda: len(watcher.chats(1)) >= burst)
+    events = _arrived(watcher, 1)
+    assert [s for _, got in events for s in got] == seqs  # every message once, in room order
+    forced = {int(c.result()["seq"]) for c in acked_while_held}
+    assert forced <= {s for name, got in events if name == "chat_batch" for s in got}
