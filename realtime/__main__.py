@@ -12,6 +12,7 @@ import uvloop
 from aiohttp import web
 
 from realtime.app import create_app
+from realtime.gctuning import tune_gc
 from shared.cli import check_redis, run_or_die
 from shared.logging import configure_logging
 from shared.observability import init_sentry
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     init_sentry(settings, service="realtime")
     run_or_die(lambda: asyncio.run(check_redis(settings.redis_url)))
     uvloop.install()
+    tune_gc(settings.gc_thresholds)
     web.run_app(
         create_app(settings),
         host=settings.host,
