@@ -12,6 +12,15 @@ snapshot could end on the older stock. So only the holder of a short Redis lease
 consumes; the others stand by and take over when it stops renewing. Emits then follow the
 stream's order, and one node relays thousands of events per second, far above commerce's rate.
 A new leader claims its predecessor's unacknowledged entries at once.
+
+Entries can also sit unseen in a *live* consumer's own pending list: a read whose reply was lost
+(the master serving the stream killed after it had handed the entries over and replicated that,
+before the reply left; a connection closed under the read). The stream's new master (its
+promoted replica) then shows them pending for this node, which never saw them, and idle-time
+claiming would hand them out only `relay_claim_idle_ms` later (10-15 s; the failover test saw
+it). So after any failed step, and at start, the relay first reads its own pending list again
+(`XREADGROUP` from id 0) and handles what is there, then reads new entries. A second delivery
+of an entry it had already emitted (its ack lost instead) is dropped by the room's `once` key.
 """
 
 from __future__ import annotations
@@ -59,6 +68,9 @@ class Relay:
         self.block_ms = block_ms
         self._stopping = asyncio.Event()
         self._last_claim = 0.0
+        # Read this consumer's own pending entries before new ones: at start, and after a step
+        # failed (see the module doc).
+        self._recovering = True
 
     async def handle(self, deliveries: list[Delivery]) -> None:
         done: list[str] = []
@@ -78,7 +90,24 @@ class Relay:
             done.append(d.message_id)
         await self.bus.ack(self.group, done)
 
+    async def recover_own(self) -> int:
+        """Handle the entries this consumer was handed and never acknowledged, oldest first
+        (see the module doc). Entries whose handler fails stay pending and are skipped here
+        (the next page starts after them): idle-time claiming retries those."""
+        after, total = "0", 0
+        while True:
+            own = await self.bus.read_own_pending(self.group, self.consumer, after=after)
+            if not own:
+                return total
+            log.info("relay_recovered_own_pending", count=len(own))
+            await self.handle(own)
+            total += len(own)
+            after = own[-1].message_id
+
     async def step(self) -> int:
+        if self._recovering:
+            await self.recover_own()
+            self._recovering = False
         now = time.monotonic()
         if now - self._last_claim >= self.claim_idle_ms / 2000:
             self._last_claim = now
@@ -115,6 +144,7 @@ class Relay:
                 raise
             except Exception:
                 log.exception("relay_step_failed")
+                self._recovering = True
                 await asyncio.sleep(1.0)
 
     async def take_over(self) -> None:

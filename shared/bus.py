@@ -89,6 +89,15 @@ class EventBus(Protocol):
         """New entries for this consumer; they stay pending until `ack`."""
         ...
 
+    async def read_own_pending(
+        self, group: str, consumer: str, *, after: str = "0", count: int = 100
+    ) -> list[Delivery]:
+        """Entries already delivered to this consumer and not acknowledged, oldest first,
+        those after `after` (page with the last id returned). A consumer whose read failed
+        (its reply lost: a connection closed, a master killed) may hold entries it never saw;
+        this hands them to it again at once, instead of after `claim_stale`'s idle time."""
+        ...
+
     async def ack(self, group: str, message_ids: list[str]) -> int: ...
 
     async def claim_stale(
@@ -219,6 +228,25 @@ class RedisStreamBus:
             out.extend(_deliveries(entries))
         return out
 
+    async def read_own_pending(
+        self, group: str, consumer: str, *, after: str = "0", count: int = 100
+    ) -> list[Delivery]:
+        try:
+            reply: Any = await self.redis.xreadgroup(
+                group, consumer, {self.stream: after}, count=count
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            return []
+        entries = [e for _stream, es in reply or [] for e in es]
+        # An entry trimmed away while pending comes back without fields: nothing to hand out,
+        # and nothing will ever be; acknowledged so it leaves the pending list.
+        gone = [_s(mid) for mid, fields in entries if not fields]
+        if gone:
+            await self.ack(group, gone)
+        return _deliveries([e for e in entries if e[1]])
+
     async def ack(self, group: str, message_ids: list[str]) -> int:
         if not message_ids:
             return 0
@@ -268,6 +296,11 @@ def _s(value: bytes | str) -> str:
 def _id_age_s(message_id: str) -> float:
     """Age of a stream entry from its id (`<unix ms>-<seq>`, Redis's and ours alike)."""
     return max(0.0, time.time() - int(message_id.split("-", 1)[0]) / 1000)
+
+
+def _id_key(message_id: str) -> tuple[int, int]:
+    ms, _, seq = message_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _deliveries(entries: list[Any]) -> list[Delivery]:
@@ -366,6 +399,28 @@ class InProcessBus:
             g.pending[mid] = _Pending(consumer, now)
         return [Delivery.parse(mid, raw) for mid, raw in batch]
 
+    async def read_own_pending(
+        self, group: str, consumer: str, *, after: str = "0", count: int = 100
+    ) -> list[Delivery]:
+        g = self._groups.get(group)
+        if g is None:
+            return []
+        floor = _id_key(after)
+        mine = sorted((mid for mid, p in g.pending.items()
+                       if p.consumer == consumer and _id_key(mid) > floor), key=_id_key)
+        out: list[Delivery] = []
+        now = time.monotonic()
+        for mid in mine:
+            raw = self._by_id.get(mid)
+            if raw is None:  # trimmed away
+                del g.pending[mid]
+                continue
+            g.pending[mid] = _Pending(consumer, now)
+            out.append(Delivery.parse(mid, raw))
+            if len(out) >= count:
+                break
+        return out
+
     async def ack(self, group: str, message_ids: list[str]) -> int:
         g = self._groups.get(group)
         if g is None:
@@ -401,7 +456,7 @@ class InProcessBus:
         g = self._groups.get(group)
         if not g or not g.pending:
             return 0.0
-        oldest = min(g.pending, key=lambda mid: tuple(int(p) for p in mid.split("-", 1)))
+        oldest = min(g.pending, key=_id_key)
         return _id_age_s(oldest)
 
     async def close(self) -> None:

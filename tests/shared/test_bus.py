@@ -51,6 +51,25 @@ async def test_dead_consumers_pending_events_are_claimed(bus: EventBus) -> None:
     assert await bus.pending_count("gateway") == 0
 
 
+async def test_own_pending_entries_are_read_again_by_page(bus: EventBus) -> None:
+    """What a consumer was handed and never acknowledged (a read whose reply was lost), read
+    again by that consumer only, oldest first, a page at a time."""
+    await bus.ensure_group("gateway")
+    for i in range(5):
+        await bus.publish(stock(i, i))
+    lost = await bus.read("gateway", "me", count=3, block_ms=50)  # the reply "lost"
+    other = await bus.read("gateway", "other", block_ms=50)
+    assert len(lost) == 3 and len(other) == 2
+    first = await bus.read_own_pending("gateway", "me", count=2)
+    rest = await bus.read_own_pending("gateway", "me", after=first[-1].message_id, count=2)
+    assert [d.message_id for d in first + rest] == [d.message_id for d in lost]
+    assert [d.event for d in first + rest] == [d.event for d in lost]
+    assert await bus.read_own_pending("gateway", "me", after=rest[-1].message_id) == []
+    await bus.ack("gateway", [d.message_id for d in lost])
+    assert await bus.read_own_pending("gateway", "me") == []
+    assert await bus.pending_count("gateway") == 2  # "other"'s, untouched
+
+
 async def test_dedup_key_publishes_once(bus: EventBus) -> None:
     await bus.ensure_group("g")
     first = await bus.publish(stock(1, 1), dedup_key="outbox:1")
