@@ -13,6 +13,7 @@ Environment knobs (so several runs can share one machine):
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -107,12 +108,28 @@ def db_url(db_name: str) -> str:
     return database_url(db_name)
 
 
-@pytest.fixture(scope="session")
+CLUSTER_LOCK = "/tmp/lc-cluster.lock"
+
+
+def _cluster_scope(fixture_name: str, config: pytest.Config) -> str:
+    """The cluster pass keeps the cluster for its session (`make test-cluster` holds the lock
+    around the whole run); the main pass's cluster-parametrized tests (test_sharding.py,
+    test_publish_order.py) hold it one module at a time (see `redis_cluster`)."""
+    return "session" if is_cluster(REDIS_URL) else "module"
+
+
+@pytest.fixture(scope=_cluster_scope)
 def redis_cluster() -> Iterator[str]:
-    """The private six-process Redis Cluster, for the session (tests/helpers/redis_cluster.py)."""
+    """The private six-process Redis Cluster (tests/helpers/redis_cluster.py): for the session
+    in the cluster pass; in the main pass for one module, under `/tmp/lc-cluster.lock` (taken
+    here, waiting while another run holds it), so a main pass cannot start, flush or kill a
+    master of the cluster another run is using, nor find its own refused as foreign."""
     base = cluster_nodes(REDIS_URL)[0].port if is_cluster(REDIS_URL) else None
-    with cluster_servers.session_cluster(base) as url:
-        yield url
+    with contextlib.ExitStack() as stack:
+        if not is_cluster(REDIS_URL):
+            lock = stack.enter_context(open(CLUSTER_LOCK, "a"))
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield stack.enter_context(cluster_servers.session_cluster(base))
 
 
 @pytest.fixture(scope="session")
