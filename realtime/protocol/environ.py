@@ -50,6 +50,7 @@ _FROM_REQUEST = (
 # Headers that the WSGI convention names without the HTTP_ prefix.
 _UNPREFIXED = {"CONTENT-TYPE": "CONTENT_TYPE", "CONTENT-LENGTH": "CONTENT_LENGTH"}
 _HEADER_OF = {v: k for k, v in _UNPREFIXED.items()}
+_MISSING: Any = object()
 
 
 def _key(header: str) -> str:
@@ -75,6 +76,18 @@ class RequestEnviron(Mapping[str, Any]):
         self.request = request
 
     def __getitem__(self, key: str) -> Any:
+        value = self._value(key)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """`Mapping.get` without raising and catching a KeyError for a missing header (the
+        connect path asks for `HTTP_ORIGIN`, which most clients do not send)."""
+        value = self._value(key)
+        return default if value is _MISSING else value
+
+    def _value(self, key: str) -> Any:
         request = self.request
         if key in _CONSTANT:
             return _CONSTANT[key]
@@ -99,7 +112,7 @@ class RequestEnviron(Mapping[str, Any]):
             values = request.headers.getall(header, ())
             if values:
                 return values[0] if len(values) == 1 else ",".join(values)
-        raise KeyError(key)
+        return _MISSING
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
