@@ -31,19 +31,26 @@ run: $(STAMP) $(WEB_BUILT)
 migrate: $(STAMP)
 	@$(VENV)/bin/alembic upgrade head
 
-## The whole suite on real MariaDB, Redis and RabbitMQ (started or installed if needed).
+## The whole suite on real MariaDB, Redis and RabbitMQ (started or installed if needed): the
+## main pass and the cluster pass run side by side (scripts/test_passes.sh; the cluster pass's
+## output is printed when the main pass ends, and `make test` fails if either fails).
 test: $(STAMP) $(WEB_BUILT) services lint
-	@$(PY) -m pytest $(PYTEST_ARGS)
-	@[ "$(CLUSTER_PASS)" = 0 ] || $(MAKE) --no-print-directory test-cluster
+	@PY=$(PY) PYTEST_ARGS="$(PYTEST_ARGS)" CLUSTER_PASS=$(CLUSTER_PASS) bash scripts/test_passes.sh
 
 ## The Redis-heavy suites again, with all Redis data on the private six-process Redis Cluster
 ## (scripts/redis_cluster.sh; the session starts it and stops what it started, and refuses
-## another checkout's). Fixed ports: one run at a time. Skipped when PYTEST_ARGS narrows `test`.
+## another checkout's). Skipped when PYTEST_ARGS narrows `test`. Its ports start at
+## CLUSTER_PORT (7051-7056: not 7001, which the main pass's cluster-parametrized tests use, nor
+## a base tests/helpers/cluster.py's free_cluster_base() picks, 7001 + k*100). Fixed ports: one
+## run at a time, under their lock (taken here around the whole pass, outside pytest's
+## timeouts; tests/helpers/locks.py). The journey's Celery worker consumes the shared broker's
+## queues: that test takes the RabbitMQ lock itself (marker `shared_rabbitmq`).
 ## Not in it yet: test_cluster_failover (docs/operations.md, Redis Cluster, failover: "not
 ## explained yet"); run it with `make test-cluster CLUSTER_TESTS=...`.
-## The journey's Celery worker consumes the shared broker's queues: the RabbitMQ lock too.
 CLUSTER_PASS ?= $(if $(PYTEST_ARGS),0,1)
-CLUSTER_URL = redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
+CLUSTER_PORT ?= 7051
+CLUSTER_LOCK = $(if $(filter 7001,$(CLUSTER_PORT)),/tmp/lc-cluster.lock,/tmp/lc-cluster-$(CLUSTER_PORT).lock)
+CLUSTER_URL = redis+cluster://127.0.0.1:$(CLUSTER_PORT),127.0.0.1:$(shell expr $(CLUSTER_PORT) + 1),127.0.0.1:$(shell expr $(CLUSTER_PORT) + 2)
 CLUSTER_TESTS = tests/realtime/test_chat.py tests/realtime/test_chat_coalescing.py \
   tests/realtime/test_pins.py tests/realtime/test_reactions.py tests/realtime/test_resume.py \
   tests/realtime/test_relay.py tests/realtime/test_moderation.py tests/realtime/test_connect.py \
@@ -55,7 +62,8 @@ CLUSTER_TESTS = tests/realtime/test_chat.py tests/realtime/test_chat_coalescing.
   tests/commerce/carts tests/commerce/inventory tests/commerce/test_outbox_replay.py \
   tests/journey/test_journey_worker_e2e.py
 test-cluster: $(STAMP) $(WEB_BUILT) services
-	@flock /tmp/lc-rabbit.lock flock /tmp/lc-cluster.lock env TEST_REDIS_URL=$(CLUSTER_URL) $(PY) -m pytest -q $(CLUSTER_TESTS)
+	@flock $(CLUSTER_LOCK) env TEST_CLUSTER_LOCK_HELD=1 TEST_REDIS_CLUSTER_PORT=$(CLUSTER_PORT) \
+	  TEST_REDIS_URL=$(CLUSTER_URL) $(PY) -m pytest -q $(CLUSTER_PYTEST_ARGS) $(CLUSTER_TESTS)
 
 services:
 	@bash scripts/ensure_services.sh

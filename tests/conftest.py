@@ -8,12 +8,14 @@ Environment knobs (so several runs can share one machine):
                    (scripts/redis_cluster.sh, started for the session and flushed per test;
                    run under `flock /tmp/lc-cluster.lock`), as `make test`'s cluster pass does
 - TEST_REDIS_CLUSTER_PORT  the cluster's first port (default 7001)
+- TEST_RABBIT_LOCK_HELD=1 / TEST_CLUSTER_LOCK_HELD=1  the parent process holds
+                   /tmp/lc-rabbit.lock / the cluster's lock around the whole run, so the tests
+                   must not take it again (tests/helpers/locks.py)
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,6 +34,7 @@ from commerce.preflight import alembic_config
 from shared.redis import cluster_nodes, is_cluster
 from shared.settings import CommerceSettings, GatewaySettings
 from shared.tokens import MARK_RESTORED_LUA, generate_key_pair, revocations_run_key
+from tests.helpers import locks
 from tests.helpers import redis_cluster as cluster_servers
 from tests.helpers.procs import add_logs_to_report
 
@@ -44,6 +47,25 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 single_redis_only = pytest.mark.skipif(
     is_cluster(REDIS_URL), reason="a one-Redis component, not used on a Redis Cluster"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "shared_rabbitmq: the test's worker consumes the machine's shared RabbitMQ queues; it "
+        "runs under /tmp/lc-rabbit.lock (tests/helpers/locks.py)",
+    )
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A `shared_rabbitmq` test holds the broker lock from its set-up to its teardown. Taken
+    here, outside pytest-timeout's own wrapper (which starts the clock), so waiting for another
+    run's test is not counted in this test's timeout."""
+    with contextlib.ExitStack() as stack:
+        if item.get_closest_marker("shared_rabbitmq"):
+            stack.enter_context(locks.rabbit_lock())
+        yield
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -108,28 +130,25 @@ def db_url(db_name: str) -> str:
     return database_url(db_name)
 
 
-CLUSTER_LOCK = "/tmp/lc-cluster.lock"
-
-
 def _cluster_scope(fixture_name: str, config: pytest.Config) -> str:
-    """The cluster pass keeps the cluster for its session (`make test-cluster` holds the lock
-    around the whole run); the main pass's cluster-parametrized tests (test_sharding.py,
-    test_publish_order.py) hold it one module at a time (see `redis_cluster`)."""
+    """The cluster pass keeps the cluster for its session; the main pass's cluster-parametrized
+    tests (test_sharding.py, test_publish_order.py) hold it one module at a time (see
+    `redis_cluster`)."""
     return "session" if is_cluster(REDIS_URL) else "module"
 
 
 @pytest.fixture(scope=_cluster_scope)
 def redis_cluster() -> Iterator[str]:
     """The private six-process Redis Cluster (tests/helpers/redis_cluster.py): for the session
-    in the cluster pass; in the main pass for one module, under `/tmp/lc-cluster.lock` (taken
-    here, waiting while another run holds it), so a main pass cannot start, flush or kill a
-    master of the cluster another run is using, nor find its own refused as foreign."""
-    base = cluster_nodes(REDIS_URL)[0].port if is_cluster(REDIS_URL) else None
-    with contextlib.ExitStack() as stack:
-        if not is_cluster(REDIS_URL):
-            lock = stack.enter_context(open(CLUSTER_LOCK, "a"))
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        yield stack.enter_context(cluster_servers.session_cluster(base))
+    in the cluster pass; in the main pass for one module. Either way under the lock of its
+    ports (`locks.cluster_lock`: waiting while another run holds it; `make test-cluster` takes
+    it around the whole pass instead, outside pytest's timeouts), so a run cannot start, flush
+    or kill a master of the cluster another run is using, nor find its own refused as foreign."""
+    base = cluster_servers.base_port()
+    if is_cluster(REDIS_URL):
+        base = cluster_nodes(REDIS_URL)[0].port
+    with locks.cluster_lock(base), cluster_servers.session_cluster(base) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

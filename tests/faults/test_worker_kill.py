@@ -36,7 +36,7 @@ from tests.fakes.payments.ecpay import FakeEcpay
 from tests.faults.conftest import books
 from tests.helpers.procs import spawn
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.shared_rabbitmq]
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 

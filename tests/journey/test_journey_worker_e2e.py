@@ -9,11 +9,13 @@ import sys
 import uuid
 
 import httpx
+import pytest
 
 from tests.helpers.procs import free_port, spawn, wait_http
 from tests.journey.script import run_journey
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+pytestmark = pytest.mark.shared_rabbitmq  # its worker consumes the shared queues
 
 
 async def test_whole_live_sale_on_mariadb_redis_rabbitmq(service_env: dict[str, str]) -> None:

@@ -6,12 +6,14 @@ import sys
 import time
 import uuid
 
+import pytest
 import redis as sync_redis
 from celery import Celery
 
 from tests.helpers.procs import spawn
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+pytestmark = pytest.mark.shared_rabbitmq  # its worker consumes the shared queues
 
 
 def test_worker_runs_task_from_rabbitmq(service_env: dict[str, str], redis_url: str) -> None:

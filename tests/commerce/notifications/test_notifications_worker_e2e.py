@@ -48,6 +48,7 @@ from tests.commerce.orders.helpers import make_stream, order_body
 from tests.helpers.procs import child_env, free_port, spawn, wait_http
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+pytestmark = pytest.mark.shared_rabbitmq  # its worker consumes the shared queues
 FOLLOWERS = 2000
 FANOUT_BOUND_S = 30.0  # measured here: 2-3 s for 2,000 followers on one solo worker
 

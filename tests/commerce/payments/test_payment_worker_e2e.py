@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from commerce.context import AppContext
@@ -30,6 +31,7 @@ from tests.helpers.waiting import until
 from tests.realtime.clients import Client
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+pytestmark = pytest.mark.shared_rabbitmq  # its worker consumes the shared queues
 
 
 async def test_worker_settles_ecpay_notification(

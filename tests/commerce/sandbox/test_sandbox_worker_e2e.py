@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from commerce.context import AppContext
@@ -26,6 +27,7 @@ from tests.helpers.node import JS_DIR, node_with_modules
 from tests.helpers.procs import free_port, spawn, wait_http
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+pytestmark = pytest.mark.shared_rabbitmq  # its worker consumes the shared queues
 RETURN_JS = Path(__file__).resolve().parents[3] / "commerce" / "payments" / "assets" / "return.js"
 
 
