@@ -16,7 +16,9 @@ So the fan-out cost of a busy room is one encoded packet per window instead of o
 whichever nodes the senders are on.
 
 A message that may go out at once takes its room's turn on this node (`RoomOrder`) from the
-stamp until its emit, so this node's emits of a room leave in `seq` order. Only while the room
+stamp until its emit is handed on (written to this node's sockets, its publish queued:
+`hand_on`), so this node's emits of a room leave in `seq` order; the publish's answer, which its
+ack still waits for, comes after the turn. Only while the room
 looks quiet from here, though: when `chat_busy_threshold` of its messages already hold or wait
 for that turn (its local write pressure), or its last turn-taking message was queued less than a
 window ago, a message is stamped straight into the batch queue (the script's `force` argument)
@@ -33,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
@@ -42,6 +45,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from realtime import rooms
 from realtime.metrics import CHAT_MESSAGES
+from realtime.publisher import ON_QUEUED
 from realtime.roomorder import RoomOrder
 from realtime.sequence import STAMP_LUA, RoomEvents
 from realtime.streams import StreamCache
@@ -84,6 +88,21 @@ local messages = redis.call('LRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1], KEYS[2])
 return messages
 """
+
+
+async def hand_on(emit: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+    """Start a room emit and return once its order is fixed: written to this node's sockets
+    and its publish queued (`publisher.ON_QUEUED`), or finished, with a manager that has no
+    publish queue. The returned task ends when the publish has been answered; the room's turn
+    need not last that long."""
+    queued: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    token = ON_QUEUED.set(queued)
+    try:
+        task = asyncio.ensure_future(emit)  # runs in a copy of this context: sees `queued`
+    finally:
+        ON_QUEUED.reset(token)
+    await asyncio.wait([queued, task], return_when=asyncio.FIRST_COMPLETED)
+    return task
 
 
 class Muted(AppError):
@@ -137,9 +156,13 @@ class Chat:
             "ts": int(time.time() * 1000),
         }
         if self._pressed(stream_id):
-            return await self._stamp_and_emit(stream_id, message, force_batch=True)
+            await self._stamp_and_emit(stream_id, message, force_batch=True)
+            return message
         async with self._order.turn(stream_id):
-            return await self._stamp_and_emit(stream_id, message, force_batch=False)
+            emitting = await self._stamp_and_emit(stream_id, message, force_batch=False)
+        if emitting is not None:
+            await emitting  # its publish answered, as before, but outside the turn
+        return message
 
     def _pressed(self, stream_id: int) -> bool:
         """True if the room is busy on this node: its message goes into the batch queue without
@@ -162,7 +185,9 @@ class Chat:
 
     async def _stamp_and_emit(
         self, stream_id: int, message: dict[str, Any], *, force_batch: bool
-    ) -> dict[str, Any]:
+    ) -> asyncio.Future[None] | None:
+        """Stamp the message (adds `seq`, `epoch`) and, if it goes out at once, hand it on;
+        returns that emit, still waiting for its publish's answer, or None."""
         s = self.settings
         room_events = self.room_events
         seq, mode, epoch = await self._send(
@@ -191,12 +216,12 @@ class Chat:
         if mode != 0 and not force_batch:
             self._note_batching(stream_id)
         if mode == 0:
-            await room_events.send(stream_id, "chat", message)
-        elif mode == 2:
+            return await hand_on(room_events.send(stream_id, "chat", message))
+        if mode == 2:
             task = asyncio.create_task(self._flush_after_window(stream_id))
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
-        return message
+        return None
 
     async def _check_policy(self, user_id: int, stream_id: int) -> None:
         meta = await self.streams.get(stream_id)
@@ -232,9 +257,10 @@ class Chat:
             messages = [orjson.loads(m) for m in raw]
             if not messages:
                 return
-            await self.room_events.broadcast(
+            emitting = await hand_on(self.room_events.broadcast(
                 stream_id, "chat_batch", {"messages": messages}, seq=int(messages[-1]["seq"])
-            )
+            ))
+        await emitting
 
     async def delete(self, stream_id: int, message_id: str) -> bool:
         """Remove a message from the history (and a pending batch); True if it was there."""

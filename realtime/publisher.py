@@ -15,6 +15,10 @@ under load many publishes share one round trip instead of each paying its own. A
 `publish` returns once its batch has been answered, as a direct `SPUBLISH` did (the relay
 acknowledges a stream entry only after its emit has reached Redis).
 
+A caller that needs to know when its publish is queued (its place in the node's order fixed),
+before the answer, sets `ON_QUEUED` to a future in the context its emit runs in: `realtime.chat`
+ends a room's turn then, instead of holding it for the pipeline's round trip.
+
 A batch that fails (connection lost, a master died) is logged and dropped, like a direct
 publish that failed: the node's own sockets already have those emits, other nodes miss them.
 `on_failure` then lets the owner re-read the cluster's slot map. A batch that gets no answer
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +38,11 @@ from typing import Any
 import structlog
 
 log = structlog.get_logger(__name__)
+
+# Set (see module doc) once the publish of the emit running in this context is queued.
+ON_QUEUED: contextvars.ContextVar[asyncio.Future[None] | None] = contextvars.ContextVar(
+    "on_queued", default=None
+)
 
 MAX_BATCH = 512  # publishes per pipeline: bounds one round trip's size under a flood
 TIMEOUT_S = 5.0
@@ -65,6 +75,9 @@ class OrderedPublisher:
         future: asyncio.Future[None] = loop.create_future()
         self._queue.append((channel, payload, future))
         self._last = future
+        queued = ON_QUEUED.get()
+        if queued is not None and not queued.done():
+            queued.set_result(None)
         self._ensure_drain(loop)
         assert self._wake is not None
         self._wake.set()

@@ -19,6 +19,7 @@ import orjson
 import pytest
 from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 
+from realtime.chat import hand_on
 from realtime.sharding import ShardedRedisManager
 from shared.redis import make_pubsub_redis
 from tests.helpers.waiting import until_true
@@ -113,3 +114,26 @@ async def test_concurrent_emits_of_one_node_reach_redis_in_call_order(
         assert all(m["data"][0]["room"] == room for m in subscriber.got[channel])
     notices = [m["data"][0]["n"] for m in subscriber.got[emitter.control_channel]]
     assert notices == list(range(0, PER_ROOM, 10))
+
+
+async def test_an_emit_is_handed_on_before_its_publish_is_answered(
+    redis_url: str, channel: str
+) -> None:
+    """A chat emit holds its room's turn only until its publish is queued (`chat.hand_on`), not
+    for the pipeline's round trip; the publish is answered afterwards, in order as above."""
+    manager = ShardedRedisManager(make_pubsub_redis(redis_url), channel=channel,
+                                  write_only=True)
+    subscriber = Subscriber(redis_url, [manager.room_channel("/", ROOMS[0])])
+    await subscriber.start()
+    try:
+        first = await hand_on(manager.emit("chat", {"k": 0}, namespace="/", room=ROOMS[0]))
+        assert not first.done()  # queued, not yet answered: that takes a round trip
+        second = await hand_on(manager.emit("chat", {"k": 1}, namespace="/", room=ROOMS[0]))
+        await asyncio.gather(first, second)
+        got = subscriber.got[subscriber.channels[0]]
+        await until_true(lambda: len(got) == 2, "both emits published")
+        assert [m["data"][0]["k"] for m in got] == [0, 1]
+    finally:
+        await subscriber.close()
+        await manager.close_publisher()
+        await manager.redis.aclose()
