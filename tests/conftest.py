@@ -168,14 +168,30 @@ def sync_redis_client(url: str) -> sync_redis.Redis:
     return sync_redis.Redis.from_url(url)
 
 
+@pytest.fixture(scope="session")
+def db_cleaner(db_name: str) -> Iterator[pymysql.connections.Connection]:  # type: ignore[type-arg]
+    """The one connection `clean_db` uses for the session: a new connection per test took
+    80-160 ms on this machine under load (MariaDB's handshake), more than the cleaning."""
+    conn = _mysql_connect(db_name)
+    yield conn
+    conn.close()
+
+
 @pytest.fixture
-def clean_db(db_name: str) -> None:
-    """Empty every table (keeping the schema) before the test."""
-    with _mysql_connect(db_name) as conn, conn.cursor() as cur:
+def clean_db(db_cleaner: pymysql.connections.Connection) -> None:  # type: ignore[type-arg]
+    """Empty every table (keeping the schema) before the test. Only the tables that have rows,
+    found in one query: a DELETE for each of the ~26 tables, most of them empty, took ~12 ms."""
+    db_cleaner.ping(reconnect=True)
+    with db_cleaner.cursor() as cur:
         cur.execute("SHOW TABLES")
         tables = [row[0] for row in cur.fetchall() if row[0] != "alembic_version"]
+        cur.execute(" UNION ALL ".join(
+            f"(SELECT '{table}' FROM `{table}` LIMIT 1)" for table in tables))  # fmt: skip
+        filled = [row[0] for row in cur.fetchall()]
+        if not filled:
+            return
         cur.execute("SET FOREIGN_KEY_CHECKS=0")
-        for table in tables:
+        for table in filled:
             cur.execute(f"DELETE FROM `{table}`")
         cur.execute("SET FOREIGN_KEY_CHECKS=1")
 
