@@ -85,7 +85,7 @@ async def enforce_user_and_address(
     )
 
 
-# The sliding-window counter as a Lua function (`hit_window`), for scripts that count a hit in
+# The sliding-window counter as a Lua function (`hit_windows`), for scripts that count hits in
 # their own round trip: the checkout's fast path counts an order's per-user and per-address
 # hits together with everything else it checks (`OrderLimits`).
 SLIDING_WINDOW_LUA = Path(__file__).with_name("throttle.lua").read_text(encoding="utf-8")
@@ -111,7 +111,7 @@ class Window:
         return cls(f"{current}/-1", current, item.amount, item.get_expiry())
 
     def retry_after(self, window: Sequence[int | float]) -> int:
-        """Seconds until a slot frees, from the window `hit_window` reports when it refuses:
+        """Seconds until a slot frees, from the window `hit_windows` reports when it refuses:
         the arithmetic of `SlidingWindowCounterRateLimiter.get_window_stats`."""
         previous_count, previous_ms, current_count, current_ms = (float(v) for v in window)
         reset_in = math.inf

@@ -222,13 +222,18 @@ def family_revoked_key(family: str) -> str:
 # The revocation rule, once, in Lua: `is_revoked` runs it alone, and a script that must check it
 # in the same round trip as its own work (the checkout's stock gate) includes it. Three marks,
 # all written by commerce: the token's own `jti` (logout), the user's "revoked before" epoch
-# (every session of the user), and its refresh family (logout, reuse detection).
+# (every session of the user), and its refresh family (logout, reuse detection). Every mark is
+# a string (SET), so a mark exists when GET finds a value. `revoked_by` takes the marks' values
+# read already (the checkout's fast path reads all its keys in one MGET; false: no mark).
 REVOKED_LUA = """
-local function revoked(deny_key, before_key, family_key, issued_at)
-  if redis.call('EXISTS', deny_key) == 1 then return true end
-  local before = redis.call('GET', before_key)
+local function revoked_by(deny, before, family, issued_at)
+  if deny then return true end
   if before and tonumber(issued_at) <= tonumber(before) then return true end
-  return family_key ~= '' and redis.call('EXISTS', family_key) == 1
+  return family and true or false
+end
+local function revoked(deny_key, before_key, family_key, issued_at)
+  return revoked_by(redis.call('GET', deny_key), redis.call('GET', before_key),
+                    family_key ~= '' and redis.call('GET', family_key), issued_at)
 end
 """
 # 1 revoked, 0 not, 2 unknown: the marks were not (yet) restored into this Redis run (it

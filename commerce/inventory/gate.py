@@ -71,11 +71,11 @@ STOCK_LUA = Path(__file__).with_name("gate.lua").read_text(encoding="utf-8")
 # 'taken'.
 _TAKE = STOCK_LUA + """
 local lenient = ARGV[1] == '1'
-local quantities = {unpack(ARGV, 2, 1 + #KEYS)}
-local verdict, line, available = check_stock(KEYS, quantities, lenient)
+local values = redis.call('MGET', unpack(KEYS))
+local verdict, line, available = check_stock(values, 0, ARGV, 1, #KEYS, lenient)
 if verdict == 'short' then return {'short', line, available} end
 if verdict == 'missing' then return {'missing', unpack(line)} end
-take_stock(KEYS, quantities)
+take_stock(KEYS, values, 0, ARGV, 1, #KEYS)
 return {'taken'}
 """
 
