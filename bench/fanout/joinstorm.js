@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Join storm: --clients WebSocket socket.io clients (guests, spread over the --url values)
+// Join storm: --clients WebSocket socket.io clients (guests, or signed in with --token-file's
+// tokens; spread over the --url values)
 // connect and `join` one room, at most --concurrency in flight (default: all at once, as fast as
 // the load generator can). Prints one JSON line:
 //   {"type": "joinstorm", clients, joined, refused, join_failed, all_joined_s,
@@ -12,6 +13,7 @@
 // Every client is closed at the end. Exit status 0 even when some failed: the caller judges.
 //
 //   node joinstorm.js --url http://127.0.0.1:8301 --stream-id 1 --clients 3000 [--concurrency 500]
+//       [--token-file tokens.json]
 'use strict';
 
 const { parseArgs } = require('node:util');
@@ -34,6 +36,7 @@ async function main() {
       clients: { type: 'string', default: '1000' },
       concurrency: { type: 'string' },
       timeout: { type: 'string', default: '30' },
+      'token-file': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -46,11 +49,14 @@ async function main() {
   const concurrency = Math.max(1, Number(values.concurrency || total));
   const streamId = Number(values['stream-id']);
   const timeoutMs = Number(values.timeout) * 1000;
+  // With --token-file (a JSON list of access tokens), client i signs in with token i (modulo).
+  const tokens = values['token-file'] ? JSON.parse(fs.readFileSync(values['token-file'], 'utf8')) : null;
 
   const started = hrnow();
   let lastAck = started;
   const results = await pool(total, concurrency, async (i) => {
-    const client = await rawClient(urls[i % urls.length], { streamId, timeoutMs });
+    const auth = tokens ? { token: tokens[i % tokens.length] } : undefined;
+    const client = await rawClient(urls[i % urls.length], { streamId, timeoutMs, auth });
     lastAck = Math.max(lastAck, hrnow());
     return client;
   });

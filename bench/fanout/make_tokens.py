@@ -59,8 +59,10 @@ def ensure_keys(out_dir: Path) -> tuple[Path, Path]:
     return private_file, public_file
 
 
-def mint_tokens(*, out_dir: Path, count: int, ttl_s: int) -> BenchAuth:
-    """`count` access tokens for users USER_ID_BASE.. in `out_dir`/tokens.json."""
+def mint_tokens(
+    *, out_dir: Path, count: int, ttl_s: int, file_name: str = "tokens.json"
+) -> BenchAuth:
+    """`count` access tokens for users USER_ID_BASE.. in `out_dir`/`file_name`."""
     private_file, public_file = ensure_keys(out_dir)
     settings = load(
         GatewaySettings,
@@ -73,7 +75,7 @@ def mint_tokens(*, out_dir: Path, count: int, ttl_s: int) -> BenchAuth:
         issuer.issue_access(user_id=USER_ID_BASE + i, role="buyer", name=f"chatter-{i}")[0]
         for i in range(count)
     ]
-    token_file = out_dir / "tokens.json"
+    token_file = out_dir / file_name
     token_file.write_text(json.dumps(tokens))
     return BenchAuth(private_file, public_file, token_file)
 

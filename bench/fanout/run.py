@@ -287,6 +287,12 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int) -> dic
     cmd += ["--stream-id", str(new_stream(args, server))]
     if args.joinstorm_concurrency:
         cmd += ["--concurrency", str(args.joinstorm_concurrency)]
+    if args.joinstorm_signed_in:
+        # One user per client, signed by the keys the gateway verifies with (Node's reference
+        # server reads the user from the token without verifying it).
+        auth = mint_tokens(out_dir=args.keys_dir, count=clients, ttl_s=3600,
+                           file_name=f"joinstorm-tokens-{clients}.json")
+        cmd += ["--token-file", str(auth.token_file)]
     print(f"$ {' '.join(cmd)}", flush=True)
     profilers = profile(args, server, f"{server.kind}{len(server.procs)}-joinstorm{clients}")
     cpu_before = sum(cpu_s(pid) for pid in server.pids)
@@ -306,7 +312,8 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int) -> dic
     result["server_cpu_ms_per_client"] = round(server_cpu * 1000 / clients, 3)
     result["after_close_cpu_ms_per_client"] = round(close_cpu * 1000 / clients, 3)
     result["after_close_busy_s"] = round(close_s, 1)
-    result.update(kind="joinstorm", server=server.name, procs=len(server.procs), **server.extra)
+    result.update(kind="joinstorm", server=server.name, procs=len(server.procs),
+                  signed_in=args.joinstorm_signed_in, **server.extra)
     return result
 
 
@@ -383,8 +390,9 @@ def table(results: list[dict]) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in storms:
+            who = " (signed in)" if r.get("signed_in") else ""
             rows.append(
-                f"| {r['server']} | {r['clients']} | {r['joined']} | {r['refused']} "
+                f"| {r['server']}{who} | {r['clients']} | {r['joined']} | {r['refused']} "
                 f"| {r['join_failed']} | {r['all_joined_s']} | {r['join_ack_ms']['p50']} "
                 f"| {r['join_ack_ms']['p99']} | {r['connect_join_ms']['p99']} "
                 f"| {r.get('server_cpu_s')} | {r.get('server_cpu_ms_per_client')} "
@@ -413,6 +421,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--joinstorm", type=ints, default=[], help="join storm sizes, e.g. 3000")
     p.add_argument("--joinstorm-concurrency", type=int, default=0,
                    help="join storm clients in flight (0: all at once)")
+    p.add_argument("--joinstorm-signed-in", action="store_true",
+                   help="join storm clients connect with an access token each (default: guests)")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument(
         "--chat-rate-limit",
