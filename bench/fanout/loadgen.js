@@ -339,9 +339,13 @@ function runSenders(o, chatters, startAt, end, record) {
         const scheduled = startAt + k * interval;
         if (scheduled >= end) return resolve({ sent: k, maxLagMs: maxLag });
         maxLag = Math.max(maxLag, now - scheduled);
-        let text = `t=${now.toFixed(3)};id=${k};`;
+        // The send time as the receivers will parse it (milliseconds rounded to the microsecond):
+        // both sides must put a message in or out of the window alike, or the drain waits for
+        // copies the receivers never count as the window's.
+        const stamp = now.toFixed(3);
+        let text = `t=${stamp};id=${k};`;
         if (text.length < o.textSize) text += pad.slice(0, o.textSize - text.length);
-        record(k, chatters[k % o.chatters], text, now);
+        record(k, chatters[k % o.chatters], text, +stamp);
         k += 1;
         now = hrnow();
       }
@@ -377,7 +381,7 @@ async function main() {
   let pendingAcks = 0;
   let windowAcked = 0;
   const record = (k, socket, text, now) => {
-    if (now >= winStart) inWindow.inc(k);
+    if (now >= winStart && now < winEnd) inWindow.inc(k); // as the receivers count `sent`
     pendingAcks += 1;
     socket
       .timeout(o.timeoutMs)

@@ -356,8 +356,8 @@ def machine() -> dict:
 def table(results: list[dict]) -> str:
     rows = [
         "| server | receivers | chatters | offered msg/s | deliveries/s | p50 ms | p95 ms "
-        "| p99 ms | loss | batches | server CPU % | loadgen CPU % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| p99 ms | loss | unacked | batches | server CPU % | loadgen CPU % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in (r for r in results if r["kind"] == "load"):
         lat = r["latency_ms"]
@@ -365,7 +365,8 @@ def table(results: list[dict]) -> str:
         rows.append(
             f"| {r['server']} | {r['joined']} | {r['chatters']} | {r['offered_msgs_per_s']} "
             f"| {r['deliveries_per_s']} | {lat['p50']} | {lat['p95']} | {lat['p99']} "
-            f"| {r['loss']} | {r['chat_batches']} | {cpu} | {r['loadgen_cpu_pct']} |"
+            f"| {r['loss']} | {r['sent_in_window'] - r['acked_in_window']} "
+            f"| {r['chat_batches']} | {cpu} | {r['loadgen_cpu_pct']} |"
         )
     idle = [r for r in results if r["kind"] == "idle"]
     if idle:
