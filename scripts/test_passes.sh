@@ -21,11 +21,19 @@ if [ "${CLUSTER_PASS:-1}" = 0 ]; then
 fi
 
 started=$SECONDS
-# Its own session: on Ctrl-C or an error here, the trap stops the whole pass (make, flock,
-# pytest and the servers pytest started get SIGTERM; the session's fixtures stop the cluster).
-setsid make --no-print-directory test-cluster >"$LOGS/cluster.log" 2>&1 &
+# Its own session (so its output stays out of the terminal): on Ctrl-C or SIGTERM here, the
+# trap interrupts the whole pass as Ctrl-C would (SIGINT: pytest runs its teardown, and the
+# session's fixtures stop the Redis Cluster, which SIGTERM would leave running), then SIGTERM
+# for what is still there after 60 s. A background command starts with SIGINT ignored (no job
+# control in a script): `env --default-signal=INT` gives it back.
+setsid env --default-signal=INT make --no-print-directory test-cluster >"$LOGS/cluster.log" 2>&1 &
 cluster=$!
-stop_cluster() { kill -TERM -- "-$cluster" 2>/dev/null; wait "$cluster" 2>/dev/null; }
+stop_cluster() {
+  kill -INT -- "-$cluster" 2>/dev/null
+  for _ in $(seq 60); do ps -o stat= -s "$cluster" | grep -qv "^Z" || break; sleep 1; done
+  kill -TERM -- "-$cluster" 2>/dev/null
+  wait "$cluster" 2>/dev/null
+}
 trap 'stop_cluster; exit 130' INT TERM
 echo "[test] cluster pass started in the background (output: $LOGS/cluster.log)"
 
