@@ -18,6 +18,7 @@ from realtime.namespace import LiveNamespace
 from realtime.protocol import SocketServer
 from realtime.protocol.engine import BadInputSink
 from realtime.relay import Relay, RelayHandler, RelayLease
+from realtime.revocations import RevocationChecks
 from realtime.rooms import relay_leader
 from realtime.services import Services
 from realtime.sharding import ShardedRedisManager
@@ -104,6 +105,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         services=services,
         throttle=EventThrottle(settings.event_rate_limit),
         bad_input=bad_input,
+        revocations=RevocationChecks(ctx.redis),
     )
     sio.register_namespace(namespace)
     app = web_app(settings)

@@ -23,6 +23,7 @@ from realtime.badinput import BadInputGuard
 from realtime.control import Command
 from realtime.metrics import CONNECTED, EVENTS_IN
 from realtime.protocol.engine import spawn
+from realtime.revocations import RevocationChecks
 from realtime.rooms import user_room
 from realtime.schemas import (
     ChatIn,
@@ -126,12 +127,14 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
         services: Services,
         throttle: EventThrottle,
         bad_input: BadInputGuard,
+        revocations: RevocationChecks | None = None,
         namespace: str = "/",
     ) -> None:
         super().__init__(namespace)
         self.sio = sio
         self.redis = redis
         self.verifier = verifier
+        self.revocations = revocations
         self.throttle = throttle
         self.bad_input_guard = bad_input
         self.services = services
@@ -166,7 +169,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
             principal = await authenticate(
-                auth, verifier=self.verifier, redis=self.redis
+                auth, verifier=self.verifier, redis=self.redis, revocations=self.revocations
             )
         except Unauthorized as exc:
             raise ConnectRefused(exc.message) from None
