@@ -143,7 +143,11 @@ def fastpath_call(args: argparse.Namespace, redis: Any, product: int) -> Any:
 async def run(args: argparse.Namespace, port: int, pid: int) -> None:
     import redis.asyncio as aioredis
 
-    redis = aioredis.Redis(host="127.0.0.1", port=port, decode_responses=True)  # as the app
+    try:  # the tree's own client, as its app makes it
+        from shared.redis import make_redis
+        redis = make_redis(f"redis://127.0.0.1:{port}/0", decode_responses=True)
+    except ImportError:
+        redis = aioredis.Redis(host="127.0.0.1", port=port, decode_responses=True)
     for _ in range(100):
         try:
             await redis.ping()

@@ -33,6 +33,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
 
+from shared.redis_run import make_run_aware
+
 
 @lru_cache(maxsize=1)
 def _embedded_server() -> fakeredis.FakeServer:
@@ -128,13 +130,15 @@ class WaitingConnectionPool(aioredis.BlockingConnectionPool):
 def _blocking_pool(
     url: str, *, decode_responses: bool = False, size: int = POOL_SIZE, wait_s: float = POOL_WAIT_S
 ) -> aioredis.BlockingConnectionPool:
-    return WaitingConnectionPool.from_url(
+    pool = WaitingConnectionPool.from_url(
         url,
         max_connections=size,
         timeout=wait_s,
         decode_responses=decode_responses,
         **_connection_options(),
     )
+    make_run_aware(pool)  # each connection knows its Redis run (shared/redis_run.py)
+    return pool
 
 
 def make_redis(

@@ -42,6 +42,9 @@ local marker_ttl_s, rejection_ttl_s, user_limit, user_expiry_s, ip_limit, ip_exp
   ARGV[6], '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$')
 max_unpaid = tonumber(max_unpaid)
 -- ARGV[6 + i]: line i's quantity; ARGV[6 + n + i]: its product id.
+-- ARGV[7 + 2n]: the Redis run this call reached, as its connection read it when it connected
+-- (shared/redis_run.py); '': ask Redis (INFO server, which costs more than the rest).
+local this_run = ARGV[7 + 2 * n]
 
 local counting = user_current ~= ''  -- every attempt counts, each limit on its own, as limits
 local user_ms, ip_ms, user_ttl, ip_ttl
@@ -65,7 +68,8 @@ if check_revocation then
   if revoked_by(v[3], v[4], KEYS[5] ~= '' and v[5], issued_at) then return {'revoked'} end
   -- Marks not (yet) restored into this Redis run (it restarted without its last second, or
   -- lost everything): Redis cannot say "not revoked"; the database must (the slow path's rule).
-  if v[6] ~= redis_run() then return {'unknown'} end
+  if this_run == '' then this_run = redis_run() end
+  if v[6] ~= this_run then return {'unknown'} end
 end
 local marked = v[1] and 1 or 0  -- the key's success marker exists
 if keyed and v[2] then return {'answered', v[2], marked} end
