@@ -10,6 +10,7 @@ Moderators cannot act on the host or on each other; nobody acts on themselves.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -46,6 +47,9 @@ class Moderation:
         self.room_events = room_events
         self.chat = chat
         self.control = control
+        # stream id -> (user id, future) of the ban checks waiting for the next read
+        self._ban_waiters: dict[int, list[tuple[str, asyncio.Future[bool]]]] = {}
+        self._ban_readers: dict[int, asyncio.Task[None]] = {}
 
     async def moderate(self, *, principal: Principal | None, command: ModerateIn) -> None:
         if principal is None:
@@ -91,6 +95,36 @@ class Moderation:
             await self.control.kick(user_id=target, stream_id=stream_id)
 
     async def is_banned(self, stream_id: int, user_id: int | None) -> bool:
+        """Whether the user is banned from the stream. Concurrent joiners of a room (a signed-in
+        join storm: one check per join was 5 % of the loop) share one `SMISMEMBER` per Redis
+        round trip; a check waits for a read that starts after it asked, so a ban written
+        before the join asked is seen."""
         if user_id is None:
             return False
-        return bool(await self.redis.sismember(rooms.banned(stream_id), str(user_id)))
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._ban_waiters.setdefault(stream_id, []).append((str(user_id), future))
+        if stream_id not in self._ban_readers:
+            self._ban_readers[stream_id] = asyncio.create_task(self._read_bans(stream_id))
+        return await future
+
+    async def _read_bans(self, stream_id: int) -> None:
+        """Answer everyone waiting on the room's bans, batch after batch, until nobody waits."""
+        batch: list[tuple[str, asyncio.Future[bool]]] = []
+        try:
+            while batch := self._ban_waiters.pop(stream_id, []):
+                try:
+                    found = await self.redis.smismember(
+                        rooms.banned(stream_id), [user for user, _ in batch]
+                    )
+                except Exception as exc:  # each waiter gets the error its own read would have
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), banned in zip(batch, found, strict=True):
+                    if not future.done():
+                        future.set_result(bool(banned))
+        finally:
+            del self._ban_readers[stream_id]
+            for _, future in [*batch, *self._ban_waiters.pop(stream_id, [])]:
+                future.cancel()  # only reached with waiters left when the reader is cancelled
