@@ -45,8 +45,6 @@ test: $(STAMP) $(WEB_BUILT) services lint
 ## run at a time, under their lock (taken here around the whole pass, outside pytest's
 ## timeouts; tests/helpers/locks.py). The journey's Celery worker consumes the shared broker's
 ## queues: that test takes the RabbitMQ lock itself (marker `shared_rabbitmq`).
-## Not in it yet: test_cluster_failover (docs/operations.md, Redis Cluster, failover: "not
-## explained yet"); run it with `make test-cluster CLUSTER_TESTS=...`.
 CLUSTER_PASS ?= $(if $(PYTEST_ARGS),0,1)
 CLUSTER_PORT ?= 7051
 CLUSTER_LOCK = $(if $(filter 7001,$(CLUSTER_PORT)),/tmp/lc-cluster.lock,/tmp/lc-cluster-$(CLUSTER_PORT).lock)
@@ -55,7 +53,8 @@ CLUSTER_TESTS = tests/realtime/test_chat.py tests/realtime/test_chat_coalescing.
   tests/realtime/test_pins.py tests/realtime/test_reactions.py tests/realtime/test_resume.py \
   tests/realtime/test_relay.py tests/realtime/test_moderation.py tests/realtime/test_connect.py \
   tests/realtime/test_key_slots.py tests/realtime/test_sharding.py \
-  tests/realtime/test_subscriptions.py \
+  tests/realtime/test_subscriptions.py tests/realtime/test_audience.py \
+  tests/realtime/test_cluster_failover.py \
   tests/shared/test_bus.py tests/shared/test_tokens.py \
   tests/shared/test_redis_pool.py tests/commerce/orders/test_orders_checkout.py \
   tests/commerce/orders/test_orders_idempotency.py tests/commerce/orders/test_orders_flash_sale.py \

@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from realtime.audience import RoomAudience
 from realtime.badinput import BadInputGuard
 from realtime.context import GatewayContext
 from realtime.namespace import LiveNamespace
@@ -119,14 +120,18 @@ def create_app(settings: GatewaySettings) -> web.Application:
             ctx.node_id,
             ttl_ms=settings.relay_lease_ms,
         )
+        audience = (RoomAudience(redis=ctx.redis, manager=sio.manager)
+                    if isinstance(sio.manager, ShardedRedisManager) else None)
+        handler = RelayHandler(sio=sio, streams=ctx.streams, room_events=ctx.room_events,
+                               pins=services.pins, control=services.control, audience=audience)
         relay = Relay(
             ctx.bus,
-            RelayHandler(sio=sio, streams=ctx.streams, room_events=ctx.room_events,
-                         pins=services.pins, control=services.control),
+            handler,
             group=settings.gateway_consumer_group,
             consumer=ctx.node_id,
             claim_idle_ms=settings.relay_claim_idle_ms,
             lease=lease,
+            on_failure=handler.settle,
         )
         await services.presence.start()
         tasks = [

@@ -21,6 +21,8 @@ ends a room's turn then, instead of holding it for the pipeline's round trip.
 
 A batch that fails (connection lost, a master died) is logged and dropped, like a direct
 publish that failed: the node's own sockets already have those emits, other nodes miss them.
+`publish` returns what Redis answered (how many subscribers received the message), or None for
+a failed publish, so a caller that must not lose a message (the relay) can tell.
 `on_failure` then lets the owner re-read the cluster's slot map. A batch that gets no answer
 within `timeout_s` fails the same way, so one unreachable shard holds the queue for at most
 that long.
@@ -63,16 +65,17 @@ class OrderedPublisher:
         self.on_failure = on_failure
         self.max_batch = max_batch
         self.timeout_s = timeout_s
-        self._queue: deque[tuple[str, str | bytes, asyncio.Future[None]]] = deque()
+        self._queue: deque[tuple[str, str | bytes, asyncio.Future[int | None]]] = deque()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._last: asyncio.Future[None] | None = None  # of the latest publish
+        self._last: asyncio.Future[int | None] | None = None  # of the latest publish
 
-    async def publish(self, channel: str, payload: str | bytes) -> None:
+    async def publish(self, channel: str, payload: str | bytes) -> int | None:
         """Queue one message (before any yield: call order is queue order) and wait until its
-        batch has been answered or has failed."""
+        batch has been answered or has failed: the number of subscribers that received it,
+        None if the publish failed."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+        future: asyncio.Future[int | None] = loop.create_future()
         self._queue.append((channel, payload, future))
         self._last = future
         queued = ON_QUEUED.get()
@@ -81,7 +84,7 @@ class OrderedPublisher:
         self._ensure_drain(loop)
         assert self._wake is not None
         self._wake.set()
-        await future
+        return await future
 
     def _ensure_drain(self, loop: asyncio.AbstractEventLoop) -> None:
         task = self._task
@@ -98,27 +101,31 @@ class OrderedPublisher:
                 continue
             batch = [self._queue.popleft()
                      for _ in range(min(len(self._queue), self.max_batch))]
+            results: list[Any] = []
             try:
-                await self._send(batch)
+                results = await self._send(batch)
             finally:
-                for _, _, future in batch:
+                for (_, _, future), result in zip(batch, results or [None] * len(batch),
+                                                  strict=True):
                     if not future.done():  # a caller cancelled meanwhile: nothing to tell
-                        future.set_result(None)
+                        future.set_result(result if isinstance(result, int) else None)
 
-    async def _send(self, batch: list[tuple[str, str | bytes, asyncio.Future[None]]]) -> None:
+    async def _send(
+        self, batch: list[tuple[str, str | bytes, asyncio.Future[int | None]]]
+    ) -> list[Any]:
+        """Redis's answers, one per message (an exception for a failed one); [] if all failed."""
         try:
             async with asyncio.timeout(self.timeout_s):
                 if len(batch) == 1:
                     channel, payload, _ = batch[0]
-                    await self.redis.spublish(channel, payload)
-                    return
+                    return [await self.redis.spublish(channel, payload)]
                 pipe = self.redis.pipeline(transaction=False)
                 for channel, payload, _ in batch:
                     pipe.spublish(channel, payload)
-                results = await pipe.execute(raise_on_error=False)
+                results = list(await pipe.execute(raise_on_error=False))
             failed = [r for r in results if isinstance(r, Exception)]
             if not failed:
-                return
+                return results
             log.warning("pubsub_publish_failed", lost=len(failed), of=len(batch),
                         error=repr(failed[0]))
         except asyncio.CancelledError:
@@ -127,8 +134,10 @@ class OrderedPublisher:
             # The local sockets already have these emits; other nodes miss them, as with
             # python-socketio's own manager when Redis is unreachable.
             log.warning("pubsub_publish_failed", lost=len(batch), of=len(batch), exc_info=True)
+            results = []
         if self.on_failure is not None:
             await self.on_failure()
+        return results
 
     async def close(self) -> None:
         """Send what is queued, then stop the drain task."""

@@ -33,10 +33,11 @@ import redis.asyncio as aioredis
 import socketio
 import structlog
 
+from realtime.audience import RoomAudience
 from realtime.control import Control
-from realtime.metrics import RELAY_LAG, RELAY_PENDING, RELAY_PENDING_AGE, RELAYED
+from realtime.metrics import EVENTS_OUT, RELAY_LAG, RELAY_PENDING, RELAY_PENDING_AGE, RELAYED
 from realtime.pins import Pins
-from realtime.rooms import user_room
+from realtime.rooms import stream_room, user_room
 from realtime.sequence import RoomEvents
 from realtime.streams import StreamCache
 from shared import events as ev
@@ -58,8 +59,10 @@ class Relay:
         claim_idle_ms: int = 10_000,
         block_ms: int = 500,
         lease: RelayLease | None = None,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         self.bus = bus
+        self.on_failure = on_failure
         self.lease = lease
         self.handler = handler
         self.group = group
@@ -84,6 +87,7 @@ class Relay:
             except Exception:
                 # Left pending: claimed and retried later (by this node or another).
                 log.exception("relay_handler_failed", type=d.event.type, id=d.event.id)
+                self._failed()
                 continue
             RELAYED.labels(d.event.type).inc()
             RELAY_LAG.observe(max(0.0, time.time() - d.event.occurred_at.timestamp()))
@@ -145,7 +149,12 @@ class Relay:
             except Exception:
                 log.exception("relay_step_failed")
                 self._recovering = True
+                self._failed()
                 await asyncio.sleep(1.0)
+
+    def _failed(self) -> None:
+        if self.on_failure is not None:
+            self.on_failure()
 
     async def take_over(self) -> None:
         """Claim what a previous leader read and never acknowledged (it stopped or died)."""
@@ -244,8 +253,24 @@ ORDER_STATUS_EVENTS = (
 )
 
 
+# After the relay met a failure, for this long each room emit first waits until every node
+# holding members of the room is subscribed to its channel (realtime/audience.py); and an emit
+# whose publish failed, or reached nobody while nodes hold members, is published again once
+# they are (within the same bound). A failover is over in 3-6 s here.
+SETTLE_S = 10.0
+
+
 class RelayHandler:
-    """The relay's handler: route one domain event and emit its room events (with seq)."""
+    """The relay's handler: route one domain event and emit its room events (with seq).
+
+    A room event is stamped (seq, resume log, the relay's `once` key) and then published. Two
+    ways a failover lost relayed events on their way to other nodes' viewers, and how they are
+    closed (with `audience`, i.e. the sharded manager; docs/operations.md, Redis Cluster):
+    the room's channel had moved to the promoted replica and the nodes had not subscribed there
+    yet (after a failure, `settle()`, each emit waits for them first), and the publish of an
+    event already stamped failed with its server (it is published again; a second delivery of
+    the stream entry would find the `once` key and send nothing).
+    """
 
     def __init__(
         self,
@@ -255,12 +280,19 @@ class RelayHandler:
         room_events: RoomEvents,
         pins: Pins,
         control: Control,
+        audience: RoomAudience | None = None,
     ) -> None:
         self.sio = sio
         self.streams = streams
         self.room_events = room_events
         self.pins = pins
         self.control = control
+        self.audience = audience
+        self._settle_until = 0.0
+
+    def settle(self) -> None:
+        """The relay met a failure: for `SETTLE_S`, wait for each room's audience (class doc)."""
+        self._settle_until = time.monotonic() + SETTLE_S
 
     async def __call__(self, event: ev.DomainEvent) -> None:
         if isinstance(event, ev.StreamStatusChanged) and event.stream_id is not None:
@@ -271,7 +303,15 @@ class RelayHandler:
             # Each room event of this domain event has a key of its own (an order of two
             # lines is two `order_placed` in one room), so a second delivery adds none.
             n = emitted[stream_id] = emitted.get(stream_id, -1) + 1
-            await self.room_events.emit(stream_id, name, payload, once=f"{event.id}:{n}")
+            if self.audience is None:
+                await self.room_events.emit(stream_id, name, payload, once=f"{event.id}:{n}")
+                continue
+            if time.monotonic() < self._settle_until:
+                await self.audience.wait(stream_id, self._settle_until)
+            body = await self.room_events.stamp(stream_id, name, payload,
+                                                once=f"{event.id}:{n}")
+            if body is not None:
+                await self._publish(self.audience, stream_id, name, body)
         if isinstance(event, ORDER_STATUS_EVENTS):
             # The buyer's own sockets (any room, any node) learn their order's new status.
             await self.sio.emit(
@@ -280,3 +320,29 @@ class RelayHandler:
                  "stream_id": event.stream_id},
                 room=user_room(event.data.buyer_id),
             )
+
+    async def _publish(
+        self, audience: RoomAudience, stream_id: int, name: str, body: dict[str, object]
+    ) -> None:
+        """Publish a stamped room event; again, once the room's audience is back, if the publish
+        failed or nobody heard it while nodes hold members (bounded by `SETTLE_S`)."""
+        room = stream_room(stream_id)
+        until = time.monotonic() + SETTLE_S
+        local = True  # this node's sockets have it after the first try
+        while True:
+            heard_by = await audience.manager.emit_to_room(name, body, room=room, local=local)
+            local = False
+            if heard_by:
+                break
+            try:
+                if heard_by == 0 and not await audience.holders(stream_id):
+                    break  # nobody watching: nothing lost
+            except Exception:  # noqa: S110 (the room's server unreachable too: wait below)
+                pass
+            if time.monotonic() >= until:
+                log.warning("relay_emit_unheard", stream_id=stream_id, event=name,
+                            seq=body.get("seq"))
+                break
+            self.settle()
+            await audience.wait(stream_id, until)
+        EVENTS_OUT.labels(name).inc()

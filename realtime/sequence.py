@@ -125,6 +125,16 @@ class RoomEvents:
     ) -> dict[str, Any] | None:
         """Stamp `stream_id`, `seq`, `epoch` and keep the event for resume, then emit it to the
         room. `once`: a relayed event's key; None (nothing emitted) if the room already had it."""
+        body = await self.stamp(stream_id, event, payload, once=once)
+        if body is not None:
+            await self.send(stream_id, event, body, skip_sid=skip_sid)
+        return body
+
+    async def stamp(
+        self, stream_id: int, event: str, payload: dict[str, Any], *, once: str | None = None
+    ) -> dict[str, Any] | None:
+        """`emit`'s first half: the body with its `seq` and `epoch`, kept for resume; None if
+        the room already had the relayed event `once`. The caller sends it."""
         body = {**payload, "stream_id": stream_id}
         seq, epoch = await self._append(
             keys=[*self.keys(stream_id), key(stream_id, "relayed")],
@@ -134,7 +144,6 @@ class RoomEvents:
             return None
         body["seq"] = int(seq)
         body["epoch"] = int(epoch)
-        await self.send(stream_id, event, body, skip_sid=skip_sid)
         return body
 
     async def send(

@@ -60,6 +60,18 @@ RETRY_MIN_S = 0.1
 RETRY_MAX_S = 1.0
 
 
+def _numsub(reply: Any) -> int:
+    """The count in a `PUBSUB SHARDNUMSUB` reply for one channel, however redis-py shaped it
+    (`[channel, n]`, `[(channel, n)]`, or per node `{node: ...}` on a cluster)."""
+    if isinstance(reply, dict):
+        return sum(_numsub(v) for v in reply.values())
+    if not reply:
+        return 0
+    if isinstance(reply[0], list | tuple):
+        return sum(int(pair[1]) for pair in reply)
+    return int(reply[1])
+
+
 class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[misc]  # untyped library base
     """Cross-node fan-out over Redis sharded pub/sub, one channel per room (see module doc)."""
 
@@ -211,6 +223,40 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
         # Through the node's ordered publisher (realtime/publisher.py): a room's emits reach
         # Redis in call order on a cluster too, pipelined; a failure is logged there.
         await self._publisher.publish(self._channel_for(data), self.json.dumps(data))
+
+    async def emit_to_room(self, event: str, data: Any, *, room: str, namespace: str = "/",
+                           local: bool = True) -> int | None:
+        """`emit(event, data, room=room)` that says how it went: how many nodes' subscribing
+        connections Redis handed the message to (this node's among them when it has members
+        there; it ignores its own), or None when the publish failed. For a caller that must
+        not lose an emit (`local=False` publishes a repeat for the other nodes only)."""
+        # As `AsyncPubSubManager.emit` builds it (no binary attachments: JSON bodies only),
+        # delivered to this node's sockets here and published for the others.
+        message = {"method": "emit", "event": event, "data": [data], "binary": False,
+                   "namespace": namespace, "room": room, "skip_sid": None, "callback": None,
+                   "host_id": self.host_id}
+        if local:
+            await self._handle_emit(message)
+        return await self._publisher.publish(self._channel_for(message),
+                                             self.json.dumps(message))
+
+    async def subscribers(self, room: str, namespace: str = "/") -> int:
+        """How many nodes are subscribed to `room`'s channel now (`PUBSUB SHARDNUMSUB` on the
+        server owning it). Raises while that server is unreachable."""
+        channel = self.room_channel(namespace, room)
+        if isinstance(self.redis, RedisCluster):
+            await self.redis.initialize()  # the first slot map (a no-op once read)
+            try:
+                node = self.redis.get_node_from_key(channel)
+                reply = await self.redis.execute_command(
+                    "PUBSUB SHARDNUMSUB", channel, target_nodes=node)
+            except Exception:
+                await self._refresh_slots()  # the channel's server died: ask its successor
+                raise
+        else:
+            reply = await self.redis.execute_command(  # type: ignore[no-untyped-call]
+                "PUBSUB SHARDNUMSUB", channel)
+        return _numsub(reply)
 
     async def close_publisher(self) -> None:
         """Let queued publishes go out (on shutdown)."""
