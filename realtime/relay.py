@@ -343,6 +343,8 @@ class RelayHandler:
                 log.warning("relay_emit_unheard", stream_id=stream_id, event=name,
                             seq=body.get("seq"))
                 break
+            log.info("relay_emit_again", stream_id=stream_id, event=name, seq=body.get("seq"),
+                     heard_by=heard_by)
             self.settle()
             await audience.wait(stream_id, until)
         EVENTS_OUT.labels(name).inc()
