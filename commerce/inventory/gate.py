@@ -17,9 +17,13 @@ bound of what the database has, and the conditional `UPDATE ... WHERE stock >= :
   SIGKILLed mid-group-commit, whose transaction the database rolled back): false
   `out_of_stock`. Neither can oversell. Each process reconciles the keys it used lately with
   the database every `ORDER_STOCK_GATE_RECONCILE_S` (`GateReconciler`): a key below the
-  database's stock that has not moved for two passes is raised to it (a compare-and-set, so a
-  take in between wins), which returns stranded units within about two passes instead of the
-  key's TTL. A checkout in flight for that long only makes the key too high (harmless).
+  database's stock where neither the key nor that stock has moved for two passes is raised to
+  it (a compare-and-set, so a take in between wins), which returns stranded units within about
+  two passes instead of the key's TTL. The stock must hold still too: checkouts that took their
+  units and are still queued for the hot row commit one after another and move it, and raising
+  the key over their units then (a sale's last orders on a loaded machine, seen in CI) left it
+  too high for good, by every unit in flight, once releases added theirs. Only a checkout
+  stalled without any commit for that long can still make the key too high (harmless).
 - Adding units to a missing key would create a wrong value without a TTL, so `give_back` only
   touches keys that exist.
 
@@ -307,11 +311,13 @@ class StockGate:
                     pipe.delete(limit_key(pid))
                 await pipe.execute()
 
-    async def reconcile(self, seen: Mapping[int, str]) -> tuple[dict[int, str], int]:
+    async def reconcile(
+        self, seen: Mapping[int, tuple[str, int]]
+    ) -> tuple[dict[int, tuple[str, int]], int]:
         """One reconciliation pass over the keys this process used within their TTL: a key
-        below the database's stock that still holds the value `seen` one pass ago is raised
-        to the stock. Returns what this pass saw below the stock (for the next pass) and how
-        many keys it raised."""
+        below the database's stock where both still hold what was `seen` one pass ago is
+        raised to the stock (module doc). Returns what this pass saw below the stock (for the
+        next pass) and how many keys it raised."""
         horizon = time.monotonic() - self.ttl_s
         for pid in [pid for pid, at in self.touched.items() if at < horizon]:
             del self.touched[pid]
@@ -326,18 +332,19 @@ class StockGate:
             stocks = dict((await session.execute(
                 select(Product.id, Product.stock).where(Product.id.in_(ids))
             )).tuples().all())
-        below: dict[int, str] = {}
+        below: dict[int, tuple[str, int]] = {}
         raised = 0
         for pid, value in zip(ids, values, strict=True):
             if value is None or pid not in stocks:
                 continue
             held = value.decode() if isinstance(value, bytes) else str(value)
-            if int(held) >= int(stocks[pid]):
+            stock = int(stocks[pid])
+            if int(held) >= stock:
                 continue
-            if seen.get(pid) == held:
-                raised += int(await self._raise(keys=[key(pid)], args=[held, int(stocks[pid])]))
+            if seen.get(pid) == (held, stock):
+                raised += int(await self._raise(keys=[key(pid)], args=[held, stock]))
             else:
-                below[pid] = held
+                below[pid] = (held, stock)
         return below, raised
 
 
@@ -352,7 +359,7 @@ class GateReconciler:
         self.raised = 0
 
     async def run(self) -> None:
-        seen: dict[int, str] = {}
+        seen: dict[int, tuple[str, int]] = {}
         while not self._stopping.is_set():
             try:
                 seen, raised = await self.gate.reconcile(seen)

@@ -5,7 +5,9 @@ its own rule."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
+from commerce.catalog.models import Product
 from commerce.context import AppContext
 from commerce.inventory import gate as stock_gate
 from tests.commerce.factories import make_product, make_user
@@ -67,3 +69,34 @@ async def test_release_lowers_one_buyers_counters(ctx: AppContext) -> None:
 
     await gate.release({}, buyer_id=buyer, unpaid_closed=True)
     assert int(await ctx.redis.get(stock_gate.unpaid_key(buyer))) == 0
+
+
+async def test_reconcile_raises_a_key_only_while_the_stock_holds_still(ctx: AppContext) -> None:
+    """Units taken at the gate whose checkouts still commit one by one must not be given back
+    (the stock moves); units stranded by a dead process must (the key and the stock hold
+    still). CI once saw the first case raise the key over a sale's last orders in flight,
+    leaving it 40 units too high after their reservations expired."""
+    seller, _ = await make_user(ctx, "seller")
+    product = await make_product(ctx, seller, stock=10)
+    gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
+    assert await gate.take({product.id: 6}) is None  # six units on their way to the database
+
+    async def commit_one() -> None:  # one of those checkouts commits its unit
+        async with ctx.sessions() as session, session.begin():
+            await session.execute(
+                update(Product).where(Product.id == product.id).values(stock=Product.stock - 1)
+            )
+
+    seen, raised = await gate.reconcile({})
+    assert (seen, raised) == ({product.id: ("4", 10)}, 0)
+    for stock in (9, 8, 7):
+        await commit_one()
+        seen, raised = await gate.reconcile(seen)
+        assert (seen, raised) == ({product.id: ("4", stock)}, 0)
+    assert int(await ctx.redis.get(stock_gate.key(product.id))) == 4
+
+    # The other three checkouts' process died: the database rolled them back. Nothing moves
+    # any more, and the next pass returns their units.
+    seen, raised = await gate.reconcile(seen)
+    assert (seen, raised) == ({}, 1)
+    assert int(await ctx.redis.get(stock_gate.key(product.id))) == 7
