@@ -10,7 +10,6 @@ Moderators cannot act on the host or on each other; nobody acts on themselves.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,6 +19,7 @@ from realtime.chat import Chat
 from realtime.control import Control
 from realtime.schemas import MAX_MUTE_S, ModerateIn
 from realtime.sequence import RoomEvents
+from realtime.sharedreads import BatchedReads
 from realtime.streams import StreamCache
 from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.livedata import StreamMeta
@@ -48,8 +48,7 @@ class Moderation:
         self.chat = chat
         self.control = control
         # stream id -> (user id, future) of the ban checks waiting for the next read
-        self._ban_waiters: dict[int, list[tuple[str, asyncio.Future[bool]]]] = {}
-        self._ban_readers: dict[int, asyncio.Task[None]] = {}
+        self._bans: BatchedReads[int, str, int] = BatchedReads(self._read_bans)
 
     async def moderate(self, *, principal: Principal | None, command: ModerateIn) -> None:
         if principal is None:
@@ -101,30 +100,7 @@ class Moderation:
         before the join asked is seen."""
         if user_id is None:
             return False
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._ban_waiters.setdefault(stream_id, []).append((str(user_id), future))
-        if stream_id not in self._ban_readers:
-            self._ban_readers[stream_id] = asyncio.create_task(self._read_bans(stream_id))
-        return await future
+        return bool(await self._bans.get(stream_id, str(user_id)))
 
-    async def _read_bans(self, stream_id: int) -> None:
-        """Answer everyone waiting on the room's bans, batch after batch, until nobody waits."""
-        batch: list[tuple[str, asyncio.Future[bool]]] = []
-        try:
-            while batch := self._ban_waiters.pop(stream_id, []):
-                try:
-                    found = await self.redis.smismember(
-                        rooms.banned(stream_id), [user for user, _ in batch]
-                    )
-                except Exception as exc:  # each waiter gets the error its own read would have
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), banned in zip(batch, found, strict=True):
-                    if not future.done():
-                        future.set_result(bool(banned))
-        finally:
-            del self._ban_readers[stream_id]
-            for _, future in [*batch, *self._ban_waiters.pop(stream_id, [])]:
-                future.cancel()  # only reached with waiters left when the reader is cancelled
+    async def _read_bans(self, stream_id: int, users: list[str]) -> list[int]:
+        return list(await self.redis.smismember(rooms.banned(stream_id), users))

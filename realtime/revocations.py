@@ -13,11 +13,10 @@ error itself. On a Redis Cluster (marks in several slots) each check runs on its
 
 from __future__ import annotations
 
-import asyncio
-
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from realtime.sharedreads import BatchedReads
 from shared.errors import Unavailable
 from shared.tokens import Principal, is_revoked, revocation_states
 
@@ -27,41 +26,15 @@ UNKNOWN = 2  # `revocation_states`: the marks are not (yet) in this Redis run
 class RevocationChecks:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._pending: list[tuple[Principal, asyncio.Future[bool]]] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._states: BatchedReads[None, Principal, int] = BatchedReads(self._read_states)
 
     async def is_revoked(self, principal: Principal) -> bool:
         if isinstance(self.redis, RedisCluster):
             return await is_revoked(self.redis, principal)
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((principal, future))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._run(), name="revocation-checks")
-        return await future
+        state = await self._states.get(None, principal)
+        if state == UNKNOWN:
+            raise Unavailable("token revocations are being restored; retry shortly")
+        return state == 1
 
-    async def _run(self) -> None:
-        """Check batch after batch until nobody waits."""
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    states = await revocation_states(self.redis, [p for p, _ in batch])
-                except Exception as exc:  # each waiter gets the error its own call would have
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), state in zip(batch, states, strict=True):
-                    if future.done():
-                        continue  # the connect gave up meanwhile
-                    if state == UNKNOWN:
-                        future.set_exception(
-                            Unavailable("token revocations are being restored; retry shortly")
-                        )
-                    else:
-                        future.set_result(state == 1)
-        finally:
-            self._runner = None
-            for _, future in self._pending:  # only when this task itself was cancelled
-                future.cancel()
-            self._pending.clear()
+    async def _read_states(self, _: None, principals: list[Principal]) -> list[int]:
+        return await revocation_states(self.redis, principals)

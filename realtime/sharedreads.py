@@ -13,42 +13,62 @@ starts at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+I = TypeVar("I")  # noqa: E741
 V = TypeVar("V")
 
 
-class SharedReads(Generic[K, V]):
-    def __init__(self, read: Callable[[K], Awaitable[V]]) -> None:
-        self._read = read
-        self._waiting: dict[K, list[asyncio.Future[V]]] = {}
+class BatchedReads(Generic[K, I, V]):
+    """The same rule for reads that answer many items in one call: the callers waiting on a key
+    are answered by the next `read_many(key, their items)`, whose answers come in their order.
+    The room's ban check (`SMISMEMBER` of every joiner) and the connects' revocation check
+    (one pipeline for every token) are such reads."""
+
+    def __init__(self, read_many: Callable[[K, list[I]], Awaitable[Sequence[V]]]) -> None:
+        self._read_many = read_many
+        self._waiting: dict[K, list[tuple[I, asyncio.Future[V]]]] = {}
         self._readers: dict[K, asyncio.Task[None]] = {}
 
-    async def get(self, key: K) -> V:
+    async def get(self, key: K, item: I) -> V:
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key, []).append(future)
+        self._waiting.setdefault(key, []).append((item, future))
         if key not in self._readers:
             self._readers[key] = asyncio.create_task(self._serve(key))
         return await future
 
     async def _serve(self, key: K) -> None:
         """Read for everyone waiting on `key`, round after round, until nobody waits."""
-        waiters: list[asyncio.Future[V]] = []
+        batch: list[tuple[I, asyncio.Future[V]]] = []
         try:
-            while waiters := self._waiting.pop(key, []):
+            while batch := self._waiting.pop(key, []):
                 try:
-                    value = await self._read(key)
+                    values = await self._read_many(key, [item for item, _ in batch])
                 except Exception as exc:  # every waiter gets the failure, as its own read would
-                    for f in waiters:
+                    for _, f in batch:
                         if not f.done():
                             f.set_exception(exc)
                     continue
-                for f in waiters:
-                    if not f.done():
+                for (_, f), value in zip(batch, values, strict=True):
+                    if not f.done():  # the caller may have given up meanwhile
                         f.set_result(value)
         finally:
             del self._readers[key]
-            for f in [*waiters, *self._waiting.pop(key, [])]:
+            for _, f in [*batch, *self._waiting.pop(key, [])]:
                 f.cancel()  # only reached with waiters left when the reader itself is cancelled
+
+
+class SharedReads(Generic[K, V]):
+    """One value per key, read once for all the callers of a round."""
+
+    def __init__(self, read: Callable[[K], Awaitable[V]]) -> None:
+        self._read = read
+        self._reads: BatchedReads[K, None, V] = BatchedReads(self._read_for_all)
+
+    async def get(self, key: K) -> V:
+        return await self._reads.get(key, None)
+
+    async def _read_for_all(self, key: K, callers: list[None]) -> list[V]:
+        return [await self._read(key)] * len(callers)
