@@ -408,18 +408,7 @@ class InProcessBus:
         floor = _id_key(after)
         mine = sorted((mid for mid, p in g.pending.items()
                        if p.consumer == consumer and _id_key(mid) > floor), key=_id_key)
-        out: list[Delivery] = []
-        now = time.monotonic()
-        for mid in mine:
-            raw = self._by_id.get(mid)
-            if raw is None:  # trimmed away
-                del g.pending[mid]
-                continue
-            g.pending[mid] = _Pending(consumer, now)
-            out.append(Delivery.parse(mid, raw))
-            if len(out) >= count:
-                break
-        return out
+        return self._hand_over(g, mine, consumer, count)
 
     async def ack(self, group: str, message_ids: list[str]) -> int:
         g = self._groups.get(group)
@@ -434,12 +423,21 @@ class InProcessBus:
         if g is None:
             return []
         now = time.monotonic()
+        idle = [mid for mid, p in g.pending.items()
+                if (now - p.delivered_at) * 1000 >= min_idle_ms]
+        return self._hand_over(g, idle, consumer, count)
+
+    def _hand_over(
+        self, g: _Group, message_ids: list[str], consumer: str, count: int
+    ) -> list[Delivery]:
+        """Deliver up to `count` of these pending entries to `consumer` (XCLAIM's bookkeeping:
+        its name and a fresh delivery time); an entry trimmed away meanwhile leaves the pending
+        list instead."""
         out: list[Delivery] = []
-        for mid, p in list(g.pending.items()):
+        now = time.monotonic()
+        for mid in message_ids:
             if len(out) >= count:
                 break
-            if (now - p.delivered_at) * 1000 < min_idle_ms:
-                continue
             raw = self._by_id.get(mid)
             if raw is None:  # trimmed away
                 del g.pending[mid]
