@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, asynccontextmanager
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 
+from realtime.app import create_app
 from shared.redis import make_redis
+from shared.settings import GatewaySettings
 from shared.tokens import TokenIssuer
 from tests.helpers.procs import Proc, free_port, spawn, wait_http
 from tests.realtime.clients import Client, World
@@ -46,6 +49,23 @@ class GatewayFactory:
         for proc, url in nodes:
             wait_http(f"{url}/healthz", proc=proc, timeout=30)
         return nodes
+
+
+@asynccontextmanager
+async def in_process_gateway(
+    settings: GatewaySettings,
+) -> AsyncIterator[tuple[str, web.Application]]:
+    """A gateway served from this test's own process on a free port (its URL and app), for
+    tests that reach into the running services."""
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture

@@ -12,14 +12,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from realtime.app import CTX, create_app
+from realtime.app import CTX
 from realtime.chat import Chat
 from shared.settings import GatewaySettings
-from tests.helpers.procs import free_port
 from tests.realtime.clients import Client, World
-from tests.realtime.conftest import GatewayFactory
+from tests.realtime.conftest import GatewayFactory, in_process_gateway
 
 THRESHOLD = 3
 WINDOW_MS = 100
@@ -109,14 +107,8 @@ async def in_process(
         chat_batch_window_ms=WINDOW_MS, log_level="WARNING",
         _env_file=None,  # type: ignore[call-arg]
     )
-    app = create_app(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    chat = app[CTX].sio.namespace_handlers["/"].services.chat
-    yield f"http://127.0.0.1:{port}", chat
-    await runner.cleanup()
+    async with in_process_gateway(settings) as (url, app):
+        yield url, app[CTX].sio.namespace_handlers["/"].services.chat
 
 
 async def test_a_burst_does_not_wait_for_a_slow_turn(

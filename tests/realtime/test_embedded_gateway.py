@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from realtime.app import CTX, create_app
+from realtime.app import CTX
 from shared import events as ev
 from shared.settings import GatewaySettings
 from shared.tokens import TokenIssuer, mark_revocations_restored
-from tests.helpers.procs import free_port
 from tests.realtime.clients import Client, World
+from tests.realtime.conftest import in_process_gateway
 
 
 @pytest.fixture
@@ -21,13 +21,8 @@ async def embedded(jwt_keys: tuple[str, str]) -> AsyncIterator[tuple[str, web.Ap
         app_env="test", redis_url=None, jwt_public_key=jwt_keys[1], reaction_window_ms=100,
         _env_file=None,  # type: ignore[call-arg]
     )
-    app = create_app(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}", app
-    await runner.cleanup()
+    async with in_process_gateway(settings) as served:
+        yield served
 
 
 async def test_embedded_gateway_runs_the_same_paths(
