@@ -17,10 +17,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from realtime.sharedreads import BatchedReads
-from shared.errors import Unavailable
-from shared.tokens import Principal, is_revoked, revocation_states
-
-UNKNOWN = 2  # `revocation_states`: the marks are not (yet) in this Redis run
+from shared.tokens import Principal, is_revoked, revocation_states, revoked_in_state
 
 
 class RevocationChecks:
@@ -31,10 +28,7 @@ class RevocationChecks:
     async def is_revoked(self, principal: Principal) -> bool:
         if isinstance(self.redis, RedisCluster):
             return await is_revoked(self.redis, principal)
-        state = await self._states.get(None, principal)
-        if state == UNKNOWN:
-            raise Unavailable("token revocations are being restored; retry shortly")
-        return state == 1
+        return revoked_in_state(await self._states.get(None, principal))
 
     async def _read_states(self, _: None, principals: list[Principal]) -> list[int]:
         return await revocation_states(self.redis, principals)

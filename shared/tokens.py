@@ -288,33 +288,46 @@ async def is_revoked(
     Redis is unreachable, `fallback` (commerce: the database) decides; without one (the
     gateway) the answer is `Unavailable`: closed, never "not revoked" on missing marks.
     """
-    keys = revocation_keys(principal)
     try:
         if isinstance(redis, RedisCluster):
-            state = await _revocation_state_on_cluster(redis, principal, keys)
+            state = await _revocation_state_on_cluster(redis, principal, revocation_keys(principal))
         else:
             script = redis.register_script(_REVOCATION_STATE)  # the SHA; loads on NOSCRIPT
-            state = int(await script(keys=[*keys, revocations_run_key()],
-                                     args=[principal.issued_at, len(keys)]))
+            keys, args = _revocation_state_call(principal)
+            state = int(await script(keys=keys, args=args))
     except REDIS_DOWN:
         if fallback is None:
             raise
         return await fallback(principal)
-    if state == 2:
-        if fallback is None:
-            raise Unavailable("token revocations are being restored; retry shortly")
+    if state == NOT_RESTORED and fallback is not None:
         return await fallback(principal)
+    return revoked_in_state(state)
+
+
+# `_REVOCATION_STATE`'s answers: 1 revoked, 0 not, this one: the marks are not (yet) restored
+# into this Redis run.
+NOT_RESTORED = 2
+
+
+def revoked_in_state(state: int) -> bool:
+    """A revocation state as `is_revoked` without a fallback answers it: `Unavailable` while
+    the marks are not restored (closed, never "not revoked" on missing marks)."""
+    if state == NOT_RESTORED:
+        raise Unavailable("token revocations are being restored; retry shortly")
     return state == 1
+
+
+def _revocation_state_call(principal: Principal) -> tuple[list[str], list[int]]:
+    """`_REVOCATION_STATE`'s keys and arguments for one verified token."""
+    keys = revocation_keys(principal)
+    return [*keys, revocations_run_key()], [principal.issued_at, len(keys)]
 
 
 async def revocation_states(redis: Redis, principals: Sequence[Principal]) -> list[int]:
     """`_REVOCATION_STATE` for several verified tokens in one round trip (one pipeline; one
     Redis, not a cluster): 1 revoked, 0 not, 2 unknown (marks not restored into this run)."""
     script = redis.register_script(_REVOCATION_STATE)
-    calls = []
-    for principal in principals:
-        keys = revocation_keys(principal)
-        calls.append(([*keys, revocations_run_key()], [principal.issued_at, len(keys)]))
+    calls = [_revocation_state_call(principal) for principal in principals]
     return [int(state) for state in await run_each(redis, script, calls)]
 
 
