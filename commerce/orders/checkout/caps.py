@@ -10,8 +10,21 @@ its buyers' `users` rows (ascending id), then counts. Lock order stays users, th
 the buyer lock is taken before the order rows are inserted (their foreign key takes a shared
 lock on the same row; exclusive first means no shared-to-exclusive upgrade that two checkouts
 could deadlock on) and before the hot product row is touched, so the hot row's lock is not held
-any longer than before. One statement each per checkout group (lock, unpaid counts, units
-held), not per order, so the group commit's rate holds.
+any longer than before. Per checkout group, not per order, so the group commit's rate holds:
+one statement that locks the buyers and counts their unpaid orders, and one for the units held
+when a product has a limit.
+
+The count rides in the locking statement as a correlated subquery that is itself a *locking*
+read (`LOCK IN SHARE MODE`): under READ COMMITTED a plain subquery reads through a snapshot
+that InnoDB takes at the statement's first plain read, so with several buyers the count of a
+later one could predate the wait for its row lock and miss the orders that its holder committed
+(shown on MariaDB 10.11 by `test_orders_caps_race.py`, which races it). A locking read has no
+snapshot: it reads the latest committed rows, and as part of the select list it runs after
+its own buyer's row is locked. It share-locks the buyer's unpaid orders until the commit,
+after the buyer's row and before any product row: payment, expiry and cancellation lock an
+order before its products too, and none of them then waits for a user row, so this closes no
+new cycle; an order of the buyer being paid or expired only makes the checkout wait for that
+commit.
 
 SQLite (the embedded default) has no row locks and begins its transaction only at the first
 write: a no-op UPDATE of the buyers' rows takes its single write lock before the counts.
@@ -50,6 +63,20 @@ _UNPAID = (
     select(_ORDERS.c.buyer_id, func.count())
     .where(_ORDERS.c.buyer_id.in_(_BUYER_IDS), _ORDERS.c.status == "pending_payment")
     .group_by(_ORDERS.c.buyer_id)
+)
+# The buyers' rows locked, each with its unpaid orders counted by a locking read (see above).
+_UNPAID_OF_BUYER = (
+    select(func.count())
+    .select_from(_ORDERS)
+    .where(_ORDERS.c.buyer_id == _USERS.c.id, _ORDERS.c.status == "pending_payment")
+    .with_for_update(read=True)
+    .scalar_subquery()
+)
+_LOCK_BUYERS_COUNTING_UNPAID = (
+    select(_USERS.c.id, _UNPAID_OF_BUYER)
+    .where(_USERS.c.id.in_(_BUYER_IDS))
+    .order_by(_USERS.c.id)
+    .with_for_update()
 )
 _UNITS_HELD = (
     select(_ORDERS.c.buyer_id, _ITEMS.c.product_id, func.sum(_ITEMS.c.quantity))
@@ -90,12 +117,7 @@ async def check(
     if not max_unpaid and not limited:
         return {}
     buyers = sorted({r.buyer_id for r in reqs})
-    lock = _LOCK_BUYERS_SQLITE if connection.dialect.name == "sqlite" else _LOCK_BUYERS
-    await connection.execute(lock, {"buyers": buyers})
-    unpaid: Counter[int] = Counter()
-    if max_unpaid:
-        rows = await connection.execute(_UNPAID, {"buyers": buyers})
-        unpaid.update({int(buyer): int(n) for buyer, n in rows.all()})
+    unpaid = await _lock_buyers(connection, buyers, count_unpaid=bool(max_unpaid))
     held: Counter[tuple[int, int]] = Counter()
     if limited:
         rows = await connection.execute(_UNITS_HELD, {"buyers": buyers, "products": limited})
@@ -123,3 +145,22 @@ async def check(
         for pid, quantity in req.lines.items():
             held[buyer, pid] += quantity
     return refused
+
+
+async def _lock_buyers(
+    connection: AsyncConnection, buyers: list[int], *, count_unpaid: bool
+) -> Counter[int]:
+    """Lock the buyers' rows; with `count_unpaid`, their unpaid orders by buyer, counted after
+    the locks (in the same statement on MariaDB, the next one on SQLite)."""
+    unpaid: Counter[int] = Counter()
+    if connection.dialect.name == "sqlite":
+        await connection.execute(_LOCK_BUYERS_SQLITE, {"buyers": buyers})
+        if count_unpaid:
+            rows = await connection.execute(_UNPAID, {"buyers": buyers})
+            unpaid.update({int(buyer): int(n) for buyer, n in rows.all()})
+    elif count_unpaid:
+        rows = await connection.execute(_LOCK_BUYERS_COUNTING_UNPAID, {"buyers": buyers})
+        unpaid.update({int(buyer): int(n) for buyer, n in rows.all()})
+    else:
+        await connection.execute(_LOCK_BUYERS, {"buyers": buyers})
+    return unpaid
