@@ -422,9 +422,10 @@ class GatewaySettings(BaseAppSettings):
     # write per viewer, so this bounds a big room's cost to about 2,000 writes a second (a join
     # storm into a room paid N writes a second while it lasted). 0: always the base interval.
     # The cyclic GC's thresholds (gen0, gen1, gen2) in a gateway process: CPython's (700, 10,
-    # 10) ran ~15 full collections in a 10,000-client join storm, 40 % of its CPU
+    # 10) ran ~15 full collections in a 10,000-client join storm, 40 % of its CPU; (10000, 10,
+    # 100) still spent 1.1-1.5 s of it in 100 young and 10 middle collections
     # (realtime/gctuning.py, BENCHMARKS.md issue 20). JSON: GC_THRESHOLDS=[700,10,10].
-    gc_thresholds: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt] = (10_000, 10, 100)
+    gc_thresholds: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt] = (100_000, 10, 100)
     viewers_large_room: int = Field(default=2000, ge=0)
     viewers_broadcast_max_interval_s: float = Field(default=10.0, gt=0)
     resume_max_events: int = 200

@@ -12,7 +12,7 @@ from shared.settings import GatewaySettings, load
 
 
 def test_thresholds_come_from_the_setting_and_are_applied(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load(GatewaySettings).gc_thresholds == (10_000, 10, 100)
+    assert load(GatewaySettings).gc_thresholds == (100_000, 10, 100)
     monkeypatch.setenv("GC_THRESHOLDS", "[2000,5,50]")
     settings = load(GatewaySettings)
     before = gc.get_threshold()
