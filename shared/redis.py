@@ -33,6 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
 
+from shared.redis_packing import packed_by_hiredis
 from shared.redis_run import make_run_aware
 
 
@@ -138,6 +139,8 @@ def _blocking_pool(
         **_connection_options(),
     )
     make_run_aware(pool)  # each connection knows its Redis run (shared/redis_run.py)
+    # ... and packs its commands with hiredis (shared/redis_packing.py)
+    pool.connection_class = packed_by_hiredis(pool.connection_class)
     return pool
 
 
