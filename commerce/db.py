@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+from pymysql.constants import SERVER_STATUS
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import PoolResetState
 from sqlalchemy.sql.dml import Insert, ReturningInsert
 
 from shared.settings import BaseAppSettings
@@ -108,15 +110,37 @@ def make_mysql_engine(
     # keys, not from snapshot reads, and REPEATABLE READ's next-key locks deadlock hot inserts:
     # outbox rows against the relay's locking read, and a product's search-gram postings
     # against a neighbouring product's (measured: 203 of 300 concurrent product creates).
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         isolation_level="READ COMMITTED",
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
+        pool_reset_on_return=None,  # `_reset_given_back` instead
         connect_args={"connect_timeout": connect_timeout_s, "charset": "utf8mb4"},
     )
+    event.listen(engine.sync_engine, "reset", _reset_given_back)
+    return engine
+
+
+def _reset_given_back(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    """The pool's reset of a connection given back: ROLLBACK only if a transaction is open.
+
+    SQLAlchemy's default sends a ROLLBACK for every connection given back whose `Connection`
+    ended its transaction itself, which is nearly all of them: after each COMMIT, one more round
+    trip that does nothing (a checkout group's transaction is about ten; measured in
+    BENCHMARKS.md, session 9). The server says in every OK and EOF packet whether a transaction
+    is open (SERVER_STATUS_IN_TRANS, which the driver keeps), and after a COMMIT or ROLLBACK the
+    last packet is that statement's own answer, so the flag is current: a connection given back
+    inside a transaction (a `Connection` that did not end it, the driver used directly) is still
+    rolled back, and so is one whose state the driver does not know."""
+    if state.terminate_only or not state.asyncio_safe or state.transaction_was_reset:
+        return  # being discarded, not ours to touch here, or rolled back by its `Connection`
+    status = getattr(getattr(dbapi_connection, "driver_connection", None), "server_status", None)
+    if isinstance(status, int) and not status & SERVER_STATUS.SERVER_STATUS_IN_TRANS:
+        return
+    dbapi_connection.rollback()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
