@@ -391,6 +391,11 @@ def _placed_event(w: Written) -> ev.OrderPlaced:
 
 
 def _columns(row: Order | OrderItem, table: Table) -> dict[str, Any]:
-    """The column values set on a transient model object, for a Core INSERT."""
-    values = {c.key: getattr(row, c.key) for c in table.columns}
-    return {k: v for k, v in values.items() if v is not None or k != "id"}
+    """The column values set on a transient model object, for a Core INSERT: what its
+    constructor set (the instance's own dict; None included where it was set, so every row of
+    one statement has the same keys). Columns never set, the id and those a row only gets
+    later in its life (`paid_at`, `shipment_id`, ...), are left out and take their default,
+    NULL: reading each one through the ORM's attribute machinery and sending it as a
+    parameter was most of this function's cost, per order and line (BENCHMARKS.md, session 9)."""
+    values = vars(row)
+    return {c.key: values[c.key] for c in table.columns if c.key in values}

@@ -22,7 +22,7 @@ from commerce.orders.models import Order, OrderItem
 from commerce.orders.schemas import OrderCreate
 from shared.tokens import Principal
 from tests.commerce.factories import make_product, make_user
-from tests.commerce.orders.helpers import events, order_body, order_count, stock_of
+from tests.commerce.orders.helpers import events, make_stream, order_body, order_count, stock_of
 
 
 def _request(user: User, *lines: tuple[int, int], key: str | None = None) -> CheckoutRequest:
@@ -118,3 +118,30 @@ async def test_groups_of_unrelated_products_do_not_wait_for_each_other(
     assert sum(isinstance(r, tuple) for r in results) == 2 * size
     assert sum(isinstance(r, OutOfStock) for r in results) == 1
     assert (await stock_of(ctx, a.id), await stock_of(ctx, b.id)) == (0, 0)
+
+
+async def test_one_group_holds_orders_with_and_without_a_stream(ctx: AppContext) -> None:
+    """The group's multi-row INSERTs carry every row's columns, None included where an order
+    set it (`transaction._columns`): orders with and without a stream commit together, in one
+    transaction, each with its own stream."""
+    seller, _ = await make_user(ctx, "seller")
+    product = await make_product(ctx, seller, stock=10)
+    stream_id = await make_stream(ctx, seller.id)
+    buyers = [(await make_user(ctx))[0] for _ in range(3)]
+    streams = [None, stream_id, None]
+    reqs = []
+    for buyer, stream in zip(buyers, streams, strict=True):
+        body = OrderCreate.model_validate(order_body((product.id, 1), stream_id=stream))
+        principal = Principal(buyer.id, buyer.role, buyer.display_name, f"jti-{buyer.id}", 2**31)
+        reqs.append(CheckoutRequest(principal, body, {product.id: 1}, None))
+
+    outcomes = await _group_commit(ctx).transaction.group(reqs)  # one attempt: raises if not
+
+    assert all(isinstance(o, tuple) for o in outcomes), outcomes
+    async with ctx.sessions() as session:
+        stored = dict((await session.execute(select(Order.buyer_id, Order.stream_id))).all())
+        lines = (await session.execute(select(OrderItem.shipment_id, OrderItem.refund_id,
+                                              OrderItem.restocked_at))).all()
+    assert stored == {b.id: s for b, s in zip(buyers, streams, strict=True)}
+    assert [tuple(line) for line in lines] == [(None, None, None)] * 3
+    assert await stock_of(ctx, product.id) == 7
