@@ -30,6 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
 
@@ -196,6 +197,8 @@ def _credentials(url: str) -> tuple[str | None, str | None]:
 
 
 REFRESH_EVERY_S = 0.5
+# Stream reads whose keys follow STREAMS: their slot is read here, not asked of a server.
+_STREAM_READS = frozenset({"XREAD", "XREADGROUP"})
 
 
 class WaitingRedisCluster(RedisCluster):
@@ -236,6 +239,36 @@ class WaitingRedisCluster(RedisCluster):
         finally:
             self._turns.release()
 
+    async def _determine_slot(self, command: str, *args: Any) -> int:
+        """The slot of a stream read from its own arguments. redis-py asks a server for the
+        keys of a command with "movable keys" (`COMMAND GETKEYS`, one more round trip per
+        XREADGROUP), and always the node its command table came from at start: once that
+        node died, every stream read failed there before redis-py's retry loop, so nothing
+        ever moved it (a relay stuck 26 s past a failover, `test_cluster_failover`)."""
+        if command.upper() in _STREAM_READS:
+            return self._stream_read_slot(command, args)
+        return await super()._determine_slot(command, *args)
+
+    def _stream_read_slot(self, command: str, args: Sequence[Any]) -> int:
+        """XREAD/XREADGROUP: the keys are the first half of what follows STREAMS (the
+        options before it are never the word STREAMS itself: counts, times and names that
+        would be are arguments of GROUP, COUNT or BLOCK, so they sit at known offsets)."""
+        i = 0
+        while i < len(args):
+            word = str(args[i].decode() if isinstance(args[i], bytes) else args[i]).upper()
+            if word == "STREAMS":
+                rest = args[i + 1:]
+                if not rest or len(rest) % 2:
+                    break
+                slots = {self.keyslot(k) for k in rest[: len(rest) // 2]}
+                if len(slots) != 1:
+                    raise RedisClusterException(
+                        f"{command} - all keys must map to the same key slot"
+                    )
+                return slots.pop()
+            i += {"GROUP": 3, "COUNT": 2, "BLOCK": 2}.get(word, 1)
+        raise RedisClusterException(f"{command} without STREAMS keys and ids: {args!r}")
+
     async def _refresh_slots(self) -> None:
         """Read the slot map again after a node failed: once a master dies its replica takes
         its slots. redis-py marks the client for a new read on such an error as well (done
@@ -252,6 +285,11 @@ class WaitingRedisCluster(RedisCluster):
                 await self.nodes_manager.initialize()
             except Exception:  # no node answers yet: the next failure tries again
                 self._refreshed_at = now - REFRESH_EVERY_S
+                return
+            # redis-py leaves its command table's node (asked for other commands' movable
+            # keys) where it was, perhaps on the dead master: move it to a live one.
+            if self.nodes_manager.default_node is not None:
+                self.commands_parser.node = self.nodes_manager.default_node
 
 
 def make_cluster(url: str, *, decode_responses: bool = False) -> RedisCluster:
