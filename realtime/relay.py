@@ -340,10 +340,10 @@ class RelayHandler:
             except Exception:  # noqa: S110 (the room's server unreachable too: wait below)
                 pass
             if time.monotonic() >= until:
-                log.warning("relay_emit_unheard", stream_id=stream_id, event=name,
+                log.warning("relay_emit_unheard", stream_id=stream_id, room_event=name,
                             seq=body.get("seq"))
                 break
-            log.info("relay_emit_again", stream_id=stream_id, event=name, seq=body.get("seq"),
+            log.info("relay_emit_again", stream_id=stream_id, room_event=name, seq=body.get("seq"),
                      heard_by=heard_by)
             self.settle()
             await audience.wait(stream_id, until)
