@@ -1,8 +1,10 @@
 """Access tokens: issued by commerce, verified by commerce and the gateway.
 
 ES256 so the gateway holds only the public key. The JWT library stays behind this module (python-
-jose today) so it can be swapped without touching callers. Verification pins the algorithm,
-requires `exp`, `iat`, `sub`, `jti`, and checks issuer and audience. Revocation needs I/O, so it
+jose signs) so it can be swapped without touching callers. Verification pins the algorithm,
+requires `exp`, `iat`, `sub`, `jti`, and checks issuer and audience; it calls `cryptography`'s
+ECDSA directly (`_verify_es256`, the same rules as python-jose's `jwt.decode`, which a
+differential test holds it to). Revocation needs I/O, so it
 is a separate step: `is_revoked(redis, principal)` is the one check both services call after
 verifying (the `jti` denylist, the per-user "revoked before" mark and the refresh-family mark).
 """
@@ -10,15 +12,21 @@ verifying (the `jti` denylist, the per-user "revoked before" mark and the refres
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from jose import JWTError, jwk, jwt
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from jose import jwt
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
@@ -99,9 +107,8 @@ class TokenVerifier:
     CACHE_SIZE = 10_000
 
     def __init__(self, public_pem: str, *, issuer: str, audience: str) -> None:
-        # Parsed once: given the PEM text, python-jose loads the key again for every token
-        # (~14 % of a verification; a signed-in join storm verifies thousands of new tokens).
-        self._key = jwk.construct(public_pem, ALGORITHM)
+        # Parsed once (python-jose loaded the PEM again for every token, ~14 % of a verification)
+        self._key = _es256_public_key(public_pem)
         self._issuer = issuer
         self._audience = audience
         self._verified: dict[str, Principal] = {}
@@ -122,21 +129,9 @@ class TokenVerifier:
         return principal
 
     def _verify(self, token: str) -> Principal:
-        try:
-            header = jwt.get_unverified_header(token)
-            if header.get("alg") != ALGORITHM:
-                raise Unauthorized("invalid token")
-            claims = jwt.decode(
-                token,
-                self._key,
-                algorithms=[ALGORITHM],
-                audience=self._audience,
-                issuer=self._issuer,
-                options={f"require_{c}": True for c in _REQUIRED},
-            )
-        except JWTError as exc:
-            message = "token expired" if "expired" in str(exc).lower() else "invalid token"
-            raise Unauthorized(message) from None
+        claims = _verify_es256(
+            token, self._key, issuer=self._issuer, audience=self._audience, now=int(time.time())
+        )
         if claims.get("typ") != "access":
             raise Unauthorized("invalid token")
         family = claims.get("fam")
@@ -154,6 +149,104 @@ class TokenVerifier:
             )
         except (KeyError, ValueError, TypeError):
             raise Unauthorized("invalid token") from None
+
+
+def _es256_public_key(public_pem: str) -> ec.EllipticCurvePublicKey:
+    try:
+        key = serialization.load_pem_public_key(public_pem.encode())
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"JWT public key is not a valid PEM key: {exc}") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ConfigError("JWT public key must be an EC P-256 key (ES256)")
+    return key
+
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+def _b64url(segment: str) -> bytes:
+    if not _SEGMENT.fullmatch(segment):
+        raise Unauthorized("invalid token")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError):
+        raise Unauthorized("invalid token") from None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Unauthorized("invalid token") from None
+    if not isinstance(value, dict):
+        raise Unauthorized("invalid token")
+    return value
+
+
+def _int_claim(claims: dict[str, Any], name: str) -> int:
+    value = claims[name]
+    try:
+        return int(value)  # python-jose's rule: anything int() takes ("123", 1.5) is accepted
+    except (TypeError, ValueError):
+        raise Unauthorized("invalid token") from None
+
+
+def _verify_es256(
+    token: str, key: ec.EllipticCurvePublicKey, *, issuer: str, audience: str, now: int
+) -> dict[str, Any]:
+    """The claims of a compact ES256 JWS signed by `key`, or Unauthorized ("token expired" or
+    "invalid token").
+
+    Why not python-jose's `jwt.decode`: it parses the token three times and base64-decodes nine
+    segments around the one ECDSA verification, ~70 µs of ~220 per new token (BENCHMARKS.md,
+    issue 20, session 9), and a signed-in join storm verifies a new token per connect. The
+    rules are python-jose's, checked against it by `tests/shared/test_tokens.py`: only ES256
+    (no `none`, no HMAC with the public key), a 64-byte r||s signature, `exp`/`iat`/`sub`/`jti`
+    required, `exp` not before now, `nbf` (if any) not after it, `iss` and `aud` (a string or a
+    list) must match when present, `sub` and `jti` strings, and a token with `at_hash` refused
+    (there is no access token to compare it with). A `crit` header is refused (RFC 7515 4.1.11:
+    no extension is understood here).
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise Unauthorized("invalid token")
+    head_b64, body_b64, sig_b64 = parts
+    header = _json_object(_b64url(head_b64))
+    if header.get("alg") != ALGORITHM or "crit" in header:
+        raise Unauthorized("invalid token")
+    signature = _b64url(sig_b64)
+    if len(signature) != 64:
+        raise Unauthorized("invalid token")
+    der = encode_dss_signature(
+        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    )
+    try:
+        key.verify(der, f"{head_b64}.{body_b64}".encode("ascii"), _ECDSA_SHA256)
+    except InvalidSignature:
+        raise Unauthorized("invalid token") from None
+    claims = _json_object(_b64url(body_b64))
+    if any(name not in claims for name in _REQUIRED):
+        raise Unauthorized("invalid token")
+    _int_claim(claims, "iat")
+    if "nbf" in claims and _int_claim(claims, "nbf") > now:
+        raise Unauthorized("invalid token")
+    if _int_claim(claims, "exp") < now:
+        raise Unauthorized("token expired")
+    if "aud" in claims:
+        aud = claims["aud"]
+        auds = [aud] if isinstance(aud, str) else aud
+        if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
+            raise Unauthorized("invalid token")
+        if audience not in auds:
+            raise Unauthorized("invalid token")
+    if claims.get("iss") != issuer:  # python-jose refuses a token without `iss` too
+        raise Unauthorized("invalid token")
+    if not isinstance(claims["sub"], str) or not isinstance(claims["jti"], str):
+        raise Unauthorized("invalid token")
+    if "at_hash" in claims:
+        raise Unauthorized("invalid token")
+    return claims
 
 
 class TokenIssuer(TokenVerifier):

@@ -7,10 +7,19 @@ import json
 import time
 
 import pytest
-from jose import jwt
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from jose import JWTError, jwt
 
-from shared.errors import Unauthorized
-from shared.tokens import TokenIssuer, TokenVerifier, generate_key_pair
+from shared.errors import ConfigError, Unauthorized
+from shared.tokens import (
+    TokenIssuer,
+    TokenVerifier,
+    _es256_public_key,
+    _verify_es256,
+    generate_key_pair,
+)
 
 ISS, AUD = "livecommerce", "livecommerce"
 
@@ -144,3 +153,126 @@ def test_refused_tokens_are_not_remembered_and_the_cache_is_bounded(
     for token in tokens:
         verifier.verify_access(token)
     assert list(verifier._verified) == tokens[2:], "oldest dropped first, never above the bound"
+
+
+# --- the direct ES256 verifier against python-jose's `jwt.decode` (the rules it replaced) ------
+
+
+def _sign(private_pem: str, header: dict[str, object], claims: object) -> str:
+    """A compact JWS over any header and payload, signed ES256 by hand (r || s, 64 bytes)."""
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    head = _b64(json.dumps(header).encode())
+    body = _b64(json.dumps(claims).encode())
+    r, s = decode_dss_signature(key.sign(f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{head}.{body}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def _jose_outcome(token: str, public_pem: str) -> object:
+    """What the python-jose based verifier answered: the claims, or its refusal's message."""
+    try:
+        if jwt.get_unverified_header(token).get("alg") != "ES256":
+            return "invalid token"
+        return jwt.decode(
+            token, public_pem, algorithms=["ES256"], audience=AUD, issuer=ISS,
+            options={f"require_{c}": True for c in ("exp", "iat", "sub", "jti")},
+        )
+    except JWTError as exc:
+        return "token expired" if "expired" in str(exc).lower() else "invalid token"
+
+
+def _our_outcome(token: str, public_pem: str) -> object:
+    try:
+        return _verify_es256(token, _es256_public_key(public_pem), issuer=ISS, audience=AUD,
+                             now=int(time.time()))
+    except Unauthorized as exc:
+        return exc.message
+
+
+def _cases(private: str, public: str) -> dict[str, str]:
+    es = {"alg": "ES256", "typ": "JWT"}
+    now = int(time.time())
+    other_private, _ = generate_key_pair()
+    good = _sign(private, es, _claims())
+    head, body, sig = good.split(".")
+    hs_head = _b64(b'{"alg":"HS256","typ":"JWT"}')
+    hs_body = _b64(json.dumps(_claims()).encode())
+    hs_mac = hmac.new(public.encode(), f"{hs_head}.{hs_body}".encode(), hashlib.sha256).digest()
+    none_head = _b64(b'{"alg":"none"}')
+    changed = _b64(json.dumps(_claims(role="admin", sub="2")).encode())
+    cases = {
+        "valid": good,
+        "issued by python-jose": jwt.encode(_claims(), private, algorithm="ES256"),
+        "expired": _sign(private, es, _claims(exp=now - 100)),
+        "exp a numeric string": _sign(private, es, _claims(exp=str(now + 100))),
+        "exp not a number": _sign(private, es, _claims(exp="soon")),
+        "iat not a number": _sign(private, es, _claims(iat="then")),
+        "iat not a number and expired": _sign(private, es, _claims(iat="x", exp=now - 100)),
+        "nbf in the future": _sign(private, es, _claims(nbf=now + 100)),
+        "nbf in the past": _sign(private, es, _claims(nbf=now - 100)),
+        "aud a list with ours": _sign(private, es, _claims(aud=["x", AUD])),
+        "aud a list without ours": _sign(private, es, _claims(aud=["x", "y"])),
+        "aud a number": _sign(private, es, _claims(aud=5)),
+        "aud a list with a number": _sign(private, es, _claims(aud=[AUD, 5])),
+        "no aud": _sign(private, es, {k: v for k, v in _claims().items() if k != "aud"}),
+        "another iss": _sign(private, es, _claims(iss="evil")),
+        "no iss": _sign(private, es, {k: v for k, v in _claims().items() if k != "iss"}),
+        "sub a number": _sign(private, es, _claims(sub=1)),
+        "jti a number": _sign(private, es, _claims(jti=1)),
+        "at_hash": _sign(private, es, _claims(at_hash="abc")),
+        "payload a list": _sign(private, es, [1, 2]),
+        "another key": _sign(other_private, es, _claims()),
+        "payload changed": f"{head}.{changed}.{sig}",
+        "signature cut short": f"{head}.{body}.{_b64(base64.urlsafe_b64decode(sig + '==')[:63])}",
+        "no signature": f"{head}.{body}.",
+        "two segments": f"{head}.{body}",
+        "alg none": f"{none_head}.{body}.",
+        "alg HS256 with the public key": f"{hs_head}.{hs_body}.{_b64(hs_mac)}",
+        "alg ES384 header": _sign(private, {"alg": "ES384"}, _claims()),
+        "no alg": _sign(private, {"typ": "JWT"}, _claims()),
+    }
+    for missing in ("exp", "iat", "sub", "jti"):
+        cases[f"no {missing}"] = _sign(
+            private, es, {k: v for k, v in _claims().items() if k != missing}
+        )
+    return cases
+
+
+def test_direct_verifier_answers_as_python_jose_did(jwt_keys: tuple[str, str]) -> None:
+    private, public = jwt_keys
+    cases = _cases(private, public)
+    differ = {
+        name: (ours, jose)
+        for name, token in cases.items()
+        if (ours := _our_outcome(token, public)) != (jose := _jose_outcome(token, public))
+    }
+    assert differ == {}
+    answers = {name: _our_outcome(token, public) for name, token in cases.items()}
+    accepted = {name for name, answer in answers.items() if isinstance(answer, dict)}
+    assert accepted == {
+        "valid", "issued by python-jose", "exp a numeric string", "nbf in the past",
+        "aud a list with ours", "no aud",
+    }
+    assert answers["expired"] == "token expired"
+
+
+def test_direct_verifier_refuses_what_python_jose_let_through(jwt_keys: tuple[str, str]) -> None:
+    """Stricter on two points: a `crit` header (RFC 7515 4.1.11: nothing here understands an
+    extension) and segments outside the base64url alphabet."""
+    private, public = jwt_keys
+    crit = _sign(private, {"alg": "ES256", "crit": ["exp"]}, _claims())
+    assert isinstance(_jose_outcome(crit, public), dict)
+    assert _our_outcome(crit, public) == "invalid token"
+    head, body, sig = _sign(private, {"alg": "ES256"}, _claims()).split(".")
+    assert _our_outcome(f"{head}.{body}.{sig}!", public) == "invalid token"
+
+
+def test_a_public_key_that_is_not_p256_is_a_config_error() -> None:
+    rsa_pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    pem = rsa_pem.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    with pytest.raises(ConfigError):
+        TokenVerifier(pem, issuer=ISS, audience=AUD)
+    with pytest.raises(ConfigError):
+        TokenVerifier("not a pem", issuer=ISS, audience=AUD)
