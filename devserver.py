@@ -22,6 +22,7 @@ from commerce.app import create_app as create_commerce
 from commerce.preflight import alembic_config, preflight
 from commerce.server import server_config
 from realtime.app import create_app as create_gateway
+from realtime.protocol.accept import GatewayRunner
 from shared.cli import run_or_die
 from shared.logging import configure_logging
 from shared.observability import init_sentry
@@ -41,7 +42,7 @@ async def serve(commerce: CommerceSettings, gateway: GatewaySettings) -> None:
     await preflight(commerce)
     api = uvicorn.Server(server_config(create_commerce(commerce), commerce))
     api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    runner = web.AppRunner(create_gateway(gateway), access_log=None)
+    runner = GatewayRunner(create_gateway(gateway), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, gateway.host, gateway.port, backlog=gateway.listen_backlog)
     await site.start()

@@ -9,10 +9,10 @@ import argparse
 import asyncio
 
 import uvloop
-from aiohttp import web
 
 from realtime.app import create_app
 from realtime.gctuning import tune_gc
+from realtime.protocol.accept import run_app
 from shared.cli import check_redis, run_or_die
 from shared.logging import configure_logging
 from shared.observability import init_sentry
@@ -36,15 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     run_or_die(lambda: asyncio.run(check_redis(settings.redis_url)))
     uvloop.install()
     tune_gc(settings.gc_thresholds)
-    web.run_app(
+    run_app(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         backlog=settings.listen_backlog,
-        print=None,
-        access_log=None,
         shutdown_timeout=5,
-        handle_signals=True,
     )
 
 

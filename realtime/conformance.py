@@ -26,6 +26,7 @@ from aiohttp import web
 
 from realtime.app import make_server, transport_options, web_app
 from realtime.protocol import EngineServer, SocketServer
+from realtime.protocol.accept import run_app
 from shared.settings import GatewaySettings
 
 # The reference configuration of both suites (their README's "Test suite" sections).
@@ -82,12 +83,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args(argv)
-    web.run_app(
+    run_app(
         create_conformance_app(suite_settings()),
         host=args.host,
         port=args.port,
-        print=lambda _msg: print("listening", flush=True),
-        access_log=None,
+        ready=lambda: print("listening", flush=True),
     )
 
 

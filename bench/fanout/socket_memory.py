@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from realtime.app import CTX, create_app  # noqa: E402
+from realtime.protocol.accept import GatewayRunner  # noqa: E402
 from shared.livedata import StreamMeta, put_stream  # noqa: E402
 from shared.settings import GatewaySettings  # noqa: E402
 
@@ -53,7 +54,7 @@ async def measure(args: argparse.Namespace) -> dict:
         _env_file=None,  # type: ignore[call-arg]
     )
     app = create_app(settings)
-    runner = web.AppRunner(app)
+    runner = GatewayRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 import engineio
 from aiohttp import web
+from aiohttp.http_websocket import WSMessage
 from engineio import exceptions
 from engineio.async_socket import AsyncSocket
 from engineio.packet import CLOSE, MESSAGE, NOOP, OPEN, PING, PONG, UPGRADE, Packet
@@ -69,6 +70,14 @@ def websocket_frame(payload: bytes, *, binary: bool = False) -> bytes:
     if n < 65536:
         return struct.pack("!BBH", head, 126, n) + payload
     return struct.pack("!BBQ", head, 127, n) + payload
+
+
+def packet_frame(pkt: Packet) -> bytes:
+    """An Engine.IO packet as one WebSocket frame (text, or binary for bytes)."""
+    encoded = pkt.encode()
+    if isinstance(encoded, str):
+        return websocket_frame(encoded.encode())
+    return websocket_frame(encoded, binary=True)
 
 
 def spawn(tasks: set[asyncio.Task[Any]], coro: Any) -> None:
@@ -301,13 +310,25 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         self._flush()
 
     def _write_frame(self, transport: asyncio.WriteTransport, pkt: Packet) -> None:
-        encoded = pkt.encode()
-        if isinstance(encoded, str):
-            transport.write(websocket_frame(encoded.encode()))
-        else:
-            transport.write(websocket_frame(encoded, binary=True))
+        transport.write(packet_frame(pkt))
         if self.handshake_sent_at is None:
             self.handshake_sent_at = asyncio.get_running_loop().time()
+
+    def take_frames(self) -> bytes:
+        """What was sent before the WebSocket opened (the OPEN packet), framed and taken off
+        the queue, for the accept path to write in one go with the 101
+        (`realtime.protocol.accept`). A closed session's packets stay for `_flush`."""
+        queue = self._queue
+        if queue is None or self.closed:
+            return b""
+        frames = []
+        while not queue.empty():
+            pkt = queue.get_nowait()
+            queue.task_done()
+            frames.append(packet_frame(pkt))
+        if frames and self.handshake_sent_at is None:
+            self.handshake_sent_at = asyncio.get_running_loop().time()
+        return b"".join(frames)
 
     async def _write_backlog(self, ws: EngineWebSocket) -> None:
         """Write the queue through aiohttp (which waits for the transport to drain), then
@@ -545,6 +566,19 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
             await ws.close()
 
 
+class WebSocketLike(Protocol):
+    """What the Engine.IO session uses of a server WebSocket: aiohttp's `WebSocketResponse`,
+    or the accept path's `FrameSocket`."""
+
+    async def receive(self) -> WSMessage: ...
+
+    async def send_str(self, data: str) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+    async def close(self) -> bool: ...
+
+
 class EngineWebSocket:
     """python-engineio's aiohttp WebSocket wrapper, with the server's message limit and an
     explicit compression choice (aiohttp offers permessage-deflate unless told not to).
@@ -557,18 +591,19 @@ class EngineWebSocket:
     def __init__(self, handler: Callable[..., Any], server: EngineServer) -> None:
         self.handler = handler
         self.server = server
-        self._sock: web.WebSocketResponse | None = None
+        self._sock: WebSocketLike | None = None
         self.environ: Environ = {}
 
     async def __call__(self, environ: Environ) -> web.WebSocketResponse:
         request = environ["aiohttp.request"]
-        self._sock = web.WebSocketResponse(
+        sock = web.WebSocketResponse(
             # aiohttp refuses a message of exactly `max_msg_size` bytes; maxPayload is inclusive
             # (a polling body of maxPayload bytes is accepted), so the two limits agree with +1.
             max_msg_size=self.server.max_http_buffer_size + 1,
             compress=self.server.websocket_compression,
         )
-        await self._sock.prepare(request)
+        self._sock = sock
+        await sock.prepare(request)
         release_http_parser(request.protocol)
         self.environ = environ
         # The handler is awaited here, not from a helper coroutine: each coroutine in this
@@ -578,7 +613,7 @@ class EngineWebSocket:
             await self.handler(self)
         finally:
             self.closing()
-        return self._sock
+        return sock
 
     def opened(self, request: web.Request) -> None:
         """The WebSocket is open and the handler about to run (subclasses' hook)."""
@@ -587,8 +622,8 @@ class EngineWebSocket:
         """The handler has returned (subclasses' hook)."""
 
     @property
-    def response(self) -> web.WebSocketResponse:
-        """The aiohttp WebSocket (once the handshake is answered)."""
+    def response(self) -> WebSocketLike:
+        """The WebSocket (once the handshake is answered)."""
         assert self._sock is not None
         return self._sock
 
@@ -635,6 +670,11 @@ def _create_route(app: web.Application, server: EngineServer, endpoint: str) -> 
     # Every method reaches the server, so that a wrong one gets the protocol's 400 rather
     # than aiohttp's 405.
     app.router.add_route("*", endpoint, server.handle_request)
+    # New WebSockets at this path skip aiohttp where the app is served by `GatewayRunner`
+    # (imported here: the accept path is built on this module).
+    from realtime.protocol.accept import accept_websockets
+
+    accept_websockets(app, server, endpoint)
 
 
 class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped library base

@@ -16,11 +16,31 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 Environ = Mapping[str, Any]  # what handlers get: a RequestEnviron, or a dict in tests
+
+
+class RequestLike(Protocol):
+    """What `RequestEnviron` reads: an aiohttp request, or the accept path's
+    `AcceptedRequest` (realtime/protocol/accept.py)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def path_qs(self) -> str: ...
+    @property
+    def query_string(self) -> str: ...
+    @property
+    def version(self) -> Any: ...
+    @property
+    def headers(self) -> Any: ...
+    @property
+    def content(self) -> Any: ...
 
 # Keys whose values do not depend on the request (python-engineio's aiohttp driver sets them so).
 _CONSTANT: dict[str, Any] = {
@@ -72,7 +92,7 @@ class RequestEnviron(Mapping[str, Any]):
 
     __slots__ = ("request",)
 
-    def __init__(self, request: web.BaseRequest) -> None:
+    def __init__(self, request: RequestLike) -> None:
         self.request = request
 
     def __getitem__(self, key: str) -> Any:

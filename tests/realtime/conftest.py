@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from realtime.app import create_app
+from realtime.protocol.accept import GatewayRunner
 from shared.redis import make_redis
 from shared.settings import GatewaySettings
 from shared.tokens import TokenIssuer
@@ -58,7 +59,7 @@ async def in_process_gateway(
     """A gateway served from this test's own process on a free port (its URL and app), for
     tests that reach into the running services."""
     app = create_app(settings)
-    runner = web.AppRunner(app)
+    runner = GatewayRunner(app)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -1,0 +1,585 @@
+"""A WebSocket-only accept path in front of aiohttp, for new Engine.IO WebSocket connections.
+
+Why: in a join storm of 10,000 clients, aiohttp's per-connection machinery was a third of the
+gateway's loop (issue 20, BENCHMARKS.md): a `RequestHandler` with its HTTP parser and two
+tasks, a `Request`, the router, a `WebSocketResponse` with its headers, the
+`on_response_prepare` signal and a write for the 101, then one more write for Engine.IO's OPEN.
+A client that connects with `transport=websocket` (the apps, `joinstorm.js`) needs none of it.
+
+What: `AcceptServer` is aiohttp's low-level `web.Server` whose protocol factory gives each TCP
+connection an `AcceptProtocol`. That looks at the request head once. A plain
+`GET <engine path>?EIO=4&transport=websocket` upgrade, one that python-engineio would accept
+as a new WebSocket session, is answered here: the head parsed by httptools (llhttp, the parser
+of aiohttp and Node), the 101 and the session's OPEN packet in one write, frames read by
+aiohttp's own C `WebSocketReader` and control frames written by its `WebSocketWriter`; the
+session is python-engineio's like any other (`EngineServer._open_session`,
+`EngineSocket._websocket_handler`). Everything else (polling, an upgrade from polling, the
+health and metrics routes, a head that is not plain: a body, an unknown WebSocket version, a
+sub-protocol, a refused origin, HTTP/1.0, ...) is handed to aiohttp's `RequestHandler` with the
+bytes read so far, as if it had had the connection from the start, and gets today's answers.
+
+`GatewayRunner` is the `AppRunner` that serves an application this way; `accept_websockets`
+registers an engine's path on an application. Without them (aiohttp's own runner, its test
+client) the same application works unchanged through aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import socket
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import httptools
+from aiohttp import web
+from aiohttp._websocket.reader import WebSocketDataQueue  # the C one, as WebSocketReader
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.helpers import rfc822_formatted_time
+from aiohttp.http_websocket import (
+    WS_CLOSED_MESSAGE,
+    WS_CLOSING_MESSAGE,
+    WS_KEY,
+    WebSocketError,
+    WebSocketReader,
+    WebSocketWriter,
+    WSCloseCode,
+    WSMessage,
+    WSMsgType,
+)
+from aiohttp.streams import EMPTY_PAYLOAD, EofStream
+from multidict import CIMultiDict
+from yarl import URL
+
+from realtime.protocol.engine import EngineServer, EngineSocket, EngineWebSocket
+from realtime.protocol.environ import RequestEnviron
+
+# aiohttp's own head limits (max_line_size, max_field_size): a longer head is aiohttp's to refuse.
+MAX_HEAD = 8190
+# aiohttp closes a connection that sends no request within its keep-alive timeout.
+IDLE_HEAD_TIMEOUT_S = 3630.0
+# aiohttp's WebSocketResponse defaults: its reader's buffer and the closing handshake's wait.
+READ_LIMIT = 2**16
+CLOSE_TIMEOUT_S = 10.0
+_INTERNAL = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.PING, WSMsgType.PONG))
+_HEAD_END = b"\r\n\r\n"
+
+
+@dataclass
+class AcceptPaths:
+    """The engines whose new WebSockets the accept path serves, by request path."""
+
+    engines: dict[str, EngineServer] = field(default_factory=dict)
+
+
+ACCEPT = web.AppKey("accept_websockets", AcceptPaths)
+
+
+def accept_websockets(app: web.Application, engine: EngineServer, path: str) -> None:
+    """Let `GatewayRunner` accept `engine`'s new WebSockets at `path` (e.g. `/socket.io/`)
+    itself. An engine with WebSocket compression keeps aiohttp's path (its writer task)."""
+    if engine.websocket_compression or "websocket" not in engine.transports:
+        return
+    if ACCEPT not in app:
+        app[ACCEPT] = AcceptPaths()
+    app[ACCEPT].engines["/" + path.strip("/") + "/"] = engine
+
+
+class GatewayRunner(web.AppRunner):
+    """aiohttp's `AppRunner`, serving the paths registered with `accept_websockets` through
+    `AcceptServer`."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        paths = self.app.get(ACCEPT)
+        if paths is None or not paths.engines:
+            return server
+        return AcceptServer(server, paths)
+
+
+def run_app(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    backlog: int = 128,
+    shutdown_timeout: float = 60.0,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """`web.run_app` with `GatewayRunner`: serve until SIGINT or SIGTERM, then clean up."""
+
+    async def serve() -> None:
+        runner = GatewayRunner(
+            app, handle_signals=True, access_log=None, shutdown_timeout=shutdown_timeout
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port, backlog=backlog).start()
+            if ready is not None:
+                ready()
+            await asyncio.Event().wait()  # until a signal raises GracefulExit
+        finally:
+            await runner.cleanup()
+
+    with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+class AcceptServer(web.Server):
+    """aiohttp's low-level server (same handler, request factory and options as `http`) whose
+    connections start with an `AcceptProtocol`."""
+
+    def __init__(self, http: web.Server, paths: AcceptPaths) -> None:
+        super().__init__(
+            http.request_handler,
+            request_factory=http.request_factory,
+            handler_cancellation=http.handler_cancellation,
+            loop=http._loop,
+            **http._kwargs,
+        )
+        self.loop = http._loop
+        # b"GET /socket.io/?" -> (engine, path): the first bytes of a head this path may serve.
+        self.prefixes = {
+            f"GET {path}?".encode(): (engine, path) for path, engine in paths.engines.items()
+        }
+        self.accepted: set[AcceptProtocol] = set()
+
+    def __call__(self) -> AcceptProtocol:  # type: ignore[override]  # a protocol either way
+        return AcceptProtocol(self)
+
+    def http_protocol(self) -> asyncio.Protocol:
+        """aiohttp's own `RequestHandler` for a connection this path does not serve."""
+        return super().__call__()
+
+    async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109  # aiohttp's signature
+        """As aiohttp shuts a WebSocket's request down: wait for its handler up to `timeout`,
+        then cancel it and close the connection."""
+        await asyncio.gather(*(conn.shutdown(timeout) for conn in list(self.accepted)))
+        await super().shutdown(timeout)
+
+
+class AcceptedRequest:
+    """The parts of an aiohttp request that `RequestEnviron` reads, from an accepted head."""
+
+    __slots__ = ("_target", "headers", "path", "transport")
+
+    method = "GET"
+    version = (1, 1)
+    content = EMPTY_PAYLOAD
+
+    def __init__(
+        self, target: bytes, path: str, headers: CIMultiDict[str], transport: asyncio.Transport
+    ) -> None:
+        self._target = target
+        self.path = path
+        self.headers = headers
+        self.transport = transport
+
+    @property
+    def path_qs(self) -> str:
+        return self._target.decode("utf-8", "surrogateescape")
+
+    @property
+    def query_string(self) -> str:
+        """Percent-decoded, as aiohttp's `request.query_string` (yarl) gives it."""
+        return URL(self.path_qs, encoded=True).query_string
+
+
+class _Head:
+    """httptools' callbacks: the request target and the header fields, as sent."""
+
+    __slots__ = ("fields", "target")
+
+    def __init__(self) -> None:
+        self.target = b""
+        self.fields: list[tuple[bytes, bytes]] = []
+
+    def on_url(self, url: bytes) -> None:
+        self.target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields.append((name, value))
+
+
+def websocket_accept(key: str) -> str | None:
+    """RFC 6455's Sec-WebSocket-Accept for a valid key (16 bytes, base64), else None."""
+    try:
+        if len(base64.b64decode(key, validate=True)) != 16:
+            return None
+    except binascii.Error:
+        return None
+    digest = hashlib.sha1(key.encode() + WS_KEY).digest()  # noqa: S324  # RFC 6455 says SHA-1
+    return base64.b64encode(digest).decode()
+
+
+def switching_protocols(accept: str) -> bytes:
+    """The 101 with the headers aiohttp's `WebSocketResponse` sends (and the gateway's
+    `Server`), in its order."""
+    return (
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept}\r\nDate: {rfc822_formatted_time()}\r\n"
+        "Server: livecommerce\r\n\r\n"
+    ).encode()
+
+
+def http_response(status: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    """An Engine.IO refusal as aiohttp writes it (python-engineio gives its status as
+    "401 UNAUTHORIZED"; aiohttp sends the code's standard phrase), but closing the connection:
+    aiohttp kept it open, unusable, since the request had asked for an upgrade."""
+    code = int(status.split()[0])
+    lines = [f"HTTP/1.1 {code} {HTTPStatus(code).phrase}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines += [
+        f"Content-Length: {len(body)}",
+        f"Date: {rfc822_formatted_time()}",
+        "Server: livecommerce",
+        "Connection: close",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class AcceptProtocol(BaseProtocol):
+    """One TCP connection: a new Engine.IO WebSocket served here, or aiohttp's from the start.
+
+    The head is read until it is complete (or plainly not ours: then aiohttp gets it at once).
+    After the 101 the connection is a WebSocket: bytes go to `FrameSocket`'s reader, and one
+    task runs the Engine.IO session's read loop, as aiohttp's request task did.
+    """
+
+    __slots__ = ("_head", "_server", "_task", "_timer", "ws")
+
+    def __init__(self, server: AcceptServer) -> None:
+        super().__init__(server.loop)
+        self._server = server
+        self._head = b""
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.ws: FrameSocket | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        tr: asyncio.Transport = transport  # type: ignore[assignment]  # a TCP transport
+        self.transport = tr
+        # The socket options aiohttp's RequestHandler sets (TCP_NODELAY, SO_KEEPALIVE).
+        sock = tr.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self._timer = self._loop.call_later(IDLE_HEAD_TIMEOUT_S, tr.close)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        self._cancel_timer()
+        self._head = b""
+        if self.ws is not None:
+            self.ws.feed_eof()
+
+    def eof_received(self) -> None:
+        pass  # as aiohttp: the transport closes itself
+
+    def data_received(self, data: bytes) -> None:
+        ws = self.ws
+        if ws is not None:
+            ws.feed_data(data)
+            return
+        head = self._head + data if self._head else data
+        if not any(head[: len(p)] == p[: len(head)] for p in self._server.prefixes):
+            self._hand_off(head)
+        elif _HEAD_END in head:
+            self._head = b""
+            self._decide(head)
+        elif len(head) > MAX_HEAD:
+            self._hand_off(head)
+        else:
+            self._head = head
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _hand_off(self, head: bytes) -> None:
+        """aiohttp's `RequestHandler` takes the connection, with what was read of it."""
+        self._cancel_timer()
+        self._head = b""
+        transport = self.transport
+        if transport is None:
+            return
+        handler = self._server.http_protocol()
+        transport.set_protocol(handler)
+        handler.connection_made(transport)
+        if head:
+            handler.data_received(head)
+
+    def _decide(self, head: bytes) -> None:
+        """Accept a new Engine.IO WebSocket here, or hand the connection to aiohttp."""
+        parsed = _Head()
+        parser = httptools.HttpRequestParser(parsed)
+        try:
+            parser.feed_data(head)
+        except httptools.HttpParserUpgrade as upgrade:
+            offset = upgrade.args[0]
+        except httptools.HttpParserError:
+            return self._hand_off(head)
+        else:
+            return self._hand_off(head)  # not an upgrade
+        found = self._server.prefixes.get(head[: head.index(b"?") + 1])
+        accepted = None if found is None else self._accept(parser, parsed, *found)
+        if accepted is None:
+            return self._hand_off(head)
+        engine, environ, accept_key = accepted
+        transport = self.transport
+        assert transport is not None
+        self._cancel_timer()
+        self._upgraded = True  # BaseProtocol: pausing reading leaves the (absent) HTTP parser
+        self.ws = FrameSocket(self, transport, max_msg_size=engine.max_http_buffer_size + 1)
+        if offset < len(head):
+            self.ws.feed_data(head[offset:])  # frames sent right behind the head
+        self._server.accepted.add(self)
+        self._task = self._loop.create_task(self._serve(engine, environ, accept_key))
+
+    def _accept(
+        self, parser: Any, parsed: _Head, engine: EngineServer, path: str
+    ) -> tuple[EngineServer, RequestEnviron, str] | None:
+        """The engine, environ and Sec-WebSocket-Accept of a head python-engineio would accept
+        as a new WebSocket session without a word more; None for anything else."""
+        if parser.get_method() != b"GET" or parser.get_http_version() != "1.1":
+            return None
+        query = urllib.parse.parse_qs(parsed.target.partition(b"?")[2].decode("latin-1"))
+        if (
+            query.get("EIO") != ["4"]
+            or query.get("transport") != ["websocket"]
+            or "sid" in query
+            or "j" in query
+        ):
+            return None
+        headers: CIMultiDict[str] = CIMultiDict(
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            for name, value in parsed.fields
+        )
+        if (
+            headers.get("Upgrade", "").lower().strip() != "websocket"
+            or "upgrade"
+            not in [s.strip() for s in headers.get("Connection", "").lower().split(",")]
+            or headers.get("Sec-WebSocket-Version") != "13"
+            or "Sec-WebSocket-Protocol" in headers
+            or "Content-Length" in headers
+            or "Transfer-Encoding" in headers
+        ):
+            return None
+        accept_key = websocket_accept(headers.get("Sec-WebSocket-Key", ""))
+        if accept_key is None:
+            return None
+        assert self.transport is not None
+        environ = RequestEnviron(AcceptedRequest(parsed.target, path, headers, self.transport))
+        if not engine._origin_allowed(environ):
+            return None
+        return engine, environ, accept_key
+
+    async def _serve(self, engine: EngineServer, environ: RequestEnviron, accept: str) -> None:
+        """python-engineio's connect of a new WebSocket session (`_connect_websocket`), with
+        the 101 and the OPEN packet in one write."""
+        transport = self.transport
+        ws = self.ws
+        assert transport is not None and ws is not None
+        try:
+            s = await engine._open_session(environ, "websocket")
+            if not isinstance(s, EngineSocket):  # refused by the application
+                s["headers"] = [*s["headers"], *engine._cors_headers(environ)]
+                transport.write(http_response(s["status"], s["headers"], s["response"]))
+                return
+            s.direct_transport = transport
+            try:
+                transport.write(switching_protocols(accept) + s.take_frames())
+                await s._websocket_handler(AcceptedWebSocket(ws, engine, environ))
+            finally:
+                s.direct_transport = None
+                if s.closed and s.sid in engine.sockets:
+                    del engine.sockets[s.sid]
+        finally:
+            transport.close()
+            self._server.accepted.discard(self)
+
+    async def shutdown(self, timeout: float | None) -> None:  # noqa: ASYNC109  # as aiohttp's
+        """aiohttp's `RequestHandler.shutdown` for an accepted WebSocket."""
+        task = self._task
+        if task is not None and not task.done():
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout)
+            task.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+
+class FrameSocket:
+    """The server side of an accepted WebSocket: what `EngineSocket` uses of aiohttp's
+    `WebSocketResponse` (receive, send, close), with its semantics (answer PING, finish the
+    closing handshake, close with the reader's error code), on the same C frame reader and
+    writer; no compression, no heartbeat and no receive timeout, as the gateway opens it."""
+
+    __slots__ = (
+        "_close_wait",
+        "_closed",
+        "_closing",
+        "_eof",
+        "_parser",
+        "_protocol",
+        "_reader",
+        "_transport",
+        "_waiting",
+        "_writer",
+    )
+
+    def __init__(
+        self, protocol: AcceptProtocol, transport: asyncio.Transport, *, max_msg_size: int
+    ) -> None:
+        self._protocol = protocol
+        self._transport = transport
+        self._reader = WebSocketDataQueue(protocol, READ_LIMIT, loop=protocol._loop)
+        self._parser: Any = WebSocketReader(
+            self._reader, max_msg_size, compress=False, decode_text=True
+        )
+        self._writer = WebSocketWriter(protocol, transport, compress=0)
+        self._closed = False
+        self._closing = False
+        self._waiting = False
+        self._eof = False
+        self._close_wait: asyncio.Future[None] | None = None
+
+    # --- bytes in (from the protocol) ---------------------------------------------------------
+
+    def feed_data(self, data: bytes) -> None:
+        if self._eof:
+            return
+        eof, _ = self._parser.feed_data(data)
+        if eof:
+            self._eof = True  # a protocol error: the reader has it; nothing more is read
+
+    def feed_eof(self) -> None:
+        self._parser.feed_eof()
+
+    # --- aiohttp's WebSocketResponse API, the part the Engine.IO session uses ----------------
+
+    async def receive(self) -> Any:
+        while True:
+            if self._closed:
+                return WS_CLOSED_MESSAGE
+            if self._closing:
+                return WS_CLOSING_MESSAGE
+            try:
+                self._waiting = True
+                try:
+                    msg = await self._reader.read()
+                finally:
+                    self._waiting = False
+                    if self._close_wait is not None and not self._close_wait.done():
+                        self._close_wait.set_result(None)
+            except EofStream:
+                await self.close()
+                return WSMessage(WSMsgType.CLOSED, None, None)
+            except WebSocketError as exc:
+                await self.close(code=exc.code)
+                return WSMessage(WSMsgType.ERROR, exc, None)
+            except Exception as exc:
+                self._closing = True
+                await self.close()
+                return WSMessage(WSMsgType.ERROR, exc, None)
+            if msg.type not in _INTERNAL:
+                return msg
+            if msg.type is WSMsgType.CLOSE:
+                self._closing = True
+                if not self._closed:
+                    # The client is closing the connection: nothing to drain towards it.
+                    await self.close(drain=False)
+            elif msg.type is WSMsgType.CLOSING:
+                self._closing = True
+            elif msg.type is WSMsgType.PING:
+                await self._writer.send_frame(msg.data, WSMsgType.PONG)
+                continue
+            elif msg.type is WSMsgType.PONG:
+                continue
+            return msg
+
+    async def send_str(self, data: str) -> None:
+        await self._writer.send_frame(data.encode("utf-8"), WSMsgType.TEXT)
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._writer.send_frame(data, WSMsgType.BINARY)
+
+    async def close(self, *, code: int = WSCloseCode.OK, drain: bool = True) -> bool:
+        """Send CLOSE, then wait (up to 10 s) for the client's CLOSE, then close the
+        connection; as `WebSocketResponse.close`."""
+        if self._closed:
+            return False
+        self._closed = True
+        try:
+            try:
+                await self._writer.close(code, b"")
+                if drain:
+                    await self._protocol._drain_helper()
+            except (TimeoutError, asyncio.CancelledError):
+                self._transport.close()
+                raise
+            except Exception:
+                self._transport.close()
+                return True
+            if self._waiting:  # break the pending receive() before reading here
+                self._close_wait = self._protocol._loop.create_future()
+                self._reader.feed_data(WS_CLOSING_MESSAGE, 0)
+                await self._close_wait
+            if self._closing:
+                self._transport.close()
+                return True
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    while True:
+                        msg = await self._reader.read()
+                        if msg.type is WSMsgType.CLOSE:
+                            self._transport.close()
+                            return True
+            except asyncio.CancelledError:
+                self._transport.close()
+                raise
+            except Exception:
+                self._transport.close()
+                return True
+        finally:
+            self._parser = _CLOSED_PARSER  # release the parser and what it holds
+
+
+class _ClosedParser:
+    """What a closed FrameSocket's bytes go to: nowhere."""
+
+    @staticmethod
+    def feed_data(_data: bytes) -> tuple[bool, bytes]:
+        return True, b""
+
+    @staticmethod
+    def feed_eof() -> None:
+        pass
+
+
+_CLOSED_PARSER = _ClosedParser()
+
+
+class AcceptedWebSocket(EngineWebSocket):
+    """The `EngineWebSocket` that `EngineSocket._websocket_handler` reads and writes, over an
+    accepted `FrameSocket` instead of an aiohttp `WebSocketResponse`."""
+
+    __slots__ = ()
+
+    def __init__(self, sock: FrameSocket, server: EngineServer, environ: RequestEnviron) -> None:
+        super().__init__(_no_handler, server)
+        self._sock = sock
+        self.environ = environ
+
+
+async def _no_handler(_ws: EngineWebSocket) -> None:
+    raise RuntimeError("an accepted WebSocket is already open")  # __call__ is never used
+
