@@ -10,11 +10,13 @@ live here, as subclasses written so that each could go upstream as it is:
   upgrade, close, packet validation, CORS);
 - `sio.SocketServer` (Socket.IO: packet validation, unknown namespaces, connect timeout, packet
   order around the CONNECT reply);
-- `manager.IndexedRooms` (a disconnect costs the socket's own rooms, not a scan of every room).
+- `manager.IndexedRooms` (a disconnect costs the socket's own rooms, not a scan of every room);
+- `accept.GatewayRunner` (a new WebSocket is accepted without aiohttp's request machinery).
 
 `docs/realtime.md` lists every fix with the clause of the protocol it follows, and the scores of
 the official suites. The subclasses override private methods of the pinned versions (and
-`engine.release_http_parser` drops two of aiohttp's private attributes), so importing this
+`engine.release_http_parser` drops two of aiohttp's private attributes; `accept` builds on
+aiohttp's `Server`, `BaseProtocol` and WebSocket reader and writer), so importing this
 package fails at once when any of the three libraries changes version under it
 (`check_versions`).
 """
