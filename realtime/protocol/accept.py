@@ -62,8 +62,12 @@ from realtime.protocol.environ import RequestEnviron
 
 # aiohttp's own head limits (max_line_size, max_field_size): a longer head is aiohttp's to refuse.
 MAX_HEAD = 8190
-# aiohttp closes a connection that sends no request within its keep-alive timeout.
-IDLE_HEAD_TIMEOUT_S = 3630.0
+# A connection whose request head is not complete this long after it opened is closed (as
+# Node's `headersTimeout`, 60 s): a half-sent head must not hold a socket for ever.
+IDLE_HEAD_TIMEOUT_S = 60.0
+# `web.run_app`'s keep-alive timeout, which the gateway ran with before `GatewayRunner`
+# (aiohttp's `RequestHandler` alone would keep an idle connection for 3,630 s).
+KEEPALIVE_TIMEOUT_S = 75.0
 # aiohttp's WebSocketResponse defaults: its reader's buffer and the closing handshake's wait.
 READ_LIMIT = 2**16
 CLOSE_TIMEOUT_S = 10.0
@@ -94,6 +98,10 @@ def accept_websockets(app: web.Application, engine: EngineServer, path: str) -> 
 class GatewayRunner(web.AppRunner):
     """aiohttp's `AppRunner`, serving the paths registered with `accept_websockets` through
     `AcceptServer`."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        kwargs.setdefault("keepalive_timeout", KEEPALIVE_TIMEOUT_S)
+        super().__init__(app, **kwargs)
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()

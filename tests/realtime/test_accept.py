@@ -23,6 +23,7 @@ from aiohttp import web
 from realtime.app import transport_options, web_app
 from realtime.conformance import create_conformance_app, suite_settings
 from realtime.protocol import EngineServer
+from realtime.protocol import accept as accept_module
 from realtime.protocol.accept import AcceptProtocol, AcceptServer, GatewayRunner
 from tests.helpers.procs import free_port
 
@@ -288,3 +289,21 @@ async def test_refused_by_the_application_as_aiohttp() -> None:
     assert ours == theirs.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n").replace(
         b"<open>", b"<closed>"
     )
+
+
+async def test_a_half_sent_head_is_closed_after_the_head_timeout(
+    both: tuple[Served, Served], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow client that never finishes its head does not hold the socket for ever."""
+    monkeypatch.setattr(accept_module, "IDLE_HEAD_TIMEOUT_S", 0.3)
+    accept, _ = both
+    reader, writer = await asyncio.open_connection("127.0.0.1", accept.port)
+    writer.write(head()[:30])  # "GET /engine.io/?EIO=4&transpor": ours to read, never ended
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing answered
+    writer.close()
+
+
+def test_the_runner_keeps_run_apps_keepalive_timeout() -> None:
+    runner = GatewayRunner(web.Application())
+    assert runner._kwargs["keepalive_timeout"] == accept_module.KEEPALIVE_TIMEOUT_S == 75.0
+    assert GatewayRunner(web.Application(), keepalive_timeout=5)._kwargs["keepalive_timeout"] == 5
