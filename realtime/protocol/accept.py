@@ -39,26 +39,16 @@ from typing import Any
 
 import httptools
 from aiohttp import web
-from aiohttp._websocket.reader import WebSocketDataQueue  # the C one, as WebSocketReader
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.helpers import rfc822_formatted_time
-from aiohttp.http_websocket import (
-    WS_CLOSED_MESSAGE,
-    WS_CLOSING_MESSAGE,
-    WS_KEY,
-    WebSocketError,
-    WebSocketReader,
-    WebSocketWriter,
-    WSCloseCode,
-    WSMessage,
-    WSMsgType,
-)
-from aiohttp.streams import EMPTY_PAYLOAD, EofStream
+from aiohttp.http_websocket import WS_KEY
+from aiohttp.streams import EMPTY_PAYLOAD
 from multidict import CIMultiDict
 from yarl import URL
 
 from realtime.protocol.engine import EngineServer, EngineSocket, EngineWebSocket
 from realtime.protocol.environ import RequestEnviron
+from realtime.protocol.framesocket import FrameSocket
 
 # aiohttp's own head limits (max_line_size, max_field_size): a longer head is aiohttp's to refuse.
 MAX_HEAD = 8190
@@ -68,10 +58,6 @@ IDLE_HEAD_TIMEOUT_S = 60.0
 # `web.run_app`'s keep-alive timeout, which the gateway ran with before `GatewayRunner`
 # (aiohttp's `RequestHandler` alone would keep an idle connection for 3,630 s).
 KEEPALIVE_TIMEOUT_S = 75.0
-# aiohttp's WebSocketResponse defaults: its reader's buffer and the closing handshake's wait.
-READ_LIMIT = 2**16
-CLOSE_TIMEOUT_S = 10.0
-_INTERNAL = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.PING, WSMsgType.PONG))
 _HEAD_END = b"\r\n\r\n"
 
 
@@ -293,11 +279,11 @@ class AcceptProtocol(BaseProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         tr: asyncio.Transport = transport  # type: ignore[assignment]  # a TCP transport
         self.transport = tr
-        # The socket options aiohttp's RequestHandler sets (TCP_NODELAY, SO_KEEPALIVE).
+        # SO_KEEPALIVE, as aiohttp's RequestHandler sets it (its TCP_NODELAY both asyncio's
+        # and uvloop's transports have set already).
         sock = tr.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         self._timer = self._loop.call_later(IDLE_HEAD_TIMEOUT_S, tr.close)
 
@@ -443,157 +429,6 @@ class AcceptProtocol(BaseProtocol):
             task.cancel()
         if self.transport is not None:
             self.transport.close()
-
-
-class FrameSocket:
-    """The server side of an accepted WebSocket: what `EngineSocket` uses of aiohttp's
-    `WebSocketResponse` (receive, send, close), with its semantics (answer PING, finish the
-    closing handshake, close with the reader's error code), on the same C frame reader and
-    writer; no compression, no heartbeat and no receive timeout, as the gateway opens it."""
-
-    __slots__ = (
-        "_close_wait",
-        "_closed",
-        "_closing",
-        "_eof",
-        "_parser",
-        "_protocol",
-        "_reader",
-        "_transport",
-        "_waiting",
-        "_writer",
-    )
-
-    def __init__(
-        self, protocol: AcceptProtocol, transport: asyncio.Transport, *, max_msg_size: int
-    ) -> None:
-        self._protocol = protocol
-        self._transport = transport
-        self._reader = WebSocketDataQueue(protocol, READ_LIMIT, loop=protocol._loop)
-        self._parser: Any = WebSocketReader(
-            self._reader, max_msg_size, compress=False, decode_text=True
-        )
-        self._writer = WebSocketWriter(protocol, transport, compress=0)
-        self._closed = False
-        self._closing = False
-        self._waiting = False
-        self._eof = False
-        self._close_wait: asyncio.Future[None] | None = None
-
-    # --- bytes in (from the protocol) ---------------------------------------------------------
-
-    def feed_data(self, data: bytes) -> None:
-        if self._eof:
-            return
-        eof, _ = self._parser.feed_data(data)
-        if eof:
-            self._eof = True  # a protocol error: the reader has it; nothing more is read
-
-    def feed_eof(self) -> None:
-        self._parser.feed_eof()
-
-    # --- aiohttp's WebSocketResponse API, the part the Engine.IO session uses ----------------
-
-    async def receive(self) -> Any:
-        while True:
-            if self._closed:
-                return WS_CLOSED_MESSAGE
-            if self._closing:
-                return WS_CLOSING_MESSAGE
-            try:
-                self._waiting = True
-                try:
-                    msg = await self._reader.read()
-                finally:
-                    self._waiting = False
-                    if self._close_wait is not None and not self._close_wait.done():
-                        self._close_wait.set_result(None)
-            except EofStream:
-                await self.close()
-                return WSMessage(WSMsgType.CLOSED, None, None)
-            except WebSocketError as exc:
-                await self.close(code=exc.code)
-                return WSMessage(WSMsgType.ERROR, exc, None)
-            except Exception as exc:
-                self._closing = True
-                await self.close()
-                return WSMessage(WSMsgType.ERROR, exc, None)
-            if msg.type not in _INTERNAL:
-                return msg
-            if msg.type is WSMsgType.CLOSE:
-                self._closing = True
-                if not self._closed:
-                    # The client is closing the connection: nothing to drain towards it.
-                    await self.close(drain=False)
-            elif msg.type is WSMsgType.CLOSING:
-                self._closing = True
-            elif msg.type is WSMsgType.PING:
-                await self._writer.send_frame(msg.data, WSMsgType.PONG)
-                continue
-            elif msg.type is WSMsgType.PONG:
-                continue
-            return msg
-
-    async def send_str(self, data: str) -> None:
-        await self._writer.send_frame(data.encode("utf-8"), WSMsgType.TEXT)
-
-    async def send_bytes(self, data: bytes) -> None:
-        await self._writer.send_frame(data, WSMsgType.BINARY)
-
-    async def close(self, *, code: int = WSCloseCode.OK, drain: bool = True) -> bool:
-        """Send CLOSE, then wait (up to 10 s) for the client's CLOSE, then close the
-        connection; as `WebSocketResponse.close`."""
-        if self._closed:
-            return False
-        self._closed = True
-        try:
-            try:
-                await self._writer.close(code, b"")
-                if drain:
-                    await self._protocol._drain_helper()
-            except (TimeoutError, asyncio.CancelledError):
-                self._transport.close()
-                raise
-            except Exception:
-                self._transport.close()
-                return True
-            if self._waiting:  # break the pending receive() before reading here
-                self._close_wait = self._protocol._loop.create_future()
-                self._reader.feed_data(WS_CLOSING_MESSAGE, 0)
-                await self._close_wait
-            if self._closing:
-                self._transport.close()
-                return True
-            try:
-                async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                    while True:
-                        msg = await self._reader.read()
-                        if msg.type is WSMsgType.CLOSE:
-                            self._transport.close()
-                            return True
-            except asyncio.CancelledError:
-                self._transport.close()
-                raise
-            except Exception:
-                self._transport.close()
-                return True
-        finally:
-            self._parser = _CLOSED_PARSER  # release the parser and what it holds
-
-
-class _ClosedParser:
-    """What a closed FrameSocket's bytes go to: nowhere."""
-
-    @staticmethod
-    def feed_data(_data: bytes) -> tuple[bool, bytes]:
-        return True, b""
-
-    @staticmethod
-    def feed_eof() -> None:
-        pass
-
-
-_CLOSED_PARSER = _ClosedParser()
 
 
 class AcceptedWebSocket(EngineWebSocket):
