@@ -20,6 +20,10 @@ every request is an order (the database's own CPU is not counted here: see `--sq
 `before_cursor_execute` on the app's engine; BEGIN and COMMIT are not statements there).
 `--profile`: one more round under cProfile; prints the calls per answer (deterministic, a
 load-independent measure of the work) and the functions with the most own time.
+`--server-pid PID`: the MariaDB server behind `--mysql-url` is this run's alone (a private
+`mariadbd`, as `tests/helpers/private_servers.py` starts one): per round, its CPU per answer
+(/proc) and what it was sent per answer from its own counters (`Questions`: every statement,
+COMMIT and ROLLBACK included, pings not; `Com_commit`, `Com_rollback`).
 
 The outbox relay, the notification consumer and the periodic tasks are off (their CPU is per
 second, not per answer; `bench/flash_sale.py` measures them); `--relay` turns the relay on.
@@ -60,6 +64,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--relay", action="store_true")
     parser.add_argument("--sql", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--server-pid", type=int, metavar="PID",
+                        help="the private MariaDB server's pid: its CPU and counters per answer")
     parser.add_argument("--profile-out", metavar="PATH",
                         help="with --profile: also save the pstats there (compare two trees)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
@@ -151,15 +157,25 @@ async def run(args: argparse.Namespace) -> None:
                   for u in buyers]
         app = create_app(settings)
         body = (b'{"items":[{"product_id":%d,"quantity":1}],' % product) + ADDRESS + b"}"
+        server_stats = None
+        if args.server_pid:
+            def server_stats() -> dict[str, float]:
+                with connect() as conn, conn.cursor() as cur:
+                    cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN"
+                                " ('Questions', 'Com_commit', 'Com_rollback')")
+                    found = {str(k): float(v) for k, v in cur.fetchall()}
+                stat = Path(f"/proc/{args.server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+                found["cpu_s"] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+                return found
         async with app.router.lifespan_context(app):
-            await measure(args, app, tokens, body)
+            await measure(args, app, tokens, body, server_stats)
     finally:
         with connect() as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 async def measure(args: argparse.Namespace, app: Any, tokens: list[bytes], body: bytes,
-                  ) -> None:
+                  server_stats: Any = None) -> None:
     tag = uuid.uuid4().hex[:8]
     sent = 0
     statuses: Counter[int] = Counter()
@@ -214,10 +230,17 @@ async def measure(args: argparse.Namespace, app: Any, tokens: list[bytes], body:
 
         event.listen(app.state.ctx.engine.sync_engine, "before_cursor_execute", count)
     for round_no in range(1, args.rounds + 1):
+        before = await asyncio.to_thread(server_stats) if server_stats else {}
         cpu, wall = await one_round(args.requests)
         per_answer.append(cpu / args.requests * 1e6)
         print(f"round {round_no}: {cpu / args.requests * 1e6:7.1f} µs CPU per answer "
               f"({args.requests / wall:,.0f} answers/s wall, {args.concurrency} in flight)")
+        if server_stats:
+            after = await asyncio.to_thread(server_stats)
+            per = {k: (after[k] - before[k]) / args.requests for k in after}
+            print(f"    MariaDB (private): {per['cpu_s'] * 1e6:.0f} µs CPU per answer; per "
+                  f"answer {per['Questions']:.2f} statements (COMMIT {per['Com_commit']:.2f}, "
+                  f"ROLLBACK {per['Com_rollback']:.2f})")
     import commerce
 
     tree = Path(commerce.__file__).parent.parent
