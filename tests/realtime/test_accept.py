@@ -190,7 +190,10 @@ async def test_messages_pings_and_close_as_aiohttp(both: tuple[Served, Served]) 
         pytest.param([head() + client_frame(b"4right-behind")], id="frame-behind-head"),
         pytest.param([head(), client_frame(b"5")], id="upgrade-packet-ignored"),
         pytest.param([head(), client_frame(b"x")], id="not-engineio"),
-        pytest.param([head(), client_frame(b"4" + b"a" * 1_000_001)], id="too-big"),
+        # Only the frame's start: aiohttp refuses the declared length before reading the
+        # payload, and nothing unread is left to turn the close into a reset.
+        pytest.param([head(), struct.pack("!BBQ", 0x81, 0x80 | 127, 1_000_002) + b"mask4aaa"],
+                     id="too-big"),
         pytest.param([head(), b"\x81\x05hello"], id="unmasked-client-frame"),
         pytest.param([head(), client_frame(b"\xff\xfe", opcode=0x1)], id="invalid-utf8"),
         pytest.param([head(), client_frame(b"4a", fin=False), client_frame(b"b", opcode=0)],
