@@ -310,3 +310,17 @@ def test_the_runner_keeps_run_apps_keepalive_timeout() -> None:
     runner = GatewayRunner(web.Application())
     assert runner._kwargs["keepalive_timeout"] == accept_module.KEEPALIVE_TIMEOUT_S == 75.0
     assert GatewayRunner(web.Application(), keepalive_timeout=5)._kwargs["keepalive_timeout"] == 5
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://shop.example", "https://elsewhere.example", "null", None]
+)
+async def test_origin_checks_as_aiohttp(origin: str | None) -> None:
+    """With origins listed by name, an allowed one is accepted here and any other gets
+    python-engineio's refusal through aiohttp, as before."""
+    settings = suite_settings(cors_origins=["https://shop.example"])
+    extra = "" if origin is None else f"Origin: {origin}\r\n"
+    async with serve_both(lambda: create_conformance_app(settings)) as served:
+        answer = await same(served, [head(extra=extra)])
+    accepted = origin in ("https://shop.example", None)
+    assert answer.startswith(b"HTTP/1.1 101" if accepted else b"HTTP/1.1 400")
