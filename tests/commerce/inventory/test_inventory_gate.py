@@ -100,3 +100,34 @@ async def test_reconcile_raises_a_key_only_while_the_stock_holds_still(ctx: AppC
     seen, raised = await gate.reconcile(seen)
     assert (seen, raised) == ({}, 1)
     assert int(await ctx.redis.get(stock_gate.key(product.id))) == 7
+
+
+async def test_reconcile_lowers_a_key_left_above_the_stock_once_both_hold_still(
+    ctx: AppContext,
+) -> None:
+    """A key can end above its stock (a pass raised it while checkouts of a stalled hot row were
+    still in flight, and they committed later; a reload before an in-flight commit): it comes
+    down to the stock once neither moves, and not while the stock still moves. CI saw a key 49
+    units high after a flash sale's reservations expired (two API processes, a loaded machine)."""
+    seller, _ = await make_user(ctx, "seller")
+    product = await make_product(ctx, seller, stock=10)
+    gate = stock_gate.StockGate(ctx.redis, ctx.sessions, ttl_s=30)
+    assert await gate.take({product.id: 1}) is None  # loads the key (10), takes one: 9
+    await ctx.redis.set(stock_gate.key(product.id), 15, keepttl=True)  # too high by 6
+
+    async def commit_one() -> None:
+        async with ctx.sessions() as session, session.begin():
+            await session.execute(
+                update(Product).where(Product.id == product.id).values(stock=Product.stock - 1)
+            )
+
+    seen, settled = await gate.reconcile({})
+    assert (seen, settled) == ({product.id: ("15", 10)}, 0)
+    await commit_one()  # the stock moves: not yet
+    seen, settled = await gate.reconcile(seen)
+    assert (seen, settled) == ({product.id: ("15", 9)}, 0)
+    seen, settled = await gate.reconcile(seen)  # both held still for a pass
+    assert (seen, settled) == ({}, 1)
+    assert int(await ctx.redis.get(stock_gate.key(product.id))) == 9
+    assert 0 < await ctx.redis.ttl(stock_gate.key(product.id)) <= 30  # its TTL kept
+    assert await gate.reconcile({}) == ({}, 0)  # equal now: nothing to do

@@ -64,6 +64,19 @@ async def two_apis(env: dict[str, str]) -> AsyncIterator[tuple[list[str], tuple[
             await asyncio.to_thread(wait_http, f"{base}/healthz", proc=proc, timeout=120)
         yield bases, (one, two)
 
+
+async def _gate_settles(
+    ctx: AppContext, product_id: int, units: int, within_s: float = 5.0
+) -> bool:
+    """Whether the product's gate key reads `units` within `within_s` (0.5 s reconcile passes)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while int(await ctx.redis.get(stock_gate.key(product_id))) != units:
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
 async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
     ctx: AppContext, service_env: dict[str, str]
 ) -> None:
@@ -128,7 +141,10 @@ async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
         assert sum(counts) == UNITS
         assert await expire_reservations(ctx) == 0
         assert await stock_of(ctx, product.id) == UNITS
-        assert int(await ctx.redis.get(stock_gate.key(product.id))) == UNITS
+        # The gate is a hint that settles: on a loaded machine a stalled hot row can leave it
+        # above the stock for a moment (a reconcile pass raised it over checkouts still
+        # queued), and the reconcilers bring it down within two passes (commerce/inventory/gate).
+        assert await _gate_settles(ctx, product.id, UNITS)
         assert len(await events(ctx, "order.expired")) == UNITS
 
         # And the released units are buyable again through a running server.
