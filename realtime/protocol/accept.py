@@ -33,7 +33,6 @@ import hashlib
 import socket
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -46,7 +45,13 @@ from aiohttp.streams import EMPTY_PAYLOAD
 from multidict import CIMultiDict
 from yarl import URL
 
-from realtime.protocol.engine import EngineServer, EngineSocket, EngineWebSocket
+from realtime.protocol.engine import (
+    ACCEPT,
+    AcceptPaths,
+    EngineServer,
+    EngineSocket,
+    EngineWebSocket,
+)
 from realtime.protocol.environ import RequestEnviron
 from realtime.protocol.framesocket import FrameSocket
 
@@ -59,26 +64,6 @@ IDLE_HEAD_TIMEOUT_S = 60.0
 # (aiohttp's `RequestHandler` alone would keep an idle connection for 3,630 s).
 KEEPALIVE_TIMEOUT_S = 75.0
 _HEAD_END = b"\r\n\r\n"
-
-
-@dataclass
-class AcceptPaths:
-    """The engines whose new WebSockets the accept path serves, by request path."""
-
-    engines: dict[str, EngineServer] = field(default_factory=dict)
-
-
-ACCEPT = web.AppKey("accept_websockets", AcceptPaths)
-
-
-def accept_websockets(app: web.Application, engine: EngineServer, path: str) -> None:
-    """Let `GatewayRunner` accept `engine`'s new WebSockets at `path` (e.g. `/socket.io/`)
-    itself. An engine with WebSocket compression keeps aiohttp's path (its writer task)."""
-    if engine.websocket_compression or "websocket" not in engine.transports:
-        return
-    if ACCEPT not in app:
-        app[ACCEPT] = AcceptPaths()
-    app[ACCEPT].engines["/" + path.strip("/") + "/"] = engine
 
 
 class GatewayRunner(web.AppRunner):

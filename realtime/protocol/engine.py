@@ -40,6 +40,7 @@ import struct
 import time
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import engineio
@@ -670,11 +671,31 @@ def _create_route(app: web.Application, server: EngineServer, endpoint: str) -> 
     # Every method reaches the server, so that a wrong one gets the protocol's 400 rather
     # than aiohttp's 405.
     app.router.add_route("*", endpoint, server.handle_request)
-    # New WebSockets at this path skip aiohttp where the app is served by `GatewayRunner`
-    # (imported here: the accept path is built on this module).
-    from realtime.protocol.accept import accept_websockets
-
+    # New WebSockets at this path skip aiohttp where the app is served by `GatewayRunner`.
     accept_websockets(app, server, endpoint)
+
+
+# The registry of the accept path (`realtime.protocol.accept`), here so that the engine's route
+# can fill it without importing the accept path, which is built on this module.
+@dataclass
+class AcceptPaths:
+    """The engines whose new WebSockets the accept path serves, by request path."""
+
+    engines: dict[str, EngineServer] = field(default_factory=dict)
+
+
+ACCEPT = web.AppKey("accept_websockets", AcceptPaths)
+
+
+def accept_websockets(app: web.Application, engine: EngineServer, path: str) -> None:
+    """Let `realtime.protocol.accept.GatewayRunner` accept `engine`'s new WebSockets at `path`
+    (e.g. `/socket.io/`) itself. An engine with WebSocket compression keeps aiohttp's path (its
+    writer task)."""
+    if engine.websocket_compression or "websocket" not in engine.transports:
+        return
+    if ACCEPT not in app:
+        app[ACCEPT] = AcceptPaths()
+    app[ACCEPT].engines["/" + path.strip("/") + "/"] = engine
 
 
 class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped library base
