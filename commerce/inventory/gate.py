@@ -88,7 +88,7 @@ take_stock(KEYS, values, 0, ARGV, 1, #KEYS)
 return {'taken'}
 """
 
-# KEYS[1]: a gate key; ARGV: the value seen, the database's stock. Raised only if unchanged.
+# KEYS[1]: a gate key; ARGV: the value seen, the database's stock. Set only if unchanged.
 _SETTLE = """
 local v = redis.call('GET', KEYS[1])
 if v and v == ARGV[1] and tonumber(v) ~= tonumber(ARGV[2]) then

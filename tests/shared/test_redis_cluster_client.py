@@ -5,7 +5,6 @@ asks `COMMAND GETKEYS` of the node its command table came from and never moves i
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,13 +12,7 @@ from redis.asyncio.cluster import ClusterNode
 from redis.exceptions import RedisClusterException
 
 from shared.redis import WaitingRedisCluster, make_cluster
-
-
-def _dead_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers.procs import free_port
 
 
 @pytest.fixture
@@ -40,7 +33,7 @@ async def test_stream_reads_need_no_live_command_table_node(
     await client.delete(stream)
     await client.xgroup_create(stream, "g", id="0", mkstream=True)
     await client.xadd(stream, {"n": "1"})
-    client.commands_parser.node = ClusterNode("127.0.0.1", _dead_port())
+    client.commands_parser.node = ClusterNode("127.0.0.1", free_port())  # nothing listens
     reply = await client.xreadgroup("g", "c", {stream: ">"}, count=10, block=10)
     assert [[name.decode(), [fields for _, fields in entries]] for name, entries in reply] == [
         [stream, [{b"n": b"1"}]]
@@ -52,7 +45,7 @@ async def test_stream_reads_need_no_live_command_table_node(
 async def test_a_refresh_moves_the_command_table_node_to_a_live_master(
     client: WaitingRedisCluster,
 ) -> None:
-    client.commands_parser.node = ClusterNode("127.0.0.1", _dead_port())
+    client.commands_parser.node = ClusterNode("127.0.0.1", free_port())  # nothing listens
     await client._refresh_slots()
     node = client.commands_parser.node
     assert node is client.nodes_manager.default_node

@@ -25,6 +25,7 @@ from shared.settings import CommerceSettings
 from tests.commerce.factories import make_product, make_user
 from tests.commerce.orders.helpers import events, order_body, stock_of
 from tests.helpers.procs import Proc, free_port, spawn, wait_http
+from tests.helpers.waiting import until
 
 BUYERS = 300
 UNITS = 50
@@ -63,18 +64,6 @@ async def two_apis(env: dict[str, str]) -> AsyncIterator[tuple[list[str], tuple[
             # fails at once.
             await asyncio.to_thread(wait_http, f"{base}/healthz", proc=proc, timeout=120)
         yield bases, (one, two)
-
-
-async def _gate_settles(
-    ctx: AppContext, product_id: int, units: int, within_s: float = 5.0
-) -> bool:
-    """Whether the product's gate key reads `units` within `within_s` (0.5 s reconcile passes)."""
-    deadline = asyncio.get_running_loop().time() + within_s
-    while int(await ctx.redis.get(stock_gate.key(product_id))) != units:
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-    return True
 
 
 async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
@@ -144,7 +133,10 @@ async def test_flash_sale_never_oversells_and_expiry_returns_stock_once(
         # The gate is a hint that settles: on a loaded machine a stalled hot row can leave it
         # above the stock for a moment (a reconcile pass raised it over checkouts still
         # queued), and the reconcilers bring it down within two passes (commerce/inventory/gate).
-        assert await _gate_settles(ctx, product.id, UNITS)
+        async def gate_at_stock() -> bool:
+            return int(await ctx.redis.get(stock_gate.key(product.id))) == UNITS
+
+        await until(gate_at_stock, "the gate key to settle at the stock", timeout=5)
         assert len(await events(ctx, "order.expired")) == UNITS
 
         # And the released units are buyable again through a running server.
