@@ -203,8 +203,8 @@ def _verify_es256(
     issue 20, session 9), and a signed-in join storm verifies a new token per connect. The
     rules are python-jose's, checked against it by `tests/shared/test_tokens.py`: only ES256
     (no `none`, no HMAC with the public key), a 64-byte r||s signature, `exp`/`iat`/`sub`/`jti`
-    required, `exp` not before now, `nbf` (if any) not after it, `iss` and `aud` (a string or a
-    list) must match when present, `sub` and `jti` strings, and a token with `at_hash` refused
+    required, `exp` not before now, `nbf` (if any) not after it, `iss` must match, `aud` (a
+    string or a list) must name ours, `sub` and `jti` strings, and a token with `at_hash` refused
     (there is no access token to compare it with). A `crit` header is refused (RFC 7515 4.1.11:
     no extension is understood here).
     """
@@ -233,13 +233,14 @@ def _verify_es256(
         raise Unauthorized("invalid token")
     if _int_claim(claims, "exp") < now:
         raise Unauthorized("token expired")
-    if "aud" in claims:
-        aud = claims["aud"]
-        auds = [aud] if isinstance(aud, str) else aud
-        if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
-            raise Unauthorized("invalid token")
-        if audience not in auds:
-            raise Unauthorized("invalid token")
+    # `aud` is required (python-jose accepted a token without one): every token we issue
+    # names its audience, so one without it was minted for something else with our key.
+    aud = claims.get("aud")
+    auds = [aud] if isinstance(aud, str) else aud
+    if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
+        raise Unauthorized("invalid token")
+    if audience not in auds:
+        raise Unauthorized("invalid token")
     if claims.get("iss") != issuer:  # python-jose refuses a token without `iss` too
         raise Unauthorized("invalid token")
     if not isinstance(claims["sub"], str) or not isinstance(claims["jti"], str):
