@@ -395,9 +395,16 @@ async def run_each(
     """Run `script` once per (keys, args), each call on one slot, and return their results in
     order. On one Redis: one non-transactional pipeline (one round trip). On a cluster the
     calls go to different shards: concurrently, each on its own (a pipeline of EVALSHAs could
-    meet a NOSCRIPT on a freshly promoted replica that it cannot recover from)."""
+    meet a NOSCRIPT on a freshly promoted replica that it cannot recover from).
+
+    A single call is made on its own everywhere: redis-py's pipeline asks `SCRIPT EXISTS` before
+    every execution that carries a script, a round trip of its own, and the one-room batches of
+    a join storm's presence writes and of the viewers tick are nearly all single calls."""
     if not calls:
         return []
+    if len(calls) == 1:
+        keys, args = calls[0]
+        return [await script(keys=keys, args=args)]
     if isinstance(redis, RedisCluster):
         return list(await asyncio.gather(*(script(keys=k, args=a) for k, a in calls)))
     async with redis.pipeline(transaction=False) as pipe:
