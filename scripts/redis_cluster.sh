@@ -32,6 +32,13 @@ synced() {
   [ "$replicas" -eq $((${#PORTS[@]} / 2)) ]
 }
 
+all_ok() {
+  local port
+  for port in "${PORTS[@]}"; do
+    redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
+  done
+}
+
 status() {
   for port in "${PORTS[@]}"; do
     if ! up "$port"; then echo "$port down"
@@ -74,8 +81,11 @@ start() {
       redis-cli -p "$BASE" cluster info | grep -q 'cluster_state:ok' && break; sleep 0.1
     done
   fi
-  redis-cli -p "$BASE" cluster info | grep -q 'cluster_state:ok' \
-    || { log "ERROR: cluster not ok"; exit 1; }
+  # Every node, not only the first: each reaches `ok` on its own once gossip has shown it every
+  # slot's owner, and until then it answers CLUSTERDOWN for the slots it serves (a client's
+  # first command right after `start` failed so on a fresh cluster).
+  for _ in $(seq 1 100); do all_ok && break; sleep 0.1; done
+  all_ok || { log "ERROR: cluster not ok on every node"; exit 1; }
   # Ready only once every replica holds its master's data: a replica that has not finished its
   # first sync since it (or its master) started refuses to take over when the master dies
   # ("Disconnected from master for longer than allowed": its data age counts from never), so
