@@ -25,6 +25,7 @@ from commerce.replicas import ReadSessions
 from shared.bus import EventBus, make_bus
 from shared.redis import make_limiter, make_redis
 from shared.settings import CommerceSettings
+from shared.tls import client_tls
 from shared.tokens import TokenIssuer, make_issuer
 
 
@@ -55,7 +56,9 @@ class AppContext:
         engine = make_engine(settings)
         sessions = make_sessionmaker(engine)
         redis = make_redis(settings.redis_url, decode_responses=True)
-        channels_http = httpx.AsyncClient(timeout=settings.channels.http_timeout_s)
+        channels_http = httpx.AsyncClient(
+            timeout=settings.channels.http_timeout_s, verify=client_tls()
+        )
         return cls(
             settings=settings,
             engine=engine,

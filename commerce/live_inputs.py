@@ -25,6 +25,7 @@ import structlog
 
 from shared.errors import NotFound, Unavailable
 from shared.settings import CommerceSettings
+from shared.tls import client_tls
 
 log = structlog.get_logger(__name__)
 
@@ -115,7 +116,8 @@ class CloudflareStream:
     async def _call(self, method: str, path: str, json: Any = None) -> Any:
         # A client per call: these are rare admin calls (create/end/poll), not a hot path.
         async with httpx.AsyncClient(
-            headers=self._headers, timeout=self._timeout, transport=self._transport
+            headers=self._headers, timeout=self._timeout, transport=self._transport,
+            verify=client_tls(),
         ) as client:
             try:
                 response = await client.request(method, f"{self._base}{path}", json=json)

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 import httpx
 
 from commerce.auth.social.errors import InvalidSocialToken, ProviderUnavailable
+from shared.tls import client_tls
 
 Provider = Literal["line", "facebook", "instagram", "google", "apple", "kapook"]
 PROVIDERS: tuple[Provider, ...] = ("line", "facebook", "instagram", "google", "apple", "kapook")
@@ -84,7 +85,7 @@ async def provider_http(provider: str, timeout_s: float) -> AsyncIterator[httpx.
     """
     try:
         async with httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s), follow_redirects=False
+            timeout=httpx.Timeout(timeout_s), follow_redirects=False, verify=client_tls()
         ) as client:
             yield client
     except httpx.TransportError as exc:  # timeouts, refused connections, TLS, protocol errors

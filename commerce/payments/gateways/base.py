@@ -19,6 +19,7 @@ import httpx
 
 from commerce.payment_wire.wire_errors import WireFormatError
 from commerce.payments.errors import PaymentProviderError, RefundUnsupported
+from shared.tls import client_tls
 
 NotificationStatus = Literal["succeeded", "failed", "pending", "authorized"]
 
@@ -171,7 +172,8 @@ class GatewayDefaults:
         loop and on Celery's worker loop, and a pooled client must not cross loops)."""
         timeout = httpx.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s))
         return httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, transport=self.transport, **kwargs
+            base_url=base_url, timeout=timeout, transport=self.transport,
+            verify=client_tls(), **kwargs
         )
 
 
