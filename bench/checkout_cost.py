@@ -23,7 +23,10 @@ load-independent measure of the work) and the functions with the most own time.
 `--server-pid PID`: the MariaDB server behind `--mysql-url` is this run's alone (a private
 `mariadbd`, as `tests/helpers/private_servers.py` starts one): per round, its CPU per answer
 (/proc) and what it was sent per answer from its own counters (`Questions`: every statement,
-COMMIT and ROLLBACK included, pings not; `Com_commit`, `Com_rollback`).
+COMMIT and ROLLBACK included, pings not; `Com_commit`, `Com_rollback`), and the storage
+engine's `Handler_*` calls (index lookups, index steps, rows written, the temporary tables'
+rows): set by the work sent, not by the machine's load (the group sizes aside), so two trees'
+statements compare by weight.
 
 The outbox relay, the notification consumer and the periodic tasks are off (their CPU is per
 second, not per answer; `bench/flash_sale.py` measures them); `--relay` turns the relay on.
@@ -162,7 +165,8 @@ async def run(args: argparse.Namespace) -> None:
             def server_stats() -> dict[str, float]:
                 with connect() as conn, conn.cursor() as cur:
                     cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN"
-                                " ('Questions', 'Com_commit', 'Com_rollback')")
+                                " ('Questions', 'Com_commit', 'Com_rollback')"
+                                " OR Variable_name LIKE 'Handler\\_%'")
                     found = {str(k): float(v) for k, v in cur.fetchall()}
                 stat = Path(f"/proc/{args.server_pid}/stat").read_text().rsplit(")", 1)[1].split()
                 found["cpu_s"] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
@@ -241,6 +245,11 @@ async def measure(args: argparse.Namespace, app: Any, tokens: list[bytes], body:
             print(f"    MariaDB (private): {per['cpu_s'] * 1e6:.0f} µs CPU per answer; per "
                   f"answer {per['Questions']:.2f} statements (COMMIT {per['Com_commit']:.2f}, "
                   f"ROLLBACK {per['Com_rollback']:.2f})")
+            # The storage engine's work per answer (index lookups, rows read and written):
+            # what each statement costs MariaDB, whatever the machine's load.
+            print("    per answer: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in sorted(per.items())
+                if k.startswith("Handler_") and v >= 0.005))
     import commerce
 
     tree = Path(commerce.__file__).parent.parent
