@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import struct
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from realtime.app import transport_options, web_app
 from realtime.conformance import create_conformance_app, suite_settings
@@ -324,3 +327,30 @@ async def test_origin_checks_as_aiohttp(origin: str | None) -> None:
         answer = await same(served, [head(extra=extra)])
     accepted = origin in ("https://shop.example", None)
     assert answer.startswith(b"HTTP/1.1 101" if accepted else b"HTTP/1.1 400")
+
+
+# --- the query fast path -------------------------------------------------------------------
+
+QUERY_ALPHABET = "ab=&%+;?EIO4tj2F \x00é"
+
+
+@given(st.text(alphabet=QUERY_ALPHABET, max_size=40))
+@settings(max_examples=2000, deadline=None)
+def test_query_params_is_parse_qs(query: str) -> None:
+    assert accept_module.query_params(query) == urllib.parse.parse_qs(query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "EIO=4&transport=websocket",
+        "EIO=4&transport=websocket&t=PXa1b2c",
+        "EIO=4&EIO=3",
+        "EIO=&transport",
+        "=4&&a=b=c",
+        "EIO=%34&transport=web+socket",
+    ],
+)
+def test_query_params_cases(query: str) -> None:
+    assert accept_module.query_params(query) == urllib.parse.parse_qs(query)
