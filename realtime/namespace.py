@@ -158,9 +158,16 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
 
         `connect` and `disconnect` come only from the server itself: realtime/protocol closes a
         connection whose client sends an event under a reserved name.
+
+        The handler is awaited directly, as python-socketio's `trigger_event` (its documented
+        override point) would, but without its `hasattr` and `inspect.iscoroutinefunction` per
+        event: every `on_<event>` here is a coroutine function taking the library's arguments.
         """
         if event in CLIENT_EVENTS or event in ("connect", "disconnect"):
-            return await super().trigger_event(event, *args)
+            try:
+                return await getattr(self, "on_" + event)(*args)
+            except asyncio.CancelledError:
+                return None  # as the library's dispatch answers a cancelled handler
         EVENTS_IN.labels("unknown", ErrorCode.INVALID).inc()
         if args:
             self.bad_input(args[0], "unknown event")
