@@ -236,10 +236,13 @@ def service_env(
     }
 
 
-@pytest.fixture
-def commerce_settings(
-    db_url: str, redis_url: str, jwt_keys: tuple[str, str], channel: str
+@pytest.fixture(scope="session")
+def session_commerce_settings(
+    db_url: str, redis_url: str, jwt_keys: tuple[str, str]
 ) -> CommerceSettings:
+    """`commerce_settings` without the test's own event stream, read from the environment once:
+    building CommerceSettings (a model per concern, each read by pydantic-settings) took
+    ~65 ms, and most tests build one. Frozen, so a test cannot change it for the next."""
     private, public = jwt_keys
     return CommerceSettings(
         app_env="test",
@@ -247,7 +250,6 @@ def commerce_settings(
         redis_url=redis_url,
         jwt_private_key=private,  # type: ignore[arg-type]
         jwt_public_key=public,
-        events_stream=f"events-{channel}",
         bcrypt_rounds=4,
         # Off unless a test is about notifications (tests/commerce/notifications turns it on):
         # every other test's events would otherwise become notification writes.
@@ -257,6 +259,15 @@ def commerce_settings(
         orders={"max_unpaid_per_buyer": 1000},
         _env_file=None,  # type: ignore[call-arg]
     )
+
+
+@pytest.fixture
+def commerce_settings(
+    session_commerce_settings: CommerceSettings, channel: str
+) -> CommerceSettings:
+    """The session's settings on this test's own event stream (a plain string: no validator
+    reads it, so the copy needs none)."""
+    return session_commerce_settings.model_copy(update={"events_stream": f"events-{channel}"})
 
 
 @pytest.fixture
