@@ -36,8 +36,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import functools
-import inspect
 import struct
 import time
 import urllib.parse
@@ -49,7 +47,6 @@ import engineio
 from aiohttp import web
 from aiohttp.http_websocket import WSMessage
 from engineio import exceptions
-from engineio.async_server import task_reference_holder
 from engineio.async_socket import AsyncSocket
 from engineio.packet import CLOSE, MESSAGE, NOOP, OPEN, PING, PONG, UPGRADE, Packet
 
@@ -82,12 +79,6 @@ def packet_frame(pkt: Packet) -> bytes:
     if isinstance(encoded, str):
         return websocket_frame(encoded.encode())
     return websocket_frame(encoded, binary=True)
-
-
-@functools.lru_cache(maxsize=64)
-def _is_coroutine_fn(fn: Callable[..., Any]) -> bool:
-    """`inspect.iscoroutinefunction`, once per handler (a handler is registered once)."""
-    return inspect.iscoroutinefunction(fn)
 
 
 def spawn(tasks: set[asyncio.Task[Any]], coro: Any) -> None:
@@ -410,7 +401,9 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
     async def receive(self, pkt: Packet) -> None:
         kind = pkt.packet_type
         if kind == MESSAGE:
-            await self.server.dispatch_message(self.sid, pkt.data)
+            await self.server._trigger_event(
+                "message", self.sid, pkt.data, run_async=self.server.async_handlers
+            )
         elif kind == PONG:
             if self._awaiting_pong is not None:  # an unsolicited PONG changes nothing
                 self.schedule_ping()
@@ -742,28 +735,6 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
             "create_route": _create_route,
             "translate_request": translate_request,
         }
-
-    async def dispatch_message(self, sid: str, data: str | bytes) -> None:
-        """The application's `message` handler for one packet, as the library's
-        `_trigger_event("message", ..., run_async=async_handlers)` runs it: in a task of its own
-        (the read loop goes on), errors logged. Without its generality per packet (an
-        `inspect.iscoroutinefunction`, a closure and a wrapper coroutine: ~1 % of a join
-        storm's CPU) when the handler is a coroutine function, as python-socketio's is."""
-        handler = self.handlers.get("message")
-        if not self.async_handlers or handler is None or not _is_coroutine_fn(handler):
-            await self._trigger_event("message", sid, data, run_async=self.async_handlers)
-            return
-        task = asyncio.ensure_future(self._run_message(handler, sid, data))
-        task_reference_holder.add(task)
-        task.add_done_callback(task_reference_holder.discard)
-
-    async def _run_message(self, handler: Callable[..., Any], sid: str, data: Any) -> None:
-        try:
-            await handler(sid, data)
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            self.logger.exception("message async handler error")
 
     def report_bad_input(self, sid: str, kind: str, detail: str) -> None:
         if self.bad_input is not None:
