@@ -15,6 +15,7 @@ import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.livedata import ProductSnapshot, StreamMeta, put_product, put_stream
+from shared.tls import client_tls
 from shared.tokens import TokenIssuer
 
 
@@ -130,7 +131,7 @@ async def marker(speaker: Client, stream_id: int, audience: list[Client]) -> Non
 
 async def events_out(url: str, event: str) -> float:
     """How many `event`s the node at `url` has emitted to rooms (its `/metrics`)."""
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=client_tls()) as http:  # no CA bundle load per call
         text = (await http.get(f"{url}/metrics")).text
     return sum(
         sample.value
