@@ -33,6 +33,7 @@ from realtime.transport import (
 from shared.redis import make_pubsub_redis
 from shared.redis import readiness as redis_readiness
 from shared.settings import GatewaySettings
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 CTX = web.AppKey("ctx", GatewayContext)
@@ -144,11 +145,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         log.info("gateway_started", node=ctx.node_id, redis=bool(settings.redis_url))
         yield
         relay.stop()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
         await services.reactions.close()
         await services.chat.close()
         if isinstance(sio.manager, ShardedRedisManager):

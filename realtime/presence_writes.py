@@ -23,10 +23,11 @@ caller, so a disconnect handler cannot fail on Redis at all.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import structlog
+
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +113,5 @@ class PresenceWrites:
         self._stopped = True
         writer = self._writer
         if writer is not None:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            await cancel_and_wait(writer)
         self._pending.clear()

@@ -31,13 +31,14 @@ that long.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -146,7 +147,5 @@ class OrderedPublisher:
             return
         if last is not None and not last.done():
             await asyncio.wait([last], timeout=self.timeout_s * 2)  # its batch is the last
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         self._task = None

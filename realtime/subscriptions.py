@@ -34,6 +34,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from shared.tasks import cancel_and_wait
+
 log = structlog.get_logger(__name__)
 
 Message = dict[str, Any]
@@ -62,9 +64,7 @@ class _Shard:
     async def close(self) -> None:
         self.closed = True
         if self.reader is not None and self.reader is not asyncio.current_task():
-            self.reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self.reader
+            await cancel_and_wait(self.reader)
         with contextlib.suppress(Exception):
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py's stub
         if self.owns_client:

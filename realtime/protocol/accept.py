@@ -54,6 +54,7 @@ from realtime.protocol.engine import (
 )
 from realtime.protocol.environ import RequestEnviron
 from realtime.protocol.framesocket import FrameSocket
+from shared.tasks import cancel_and_wait
 
 # aiohttp's own head limits (max_line_size, max_field_size): a longer head is aiohttp's to refuse.
 MAX_HEAD = 8190
@@ -122,10 +123,7 @@ def run_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     loop.run_until_complete(main)
         finally:
-            left = asyncio.all_tasks(loop)
-            for task in left:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(cancel_and_wait(*asyncio.all_tasks(loop)))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
