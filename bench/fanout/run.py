@@ -43,6 +43,9 @@ from shared.settings import ROOT
 
 HERE = Path(__file__).resolve().parent
 BUSY_LOAD = 0.5  # 1-minute load average above which the machine is not quiet
+# `--pin-loadgen CPU`: command prefixes (`taskset -c ...`) that keep the load generator on its
+# own CPU and every server under test (Node's or the gateways, all of them) on the others.
+PIN: dict[str, list[str]] = {"server": [], "loadgen": []}
 
 
 @dataclass
@@ -96,7 +99,7 @@ def rss_kb(pid: int) -> int:
 def start(cmd: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
-            cmd,
+            PIN["server"] + cmd,
             cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdin=subprocess.DEVNULL,
@@ -238,7 +241,7 @@ def load_run(args: argparse.Namespace, server: Server, receivers: int, chatters:
         cmd += ["--token-file", str(server.token_file)]
     print(f"$ {' '.join(cmd)}", flush=True)
     profilers = profile(args, server, label)
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(PIN["loadgen"] + cmd, capture_output=True, text=True, check=False)
     for p in profilers:
         p.wait()
     if done.returncode != 0:
@@ -255,7 +258,7 @@ def idle_run(args: argparse.Namespace, server: Server) -> dict:
     if args.idle_join:
         cmd += ["--stream-id", str(new_stream(args, server))]
     print(f"$ {' '.join(cmd)}", flush=True)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(PIN["loadgen"] + cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         ready = json.loads(proc.stdout.readline())
@@ -297,7 +300,7 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int) -> dic
     profilers = profile(args, server, f"{server.kind}{len(server.procs)}-joinstorm{clients}")
     cpu_before = sum(cpu_s(pid) for pid in server.pids)
     gen_before = children_cpu_s()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(PIN["loadgen"] + cmd, capture_output=True, text=True, check=False)
     # The load generator's own CPU (joinstorm.js, a waited-for child): on 2 cores it shares the
     # machine with the servers, so when it needs a whole core the storm measures it too.
     loadgen_cpu = children_cpu_s() - gen_before
@@ -445,6 +448,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help="logs, profiles, results")
     p.add_argument("--out", type=Path, help="append JSON lines here (default: out-dir)")
     p.add_argument("--profile", action="store_true", help="py-spy flame graph per gateway run")
+    p.add_argument(
+        "--pin-loadgen", type=int, metavar="CPU",
+        help="run the load generator on this CPU alone and the servers on the other CPUs "
+             "(taskset): on 2 cores each server, Node or both gateways together, gets one core "
+             "and the generator the other, so the generator's CPU no longer decides the time",
+    )
     p.add_argument("--profile-format", choices=("flamegraph", "raw"), default="flamegraph",
                    help="py-spy output: an SVG, or collapsed stacks (raw) to summarise")
     args = p.parse_args(argv)
@@ -459,7 +468,14 @@ def main(argv: list[str] | None = None) -> None:
     fds = raise_fd_limit()
     if args.idle + 100 > fds:
         sys.exit(f"error: --idle {args.idle} needs more file descriptors than ulimit -n {fds}")
+    if args.pin_loadgen is not None:
+        others = sorted(os.sched_getaffinity(0) - {args.pin_loadgen})
+        if args.pin_loadgen not in os.sched_getaffinity(0) or not others:
+            sys.exit(f"error: --pin-loadgen {args.pin_loadgen}: need that CPU and another one")
+        PIN["loadgen"] = ["taskset", "-c", str(args.pin_loadgen)]
+        PIN["server"] = ["taskset", "-c", ",".join(map(str, others))]
     info = machine()
+    info["pin_loadgen"] = args.pin_loadgen
     results: list[dict] = [info]
     if info["loadavg_1m"] > BUSY_LOAD:
         print(
@@ -495,7 +511,10 @@ def main(argv: list[str] | None = None) -> None:
             out.write(json.dumps(r) + "\n")
     print(
         f"\n{info['at']}, {info['cpus']} CPUs, load {info['loadavg_1m']:.2f}, "
-        f"commit {info['commit']}, node {info['node']}, python {info['python']}\n"
+        f"commit {info['commit']}, node {info['node']}, python {info['python']}"
+        + (f", load generator pinned to CPU {args.pin_loadgen}, servers to the others"
+           if args.pin_loadgen is not None else "")
+        + "\n"
     )
     print(table(results))
 
