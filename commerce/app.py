@@ -39,6 +39,7 @@ from commerce.security_headers import SecurityHeadersMiddleware
 from commerce.task_outbox import TaskRelay
 from commerce.web import router as web
 from shared.settings import CommerceSettings
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -85,28 +86,18 @@ def create_app(settings: CommerceSettings, *, ctx: AppContext | None = None) -> 
         finally:
             if task_relay and task_relay_task:
                 task_relay.stop()
-                task_relay_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task_relay_task
+                await cancel_and_wait(task_relay_task)
             guard.stop()
-            guard_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await guard_task
+            await cancel_and_wait(guard_task)
             if reconciler and reconciler_task:
                 reconciler.stop()
-                reconciler_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reconciler_task
+                await cancel_and_wait(reconciler_task)
             if consumer and consumer_task:
                 consumer.stop()
-                consumer_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await consumer_task
+                await cancel_and_wait(consumer_task)
             if relay and relay_task:
                 relay.stop()
-                relay_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay_task
+                await cancel_and_wait(relay_task)
             checkout = getattr(app.state, "checkout", None)
             if checkout is not None:
                 await checkout.close()  # its Redis probe, if an outage is on

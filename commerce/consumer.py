@@ -31,6 +31,7 @@ from shared.cli import run_or_die
 from shared.logging import configure_logging
 from shared.observability import init_sentry
 from shared.settings import CommerceSettings, load
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -69,9 +70,7 @@ async def serve(settings: CommerceSettings, *, stop: asyncio.Event | None = None
         await stop.wait()
     finally:
         consumer.stop()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         await context.close()
         log.info("consumer_stopped", consumer=consumer.name)
 

@@ -9,9 +9,10 @@ fixtures, the next app on a new loop) waited on it in vain or failed on a foreig
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Coroutine
 from typing import Any
+
+from shared.tasks import cancel_and_wait
 
 
 class InlineTasks:
@@ -33,8 +34,4 @@ class InlineTasks:
 
     async def cancel(self) -> None:
         """End what is still running (the context is closing, and its loop with it)."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)

@@ -50,6 +50,7 @@ from commerce.orders.checkout.answers import MARKER_TTL_S, SCOPE, marker_key
 from commerce.orders.models import IdempotencyRecord
 from commerce.throttle import OrderLimits
 from shared.outage import REDIS_DOWN
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -205,7 +206,5 @@ class RedisOutage:
 
     async def close(self) -> None:
         if self._prober is not None:
-            self._prober.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._prober
+            await cancel_and_wait(self._prober)
 
