@@ -77,14 +77,12 @@ start() {
       redis-cli --cluster create $(printf '127.0.0.1:%s ' "${PORTS[@]}") \
         --cluster-replicas 1 --cluster-yes >"$DIR/create.log"
     fi
-    for _ in $(seq 1 100); do
-      redis-cli -p "$BASE" cluster info | grep -q 'cluster_state:ok' && break; sleep 0.1
-    done
   fi
   # Every node, not only the first: each reaches `ok` on its own once gossip has shown it every
   # slot's owner, and until then it answers CLUSTERDOWN for the slots it serves (a client's
-  # first command right after `start` failed so on a fresh cluster).
-  for _ in $(seq 1 100); do all_ok && break; sleep 0.1; done
+  # first command right after `start` failed so on a fresh cluster). Up to 20 s, as the two
+  # waits this replaces (the first node's, then every node's) allowed together.
+  for _ in $(seq 1 200); do all_ok && break; sleep 0.1; done
   all_ok || { log "ERROR: cluster not ok on every node"; exit 1; }
   # Ready only once every replica holds its master's data: a replica that has not finished its
   # first sync since it (or its master) started refuses to take over when the master dies
