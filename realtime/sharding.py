@@ -141,7 +141,13 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
         self, sid: str, namespace: str, room: str, eio_sid: str | None = None
     ) -> None:
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
-        if self.write_only or not self.is_connected(sid, namespace):
+        # A socket still in its connect handler counts (it is "pre-connected" until the handler
+        # returns): the user room entered there must be heard before the CONNECT ack goes out,
+        # or an order status relayed right after the ack is published to a channel this node
+        # has not subscribed yet, and lost.
+        if self.write_only or not (
+            self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace)
+        ):
             return
         channel = self.room_channel(namespace, room)
         future = self._confirmation(channel)

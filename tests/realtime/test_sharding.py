@@ -217,3 +217,19 @@ async def shard_subscribers(url: str, channel: str, expected: int) -> bool:
 
 def world_channel(gateway_factory: GatewayFactory) -> str:
     return gateway_factory.service_env["SOCKETIO_CHANNEL"]
+
+
+async def test_a_signed_in_socket_hears_its_user_room_once_connected(
+    gateway_factory: GatewayFactory, world: World, clients: list[Client],
+    fanout_env: dict[str, str],
+) -> None:
+    """The user room is entered in the connect handler: Redis counts the node's subscription to
+    its channel by the time the CONNECT ack arrives, so an order status relayed at once after
+    it reaches the buyer (it was lost when the ack beat the SSUBSCRIBE)."""
+    _, url = gateway_factory("solo", **fanout_env)
+    redis_url = fanout_env.get("SOCKETIO_REDIS_URL", REDIS_URL)
+    channel = world_channel(gateway_factory)
+    for user_id in range(401, 406):
+        buyer = await Client(f"buyer{user_id}").connect(url, world.token(user_id))
+        clients.append(buyer)
+        assert await shard_subscribers(redis_url, f"{channel}#/#user:{user_id}#", 1)
