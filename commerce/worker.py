@@ -26,6 +26,7 @@ from shared.cli import run_or_die
 from shared.logging import configure_logging
 from shared.observability import init_sentry
 from shared.settings import CommerceSettings, WorkerSettings, load
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -94,9 +95,13 @@ async def run_embedded_beat(settings: CommerceSettings) -> None:
 
     tasks = [asyncio.create_task(every(name, interval)) for name, interval in BEAT.items()]
     try:
-        await asyncio.gather(*tasks)
+        # Not `gather`: a cancelled gather waits for its children to end, so one that swallowed
+        # the cancel would hold the stop before the `finally` could cancel it again.
+        if tasks:
+            await asyncio.wait(tasks)
         await asyncio.Event().wait()
     finally:
-        for t in tasks:
-            t.cancel()
+        # Waited for, so that no task is still using the context's pools when they close (a
+        # task inside a Redis call may swallow one cancel: shared/tasks.py).
+        await cancel_and_wait(*tasks)
         await ctx.close()
