@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 
 import uvicorn
@@ -27,6 +26,7 @@ from shared.cli import run_or_die
 from shared.logging import configure_logging
 from shared.observability import init_sentry
 from shared.settings import CommerceSettings, GatewaySettings, load
+from shared.tasks import cancel_and_wait
 
 
 def migrate(settings: CommerceSettings) -> None:
@@ -63,9 +63,7 @@ async def serve(commerce: CommerceSettings, gateway: GatewaySettings) -> None:
     waiter = asyncio.create_task(stop.wait())
     await asyncio.wait({api_task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     api.should_exit = True
-    beat.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await beat
+    await cancel_and_wait(beat)
     await api_task
     await runner.cleanup()
     waiter.cancel()
