@@ -4,8 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+STORMGEN := var/bin/stormgen
 
-.PHONY: run test test-cluster install web migrate lint typecheck format lock services clean cluster cluster-stop
+.PHONY: run test test-cluster install web stormgen migrate lint typecheck format lock services clean cluster cluster-stop
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 WEB_BUILT := web/static/vendor/.built
 
-install: $(STAMP) $(WEB_BUILT)
+install: $(STAMP) $(WEB_BUILT) $(STORMGEN)
 
 ## The H5 pages' npm packages (socket.io-client, hls.js, Swagger UI, ReDoc) copied into
 ## web/static/vendor/ (served at /assets/vendor/; not committed).
@@ -23,6 +24,13 @@ $(WEB_BUILT): web/package.json web/package-lock.json scripts/build_web.sh
 	@bash scripts/build_web.sh
 
 web: $(WEB_BUILT)
+
+## The Go join-storm generator (bench/fanout/stormgen; bench/fanout/run.py --joinstorm-loadgen go),
+## built into var/bin/ (not committed). Without Go it warns and is skipped (installed as root).
+$(STORMGEN): $(wildcard bench/fanout/stormgen/*.go) bench/fanout/stormgen/go.mod scripts/build_stormgen.sh
+	@bash scripts/build_stormgen.sh
+
+stormgen: $(STORMGEN)
 
 ## Everything on the embedded default: SQLite, in-process bus, tasks in-process. Ctrl-C stops.
 run: $(STAMP) $(WEB_BUILT)
@@ -34,7 +42,7 @@ migrate: $(STAMP)
 ## The whole suite on real MariaDB, Redis and RabbitMQ (started or installed if needed): the
 ## main pass and the cluster pass run side by side (scripts/test_passes.sh; the cluster pass's
 ## output is printed when the main pass ends, and `make test` fails if either fails).
-test: $(STAMP) $(WEB_BUILT) services lint
+test: $(STAMP) $(WEB_BUILT) services $(STORMGEN) lint
 	@PY=$(PY) PYTEST_ARGS="$(PYTEST_ARGS)" CLUSTER_PASS=$(CLUSTER_PASS) bash scripts/test_passes.sh
 
 ## The Redis-heavy suites again, with all Redis data on the private six-process Redis Cluster

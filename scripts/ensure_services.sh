@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Make sure the real services the test suite needs are installed and running:
 # MariaDB (127.0.0.1:3306, root without password), Redis (6379), RabbitMQ (5672), plus the
-# Debian tools the tests drive (nginx, libmagic, ffmpeg, chromium). Installs missing packages
-# when run as root, starts stopped servers, and waits until each answers. Idempotent; safe to
-# run every time.
+# Debian tools the tests drive (nginx, libmagic, ffmpeg, chromium, wrk, Go). Installs missing
+# packages when run as root, starts stopped servers, and waits until each answers. Idempotent;
+# safe to run every time.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*"; }
@@ -27,6 +27,7 @@ have nginx || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 ldconfig -p 2>/dev/null | grep -q libmagic.so.1 || missing+=(libmagic1)
 have ffmpeg && have ffprobe || missing+=(ffmpeg)
 have wrk || missing+=(wrk)  # bench/flash_sale.py's load generator (tests/bench smoke test)
+have go || missing+=(golang-go)  # bench/fanout/stormgen, the Go join-storm generator (tests/bench)
 # The H5 page tests (tests/web) drive Debian's Chromium through Playwright, with fonts for
 # Chinese, Thai and emoji so the screenshots show what a phone shows.
 [ -x /usr/bin/chromium ] || missing+=(chromium)

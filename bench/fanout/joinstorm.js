@@ -11,6 +11,8 @@
 // - refused: connections that never completed the Engine.IO handshake (TCP refused, reset,
 //   timed out); join_failed: connected but the join was refused or never acked.
 // Every client is closed at the end. Exit status 0 even when some failed: the caller judges.
+// stormgen/ is its Go twin (same flags, protocol work and JSON line for a fraction of the CPU per
+// client; run.py --joinstorm-loadgen go): keep the two in step (tests/bench/test_stormgen.py).
 //
 //   node joinstorm.js --url http://127.0.0.1:8301 --stream-id 1 --clients 3000 [--concurrency 500]
 //       [--token-file tokens.json]

@@ -283,9 +283,25 @@ def idle_run(args: argparse.Namespace, server: Server) -> dict:
     }
 
 
-def joinstorm_run(args: argparse.Namespace, server: Server, clients: int) -> dict:
-    """N clients connect and join one fresh room at once (joinstorm.js)."""
-    cmd = ["node", str(HERE / "joinstorm.js"), "--clients", str(clients)]
+def stormgen() -> Path:
+    """The Go join-storm generator (bench/fanout/stormgen), built when missing or stale by
+    scripts/build_stormgen.sh - before any storm, so its build is not counted as load
+    generator CPU."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "build_stormgen.sh")], check=True)
+    binary = ROOT / "var" / "bin" / "stormgen"
+    if not binary.exists():
+        sys.exit("error: --joinstorm-loadgen go needs Go (apt-get install golang-go); "
+                 "or use --joinstorm-loadgen js")
+    return binary
+
+
+def joinstorm_run(args: argparse.Namespace, server: Server, clients: int, loadgen: str) -> dict:
+    """N clients connect and join one fresh room at once: joinstorm.js (`loadgen` js) or its Go
+    twin (go: the same protocol work per client at a fraction of the CPU)."""
+    if loadgen == "go":
+        cmd = [str(args.stormgen), "--clients", str(clients)]
+    else:
+        cmd = ["node", str(HERE / "joinstorm.js"), "--clients", str(clients)]
     cmd += [arg for url in server.urls for arg in ("--url", url)]
     cmd += ["--stream-id", str(new_stream(args, server))]
     if args.joinstorm_concurrency:
@@ -297,23 +313,25 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int) -> dic
                            file_name=f"joinstorm-tokens-{clients}.json")
         cmd += ["--token-file", str(auth.token_file)]
     print(f"$ {' '.join(cmd)}", flush=True)
-    profilers = profile(args, server, f"{server.kind}{len(server.procs)}-joinstorm{clients}")
+    label = f"{server.kind}{len(server.procs)}-joinstorm{clients}-{loadgen}"
+    profilers = profile(args, server, label)
     cpu_before = sum(cpu_s(pid) for pid in server.pids)
     gen_before = children_cpu_s()
     done = subprocess.run(PIN["loadgen"] + cmd, capture_output=True, text=True, check=False)
-    # The load generator's own CPU (joinstorm.js, a waited-for child): on 2 cores it shares the
-    # machine with the servers, so when it needs a whole core the storm measures it too.
+    # The load generator's own CPU (a waited-for child): on 2 cores it shares the machine with
+    # the servers, so when it needs a whole core the storm measures it too.
     loadgen_cpu = children_cpu_s() - gen_before
     # The servers' CPU time for the whole storm (connects, joins, and the clients' close at the
     # end): less load-dependent than the wall-clock figures on a shared machine.
     server_cpu = sum(cpu_s(pid) for pid in server.pids) - cpu_before
-    # joinstorm.js exits 0.2 s after closing its clients, before the servers have handled the
-    # disconnects: what they spend after that, until idle, is reported on its own.
+    # The generator exits at most 0.2 s after closing its clients, before the servers have
+    # handled the disconnects: what they spend after that, until idle, is reported on its own.
     close_cpu, close_s = settle(server.pids)
     for p in profilers:
         p.wait()
     if done.returncode != 0:
-        raise RuntimeError(f"joinstorm failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"joinstorm ({loadgen}) failed ({done.returncode}):\n"
+                           f"{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["server_cpu_s"] = round(server_cpu, 2)
     result["server_cpu_ms_per_client"] = round(server_cpu * 1000 / clients, 3)
@@ -321,7 +339,7 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int) -> dic
     result["after_close_busy_s"] = round(close_s, 1)
     result["loadgen_cpu_ms_per_client"] = round(loadgen_cpu * 1000 / clients, 3)
     result.update(kind="joinstorm", server=server.name, procs=len(server.procs),
-                  signed_in=args.joinstorm_signed_in, **server.extra)
+                  signed_in=args.joinstorm_signed_in, loadgen=loadgen, **server.extra)
     return result
 
 
@@ -401,8 +419,8 @@ def table(results: list[dict]) -> str:
             "",
             "| server | clients | joined | refused | join failed | all joined s "
             "| join ack p50 ms | p99 ms | connect+join p99 ms | server CPU s | CPU ms/client "
-            "| after close: CPU ms/client | busy s | loadgen CPU ms/client |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| after close: CPU ms/client | busy s | loadgen | loadgen CPU ms/client |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in storms:
             who = " (signed in)" if r.get("signed_in") else ""
@@ -412,7 +430,7 @@ def table(results: list[dict]) -> str:
                 f"| {r['join_ack_ms']['p99']} | {r['connect_join_ms']['p99']} "
                 f"| {r.get('server_cpu_s')} | {r.get('server_cpu_ms_per_client')} "
                 f"| {r.get('after_close_cpu_ms_per_client')} | {r.get('after_close_busy_s')} "
-                f"| {r.get('loadgen_cpu_ms_per_client')} |"
+                f"| {r.get('loadgen', 'js')} | {r.get('loadgen_cpu_ms_per_client')} |"
             )
     return "\n".join(rows)
 
@@ -420,6 +438,12 @@ def table(results: list[dict]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     def ints(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part]
+
+    def loadgens(text: str) -> list[str]:
+        names = [part for part in text.split(",") if part]
+        if not names or set(names) - {"go", "js"}:
+            raise argparse.ArgumentTypeError(f"{text!r}: go, js or a comma list of them")
+        return names
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--servers", default="node,gateway", help="comma list of node, gateway")
@@ -437,6 +461,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--joinstorm", type=ints, default=[], help="join storm sizes, e.g. 3000")
     p.add_argument("--joinstorm-concurrency", type=int, default=0,
                    help="join storm clients in flight (0: all at once)")
+    p.add_argument(
+        "--joinstorm-loadgen", type=loadgens, default=["go"], metavar="go|js|go,js",
+        help="join storm generator: go (bench/fanout/stormgen, the same protocol work for a "
+             "fraction of the CPU) or js (joinstorm.js, ~0.4-0.5 ms CPU per client: on 2 cores a "
+             "10,000 storm then runs at its pace); a comma list runs each storm once with each",
+    )
     p.add_argument("--joinstorm-signed-in", action="store_true",
                    help="join storm clients connect with an access token each (default: guests)")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -474,8 +504,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"error: --pin-loadgen {args.pin_loadgen}: need that CPU and another one")
         PIN["loadgen"] = ["taskset", "-c", str(args.pin_loadgen)]
         PIN["server"] = ["taskset", "-c", ",".join(map(str, others))]
+    args.stormgen = stormgen() if args.joinstorm and "go" in args.joinstorm_loadgen else None
     info = machine()
     info["pin_loadgen"] = args.pin_loadgen
+    info["joinstorm_loadgen"] = args.joinstorm_loadgen if args.joinstorm else None
     results: list[dict] = [info]
     if info["loadavg_1m"] > BUSY_LOAD:
         print(
@@ -500,8 +532,9 @@ def main(argv: list[str] | None = None) -> None:
                 results.append(idle_run(args, server))
                 print(json.dumps(results[-1]), flush=True)
             for clients in args.joinstorm:
-                results.append(joinstorm_run(args, server, clients))
-                print(json.dumps(results[-1]), flush=True)
+                for loadgen in args.joinstorm_loadgen:
+                    results.append(joinstorm_run(args, server, clients, loadgen))
+                    print(json.dumps(results[-1]), flush=True)
             for receivers in args.receivers:
                 for chatters in args.chatters:
                     results.append(load_run(args, server, receivers, chatters))

@@ -1,0 +1,3 @@
+module stormgen
+
+go 1.19
