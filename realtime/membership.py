@@ -1,27 +1,29 @@
 """Joining and leaving stream rooms, and `resume`: the room state a (re)joining client needs.
 
-The join ack is read from Redis in one script call after the socket entered the room, so it is
-the same on every node: pinned product, the last chat messages, the room `seq` and viewer count
-(one room's keys, one Redis Cluster slot; a script rather than a pipeline because the epoch is a
-script's work and redis-py's cluster pipeline cannot run scripts).
-Concurrent joiners of one room share that read and the fresh stream read (`SharedReads`):
-a join storm costs a room one read per Redis round trip, not one per joiner.
+The join ack is read from Redis after the socket entered the room, so it is the same on every
+node: pinned product, the last chat messages, the room `seq` and viewer count
+(realtime/roomstate.py: one room's keys, one Redis Cluster slot). A joiner's ack is read by the
+presence batch that counts it, in the same script, right after the room's changes
+(`Presence.add`): one round trip for both, and the count includes the joiner. A socket joining
+a room again, and `resume`'s reload, read it on their own.
+Concurrent joiners of one room share those reads and the fresh stream read (`SharedReads`, and
+the presence batch): a join storm costs a room one read per Redis round trip, not one per joiner.
 Events with `seq` up to the ack's `seq` are already reflected in it (a client drops those if
 they also arrive as events); anything later arrives as events.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
-import orjson
 import redis.asyncio as aioredis
 import socketio
 
-from realtime import rooms
+from realtime import rooms, roomstate
 from realtime.moderation import Moderation
 from realtime.presence import Presence
-from realtime.sequence import STAMP_LUA, RoomEvents
+from realtime.sequence import RoomEvents
 from realtime.sharedreads import SharedReads
 from realtime.streams import StreamCache
 from shared.errors import Forbidden, NotFound
@@ -30,10 +32,8 @@ from shared.settings import GatewaySettings
 from shared.tokens import Principal
 
 # KEYS: pin, chat history, epoch, seq, viewers (one room). ARGV: epoch ttl ms.
-_STATE = STAMP_LUA + """
-return {redis.call('GET', KEYS[1]) or '', redis.call('LRANGE', KEYS[2], 0, -1),
-        room_epoch(KEYS[3], ARGV[1]), redis.call('GET', KEYS[4]) or '0',
-        redis.call('HLEN', KEYS[5])}
+_STATE = roomstate.STATE_LUA + """
+return room_state(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1])
 """
 
 
@@ -71,11 +71,20 @@ class Membership:
         return await self.streams.get(stream_id, fresh=True)
 
     async def _visible_stream(self, principal: Principal | None, stream_id: int) -> StreamMeta:
-        meta = await self._fresh_meta.get(stream_id)
+        """The stream's fresh metadata, unless it does not exist or the user is banned. A
+        signed-in user's ban check is read at the same time as the metadata (both are shared
+        reads that start after the caller asked): one wait, not two in a row."""
+        if principal is None:  # a guest cannot be banned
+            meta = await self._fresh_meta.get(stream_id)
+            banned = False
+        else:
+            meta, banned = await asyncio.gather(
+                self._fresh_meta.get(stream_id),
+                self.moderation.is_banned(stream_id, principal.user_id),
+            )
         if meta is None:
             raise NotFound("no such stream")
-        user_id = principal.user_id if principal else None
-        if await self.moderation.is_banned(stream_id, user_id):
+        if banned:
             raise Forbidden("you are banned from this stream")
         return meta
 
@@ -86,7 +95,8 @@ class Membership:
                 raise Forbidden("too many rooms joined on this connection")
             member.rooms.add(stream_id)
             await self.sio.enter_room(sid, rooms.stream_room(stream_id))
-            await self.presence.add(stream_id, self._member(member, sid))
+            counted = await self.presence.add(stream_id, self._member(member, sid))
+            return {**roomstate.decode(counted), "status": meta.status}
         return await self._state(stream_id, meta)
 
     async def _state(self, stream_id: int, meta: StreamMeta) -> dict[str, Any]:
@@ -94,19 +104,10 @@ class Membership:
         return {**await self._room_state.get(stream_id), "status": meta.status}
 
     async def _read_state(self, stream_id: int) -> dict[str, Any]:
-        pin, history, epoch, seq, viewers = await self._state_script(
-            keys=[rooms.pin(stream_id), rooms.chat_history(stream_id),
-                  rooms.key(stream_id, "epoch"), rooms.key(stream_id, "seq"),
-                  rooms.viewers(stream_id)],
+        return roomstate.decode(await self._state_script(
+            keys=[*roomstate.keys(stream_id), rooms.viewers(stream_id)],
             args=[self.room_events.epoch_ttl_ms],
-        )
-        return {
-            "viewers": int(viewers),
-            "pinned": orjson.loads(pin) if pin else None,
-            "recent_messages": [orjson.loads(m) for m in history],
-            "seq": int(seq or 0),
-            "epoch": int(epoch),
-        }
+        ))
 
     async def leave(self, *, sid: str, member: Member, stream_id: int) -> None:
         """Idempotent: leaving a room the socket is not in is fine."""

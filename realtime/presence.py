@@ -36,13 +36,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
 
-from realtime import rooms
+from realtime import rooms, roomstate
 from realtime.metrics import ROOMS
 from realtime.presence_writes import ADD, PresenceWrites
+from realtime.roomstate import STATE_LUA
 from realtime.sequence import RoomEvents
 from shared.redis import run_each
 from shared.settings import GatewaySettings
@@ -55,13 +57,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
 # One room's presence changes in the order they were made (realtime/presence_writes.py).
-# KEYS: node hash, room viewers, uniques, peak, signed-in uniques (one room's slot).
-# ARGV: op and member pairs: '+' adds a member of this node, '-' removes one.
-# The peak is the largest count after any add. Returns the room's count.
-_APPLY = """
+# KEYS: node hash, room viewers, uniques, peak, signed-in uniques, then the room state's pin,
+# chat history, epoch, seq (one room's slot). ARGV: the epoch ttl ms when a joiner waits for
+# the room's state ('' otherwise), then op and member pairs: '+' adds a member of this node,
+# '-' removes one. The peak is the largest count after any add. Returns the room's state read
+# after the changes (realtime/roomstate.py) when asked, else the room's count.
+_APPLY = STATE_LUA + """
 local n = redis.call('HLEN', KEYS[2])
 local peak = 0
-for i = 1, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   local m = ARGV[i + 1]
   if ARGV[i] == '+' then
     if redis.call('HSETNX', KEYS[1], m, 1) == 1 then
@@ -77,6 +81,7 @@ for i = 1, #ARGV, 2 do
   end
 end
 if peak > tonumber(redis.call('GET', KEYS[4]) or '0') then redis.call('SET', KEYS[4], peak) end
+if ARGV[1] ~= '' then return room_state(KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[2], ARGV[1]) end
 return n
 """
 
@@ -150,14 +155,18 @@ class Presence:
     def member(user_id: int | None, sid: str) -> str:
         return f"u:{user_id}" if user_id is not None else f"g:{sid}"
 
-    async def add(self, stream_id: int, member: str) -> None:
-        """Count one more local socket of `member`; the first one is registered in Redis (in
-        this node's next presence batch, which this waits for)."""
+    async def add(self, stream_id: int, member: str) -> Any:
+        """Count one more local socket of `member` and answer the room's state (the reply
+        `roomstate.decode` reads) with the member counted. The first local socket of a member
+        is registered in Redis in this node's next presence batch, which reads the state right
+        after the room's changes; another socket of a member already counted waits for the
+        next batch's read (its first socket's add may still be queued or in flight)."""
         counts = self.local[stream_id]
         counts[member] = counts.get(member, 0) + 1
         ROOMS.set(len(self.local))
         if counts[member] == 1:
-            await self.writes.add(stream_id, member)
+            return await self.writes.add(stream_id, member)
+        return await self.writes.read(stream_id)
 
     def remove(self, stream_id: int, member: str) -> None:
         """Count one local socket of `member` less; the last one's removal from Redis is queued
@@ -174,8 +183,12 @@ class Presence:
         ROOMS.set(len(self.local))
         self.writes.remove(stream_id, member)
 
-    async def _write(self, batch: dict[int, list[tuple[str, str]]]) -> None:
-        """One batch of changes: one script call per room, in one pipeline on one Redis.
+    async def _write(
+        self, batch: dict[int, list[tuple[str, str]]], wanted: set[int]
+    ) -> dict[int, Any]:
+        """One batch of changes: one script call per room, in one pipeline on one Redis (on a
+        cluster, concurrently per room: each room's call is atomic on its own slot, and reads
+        its state after its own changes). Answers the `wanted` rooms' states.
 
         The rooms that get members go into the node's room set first (those it is not known to
         hold already): a sweeper of this node must find every room whose hash holds its members
@@ -188,10 +201,14 @@ class Presence:
             await self.redis.sadd(rooms.node_rooms(self.node), *added)
             if generation == self._listed_generation:
                 listed.update(added)
-        await run_each(self.redis, self._apply, [
-            (self._keys(stream_id), [part for change in ops for part in change])
+        ttl_ms = self.room_events.epoch_ttl_ms
+        replies = await run_each(self.redis, self._apply, [
+            (self._keys(stream_id),
+             [ttl_ms if stream_id in wanted else "", *(part for change in ops for part in change)])
             for stream_id, ops in batch.items()
         ])
+        return {stream_id: reply for stream_id, reply in zip(batch, replies, strict=True)
+                if stream_id in wanted}
 
     async def count(self, stream_id: int) -> int:
         return int(await self.redis.hlen(rooms.viewers(stream_id)))
@@ -203,6 +220,7 @@ class Presence:
             rooms.uniques(stream_id),
             rooms.peak_viewers(stream_id),
             rooms.signed_in_uniques(stream_id),
+            *roomstate.keys(stream_id),
         ]
 
     async def heartbeat(self) -> None:
