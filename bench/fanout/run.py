@@ -4,7 +4,9 @@ For every server configuration - the Node socket.io 4.8 reference (`node`) and o
 P processes on one Redis (`gateway`, once per value of --procs) - this starts the server(s),
 runs idle.js with --idle connections while reading the servers' VmRSS, then loadgen.js once
 per (receivers, chatters) pair on a fresh stream, stops the servers, and finally prints
-every result as a markdown table (and appends the raw JSON lines to --out).
+every result as a markdown table (and appends the raw JSON lines to --out). `--joinstorm N`
+adds a join storm of N clients per server (bench/fanout/stormgen, the Go generator, by default;
+`--joinstorm-loadgen js` for joinstorm.js).
 
     .venv/bin/python bench/fanout/run.py --servers node,gateway --procs 1,2 \\
         --receivers 1000 --chatters 50,100 --duration 30 --warmup 5 --idle 10000 \\

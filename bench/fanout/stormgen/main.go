@@ -33,6 +33,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,6 +80,11 @@ func main() {
 	timeoutS := flag.Float64("timeout", 30, "seconds each client may take to connect and join")
 	tokenFile := flag.String("token-file", "", "JSON list of access tokens: client i signs in with token i (modulo)")
 	flag.Parse()
+	if os.Getenv("GOGC") == "" {
+		// Fewer collections of a heap that only grows during the storm (~90 MB at 10,000
+		// clients instead of ~78): ~0.01 ms less CPU per client, an eighth of the generator's.
+		debug.SetGCPercent(400)
+	}
 	if len(urls) == 0 {
 		urls = urlList{"http://127.0.0.1:8301"}
 	}
