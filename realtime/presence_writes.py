@@ -112,6 +112,8 @@ class PresenceWrites:
                 try:
                     states = await self._write(batch, wanted)
                 except asyncio.CancelledError:
+                    for _, w in waiters:  # stopped mid-write: no joiner waits for ever
+                        w.cancel()
                     raise
                 except Exception as exc:
                     for stream_id, ops in self._pending.items():  # newer changes go after

@@ -139,6 +139,21 @@ async def test_an_add_after_stop_does_not_hang() -> None:
         await writes.add(1, "g:a")
 
 
+async def test_a_joiner_whose_batch_is_in_flight_at_stop_does_not_hang() -> None:
+    started = asyncio.Event()
+
+    async def never_answers(batch: dict[int, list[tuple[str, str]]], wanted: set[int]) -> Any:
+        started.set()
+        await asyncio.Event().wait()
+
+    writes = PresenceWrites(write=never_answers)
+    join = asyncio.ensure_future(writes.add(1, "g:a"))
+    await started.wait()
+    await writes.stop()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(join, 5)
+
+
 async def test_concurrent_joiners_through_the_gateway_each_get_a_count_with_themselves(
     gateway_factory: GatewayFactory, world: World, aredis: aioredis.Redis,
     clients: list[Client],
