@@ -6,7 +6,8 @@ runs idle.js with --idle connections while reading the servers' VmRSS, then load
 per (receivers, chatters) pair on a fresh stream, stops the servers, and finally prints
 every result as a markdown table (and appends the raw JSON lines to --out). `--joinstorm N`
 adds a join storm of N clients per server (bench/fanout/stormgen, the Go generator, by default;
-`--joinstorm-loadgen js` for joinstorm.js).
+`--joinstorm-loadgen js` for joinstorm.js), run under SCHED_BATCH (`--joinstorm-sched`) so that
+on a shared machine its wake-ups do not preempt the servers it measures.
 
     .venv/bin/python bench/fanout/run.py --servers node,gateway --procs 1,2 \\
         --receivers 1000 --chatters 50,100 --duration 30 --warmup 5 --idle 10000 \\
@@ -48,6 +49,12 @@ BUSY_LOAD = 0.5  # 1-minute load average above which the machine is not quiet
 # `--pin-loadgen CPU`: command prefixes (`taskset -c ...`) that keep the load generator on its
 # own CPU and every server under test (Node's or the gateways, all of them) on the others.
 PIN: dict[str, list[str]] = {"server": [], "loadgen": []}
+# `--joinstorm-sched`: the storm generator's scheduling policy, as a command prefix. Under
+# SCHED_BATCH the kernel treats it as a batch job: its wake-ups do not preempt the process
+# running on that CPU (a server under test), and the CPU is still all the generator's whenever
+# the servers wait. Why it matters on a shared 2-core box: parse_args' help, and BENCHMARKS.md
+# "Session 11's end".
+SCHED: dict[str, list[str]] = {"batch": ["chrt", "--batch", "0"], "normal": []}
 
 
 @dataclass
@@ -86,9 +93,35 @@ def raise_fd_limit() -> int:
 
 def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) the process has used so far (/proc/<pid>/stat)."""
+    user, system, _, _ = proc_counters(pid)
+    return user + system
+
+
+def proc_counters(pid: int) -> tuple[float, float, int, int]:
+    """The process's user and system CPU seconds so far (/proc/<pid>/stat), and its voluntary
+    and involuntary context switches (/proc/<pid>/status): a server preempted thousands of
+    times a second by a co-located load generator pays for it in cache misses, which shows as
+    more user time per client."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    switches = {
+        name: int(value)
+        for name, _, value in (
+            line.partition(":\t") for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        )
+        if name in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+    }
+    return (int(fields[11]) / tick, int(fields[12]) / tick,
+            switches["voluntary_ctxt_switches"], switches["nonvoluntary_ctxt_switches"])
+
+
+def counters_since(pids: list[int], before: list[tuple[float, float, int, int]]) -> dict:
+    """What `pids` used since `before` (their `proc_counters` then), summed over the processes."""
+    now = [proc_counters(pid) for pid in pids]
+    total = [sum(n[i] - b[i] for n, b in zip(now, before, strict=True)) for i in range(4)]
+    return {"user_s": round(total[0], 2), "system_s": round(total[1], 2),
+            "voluntary_switches": total[2], "involuntary_switches": total[3]}
 
 
 def rss_kb(pid: int) -> int:
@@ -318,14 +351,17 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int, loadge
     label = f"{server.kind}{len(server.procs)}-joinstorm{clients}-{loadgen}"
     profilers = profile(args, server, label)
     cpu_before = sum(cpu_s(pid) for pid in server.pids)
+    counters_before = [proc_counters(pid) for pid in server.pids]
     gen_before = children_cpu_s()
-    done = subprocess.run(PIN["loadgen"] + cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(PIN["loadgen"] + SCHED[args.joinstorm_sched] + cmd,
+                          capture_output=True, text=True, check=False)
     # The load generator's own CPU (a waited-for child): on 2 cores it shares the machine with
     # the servers, so when it needs a whole core the storm measures it too.
     loadgen_cpu = children_cpu_s() - gen_before
     # The servers' CPU time for the whole storm (connects, joins, and the clients' close at the
     # end): less load-dependent than the wall-clock figures on a shared machine.
     server_cpu = sum(cpu_s(pid) for pid in server.pids) - cpu_before
+    server_counters = counters_since(server.pids, counters_before)
     # The generator exits at most 0.2 s after closing its clients, before the servers have
     # handled the disconnects: what they spend after that, until idle, is reported on its own.
     close_cpu, close_s = settle(server.pids)
@@ -340,8 +376,10 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int, loadge
     result["after_close_cpu_ms_per_client"] = round(close_cpu * 1000 / clients, 3)
     result["after_close_busy_s"] = round(close_s, 1)
     result["loadgen_cpu_ms_per_client"] = round(loadgen_cpu * 1000 / clients, 3)
+    result["server_counters"] = server_counters
     result.update(kind="joinstorm", server=server.name, procs=len(server.procs),
-                  signed_in=args.joinstorm_signed_in, loadgen=loadgen, **server.extra)
+                  signed_in=args.joinstorm_signed_in, loadgen=loadgen,
+                  loadgen_sched=args.joinstorm_sched, **server.extra)
     return result
 
 
@@ -421,18 +459,23 @@ def table(results: list[dict]) -> str:
             "",
             "| server | clients | joined | refused | join failed | all joined s "
             "| join ack p50 ms | p99 ms | connect+join p99 ms | server CPU s | CPU ms/client "
-            "| after close: CPU ms/client | busy s | loadgen | loadgen CPU ms/client |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| after close: CPU ms/client | busy s | loadgen | loadgen CPU ms/client "
+            "| server user s / sys s | server preempted (involuntary switches) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in storms:
             who = " (signed in)" if r.get("signed_in") else ""
+            counters = r.get("server_counters", {})
             rows.append(
                 f"| {r['server']}{who} | {r['clients']} | {r['joined']} | {r['refused']} "
                 f"| {r['join_failed']} | {r['all_joined_s']} | {r['join_ack_ms']['p50']} "
                 f"| {r['join_ack_ms']['p99']} | {r['connect_join_ms']['p99']} "
                 f"| {r.get('server_cpu_s')} | {r.get('server_cpu_ms_per_client')} "
                 f"| {r.get('after_close_cpu_ms_per_client')} | {r.get('after_close_busy_s')} "
-                f"| {r.get('loadgen', 'js')} | {r.get('loadgen_cpu_ms_per_client')} |"
+                f"| {r.get('loadgen', 'js')} ({r.get('loadgen_sched', 'normal')}) "
+                f"| {r.get('loadgen_cpu_ms_per_client')} "
+                f"| {counters.get('user_s')} / {counters.get('system_s')} "
+                f"| {counters.get('involuntary_switches')} |"
             )
     return "\n".join(rows)
 
@@ -468,6 +511,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="join storm generator: go (bench/fanout/stormgen, the same protocol work for a "
              "fraction of the CPU) or js (joinstorm.js, ~0.4-0.5 ms CPU per client: on 2 cores a "
              "10,000 storm then runs at its pace); a comma list runs each storm once with each",
+    )
+    p.add_argument(
+        "--joinstorm-sched", choices=tuple(SCHED), default="batch",
+        help="the storm generator's scheduling: batch (SCHED_BATCH, `chrt --batch 0`: its "
+             "wake-ups do not preempt the servers) or normal. On 2 shared cores a generator "
+             "that wakes for every reply, under the normal policy, preempted each server process "
+             "~13,000 times a second, and the cache misses cost the gateway 50%% more CPU per "
+             "client with two processes, Node 10%%; a generator on its own machine, as real "
+             "viewers are, preempts nothing (BENCHMARKS.md, session 11's end)",
     )
     p.add_argument("--joinstorm-signed-in", action="store_true",
                    help="join storm clients connect with an access token each (default: guests)")
@@ -510,6 +562,7 @@ def main(argv: list[str] | None = None) -> None:
     info = machine()
     info["pin_loadgen"] = args.pin_loadgen
     info["joinstorm_loadgen"] = args.joinstorm_loadgen if args.joinstorm else None
+    info["joinstorm_sched"] = args.joinstorm_sched if args.joinstorm else None
     results: list[dict] = [info]
     if info["loadavg_1m"] > BUSY_LOAD:
         print(

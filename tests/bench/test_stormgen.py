@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,25 +27,12 @@ from shared.livedata import StreamMeta, put_stream
 from shared.redis import make_redis
 from shared.tokens import TokenIssuer
 from tests.bench.conftest import BENCH
-from tests.helpers.procs import REPO_ROOT, free_port, run_checked
+from tests.helpers.procs import free_port, run_checked
 from tests.realtime.clients import Client
 from tests.realtime.conftest import GatewayFactory
 
-STORMGEN = REPO_ROOT / "var" / "bin" / "stormgen"
 LIVE, MISSING = 4101, 4199
 CLIENTS = 200
-
-
-@pytest.fixture(scope="session")
-def stormgen() -> Path:
-    """The binary, (re)built by the script `make install` runs; in CI a missing Go is a failure."""
-    run_checked(["bash", REPO_ROOT / "scripts" / "build_stormgen.sh"], timeout=300)
-    if not STORMGEN.exists():
-        reason = "go is not installed: apt-get install golang-go (make test installs it as root)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the stormgen tests: {reason}")
-        pytest.skip(reason)
-    return STORMGEN
 
 
 @pytest.fixture
