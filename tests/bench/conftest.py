@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.procs import REPO_ROOT, run_checked
+from tests.realtime.clients import Client
 
 BENCH = REPO_ROOT / "bench" / "fanout"
 NODE = shutil.which("node")
@@ -35,3 +37,18 @@ def stormgen() -> Path:
             pytest.fail(f"CI must run the stormgen tests: {reason}")
         pytest.skip(reason)
     return STORMGEN
+
+
+async def room_empties(url: str, stream_id: int) -> None:
+    """The storm's clients all left (closed at the end): a late viewer soon is alone."""
+    late = await Client("late").connect(url)
+    try:
+        viewers = None
+        for _ in range(100):
+            viewers = (await late.join(stream_id))["viewers"]
+            if viewers == 1:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{viewers} viewers left behind by the storm")
+    finally:
+        await late.sio.disconnect()

@@ -26,9 +26,8 @@ import pytest
 from shared.livedata import StreamMeta, put_stream
 from shared.redis import make_redis
 from shared.tokens import TokenIssuer
-from tests.bench.conftest import BENCH
+from tests.bench.conftest import BENCH, room_empties
 from tests.helpers.procs import free_port, run_checked
-from tests.realtime.clients import Client
 from tests.realtime.conftest import GatewayFactory
 
 LIVE, MISSING = 4101, 4199
@@ -81,21 +80,6 @@ def assert_all_joined(result: dict[str, Any], clients: int) -> None:
     # Each client's connect+join spans its join ack, so every order statistic does too.
     assert total["p50"] >= ack["p50"] and total["p99"] >= ack["p99"], result
     assert result["all_joined_s"] > 0, result
-
-
-async def room_empties(url: str, stream_id: int) -> None:
-    """The storm's clients all left (closed at the end): a late viewer soon is alone."""
-    late = await Client("late").connect(url)
-    try:
-        viewers = None
-        for _ in range(100):
-            viewers = (await late.join(stream_id))["viewers"]
-            if viewers == 1:
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{viewers} viewers left behind by the storm")
-    finally:
-        await late.sio.disconnect()
 
 
 async def test_stormgen_joins_and_counts_like_joinstorm(

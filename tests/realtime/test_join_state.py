@@ -13,6 +13,7 @@ the suite's cluster pass, on the Redis Cluster: rooms on several slots in one ba
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -29,73 +30,68 @@ from tests.realtime.clients import Client, World
 from tests.realtime.conftest import GatewayFactory
 
 
-def presence(redis: aioredis.Redis, node: str = "n1") -> Presence:
-    events = RoomEvents(socketio.AsyncServer(async_mode="asgi"), redis)
-    return Presence(settings=GatewaySettings(), redis=redis, room_events=events, node_id=node)
+@pytest.fixture
+async def node(aredis: aioredis.Redis) -> AsyncIterator[Presence]:
+    """One gateway node's presence on the test Redis, stopped after the test."""
+    events = RoomEvents(socketio.AsyncServer(async_mode="asgi"), aredis)
+    presence = Presence(settings=GatewaySettings(), redis=aredis, room_events=events,
+                        node_id="n1")
+    try:
+        yield presence
+    finally:
+        await presence.stop()
 
 
 async def test_each_joiner_of_a_batch_gets_the_state_with_itself_and_every_earlier_joiner(
-    aredis: aioredis.Redis,
+    aredis: aioredis.Redis, node: Presence,
 ) -> None:
     await aredis.set(rooms.pin(1), orjson.dumps({"id": 5, "name": "mug"}))
     await aredis.rpush(rooms.chat_history(1), orjson.dumps({"id": "m1", "text": "hi"}))
     await aredis.set(rooms.key(1, "seq"), 41)
-    node = presence(aredis)
-    try:
-        replies = await asyncio.gather(*(node.add(1, f"g:{i}") for i in range(40)))
-        states = [roomstate.decode(r) for r in replies]
-        for i, state in enumerate(states):
-            # Joiner i was queued after joiners 0..i-1: its batch holds them all.
-            assert state["viewers"] >= i + 1, (i, state["viewers"])
-            assert state["pinned"] == {"id": 5, "name": "mug"}
-            assert state["recent_messages"] == [{"id": "m1", "text": "hi"}]
-            assert state["seq"] == 41
-        assert states[-1]["viewers"] == 40
-        assert len({s["epoch"] for s in states}) == 1
-        # The epoch is the room's, as `resume` and the events carry it.
-        assert states[0]["epoch"] == int(await node.room_events.epoch(1))
-        assert await aredis.hlen(rooms.viewers(1)) == 40
-    finally:
-        await node.stop()
+    replies = await asyncio.gather(*(node.add(1, f"g:{i}") for i in range(40)))
+    states = [roomstate.decode(r) for r in replies]
+    for i, state in enumerate(states):
+        # Joiner i was queued after joiners 0..i-1: its batch holds them all.
+        assert state["viewers"] >= i + 1, (i, state["viewers"])
+        assert state["pinned"] == {"id": 5, "name": "mug"}
+        assert state["recent_messages"] == [{"id": "m1", "text": "hi"}]
+        assert state["seq"] == 41
+    assert states[-1]["viewers"] == 40
+    assert len({s["epoch"] for s in states}) == 1
+    # The epoch is the room's, as `resume` and the events carry it.
+    assert states[0]["epoch"] == int(await node.room_events.epoch(1))
+    assert await aredis.hlen(rooms.viewers(1)) == 40
 
 
 async def test_joiners_of_several_rooms_in_one_batch_get_their_own_rooms_state(
-    aredis: aioredis.Redis,
+    aredis: aioredis.Redis, node: Presence,
 ) -> None:
-    node = presence(aredis)
-    try:
-        await asyncio.gather(*(node.add(2, f"g:pre{i}") for i in range(3)))
-        await aredis.set(rooms.key(3, "seq"), 7)
-        # One batch: adds in rooms 1, 2 and 3 and a removal in room 4 (no state wanted there).
-        await node.add(4, "g:gone")
-        node.remove(4, "g:gone")
-        replies = await asyncio.gather(
-            node.add(1, "g:a"), node.add(2, "g:b"), node.add(3, "g:c"), node.add(1, "g:d")
-        )
-        one, two, three, one_again = (roomstate.decode(r) for r in replies)
-        assert one["viewers"] == 2 and one_again["viewers"] == 2
-        assert two["viewers"] == 4
-        assert three["viewers"] == 1 and three["seq"] == 7
-        assert one["seq"] == 0 and one["pinned"] is None and one["recent_messages"] == []
-        assert await aredis.hlen(rooms.viewers(4)) == 0
-    finally:
-        await node.stop()
+    await asyncio.gather(*(node.add(2, f"g:pre{i}") for i in range(3)))
+    await aredis.set(rooms.key(3, "seq"), 7)
+    # One batch: adds in rooms 1, 2 and 3 and a removal in room 4 (no state wanted there).
+    await node.add(4, "g:gone")
+    node.remove(4, "g:gone")
+    replies = await asyncio.gather(
+        node.add(1, "g:a"), node.add(2, "g:b"), node.add(3, "g:c"), node.add(1, "g:d")
+    )
+    one, two, three, one_again = (roomstate.decode(r) for r in replies)
+    assert one["viewers"] == 2 and one_again["viewers"] == 2
+    assert two["viewers"] == 4
+    assert three["viewers"] == 1 and three["seq"] == 7
+    assert one["seq"] == 0 and one["pinned"] is None and one["recent_messages"] == []
+    assert await aredis.hlen(rooms.viewers(4)) == 0
 
 
 async def test_a_second_socket_of_a_member_gets_a_count_that_includes_the_member(
-    aredis: aioredis.Redis,
+    node: Presence,
 ) -> None:
-    node = presence(aredis)
-    try:
-        # Both tabs at once: the second does not write (the member is counted once) but must
-        # not read the room before the first tab's add is written.
-        first, second = await asyncio.gather(node.add(1, "u:7"), node.add(1, "u:7"))
-        assert roomstate.decode(first)["viewers"] == 1
-        assert roomstate.decode(second)["viewers"] == 1
-        node.remove(1, "u:7")  # one tab leaves: still counted
-        assert roomstate.decode(await node.add(1, "g:x"))["viewers"] == 2
-    finally:
-        await node.stop()
+    # Both tabs at once: the second does not write (the member is counted once) but must
+    # not read the room before the first tab's add is written.
+    first, second = await asyncio.gather(node.add(1, "u:7"), node.add(1, "u:7"))
+    assert roomstate.decode(first)["viewers"] == 1
+    assert roomstate.decode(second)["viewers"] == 1
+    node.remove(1, "u:7")  # one tab leaves: still counted
+    assert roomstate.decode(await node.add(1, "g:x"))["viewers"] == 2
 
 
 class FlakyWrites:
