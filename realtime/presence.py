@@ -44,7 +44,6 @@ import structlog
 from realtime import rooms, roomstate
 from realtime.metrics import ROOMS
 from realtime.presence_writes import ADD, PresenceWrites
-from realtime.roomstate import STATE_LUA
 from realtime.sequence import RoomEvents
 from shared.redis import run_each
 from shared.settings import GatewaySettings
@@ -62,7 +61,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # the room's state ('' otherwise), then op and member pairs: '+' adds a member of this node,
 # '-' removes one. The peak is the largest count after any add. Returns the room's state read
 # after the changes (realtime/roomstate.py) when asked, else the room's count.
-_APPLY = STATE_LUA + """
+_APPLY = roomstate.STATE_LUA + """
 local n = redis.call('HLEN', KEYS[2])
 local peak = 0
 for i = 2, #ARGV, 2 do

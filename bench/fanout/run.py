@@ -91,20 +91,24 @@ def raise_fd_limit() -> int:
     return soft
 
 
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) the process has used so far (/proc/<pid>/stat)."""
-    user, system, _, _ = proc_counters(pid)
-    return user + system
-
-
-def proc_counters(pid: int) -> tuple[float, float, int, int]:
-    """The process's user and system CPU seconds so far (/proc/<pid>/stat), and its voluntary
-    and involuntary context switches (/proc/<pid>/status): a server preempted thousands of
-    times a second by a co-located load generator pays for it in cache misses, which shows as
-    more user time per client."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds the process has used so far (/proc/<pid>/stat)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()
     tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    return sum(cpu_times(pid))
+
+
+def proc_counters(pid: int) -> tuple[float, float, int, int]:
+    """The process's user and system CPU seconds so far, and its voluntary and involuntary
+    context switches (/proc/<pid>/status): a server preempted thousands of times a second by a
+    co-located load generator pays for it in cache misses, which shows as more user time per
+    client."""
     switches = {
         name: int(value)
         for name, _, value in (
@@ -112,15 +116,16 @@ def proc_counters(pid: int) -> tuple[float, float, int, int]:
         )
         if name in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
     }
-    return (int(fields[11]) / tick, int(fields[12]) / tick,
+    return (*cpu_times(pid),
             switches["voluntary_ctxt_switches"], switches["nonvoluntary_ctxt_switches"])
 
 
 def counters_since(pids: list[int], before: list[tuple[float, float, int, int]]) -> dict:
-    """What `pids` used since `before` (their `proc_counters` then), summed over the processes."""
+    """What `pids` used since `before` (their `proc_counters` then), summed over the processes
+    (CPU seconds unrounded)."""
     now = [proc_counters(pid) for pid in pids]
     total = [sum(n[i] - b[i] for n, b in zip(now, before, strict=True)) for i in range(4)]
-    return {"user_s": round(total[0], 2), "system_s": round(total[1], 2),
+    return {"user_s": total[0], "system_s": total[1],
             "voluntary_switches": total[2], "involuntary_switches": total[3]}
 
 
@@ -350,7 +355,6 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int, loadge
     print(f"$ {' '.join(cmd)}", flush=True)
     label = f"{server.kind}{len(server.procs)}-joinstorm{clients}-{loadgen}"
     profilers = profile(args, server, label)
-    cpu_before = sum(cpu_s(pid) for pid in server.pids)
     counters_before = [proc_counters(pid) for pid in server.pids]
     gen_before = children_cpu_s()
     done = subprocess.run(PIN["loadgen"] + SCHED[args.joinstorm_sched] + cmd,
@@ -360,8 +364,8 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int, loadge
     loadgen_cpu = children_cpu_s() - gen_before
     # The servers' CPU time for the whole storm (connects, joins, and the clients' close at the
     # end): less load-dependent than the wall-clock figures on a shared machine.
-    server_cpu = sum(cpu_s(pid) for pid in server.pids) - cpu_before
-    server_counters = counters_since(server.pids, counters_before)
+    counters = counters_since(server.pids, counters_before)
+    server_cpu = counters["user_s"] + counters["system_s"]
     # The generator exits at most 0.2 s after closing its clients, before the servers have
     # handled the disconnects: what they spend after that, until idle, is reported on its own.
     close_cpu, close_s = settle(server.pids)
@@ -376,7 +380,10 @@ def joinstorm_run(args: argparse.Namespace, server: Server, clients: int, loadge
     result["after_close_cpu_ms_per_client"] = round(close_cpu * 1000 / clients, 3)
     result["after_close_busy_s"] = round(close_s, 1)
     result["loadgen_cpu_ms_per_client"] = round(loadgen_cpu * 1000 / clients, 3)
-    result["server_counters"] = server_counters
+    result["server_counters"] = {
+        **counters, "user_s": round(counters["user_s"], 2),
+        "system_s": round(counters["system_s"], 2),
+    }
     result.update(kind="joinstorm", server=server.name, procs=len(server.procs),
                   signed_in=args.joinstorm_signed_in, loadgen=loadgen,
                   loadgen_sched=args.joinstorm_sched, **server.extra)

@@ -286,11 +286,16 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
             pkt = queue.get_nowait()
             queue.task_done()
             if pkt is None:  # closed: the WebSocket goes too (which ends the reader)
-                self._ws = None
-                self._writer = asyncio.ensure_future(ws.close())
+                self._close_ws(ws)
                 return
             self._write_frame(transport, pkt)
         self._queue = None  # empty: made again when a backlog needs one
+
+    def _close_ws(self, ws: EngineWebSocket) -> None:
+        """The session is closed and nothing is left to write: close the WebSocket (which ends
+        its reader), as the writer task this replaces would have."""
+        self._ws = None
+        self._writer = asyncio.ensure_future(ws.close())
 
     def _send_ws(self, pkt: Packet) -> None:
         """Write now if nothing waits before this packet and the transport has room; else
@@ -479,8 +484,7 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
         if ws is not None and self._queue is None and self._writer is None:
             # A WebSocket written to directly, with nothing queued: what `_flush` does with
             # the None below, without making a queue (and its Event) only to put it there.
-            self._ws = None
-            self._writer = asyncio.ensure_future(ws.close())
+            self._close_ws(ws)
             return
         if not self.upgraded and self.queue.empty():
             self.queue.put_nowait(Packet(NOOP))  # a waiting poll ends with NOOP
