@@ -15,13 +15,12 @@ import signal
 
 import uvicorn
 import uvloop
-from aiohttp import web
 
 from commerce.app import create_app as create_commerce
 from commerce.preflight import alembic_config, preflight
 from commerce.server import server_config
 from realtime.app import create_app as create_gateway
-from realtime.protocol.accept import GatewayRunner
+from realtime.protocol.accept import GatewayRunner, GatewaySite
 from shared.cli import run_or_die
 from shared.logging import configure_logging
 from shared.observability import init_sentry
@@ -44,7 +43,7 @@ async def serve(commerce: CommerceSettings, gateway: GatewaySettings) -> None:
     api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     runner = GatewayRunner(create_gateway(gateway), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, gateway.host, gateway.port, backlog=gateway.listen_backlog)
+    site = GatewaySite(runner, gateway.host, gateway.port, backlog=gateway.listen_backlog)
     await site.start()
     from commerce.worker import run_embedded_beat
 

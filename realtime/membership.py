@@ -64,8 +64,13 @@ class Membership:
         self.presence = presence
         self.moderation = moderation
         self._state_script = redis.register_script(_STATE)
-        self._room_state: SharedReads[int, dict[str, Any]] = SharedReads(self._read_state)
-        self._fresh_meta: SharedReads[int, StreamMeta | None] = SharedReads(self._read_meta)
+        paced = settings.join_batch_interval_ms / 1000
+        self._room_state: SharedReads[int, dict[str, Any]] = SharedReads(
+            self._read_state, interval_s=paced
+        )
+        self._fresh_meta: SharedReads[int, StreamMeta | None] = SharedReads(
+            self._read_meta, interval_s=paced
+        )
 
     async def _read_meta(self, stream_id: int) -> StreamMeta | None:
         return await self.streams.get(stream_id, fresh=True)

@@ -41,6 +41,7 @@ class Moderation:
         room_events: RoomEvents,
         chat: Chat,
         control: Control,
+        batch_interval_s: float = 0.0,
     ) -> None:
         self.redis = redis
         self.streams = streams
@@ -48,7 +49,9 @@ class Moderation:
         self.chat = chat
         self.control = control
         # stream id -> (user id, future) of the ban checks waiting for the next read
-        self._bans: BatchedReads[int, str, int] = BatchedReads(self._read_bans)
+        self._bans: BatchedReads[int, str, int] = BatchedReads(
+            self._read_bans, interval_s=batch_interval_s
+        )
 
     async def moderate(self, *, principal: Principal | None, command: ModerateIn) -> None:
         if principal is None:

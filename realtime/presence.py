@@ -142,7 +142,9 @@ class Presence:
         self._silent = r.register_script(_SILENT)
         self._sweep_room = r.register_script(_SWEEP_ROOM)
         self._tick = r.register_script(_TICK)
-        self.writes = PresenceWrites(write=self._write)
+        self.writes = PresenceWrites(
+            write=self._write, interval_s=settings.join_batch_interval_ms / 1000
+        )
         # Rooms this node's room set is known to hold (it is never shrunk while the node lives),
         # so a batch adds to it only rooms new to the node: one round trip less per batch. A
         # heartbeat that finds the node (re)added (it was swept, or Redis lost its data) forgets
@@ -160,9 +162,11 @@ class Presence:
         is registered in Redis in this node's next presence batch, which reads the state right
         after the room's changes; another socket of a member already counted waits for the
         next batch's read (its first socket's add may still be queued or in flight)."""
-        counts = self.local[stream_id]
+        counts = self.local.get(stream_id)
+        if counts is None:  # the gauge moves only when a room is new to the node
+            counts = self.local[stream_id] = {}
+            ROOMS.set(len(self.local))
         counts[member] = counts.get(member, 0) + 1
-        ROOMS.set(len(self.local))
         if counts[member] == 1:
             return await self.writes.add(stream_id, member)
         return await self.writes.read(stream_id)
@@ -179,7 +183,7 @@ class Presence:
         del counts[member]
         if not counts:
             del self.local[stream_id]
-        ROOMS.set(len(self.local))
+            ROOMS.set(len(self.local))
         self.writes.remove(stream_id, member)
 
     async def _write(

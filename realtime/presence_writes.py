@@ -33,6 +33,7 @@ from typing import Any
 
 import structlog
 
+from realtime.sharedreads import next_round
 from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -47,9 +48,10 @@ WriteBatch = Callable[[dict[int, list[tuple[str, str]]], set[int]], Awaitable[di
 
 
 class PresenceWrites:
-    def __init__(self, *, write: WriteBatch, retry_s: float = 0.5) -> None:
+    def __init__(self, *, write: WriteBatch, retry_s: float = 0.5, interval_s: float = 0.0) -> None:
         self._write = write
         self.retry_s = retry_s
+        self.interval_s = interval_s  # batches start at most this often (`next_round`)
         self._pending: dict[int, list[tuple[str, str]]] = {}
         self._wanted: set[int] = set()  # rooms of the pending batch whose state is awaited
         # Each waiter with the room whose state it gets (None: it only waits for the write).
@@ -104,8 +106,12 @@ class PresenceWrites:
 
     async def _write_rounds(self) -> None:
         """Write batch after batch until nothing is queued."""
+        started: float | None = None
         try:
             while self._pending and not self._stopped:
+                started = await next_round(started, self.interval_s)
+                if self._stopped:
+                    break
                 batch, self._pending = self._pending, {}
                 wanted, self._wanted = self._wanted, set()
                 waiters, self._waiters = self._waiters, []

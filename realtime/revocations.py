@@ -21,9 +21,11 @@ from shared.tokens import Principal, is_revoked, revocation_states, revoked_in_s
 
 
 class RevocationChecks:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, *, batch_interval_s: float = 0.0) -> None:
         self.redis = redis
-        self._states: BatchedReads[None, Principal, int] = BatchedReads(self._read_states)
+        self._states: BatchedReads[None, Principal, int] = BatchedReads(
+            self._read_states, interval_s=batch_interval_s
+        )
 
     async def is_revoked(self, principal: Principal) -> bool:
         if isinstance(self.redis, RedisCluster):

@@ -36,7 +36,8 @@ class Services:
         control = Control(redis, control_channel(settings.socketio_channel),
                           distributed=bool(settings.redis_url))
         moderation = Moderation(redis=redis, streams=streams, room_events=events, chat=chat,
-                                control=control)
+                                control=control,
+                                batch_interval_s=settings.join_batch_interval_ms / 1000)
         return cls(
             presence=presence,
             membership=Membership(settings=settings, redis=redis, sio=ctx.sio, streams=streams,

@@ -103,17 +103,25 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
             self._wake.set()
             self.server.start_background_task(self._reconcile_forever)
 
+    # A room's subscription changes only when its first local member enters or its last one
+    # leaves, so only those mark it: in a join storm every joiner of a room after the first
+    # used to wake the reconcile loop for nothing (~1.5 % of the storm's CPU, issue 20).
+
     def basic_enter_room(
         self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None
     ) -> None:
+        first = room is not None and room != sid and not self._has_members(namespace, room)
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        if room is not None and room != sid:
-            self._mark(namespace, room)
+        if first:
+            self._mark(namespace, room)  # type: ignore[arg-type]  # `first` implies a room
 
     def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
         super().basic_leave_room(sid, namespace, room)
-        if room is not None and room != sid:
+        if room is not None and room != sid and not self._has_members(namespace, room):
             self._mark(namespace, room)
+
+    def _has_members(self, namespace: str, room: str | None) -> bool:
+        return bool(self.rooms.get(namespace, {}).get(room))
 
     def _mark(self, namespace: str, room: str) -> None:
         channel = self.room_channel(namespace, room)
@@ -125,7 +133,7 @@ class ShardedRedisManager(AsyncPubSubManager, DirectFanout):  # type: ignore[mis
         if channel == self.control_channel:
             return True
         namespace, room = self._rooms_of.get(channel, ("", ""))
-        return bool(self.rooms.get(namespace, {}).get(room))
+        return self._has_members(namespace, room)
 
     def _lost(self, channels: set[str]) -> None:
         """A server's connection failed (or its slot moved away): subscribe its channels again,

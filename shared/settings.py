@@ -416,16 +416,23 @@ class GatewaySettings(BaseAppSettings):
     # out together as one `chat_batch` (realtime/chat.py).
     chat_busy_threshold: int = 5
     max_rooms_per_socket: int = 5
-    viewers_broadcast_interval_s: float = Field(default=1.0, gt=0)
-    # Past this many viewers a room's `viewers` interval grows in proportion to its count (a
-    # room of 10,000 hears its count every 5 s), up to the max below: each announcement is one
-    # write per viewer, so this bounds a big room's cost to about 2,000 writes a second (a join
-    # storm into a room paid N writes a second while it lasted). 0: always the base interval.
     # The cyclic GC's thresholds (gen0, gen1, gen2) in a gateway process: CPython's (700, 10,
     # 10) ran ~15 full collections in a 10,000-client join storm, 40 % of its CPU; (10000, 10,
     # 100) still spent 1.1-1.5 s of it in 100 young and 10 middle collections
     # (realtime/gctuning.py, BENCHMARKS.md issue 20). JSON: GC_THRESHOLDS=[700,10,10].
     gc_thresholds: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt] = (100_000, 10, 100)
+    # Under a join storm, a node's shared Redis reads (the fresh stream metadata, ban checks,
+    # revocation checks) and its presence batches each start at most once per this interval:
+    # a round that would follow the previous one at once waits out the rest of it, gathering
+    # the joiners that arrive meanwhile (fewer round trips and scripts for the same joins). A
+    # read or batch that nothing was already waiting for (a quiet room's join) starts at once.
+    # 0: back to back. (realtime/sharedreads.py; BENCHMARKS.md, session 12.)
+    join_batch_interval_ms: float = Field(default=0.0, ge=0, le=100)
+    viewers_broadcast_interval_s: float = Field(default=1.0, gt=0)
+    # Past this many viewers a room's `viewers` interval grows in proportion to its count (a
+    # room of 10,000 hears its count every 5 s), up to the max below: each announcement is one
+    # write per viewer, so this bounds a big room's cost to about 2,000 writes a second (a join
+    # storm into a room paid N writes a second while it lasted). 0: always the base interval.
     viewers_large_room: int = Field(default=2000, ge=0)
     viewers_broadcast_max_interval_s: float = Field(default=10.0, gt=0)
     resume_max_events: int = 200

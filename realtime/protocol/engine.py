@@ -36,6 +36,8 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import inspect
+import os
 import struct
 import time
 import urllib.parse
@@ -60,6 +62,8 @@ DIRECT_WRITE_MAX_BUFFER = 64 * 1024
 # Longest wait for the writer before held packets are sent anyway (a writer blocked on a slow
 # reader must not hold up the connect handshake).
 HELD_FLUSH_WAIT_S = 0.5
+# Random bytes in a session id (python-engineio's `generate_id`).
+ID_RANDOM_BYTES = 12
 
 
 def websocket_frame(payload: bytes, *, binary: bool = False) -> bytes:
@@ -406,9 +410,7 @@ class EngineSocket(AsyncSocket):  # type: ignore[misc]  # untyped library base
     async def receive(self, pkt: Packet) -> None:
         kind = pkt.packet_type
         if kind == MESSAGE:
-            await self.server._trigger_event(
-                "message", self.sid, pkt.data, run_async=self.server.async_handlers
-            )
+            await self.server.deliver_message(self.sid, pkt.data)
         elif kind == PONG:
             if self._awaiting_pong is not None:  # an unsolicited PONG changes nothing
                 self.schedule_ping()
@@ -729,6 +731,8 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self._random_ids = b""  # see generate_id
+        self._inline_message: Callable[..., Any] | None = None  # see deliver_message
         if self.async_mode != "aiohttp":
             raise ValueError("EngineServer supports async_mode='aiohttp' only")
         self.websocket_compression = websocket_compression
@@ -739,6 +743,39 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
             "create_route": _create_route,
             "translate_request": translate_request,
         }
+
+    def generate_id(self) -> str:
+        """python-engineio's id (12 random bytes and a 3-byte sequence number, in URL-safe
+        base64: 20 characters), with the random bytes taken from a buffer filled by
+        `os.urandom` 4 KiB at a time: `secrets.token_bytes` made a `getrandom` system call for
+        each of the two ids of every connection (Engine.IO's and Socket.IO's)."""
+        random = self._random_ids
+        if len(random) < ID_RANDOM_BYTES:
+            random = os.urandom(ID_RANDOM_BYTES * 341)
+        self._random_ids = random[ID_RANDOM_BYTES:]
+        seq: int = self.sequence_number  # type: ignore[has-type]  # the library's counter
+        self.sequence_number = (seq + 1) & 0xFFFFFF
+        return base64.urlsafe_b64encode(random[:ID_RANDOM_BYTES] + seq.to_bytes(3, "big")).decode()
+
+    async def deliver_message(self, sid: str, data: Any) -> None:
+        """A MESSAGE packet's data to the application's `message` handler.
+
+        `_trigger_event` asks `inspect.iscoroutinefunction` about the handler and builds a
+        closure for every message; a coroutine handler run in line (python-socketio's, which
+        turns `async_handlers` off for Engine.IO) is awaited here directly, with the library's
+        error handling (an exception is logged, never raised into the read loop)."""
+        handler = self.handlers.get("message")
+        if handler is None or handler is not self._inline_message or self.async_handlers:
+            if self.async_handlers or not inspect.iscoroutinefunction(handler):
+                await self._trigger_event("message", sid, data, run_async=self.async_handlers)
+                return
+            self._inline_message = handler
+        try:
+            await handler(sid, data)
+        except asyncio.CancelledError:
+            pass  # as the library's handler wrapper
+        except Exception:
+            self.logger.exception("message async handler error")
 
     def report_bad_input(self, sid: str, kind: str, detail: str) -> None:
         if self.bad_input is not None:

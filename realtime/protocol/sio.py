@@ -230,11 +230,17 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libra
         quietly, as the reference server drops it. python-socketio logs a warning for each one,
         so a client that kept sending after being disconnected for bad input (its queued frames
         are still read) grew the log with its flood."""
-        if not self.manager.is_connected(
-            self.manager.sid_from_eio_sid(eio_sid, namespace or "/"), namespace or "/"
-        ):
+        namespace = namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if not self.manager.is_connected(sid, namespace):
             return
-        await super()._handle_event(eio_sid, namespace, id, data)
+        # The rest is python-socketio 5.18.1's `_handle_event` without its INFO line per event
+        # (`received event ...`, a logger call for every packet of a join storm) and its second
+        # connection check.
+        if self.async_handlers:
+            spawn(self._tasks, self._handle_event_internal(self, sid, eio_sid, data, namespace, id))
+        else:
+            await self._handle_event_internal(self, sid, eio_sid, data, namespace, id)
 
     def _decode(self, eio_sid: str, data: str | bytes) -> sio_packet.Packet | None:
         """The packet `data` completes, None while attachments are pending; raises if invalid."""

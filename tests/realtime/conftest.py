@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from realtime.app import create_app
-from realtime.protocol.accept import GatewayRunner
+from realtime.protocol.accept import GatewayRunner, GatewaySite
 from shared.redis import make_redis
 from shared.settings import GatewaySettings
 from shared.tokens import TokenIssuer
@@ -62,7 +62,7 @@ async def in_process_gateway(
     runner = GatewayRunner(app)
     await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await GatewaySite(runner, "127.0.0.1", port).start()
     try:
         yield f"http://127.0.0.1:{port}", app
     finally:

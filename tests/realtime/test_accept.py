@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import struct
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -27,7 +28,7 @@ from realtime.app import transport_options, web_app
 from realtime.conformance import create_conformance_app, suite_settings
 from realtime.protocol import EngineServer
 from realtime.protocol import accept as accept_module
-from realtime.protocol.accept import AcceptProtocol, AcceptServer, GatewayRunner
+from realtime.protocol.accept import AcceptProtocol, AcceptServer, GatewayRunner, GatewaySite
 from tests.helpers.procs import free_port
 
 
@@ -47,7 +48,8 @@ async def serve_both(
         runner = runner_class(make_app(), shutdown_timeout=2)
         await runner.setup()
         port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        site = GatewaySite if runner_class is GatewayRunner else web.TCPSite
+        await site(runner, "127.0.0.1", port).start()
         served.append(Served(port, runner))
     assert isinstance(served[0].runner.server, AcceptServer)
     assert not isinstance(served[1].runner.server, AcceptServer)
@@ -307,6 +309,33 @@ async def test_a_half_sent_head_is_closed_after_the_head_timeout(
     writer.write(head()[:30])  # "GET /engine.io/?EIO=4&transpor": ours to read, never ended
     assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing answered
     writer.close()
+
+
+@pytest.mark.parametrize("site_class", [GatewaySite, web.TCPSite])
+async def test_accepted_websockets_have_tcp_keepalive_from_the_gateway_site(
+    site_class: type[web.TCPSite],
+) -> None:
+    """SO_KEEPALIVE on an accepted WebSocket, as aiohttp's RequestHandler sets it on its
+    connections: the accept path leaves it to the listening socket (`GatewaySite`), from which
+    the kernel copies it; a plain `TCPSite`'s connections would not have it."""
+    runner = GatewayRunner(create_conformance_app(suite_settings()), shutdown_timeout=2)
+    await runner.setup()
+    port = free_port()
+    await site_class(runner, "127.0.0.1", port).start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head())
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        server = runner.server
+        assert isinstance(server, AcceptServer)
+        (accepted,) = server.accepted
+        assert accepted.transport is not None
+        sock = accepted.transport.get_extra_info("socket")
+        keepalive = sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        assert bool(keepalive) is (site_class is GatewaySite)
+        writer.close()
+    finally:
+        await runner.cleanup()
 
 
 def test_the_runner_keeps_run_apps_keepalive_timeout() -> None:

@@ -19,7 +19,9 @@ import httpx
 import pytest
 import redis as sync_redis
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
 
+from realtime.sharding import ShardedRedisManager
 from shared.redis import cluster_nodes, is_cluster
 from tests.conftest import REDIS_URL
 from tests.helpers import redis_cluster as cluster_servers
@@ -233,3 +235,27 @@ async def test_a_signed_in_socket_hears_its_user_room_once_connected(
         buyer = await Client(f"buyer{user_id}").connect(url, world.token(user_id))
         clients.append(buyer)
         assert await shard_subscribers(redis_url, f"{channel}#/#user:{user_id}#", 1)
+
+
+async def test_only_a_rooms_first_member_and_last_leaver_mark_its_channel() -> None:
+    """A room's subscription changes only when its first local member enters or its last one
+    leaves: later joiners of a busy room do not wake the reconcile loop (issue 20, the join
+    storm)."""
+    manager = ShardedRedisManager(Redis.from_url(REDIS_URL))
+    channel = manager.room_channel("/", "stream:1")
+    for sid in ("a", "b"):
+        manager.basic_enter_room(sid, "/", None, eio_sid=f"e{sid}")
+        manager.basic_enter_room(sid, "/", sid, eio_sid=f"e{sid}")
+    assert manager._dirty == set()  # a socket's own sid room is never subscribed
+
+    manager.basic_enter_room("a", "/", "stream:1", eio_sid="ea")
+    assert manager._dirty == {channel} and manager._wanted(channel)
+    manager._dirty.clear()
+    manager._wake.clear()
+    manager.basic_enter_room("b", "/", "stream:1", eio_sid="eb")
+    manager.basic_leave_room("a", "/", "stream:1")
+    assert manager._dirty == set() and not manager._wake.is_set()  # still has a member
+
+    manager.basic_leave_room("b", "/", "stream:1")
+    assert manager._dirty == {channel} and manager._wake.is_set()
+    assert not manager._wanted(channel)

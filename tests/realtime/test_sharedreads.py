@@ -63,3 +63,37 @@ async def test_a_failed_read_fails_its_callers_only_and_a_cancelled_caller_harms
     store.fail = False
     assert await shared.get("room") == ("room", 0)  # the next read goes through
     assert store.reads == 2
+
+
+async def test_paced_rounds_start_an_interval_apart_and_a_lone_caller_at_once() -> None:
+    """`join_batch_interval_ms`: under a storm the next round waits out the rest of the
+    interval and answers everyone who arrived meanwhile; the first round never waits."""
+    loop = asyncio.get_running_loop()
+    started: list[float] = []
+
+    async def read(key: str) -> str:
+        started.append(loop.time())
+        await asyncio.sleep(0.03)  # a round trip: callers arrive while it is in flight
+        return key
+
+    shared: SharedReads[str, str] = SharedReads(read, interval_s=0.1)
+    asked = loop.time()
+    assert await shared.get("room") == "room"
+    assert started[0] - asked < 0.05  # a lone caller: at once
+
+    # A storm: callers keep arriving for ~0.25 s, each answered by a round that started after
+    # it asked; rounds are >= the interval apart, so a few rounds serve them all (back to back,
+    # one per 30 ms round trip, it would take ~9).
+    started.clear()
+    callers = []
+    for _ in range(25):
+        callers.append((loop.time(), asyncio.create_task(shared.get("room"))))
+        await asyncio.sleep(0.01)
+    for _, task in callers:
+        assert await task == "room"
+    gaps = [b - a for a, b in zip(started, started[1:])]
+    assert all(gap >= 0.095 for gap in gaps), gaps
+    assert len(started) <= 5
+    # Nobody's answer comes from a round that started before they asked.
+    for asked_at, _ in callers:
+        assert any(s >= asked_at for s in started)
