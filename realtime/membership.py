@@ -7,7 +7,8 @@ presence batch that counts it, in the same script, right after the room's change
 (`Presence.add`): one round trip for both, and the count includes the joiner. A socket joining
 a room again, and `resume`'s reload, read it on their own.
 Concurrent joiners of one room share those reads and the fresh stream read (`SharedReads`, and
-the presence batch): a join storm costs a room one read per Redis round trip, not one per joiner.
+the presence batch): a join storm costs a room one read per round (at most one per
+`JOIN_BATCH_INTERVAL_MS` while they follow each other), not one per joiner.
 Events with `seq` up to the ack's `seq` are already reflected in it (a client drops those if
 they also arrive as events); anything later arrives as events.
 """

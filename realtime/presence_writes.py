@@ -8,8 +8,10 @@ failed (`disconnect_cleanup_failed`, 4,319 of 10,000 in BENCHMARKS.md's run), le
 viewers counted until the node's next sweep. A join storm paid the same per joiner.
 
 So presence writes go through one queue per node. At most one batch is in flight; changes that
-arrive meanwhile wait for the next, which carries all of them: a storm costs a room one script
-call per Redis round trip, and a quiet room sees no delay (a lone change is written at once).
+arrive meanwhile wait for the next, which carries all of them, and starts no sooner than
+`interval_s` after the previous one (`JOIN_BATCH_INTERVAL_MS`, `sharedreads.next_round`): a
+storm costs a room one script call per interval, and a quiet room sees no delay (a lone change
+is written at once).
 Per room the changes are applied in the order they were made (adds and removes of one member
 alternate, so order is what keeps the count right), inside one script, atomically.
 

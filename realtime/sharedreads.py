@@ -5,9 +5,10 @@ same room state (pin snapshot, recent messages, seq, epoch, viewers) and the sam
 metadata. Instead of one read per joiner, at most one read per key is in flight: callers that
 arrive meanwhile wait for the *next* read, which starts after they asked. So no answer is older
 than its request (a joiner that entered the room before asking misses no event: anything past
-the state's `seq` reaches it as an event), and under a storm the room costs one read per Redis
-round trip instead of one per joiner. A quiet room sees no difference: a lone caller's read
-starts at once.
+the state's `seq` reaches it as an event), and under a storm the room costs one read per round
+instead of one per joiner. Rounds that follow each other at once are paced (`next_round`,
+`JOIN_BATCH_INTERVAL_MS`): at most one per interval, each answering everyone who arrived
+meanwhile. A quiet room sees no difference: a lone caller's read starts at once.
 """
 
 from __future__ import annotations

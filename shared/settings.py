@@ -426,8 +426,11 @@ class GatewaySettings(BaseAppSettings):
     # a round that would follow the previous one at once waits out the rest of it, gathering
     # the joiners that arrive meanwhile (fewer round trips and scripts for the same joins). A
     # read or batch that nothing was already waiting for (a quiet room's join) starts at once.
-    # 0: back to back. (realtime/sharedreads.py; BENCHMARKS.md, session 12.)
-    join_batch_interval_ms: float = Field(default=0.0, ge=0, le=100)
+    # 0: back to back. Two processes' 10,000-client storm on 2 cores, per interval 0 / 5 / 10 /
+    # 20 / 40 ms: 4,870 / 3,200 / 1,960 / 1,090 / 630 presence scripts, 0.92-1.03 / 0.81-1.01
+    # / 0.77-0.87 / 0.67-0.81 / 0.72-0.77 ms of gateway CPU per client, join ack p50 ~20 / 19 /
+    # 20 / 28 / 38 ms (realtime/sharedreads.py; BENCHMARKS.md, session 12).
+    join_batch_interval_ms: float = Field(default=20.0, ge=0, le=100)
     viewers_broadcast_interval_s: float = Field(default=1.0, gt=0)
     # Past this many viewers a room's `viewers` interval grows in proportion to its count (a
     # room of 10,000 hears its count every 5 s), up to the max below: each announcement is one
