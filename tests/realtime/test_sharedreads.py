@@ -4,6 +4,7 @@ they asked (the property that keeps a shared join ack as fresh as a private one)
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -91,7 +92,7 @@ async def test_paced_rounds_start_an_interval_apart_and_a_lone_caller_at_once() 
         await asyncio.sleep(0.01)
     for _, task in callers:
         assert await task == "room"
-    gaps = [b - a for a, b in zip(started, started[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(started)]
     assert all(gap >= 0.095 for gap in gaps), gaps
     assert len(started) <= 5
     # Nobody's answer comes from a round that started before they asked.
