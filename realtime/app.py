@@ -107,9 +107,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         services=services,
         throttle=EventThrottle(settings.event_rate_limit),
         bad_input=bad_input,
-        revocations=RevocationChecks(
-            ctx.redis, batch_interval_s=settings.join_batch_interval_ms / 1000
-        ),
+        revocations=RevocationChecks(ctx.redis, batch_interval_s=settings.join_batch_interval_s),
     )
     sio.register_namespace(namespace)
     app = web_app(settings)

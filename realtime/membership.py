@@ -65,12 +65,11 @@ class Membership:
         self.presence = presence
         self.moderation = moderation
         self._state_script = redis.register_script(_STATE)
-        paced = settings.join_batch_interval_ms / 1000
         self._room_state: SharedReads[int, dict[str, Any]] = SharedReads(
-            self._read_state, interval_s=paced
+            self._read_state, interval_s=settings.join_batch_interval_s
         )
         self._fresh_meta: SharedReads[int, StreamMeta | None] = SharedReads(
-            self._read_meta, interval_s=paced
+            self._read_meta, interval_s=settings.join_batch_interval_s
         )
 
     async def _read_meta(self, stream_id: int) -> StreamMeta | None:

@@ -142,9 +142,7 @@ class Presence:
         self._silent = r.register_script(_SILENT)
         self._sweep_room = r.register_script(_SWEEP_ROOM)
         self._tick = r.register_script(_TICK)
-        self.writes = PresenceWrites(
-            write=self._write, interval_s=settings.join_batch_interval_ms / 1000
-        )
+        self.writes = PresenceWrites(write=self._write, interval_s=settings.join_batch_interval_s)
         # Rooms this node's room set is known to hold (it is never shrunk while the node lives),
         # so a batch adds to it only rooms new to the node: one round trip less per batch. A
         # heartbeat that finds the node (re)added (it was swept, or Redis lost its data) forgets

@@ -112,8 +112,6 @@ class PresenceWrites:
         try:
             while self._pending and not self._stopped:
                 started = await next_round(started, self.interval_s)
-                if self._stopped:
-                    break
                 batch, self._pending = self._pending, {}
                 wanted, self._wanted = self._wanted, set()
                 waiters, self._waiters = self._waiters, []

@@ -37,7 +37,7 @@ class Services:
                           distributed=bool(settings.redis_url))
         moderation = Moderation(redis=redis, streams=streams, room_events=events, chat=chat,
                                 control=control,
-                                batch_interval_s=settings.join_batch_interval_ms / 1000)
+                                batch_interval_s=settings.join_batch_interval_s)
         return cls(
             presence=presence,
             membership=Membership(settings=settings, redis=redis, sio=ctx.sio, streams=streams,

@@ -365,6 +365,10 @@ class GatewaySettings(BaseAppSettings):
     redis_pool_size: int = Field(default=512, ge=2)
     redis_pool_wait_s: float = Field(default=10.0, gt=0)
 
+    @property
+    def join_batch_interval_s(self) -> float:
+        return self.join_batch_interval_ms / 1000
+
     @field_validator("socketio_redis_url")
     @classmethod
     def _valid_fanout_url(cls, value: str | None) -> str | None:
@@ -427,7 +431,7 @@ class GatewaySettings(BaseAppSettings):
     # the joiners that arrive meanwhile (fewer round trips and scripts for the same joins). A
     # read or batch that nothing was already waiting for (a quiet room's join) starts at once.
     # 0: back to back. Two processes' 10,000-client storm on 2 cores, per interval 0 / 5 / 10 /
-    # 20 / 40 ms: 4,870 / 3,200 / 1,960 / 1,090 / 630 presence scripts, 0.92-1.03 / 0.81-1.01
+    # 20 / 40 ms: ~2,430 / 1,600 / 980 / 545 / 315 presence scripts, 0.92-1.03 / 0.81-1.01
     # / 0.77-0.87 / 0.67-0.81 / 0.72-0.77 ms of gateway CPU per client, join ack p50 ~20 / 19 /
     # 20 / 28 / 38 ms (realtime/sharedreads.py; BENCHMARKS.md, session 12).
     join_batch_interval_ms: float = Field(default=20.0, ge=0, le=100)

@@ -765,13 +765,14 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped libra
         turns `async_handlers` off for Engine.IO) is awaited here directly, with the library's
         error handling (an exception is logged, never raised into the read loop)."""
         handler = self.handlers.get("message")
-        if handler is None or handler is not self._inline_message or self.async_handlers:
-            if self.async_handlers or not inspect.iscoroutinefunction(handler):
-                await self._trigger_event("message", sid, data, run_async=self.async_handlers)
-                return
-            self._inline_message = handler
+        if handler is not self._inline_message:
+            self._inline_message = handler if inspect.iscoroutinefunction(handler) else None
+        inline = self._inline_message
+        if inline is None or self.async_handlers:
+            await self._trigger_event("message", sid, data, run_async=self.async_handlers)
+            return
         try:
-            await handler(sid, data)
+            await inline(sid, data)
         except asyncio.CancelledError:
             pass  # as the library's handler wrapper
         except Exception:
